@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` (install and run) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install demo run devcluster test lint typecheck bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,postgres]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Installs and runs the controller on the embedded default: dev cluster + SQLite.
+demo: install
+	$(VENV)/bin/reconciler demo
+
+run: install
+	$(VENV)/bin/reconciler run
+
+devcluster: install
+	$(VENV)/bin/reconciler devcluster
+
+# Installs everything the tests need (system packages too) and runs the whole suite.
+test: install
+	scripts/install-test-deps.sh
+	$(PY) -m ruff check reconciler tests bench
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check reconciler tests bench
+
+typecheck: install
+	$(PY) -m mypy reconciler
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

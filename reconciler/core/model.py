@@ -1,0 +1,195 @@
+"""The shared vocabulary of a reconcile: ids, desired state, diffs, plans and status words.
+
+Everything here is immutable data. Apps themselves stay plain JSON dicts (exactly what
+Marathon speaks); these types only carry them with the facts the pipeline needs.
+Always ``desired`` (from Git) and ``live`` (from Marathon), never config/target/actual.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+AppId = str
+"""An absolute Marathon app id such as ``/dirac/datamanagement/filecatalog``."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of the config repo, as text, with its path relative to the repo folder."""
+
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the desired state, located as precisely as we can."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+class InvalidDesiredState(Exception):
+    """The desired state has errors: nothing from this revision may be applied.
+
+    Stalling error: it needs a human (a new commit), retrying the same revision is useless.
+    """
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image named once in ``images.yaml``: ``name`` is what app files refer to."""
+
+    name: str
+    repository: str
+    tag: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+class DriftPolicy(enum.StrEnum):
+    CORRECT = "correct"
+    """Re-apply desired when live drifts (the default)."""
+    REPORT = "report"
+    """Record and alert, leave live alone."""
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """Fields (JSON pointers) never diffed for the apps under ``app_prefix``."""
+
+    app_prefix: AppId
+    pointers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepoSettings:
+    """The config repo's own settings file (``reconciler.yaml``); all optional."""
+
+    managed_prefixes: tuple[AppId, ...] = ("/",)
+    prune: bool = False
+    drift_policies: Mapping[AppId, DriftPolicy] = field(default_factory=dict)
+    """Policy per app id or group prefix; the longest matching prefix wins."""
+    ignore: tuple[IgnoreRule, ...] = ()
+    deadlines: Mapping[AppId, float] = field(default_factory=dict)
+    """Deployment deadline overrides in seconds, per app id or group prefix."""
+
+    def drift_policy_for(self, app_id: AppId) -> DriftPolicy:
+        best: tuple[int, DriftPolicy] = (-1, DriftPolicy.CORRECT)
+        for prefix, policy in self.drift_policies.items():
+            if is_under(app_id, prefix) and len(prefix) > best[0]:
+                best = (len(prefix), policy)
+        return best[1]
+
+    def ignored_pointers_for(self, app_id: AppId) -> tuple[str, ...]:
+        pointers: list[str] = []
+        for rule in self.ignore:
+            if is_under(app_id, rule.app_prefix):
+                pointers.extend(rule.pointers)
+        return tuple(pointers)
+
+    def manages(self, app_id: AppId) -> bool:
+        return any(is_under(app_id, prefix) for prefix in self.managed_prefixes)
+
+
+def is_under(app_id: AppId, prefix: AppId) -> bool:
+    """True when ``app_id`` is ``prefix`` itself or lies in the group ``prefix``."""
+    prefix = prefix.rstrip("/")
+    return prefix == "" or app_id == prefix or app_id.startswith(prefix + "/")
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    """One app definition from Git, image resolved, ready to send to Marathon."""
+
+    app_id: AppId
+    definition: JSON
+    """Plain Marathon app JSON, ``id`` absolute, image references resolved."""
+    source_path: str
+    image_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything one revision of the config repo asks for."""
+
+    revision: str
+    """Git commit sha, or ``dir:<content digest>`` for a plain directory."""
+    apps: Mapping[AppId, DesiredApp]
+    images: Mapping[str, ImageRef]
+    settings: RepoSettings
+
+
+class Action(enum.StrEnum):
+    """What a diff asks Marathon to do for one app."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    SCALE = "scale"
+    """Only ``instances`` differs: no restart of running tasks."""
+    NOOP = "no-op"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One readable change: a JSON pointer with its old (live) and new (desired) value.
+
+    Values are already masked where they are secret.
+    """
+
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class AppDiff:
+    """The difference for one app, as data."""
+
+    app_id: AppId
+    action: Action
+    patch: tuple[JSON, ...]
+    """RFC 6902 operations turning normalized live into normalized desired (masked)."""
+    changes: tuple[FieldChange, ...]
+    desired: JSON | None
+    """What to send to Marathon (unmasked, never printed), None for a delete."""
+    live: JSON | None
+    """The live app as Marathon returned it, None for a create."""
+
+
+class AppState(enum.StrEnum):
+    """Status words for one app: a closed set, used by status, dashboard and metrics."""
+
+    IN_SYNC = "in sync"
+    OUT_OF_SYNC = "out of sync"
+    DRIFTED = "drifted"
+    PROGRESSING = "progressing"
+    DEGRADED = "degraded"
+    QUARANTINED = "quarantined"
+
+
+class Outcome(enum.StrEnum):
+    """How one applied change (or a whole sync run) ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled back"
+    SKIPPED = "skipped"
+    """Not attempted: quarantined, dependency failed, or a dry run."""
+    TIMED_OUT = "timed out"

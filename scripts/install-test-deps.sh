@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite needs; installed only when missing (apt-get, as root in CI).
+set -euo pipefail
+need=()
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${need[*]} (run this script as root to install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,7 +22,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(
+    url: str, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Wait until ``url`` answers any HTTP status below 500."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -45,18 +48,12 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen[
 def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left."""
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 

@@ -1,0 +1,287 @@
+"""The plan: which diffs to apply, in which order, and how long each may take.
+
+Pure: from the diffs of one reconcile, the repo settings, the apps whose revision is
+quarantined and the run's options, :func:`make_plan` returns a :class:`Plan` that the applier
+runs as it is. Nothing here talks to Marathon or reads the clock.
+
+- **Order.** Apps are grouped in waves: an app comes in a later wave than every app of the
+  plan that it names in ``dependencies`` (Marathon's own start order), so independent apps
+  share a wave and deploy in parallel, up to ``parallel`` at once. Deletes come last, in
+  reverse dependency order (an app before the apps it depends on).
+- **What is left out** (each with its reason in ``Plan.skipped``): no-ops; deletes unless the
+  repo's settings enable ``prune``; apps not asked for with ``--app``; apps whose desired
+  revision is quarantined after a failed rollout, unless a retry is asked for.
+- **Deadlines.** Each step gets the time its rollout may take before the applier rolls it
+  back, derived from the definition (see :func:`derive_deadline`); the repo settings'
+  ``deadlines`` (longest app-id prefix wins) override it per app, and a run-wide timeout
+  (``--timeout``) overrides both.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import posixpath
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.core import model
+
+# Marathon's defaults (raml/v2/types/healthCheck.raml and app.raml).
+_HC_GRACE = 300.0
+_HC_INTERVAL = 60.0
+_HC_TIMEOUT = 20.0
+_HC_MAX_FAILURES = 3
+_BACKOFF_SECONDS = 1.0
+
+LAUNCH_ALLOWANCE = 30.0
+"""Seconds allowed per batch for Marathon to get an offer, pull the image and start a task."""
+MARGIN = 15.0
+"""Seconds added once per deployment, for Marathon's own bookkeeping and our polling."""
+
+
+class SkipReason(enum.StrEnum):
+    QUARANTINED = "quarantined"
+    """This app's desired revision failed and was rolled back; not retried until it changes."""
+    PRUNE_DISABLED = "prune disabled"
+    """Live but absent from Git; deleted only when the repo's settings say ``prune: true``."""
+    NOT_SELECTED = "not selected"
+    """The run was limited to other apps (``--app``)."""
+
+
+class DeadlineSource(enum.StrEnum):
+    DERIVED = "derived"
+    SETTINGS = "settings"
+    RUN = "run"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    seconds: float
+    source: DeadlineSource
+    batches: int
+    """How many rounds of new tasks the rolling upgrade needs under its ``upgradeStrategy``."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One app's change, as the applier carries it out."""
+
+    app_id: model.AppId
+    action: model.Action
+    diff: model.AppDiff
+    deadline: Deadline
+    depends_on: tuple[model.AppId, ...]
+    """Apps of this plan that must succeed first (for deletes: that must be deleted first)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    app_id: model.AppId
+    action: model.Action
+    reason: SkipReason
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str
+    waves: tuple[tuple[Step, ...], ...]
+    skipped: tuple[Skipped, ...]
+    in_sync: tuple[model.AppId, ...]
+    parallel: int
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(step for wave in self.waves for step in wave)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.waves
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What one run asks for, on top of the repo's own settings."""
+
+    parallel: int = 8
+    timeout: float | None = None
+    """Run-wide deadline in seconds for every app (``--timeout``); wins over everything."""
+    only_apps: Collection[model.AppId] | None = None
+    """Limit the run to these apps (``--app``); None means all."""
+    retry_quarantined: bool = False
+
+
+def make_plan(
+    diffs: Iterable[model.AppDiff],
+    *,
+    revision: str,
+    settings: model.RepoSettings,
+    quarantined: Collection[model.AppId] = (),
+    options: PlanOptions = PlanOptions(),  # noqa: B008 - frozen, shared safely
+) -> Plan:
+    """Order and filter ``diffs`` into a :class:`Plan`.
+
+    Raises :class:`model.InvalidDesiredState` when the apps to deploy depend on each other in
+    a cycle (Marathon refuses such a group too).
+    """
+    if options.parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {options.parallel}")
+    diffs = sorted(diffs, key=lambda d: d.app_id)
+    selected = set(options.only_apps) if options.only_apps is not None else None
+    skipped: list[Skipped] = []
+    in_sync: list[model.AppId] = []
+    deploys: dict[model.AppId, model.AppDiff] = {}
+    deletes: dict[model.AppId, model.AppDiff] = {}
+    for diff in diffs:
+        if diff.action is model.Action.NOOP:
+            in_sync.append(diff.app_id)
+        elif selected is not None and diff.app_id not in selected:
+            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.NOT_SELECTED))
+        elif diff.action is model.Action.DELETE and not settings.prune:
+            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.PRUNE_DISABLED))
+        elif diff.app_id in quarantined and not options.retry_quarantined:
+            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.QUARANTINED))
+        elif diff.action is model.Action.DELETE:
+            deletes[diff.app_id] = diff
+        else:
+            deploys[diff.app_id] = diff
+
+    deploy_deps = {
+        app_id: tuple(d for d in dependencies_of(app_id, diff.desired) if d in deploys)
+        for app_id, diff in deploys.items()
+    }
+    # A delete waits for the deletes of the apps that depend on it: reverse the edges.
+    delete_deps: dict[model.AppId, list[model.AppId]] = {app_id: [] for app_id in deletes}
+    for app_id, diff in deletes.items():
+        for dependency in dependencies_of(app_id, diff.live):
+            if dependency in deletes:
+                delete_deps[dependency].append(app_id)
+
+    def step(diff: model.AppDiff, depends_on: tuple[model.AppId, ...]) -> Step:
+        return Step(app_id=diff.app_id, action=diff.action, diff=diff,
+                    deadline=deadline_for(diff, settings=settings, timeout=options.timeout),
+                    depends_on=depends_on)
+
+    waves = [
+        tuple(step(deploys[a], deploy_deps[a]) for a in wave)
+        for wave in _layers(deploy_deps)
+    ] + [
+        tuple(step(deletes[a], tuple(sorted(delete_deps[a]))) for a in wave)
+        for wave in _layers({a: tuple(d) for a, d in delete_deps.items()})
+    ]
+    return Plan(revision=revision, waves=tuple(w for w in waves if w), skipped=tuple(skipped),
+                in_sync=tuple(in_sync), parallel=options.parallel)
+
+
+def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Absolute ids of the apps ``definition`` depends on (relative ids resolved like Marathon)."""
+    if not definition:
+        return ()
+    group = posixpath.dirname(app_id.rstrip("/")) or "/"
+    resolved = []
+    for dependency in definition.get("dependencies") or ():
+        text = str(dependency)
+        absolute = text if text.startswith("/") else posixpath.join(group, text)
+        resolved.append(posixpath.normpath(absolute))
+    return tuple(resolved)
+
+
+def deadline_for(
+    diff: model.AppDiff, *, settings: model.RepoSettings, timeout: float | None
+) -> Deadline:
+    derived = derive_deadline(diff)
+    if timeout is not None:
+        return Deadline(seconds=float(timeout), source=DeadlineSource.RUN, batches=derived.batches)
+    override = _longest_prefix(diff.app_id, settings.deadlines)
+    if override is not None:
+        return Deadline(seconds=float(override), source=DeadlineSource.SETTINGS,
+                        batches=derived.batches)
+    return derived
+
+
+def derive_deadline(diff: model.AppDiff) -> Deadline:
+    """How long a healthy rollout of ``diff`` can take at most.
+
+    Per batch of new tasks: :data:`LAUNCH_ALLOWANCE`, one relaunch ``backoffSeconds``, the kill
+    grace period of the old tasks, and the longest a task that will become healthy can take:
+    ``gracePeriodSeconds + intervalSeconds * maxConsecutiveFailures + timeoutSeconds`` of its
+    slowest health check (after that Marathon kills it as unhealthy). Plus :data:`MARGIN` once.
+    """
+    definition = diff.desired if diff.desired is not None else (diff.live or {})
+    kill_grace = float(definition.get("taskKillGracePeriodSeconds") or 0)
+    if diff.action is model.Action.DELETE:
+        return Deadline(seconds=MARGIN + LAUNCH_ALLOWANCE + kill_grace,
+                        source=DeadlineSource.DERIVED, batches=1)
+    batches = 1
+    if diff.action is model.Action.UPDATE and diff.live is not None:
+        batches = upgrade_batches(definition)
+    per_batch = (LAUNCH_ALLOWANCE + float(definition.get("backoffSeconds", _BACKOFF_SECONDS))
+                 + kill_grace + _time_to_healthy(definition))
+    return Deadline(seconds=MARGIN + batches * per_batch, source=DeadlineSource.DERIVED,
+                    batches=batches)
+
+
+def upgrade_batches(definition: Mapping[str, Any]) -> int:
+    """Rounds of new tasks a rolling upgrade needs (Marathon's TaskReplaceActor arithmetic).
+
+    Marathon keeps ``ceil(instances * minimumHealthCapacity)`` tasks up and never runs more
+    than ``floor(instances * (1 + maximumOverCapacity))``: the difference is how many new
+    tasks are in flight at once (at least one, since Marathon then kills one old task).
+    """
+    instances = int(definition.get("instances", 1))
+    if instances <= 0:
+        return 1
+    strategy = definition.get("upgradeStrategy") or {}
+    minimum = float(strategy.get("minimumHealthCapacity", 1.0))
+    over = float(strategy.get("maximumOverCapacity", 1.0))
+    min_healthy = math.ceil(instances * minimum)
+    max_capacity = math.floor(instances * (1 + over))
+    in_flight = max(1, max_capacity - min_healthy)
+    return math.ceil(instances / in_flight)
+
+
+def minimum_healthy(definition: Mapping[str, Any]) -> int:
+    """Tasks Marathon keeps up during a rolling upgrade of ``definition``."""
+    instances = int(definition.get("instances", 1))
+    strategy = definition.get("upgradeStrategy") or {}
+    return math.ceil(instances * float(strategy.get("minimumHealthCapacity", 1.0)))
+
+
+def _time_to_healthy(definition: Mapping[str, Any]) -> float:
+    bounds = [
+        float(check.get("gracePeriodSeconds", _HC_GRACE))
+        + float(check.get("intervalSeconds", _HC_INTERVAL))
+        * max(1, int(check.get("maxConsecutiveFailures", _HC_MAX_FAILURES)))
+        + float(check.get("timeoutSeconds", _HC_TIMEOUT))
+        for check in definition.get("healthChecks") or ()
+    ]
+    return max(bounds, default=0.0)
+
+
+def _longest_prefix(app_id: model.AppId, values: Mapping[model.AppId, float]) -> float | None:
+    best: tuple[int, float | None] = (-1, None)
+    for prefix, value in values.items():
+        if model.is_under(app_id, prefix) and len(prefix) > best[0]:
+            best = (len(prefix), value)
+    return best[1]
+
+
+def _layers(deps: Mapping[model.AppId, tuple[model.AppId, ...]]) -> list[tuple[model.AppId, ...]]:
+    """Kahn's algorithm by layers: each layer depends only on earlier ones, sorted by id."""
+    remaining = dict(deps)
+    done: set[model.AppId] = set()
+    layers: list[tuple[model.AppId, ...]] = []
+    while remaining:
+        ready = sorted(a for a, d in remaining.items() if all(x in done for x in d))
+        if not ready:
+            cycle = " -> ".join(sorted(remaining))
+            raise model.InvalidDesiredState(
+                [model.Problem(path=a, line=None, message=f"dependency cycle among {cycle}")
+                 for a in sorted(remaining)][:1]
+            )
+        layers.append(tuple(ready))
+        done.update(ready)
+        for app_id in ready:
+            del remaining[app_id]
+    return layers

@@ -1,0 +1,133 @@
+"""The plan: order by dependencies, what is left out and why, deadlines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.core import model
+from reconciler.core import plan as planning
+
+
+def _diff(app_id: str, action: model.Action, **definition: Any) -> model.AppDiff:
+    desired = None if action is model.Action.DELETE else {"id": app_id, **definition}
+    live = None if action is model.Action.CREATE else {"id": app_id, **definition}
+    return model.AppDiff(app_id=app_id, action=action, patch=(), changes=(), desired=desired,
+                         live=live)
+
+
+def _ids(plan: planning.Plan) -> list[list[str]]:
+    return [[step.app_id for step in wave] for wave in plan.waves]
+
+
+def test_dependencies_come_in_earlier_waves_and_independent_apps_share_one() -> None:
+    diffs = [
+        _diff("/dirac/web", model.Action.CREATE, dependencies=["/dirac/db", "../dirac/cat"]),
+        _diff("/dirac/cat", model.Action.CREATE, dependencies=["db"]),
+        _diff("/dirac/db", model.Action.CREATE),
+        _diff("/dirac/fts", model.Action.UPDATE),
+    ]
+    plan = planning.make_plan(diffs, revision="r1", settings=model.RepoSettings())
+    assert _ids(plan) == [["/dirac/db", "/dirac/fts"], ["/dirac/cat"], ["/dirac/web"]]
+    assert plan.waves[2][0].depends_on == ("/dirac/db", "/dirac/cat")
+
+
+def test_dependency_outside_the_plan_does_not_delay_the_app() -> None:
+    diffs = [_diff("/a", model.Action.UPDATE, dependencies=["/unchanged"])]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings())
+    assert _ids(plan) == [["/a"]]
+    assert plan.steps[0].depends_on == ()
+
+
+def test_deletes_need_prune_and_run_last_dependents_first() -> None:
+    diffs = [
+        _diff("/old/web", model.Action.DELETE, dependencies=["/old/db"]),
+        _diff("/old/db", model.Action.DELETE),
+        _diff("/new", model.Action.CREATE),
+    ]
+    kept = planning.make_plan(diffs, revision="r", settings=model.RepoSettings())
+    assert _ids(kept) == [["/new"]]
+    assert {(s.app_id, s.reason) for s in kept.skipped} == {
+        ("/old/web", planning.SkipReason.PRUNE_DISABLED),
+        ("/old/db", planning.SkipReason.PRUNE_DISABLED),
+    }
+    pruned = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(prune=True))
+    assert _ids(pruned) == [["/new"], ["/old/web"], ["/old/db"]]
+
+
+def test_quarantined_apps_are_skipped_unless_a_retry_is_asked() -> None:
+    diffs = [_diff("/a", model.Action.UPDATE), _diff("/b", model.Action.UPDATE)]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              quarantined={"/a"})
+    assert _ids(plan) == [["/b"]]
+    assert plan.skipped == (
+        planning.Skipped("/a", model.Action.UPDATE, planning.SkipReason.QUARANTINED),
+    )
+    retry = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                               quarantined={"/a"},
+                               options=planning.PlanOptions(retry_quarantined=True))
+    assert _ids(retry) == [["/a", "/b"]]
+
+
+def test_only_selected_apps_are_planned_and_no_ops_count_as_in_sync() -> None:
+    diffs = [_diff("/a", model.Action.SCALE), _diff("/b", model.Action.UPDATE),
+             _diff("/c", model.Action.NOOP)]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              options=planning.PlanOptions(only_apps=["/a"]))
+    assert _ids(plan) == [["/a"]]
+    assert plan.in_sync == ("/c",)
+    assert [s.reason for s in plan.skipped] == [planning.SkipReason.NOT_SELECTED]
+
+
+def test_dependency_cycle_is_an_invalid_desired_state() -> None:
+    diffs = [_diff("/a", model.Action.CREATE, dependencies=["/b"]),
+             _diff("/b", model.Action.CREATE, dependencies=["/a"])]
+    with pytest.raises(model.InvalidDesiredState, match="dependency cycle"):
+        planning.make_plan(diffs, revision="r", settings=model.RepoSettings())
+
+
+@pytest.mark.parametrize(
+    ("instances", "minimum", "over", "batches"),
+    [
+        (3, 1.0, 1.0, 1),   # Marathon's default: start all new tasks, then kill all old
+        (3, 1.0, 0.0, 3),   # one extra task at a time
+        (4, 0.5, 0.0, 2),   # kill two up front, replace two per round
+        (10, 0.8, 0.1, 4),  # 8 kept up, 11 at most: 3 in flight
+        (1, 0.0, 0.0, 1),
+    ],
+)
+def test_upgrade_batches_follow_the_upgrade_strategy(
+    instances: int, minimum: float, over: float, batches: int
+) -> None:
+    definition = {"instances": instances,
+                  "upgradeStrategy": {"minimumHealthCapacity": minimum,
+                                      "maximumOverCapacity": over}}
+    assert planning.upgrade_batches(definition) == batches
+
+
+def test_deadline_derives_from_health_checks_batches_and_backoff() -> None:
+    diff = _diff("/a", model.Action.UPDATE, instances=2, backoffSeconds=2,
+                 upgradeStrategy={"minimumHealthCapacity": 1, "maximumOverCapacity": 0},
+                 healthChecks=[{"gracePeriodSeconds": 10, "intervalSeconds": 2,
+                                "maxConsecutiveFailures": 3, "timeoutSeconds": 1},
+                               {"gracePeriodSeconds": 5}])
+    deadline = planning.derive_deadline(diff)
+    slowest_check = 5 + 60 * 3 + 20  # second check: Marathon's defaults fill the rest
+    per_batch = planning.LAUNCH_ALLOWANCE + 2 + slowest_check
+    assert deadline.batches == 2
+    assert deadline.seconds == planning.MARGIN + 2 * per_batch
+    assert deadline.source is planning.DeadlineSource.DERIVED
+
+
+def test_deadline_overrides_settings_by_longest_prefix_then_run_timeout() -> None:
+    settings = model.RepoSettings(deadlines={"/dirac": 100.0, "/dirac/web": 40.0})
+    web = _diff("/dirac/web/portal", model.Action.CREATE)
+    fts = _diff("/dirac/fts", model.Action.CREATE)
+    other = _diff("/other", model.Action.CREATE)
+    assert planning.deadline_for(web, settings=settings, timeout=None).seconds == 40.0
+    assert planning.deadline_for(fts, settings=settings, timeout=None).seconds == 100.0
+    derived = planning.deadline_for(other, settings=settings, timeout=None)
+    assert derived.source is planning.DeadlineSource.DERIVED
+    run = planning.deadline_for(web, settings=settings, timeout=3)
+    assert (run.seconds, run.source) == (3.0, planning.DeadlineSource.RUN)

@@ -127,7 +127,7 @@ class Journal(Protocol):
 
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
-        purpose: str, patch: tuple[JSON, ...], deadline: float,
+        previous_version: str | None, purpose: str, patch: tuple[JSON, ...], deadline: float,
     ) -> None:
         """Called before waiting on a deployment. ``purpose`` is ``change`` or ``rollback``."""
 
@@ -365,7 +365,8 @@ class Applier:
         base = replace(base, deployment_id=ref.deployment_id, version=ref.version, notes=notes)
         self._journal.deployment_started(
             app_id=step.app_id, action=step.action, deployment_id=ref.deployment_id,
-            version=ref.version, purpose="change", patch=step.diff.patch,
+            version=ref.version, previous_version=previous_version, purpose="change",
+            patch=step.diff.patch,
             deadline=step.deadline.seconds)
         result = self.follow(base, step=step, deadline_at=deadline_at, on_progress=on_progress)
         return self._finish(result, on_progress)
@@ -558,7 +559,7 @@ class Applier:
                                   reason=reason)
         self._journal.deployment_started(
             app_id=app_id, action=action, deployment_id=ref.deployment_id, version=ref.version,
-            purpose="rollback", patch=(), deadline=deadline)
+            previous_version=from_version, purpose="rollback", patch=(), deadline=deadline)
         ending = self._wait(app_id, ref.deployment_id, started=self._clock(),
                             deadline_at=started + deadline, on_progress=None)
         if ending is _Ending.GONE:

@@ -255,25 +255,38 @@ class Watch:
     def deployments(self, *, newer_than: float) -> dict[str, JSON] | None:
         """The running deployments, polled at most once per interval for all waiters.
 
-        None when the last poll is not newer than ``newer_than`` and it is not yet time to poll
-        again (a poll older than a deployment cannot tell that it ended).
+        None while the last poll is not newer than ``newer_than``: a poll older than a
+        deployment cannot tell that it ended. Without the event stream a new deployment gets
+        a prompt first poll; with it, events tell the end and polls are only a safety net.
         """
-        interval = (self._options.poll_interval_with_events if self.streaming
-                    else self._options.poll_interval)
         with self._poll_lock:
             now = self._clock()
-            if now - self._deployments_at >= interval or (
-                self._deployments_at <= newer_than and now - self._deployments_at >= 0.2
-            ):
+            age = now - self._deployments_at
+            if self.streaming:
+                due = age >= self._options.poll_interval_with_events
+            else:
+                due = age >= self._options.poll_interval or (
+                    self._deployments_at <= newer_than and age >= 0.2)
+            if due:
                 try:
                     listed = self._client.list_deployments()
-                except marathon.MarathonUnavailable as e:
+                except marathon.MarathonError as e:
                     log.warning("cannot list deployments, will retry: %s", e)
                     return None
-                self._deployments = {str(d["id"]): d for d in listed if "id" in d}
+                with self._changed:
+                    self._deployments = {str(d["id"]): d for d in listed if "id" in d}
                 self._deployments_at = now
             if self._deployments_at <= newer_than:
                 return None
+            return self._deployments
+
+    def refresh(self) -> dict[str, JSON]:
+        """Poll the running deployments now (for the exact step a failed one is stuck in)."""
+        with self._poll_lock:
+            listed = self._client.list_deployments()
+            with self._changed:
+                self._deployments = {str(d["id"]): d for d in listed if "id" in d}
+            self._deployments_at = self._clock()
             return self._deployments
 
     def deployment(self, deployment_id: str) -> JSON | None:
@@ -287,7 +300,7 @@ class Watch:
             if now - self._apps_at >= self._options.progress_interval:
                 try:
                     apps = self._client.list_apps(embed=_EMBED)
-                except marathon.MarathonUnavailable:
+                except marathon.MarathonError:
                     return self._apps.get(app_id)
                 self._apps = {str(a["id"]): a for a in apps}
                 self._apps_at = now
@@ -368,7 +381,15 @@ class Applier:
             version=ref.version, previous_version=previous_version, purpose="change",
             patch=step.diff.patch,
             deadline=step.deadline.seconds)
-        result = self.follow(base, step=step, deadline_at=deadline_at, on_progress=on_progress)
+        try:
+            result = self.follow(base, step=step, deadline_at=deadline_at,
+                                 on_progress=on_progress)
+        except marathon.MarathonError as e:
+            # Marathon went away while we waited: the deployment may still run; the next
+            # run resumes it from the journal.
+            result = replace(base, reason=f"lost Marathon while waiting: {e.message}",
+                             finished_at=self._clock())
+            return self._finish(result, on_progress, journal=False)
         return self._finish(result, on_progress)
 
     def follow(
@@ -383,8 +404,9 @@ class Applier:
         if ending is _Ending.GONE:
             ending = self._judge_vanished(base)
         if ending is _Ending.SUCCEEDED:
-            return replace(base, outcome=model.Outcome.SUCCEEDED, finished_at=self._clock(),
-                           health=self._assess(base.app_id))
+            # Marathon ends a deployment successfully only once its tasks are healthy; the
+            # engine assesses every app with one request afterwards.
+            return replace(base, outcome=model.Outcome.SUCCEEDED, finished_at=self._clock())
         if base.action is model.Action.DELETE:
             return replace(base, outcome=model.Outcome.TIMED_OUT if ending is _Ending.TIMED_OUT
                            else model.Outcome.FAILED,
@@ -415,6 +437,9 @@ class Applier:
                 notes.append(f"waited for blocking deployment(s) {', '.join(blocking)}")
                 _emit(on_progress, Progress(step.app_id, Phase.BLOCKED,
                                             message=", ".join(blocking)))
+                if not blocking:
+                    self._sleep(min(self._options.poll_interval,
+                                    max(0.0, deadline_at - self._clock())))
                 for deployment_id in blocking:
                     self._wait(step.app_id, deployment_id, started=self._clock(),
                                deadline_at=deadline_at, on_progress=None)
@@ -467,10 +492,10 @@ class Applier:
                                             health=self._progress_health(app_id)))
             self._watch.wait_for_news(min(self._options.poll_interval, deadline_at - now))
 
-    def _progress_health(self, app_id: model.AppId) -> health.AppHealth:
-        deployments = [d for d in (self._watch.deployments(newer_than=float("-inf")) or {})
-                       .values()]
-        return health.assess(app_id, self._watch.app(app_id), deployments=deployments)
+    def _progress_health(self, app_id: model.AppId) -> health.AppHealth | None:
+        deployments = list((self._watch.deployments(newer_than=float("-inf")) or {}).values())
+        live = self._watch.app(app_id)
+        return health.assess(app_id, live, deployments=deployments) if live else None
 
     def _judge_vanished(self, base: StepResult) -> _Ending:
         """A deployment left ``/v2/deployments`` without an event we saw: did it succeed?"""
@@ -505,7 +530,10 @@ class Applier:
         on_progress: ProgressCallback | None,
     ) -> StepResult:
         assert base.deployment_id is not None
-        stuck = self._watch.deployment(base.deployment_id)
+        try:
+            stuck = self._watch.refresh().get(base.deployment_id)
+        except marathon.MarathonError:
+            stuck = self._watch.deployment(base.deployment_id)
         stuck_step = (str(health.assess(base.app_id, {"id": base.app_id},
                                         deployments=[stuck]).step) if stuck else None)
         assessed = self._assess(base.app_id)
@@ -588,8 +616,10 @@ class Applier:
                     self._client.cancel_deployment(blocking, force=True)
             return self._client.update_app(app_id, definition), RollbackMethod.REAPPLY_VERSION
 
-    def _finish(self, result: StepResult, on_progress: ProgressCallback | None) -> StepResult:
-        self._journal.step_finished(result)
+    def _finish(self, result: StepResult, on_progress: ProgressCallback | None, *,
+                journal: bool = True) -> StepResult:
+        if journal:
+            self._journal.step_finished(result)
         _emit(on_progress, Progress(result.app_id, Phase.DONE, deployment_id=result.deployment_id,
                                     health=result.health, outcome=result.outcome,
                                     message=result.reason))

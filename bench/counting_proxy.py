@@ -1,0 +1,97 @@
+"""A counting HTTP proxy for benchmarks: every request a tool sends to Marathon is counted.
+
+Sits between a deploy tool and the dev cluster (or any Marathon), forwards each request
+unchanged and streams each response back (server-sent events included), and counts requests
+by method and path. Independent of both the tool and the server, so both tools are measured
+the same way. Runs its own event loop on a daemon thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import threading
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+               "trailers", "transfer-encoding", "upgrade", "content-length", "content-encoding",
+               "host"}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class CountingProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.url = ""
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
+
+    def start(self) -> CountingProxy:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("counting proxy did not start")
+        return self
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts.most_common())
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
+                                              auto_decompress=False)
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server: Any = site._server  # aiohttp exposes the bound port only here
+        port = server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        key = f"{request.method} {_UUID.sub('{id}', request.path)}"
+        with self._lock:
+            self._counts[key] += 1
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        body = await request.read()
+        async with self._session.request(
+            request.method, self.upstream + request.rel_url.raw_path_qs, headers=headers,
+            data=body or None, allow_redirects=False,
+        ) as upstream:
+            response = web.StreamResponse(status=upstream.status)
+            for name, value in upstream.headers.items():
+                if name.lower() not in _HOP_BY_HOP:
+                    response.headers[name] = value
+            await response.prepare(request)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (ConnectionResetError, aiohttp.ClientError):
+                pass
+            return response

@@ -1,0 +1,196 @@
+"""``reconciler sync``: apply a config repo folder to Marathon once, showing progress live.
+
+Thin: it reads the folder, builds the Marathon client and the record store, and hands over
+to :class:`reconciler.shell.engine.Engine`. The helpers for the state directory and the
+client are shared with ``history`` and ``rollback``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from reconciler.core import health, model
+from reconciler.core import load as loading
+from reconciler.shell import applier as applying
+from reconciler.shell import directory, engine, marathon, records
+
+STATE_DIR_HELP = (
+    "Where the record store lives (SQLite file inside). Default: $RECONCILER_STATE_DIR, else "
+    "$XDG_STATE_HOME/reconciler, else ~/.local/state/reconciler."
+)
+
+EXIT_CODES_HELP = "\n".join(
+    f"  {code.value}  {code.name.lower().replace('_', ' ')}: {(code.__doc__ or '').strip()}"
+    for code in engine.ExitCode
+)
+
+
+def default_state_dir() -> Path:
+    explicit = os.environ.get("RECONCILER_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "reconciler"
+
+
+def state_dir_option(function: Any) -> Any:
+    return click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, help=STATE_DIR_HELP)(function)
+
+
+def marathon_option(function: Any) -> Any:
+    return click.option(
+        "--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", required=True,
+        metavar="URL",
+        help="Marathon base URL; several separated by commas fail over in order "
+             "(or $RECONCILER_MARATHON_URL).")(function)
+
+
+@contextmanager
+def open_store(state_dir: Path | None) -> Iterator[records.RecordStore]:
+    store = records.open_store(state_dir or default_state_dir())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def open_client(marathon_url: str) -> Iterator[marathon.MarathonClient]:
+    urls = tuple(u.strip().rstrip("/") for u in marathon_url.split(",") if u.strip())
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=urls))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def load_desired(path: Path) -> model.DesiredState:
+    """The desired state of the folder; revision = its content digest (``dir:...``)."""
+    files, revision = directory.read_directory(path)
+    return loading.load_desired_state(files, revision=revision)
+
+
+class ProgressPrinter:
+    """One line per app whenever what is shown for it changes (no repeated lines)."""
+
+    def __init__(self, out: IO[str], *, start: float) -> None:
+        self._out = out
+        self._start = start
+        self._last: dict[str, str] = {}
+
+    def __call__(self, progress: applying.Progress) -> None:
+        parts = [str(progress.outcome) if progress.outcome else str(progress.phase)]
+        if progress.health is not None:
+            parts.append(f"{progress.health.healthy}/{progress.health.target} healthy")
+            if progress.health.step is not None:
+                parts.append(str(progress.health.step))
+        if progress.message:
+            parts.append(progress.message)
+        line = "  ".join(parts)
+        if self._last.get(progress.app_id) == line:
+            return
+        self._last[progress.app_id] = line
+        elapsed = time.monotonic() - self._start
+        self._out.write(f"[{elapsed:6.1f}s] {progress.app_id}  {line}\n")
+        self._out.flush()
+
+
+def print_report(report: engine.RunReport, out: IO[str]) -> None:
+    plan = report.plan
+    if plan is not None:
+        counts: dict[str, int] = {}
+        for step in plan.steps:
+            counts[str(step.action)] = counts.get(str(step.action), 0) + 1
+        actions = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
+        out.write(f"plan for {report.revision}: {actions}; {len(plan.in_sync)} in sync\n")
+        for skipped in plan.skipped:
+            out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.reason}\n")
+        if report.dry_run:
+            for step in plan.steps:
+                out.write(f"  would {step.action} {step.app_id} (deadline "
+                          f"{step.deadline.seconds:.0f}s, {step.deadline.source})\n")
+    for result in (*report.resumed, *report.results):
+        line = f"  {result.outcome}: {result.action} {result.app_id}"
+        if result.reason:
+            line += f": {result.reason}"
+        out.write(line + "\n")
+        if result.stuck_step:
+            out.write(f"      stuck in {result.stuck_step}\n")
+        if result.failure:
+            out.write(f"      last task failure: {result.failure}\n")
+        if result.rollback is not None:
+            rb = result.rollback
+            out.write(f"      rollback ({rb.method}) {rb.from_version} -> {rb.to_version}: "
+                      f"{rb.outcome}\n")
+    unhealthy = [h for h in report.health.values() if h.status is not health.HealthStatus.HEALTHY]
+    for assessed in unhealthy:
+        out.write(f"  {assessed.app_id}: {assessed.summary}\n")
+    if report.error:
+        out.write(f"error: {report.error}\n")
+    code = report.exit_code
+    out.write(f"{report.outcome} ({code.name.lower().replace('_', ' ')}, exit {code.value})\n")
+
+
+@click.command(epilog="\b\nExit codes:\n" + EXIT_CODES_HELP)
+@marathon_option
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                default=".")
+@click.option("--dry-run", is_flag=True, help="Plan and print, change nothing.")
+@click.option("--app", "apps", multiple=True, metavar="ID",
+              help="Only these app ids (repeatable).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None, metavar="S",
+              help="Deadline in seconds for every deployment, instead of the one derived from "
+                   "its health checks, instances and upgrade strategy (or the repo settings').")
+@click.option("--parallel", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Independent apps deployed at once.")
+@click.option("--cancel-blocking", is_flag=True,
+              help="Cancel deployments that lock an app (409) instead of waiting for them.")
+@click.option("--retry-quarantined", is_flag=True,
+              help="Try again apps whose revision was rolled back and quarantined.")
+@state_dir_option
+def command(
+    marathon_url: str, path: Path, dry_run: bool, apps: tuple[str, ...], timeout: float | None,
+    parallel: int, cancel_blocking: bool, retry_quarantined: bool, state_dir: Path | None,
+) -> None:
+    """Make Marathon equal to the app definitions under PATH (default: the current folder).
+
+    Creates, updates (rolling upgrades), scales and, if the repo settings enable prune,
+    deletes apps; waits for each deployment to become healthy within its deadline and rolls
+    it back otherwise. A rolled-back app is quarantined for this revision (the folder's
+    content digest): it is not tried again until the folder changes or --retry-quarantined.
+    """
+    out = sys.stdout
+    settings = engine.EngineSettings(parallel=parallel, timeout=timeout,
+                                     cancel_blocking=cancel_blocking)
+    with open_store(state_dir) as store, open_client(marathon_url) as client:
+        sync_engine = engine.Engine(client=client, records=store, settings=settings)
+        try:
+            try:
+                desired = load_desired(path)
+            except model.InvalidDesiredState as e:
+                click.echo(str(e), err=True)
+                report = sync_engine.record_failed_load(
+                    revision=f"dir:{path}", error=e, trigger="cli")
+                sys.exit(report.exit_code.value)
+            only = tuple(a if a.startswith("/") else f"/{a}" for a in apps) or None
+            report = sync_engine.reconcile(
+                desired, trigger="cli", requested_by=current_user(), dry_run=dry_run,
+                only_apps=only, retry_quarantined=retry_quarantined,
+                on_progress=ProgressPrinter(out, start=time.monotonic()))
+        finally:
+            sync_engine.close()
+    print_report(report, out)
+    sys.exit(report.exit_code.value)
+
+
+def current_user() -> str | None:
+    return os.environ.get("USER") or os.environ.get("LOGNAME")

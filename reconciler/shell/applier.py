@@ -50,7 +50,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 _WATCHED_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed",
-                   "deployment_info", "deployment_step_success", "deployment_step_failure")
+                   "deployment_info", "deployment_step_success", "deployment_step_failure",
+                   "health_status_changed_event", "status_update_event")
 _EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
 # Fields Marathon adds to an app that it refuses (or ignores) in a PUT of that app.
 _READ_ONLY_FIELDS = ("version", "versionInfo", "tasks", "tasksStaged", "tasksRunning",
@@ -229,15 +230,11 @@ class Watch:
                 with self._changed:
                     self._ended[str(deployment_id)] = event.event_type
                     self._changed.notify_all()
-        elif event.event_type.startswith("deployment_"):
-            plan: JSON = event.data.get("plan") or {}
-            if plan.get("id") and self._deployments is not None:
-                with self._changed:
-                    current: JSON = {**self._deployments.get(str(plan["id"]), plan)}
-                    if "currentStep" in event.data:
-                        current["currentStep"] = event.data["currentStep"]
-                    self._deployments = {**self._deployments, plan["id"]: current}
-                    self._changed.notify_all()
+        else:
+            # Step, task and health events: wake the waiters so that progress shows promptly
+            # (the exact step is polled when it matters: when a deployment fails).
+            with self._changed:
+                self._changed.notify_all()
 
     def ended(self, deployment_id: str) -> str | None:
         with self._changed:

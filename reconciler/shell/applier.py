@@ -369,6 +369,7 @@ class Applier:
         deadline_at = started + step.deadline.seconds
         try:
             ref, notes = self._send(step, deadline_at=deadline_at, on_progress=on_progress)
+            sent_at = self._clock()
         except _StepFailed as e:
             return self._finish(replace(base, reason=e.reason, notes=e.notes,
                                         finished_at=self._clock()), on_progress)
@@ -380,7 +381,7 @@ class Applier:
             deadline=step.deadline.seconds)
         try:
             result = self.follow(base, step=step, deadline_at=deadline_at,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, sent_at=sent_at)
         except marathon.MarathonError as e:
             # Marathon went away while we waited: the deployment may still run; the next
             # run resumes it from the journal.
@@ -391,15 +392,26 @@ class Applier:
 
     def follow(
         self, base: StepResult, *, step: planning.Step | None, deadline_at: float,
-        on_progress: ProgressCallback | None = None,
+        on_progress: ProgressCallback | None = None, sent_at: float | None = None,
     ) -> StepResult:
-        """Wait for ``base.deployment_id`` and roll back on failure (also used to resume)."""
+        """Wait for ``base.deployment_id`` and roll back on failure (also used to resume).
+
+        ``sent_at`` is when Marathon accepted the change: a poll of ``/v2/deployments`` older
+        than that cannot tell that the deployment ended.
+        """
         assert base.deployment_id is not None and base.started_at is not None
         self._watch.start()
-        ending = self._wait(base.app_id, base.deployment_id, started=base.started_at,
-                            deadline_at=deadline_at, on_progress=on_progress)
-        if ending is _Ending.GONE:
-            ending = self._judge_vanished(base)
+        seen_after = sent_at if sent_at is not None else base.started_at
+        while True:
+            ending = self._wait(base.app_id, base.deployment_id, started=seen_after,
+                                deadline_at=deadline_at, on_progress=on_progress)
+            if ending is not _Ending.GONE:
+                break
+            judged = self._judge_vanished(base)
+            if judged is not None:
+                ending = judged
+                break
+            seen_after = self._clock()  # still running after all: wait for a newer poll
         if ending is _Ending.SUCCEEDED:
             # Marathon ends a deployment successfully only once its tasks are healthy; the
             # engine assesses every app with one request afterwards.
@@ -494,14 +506,19 @@ class Applier:
         live = self._watch.app(app_id)
         return health.assess(app_id, live, deployments=deployments) if live else None
 
-    def _judge_vanished(self, base: StepResult) -> _Ending:
-        """A deployment left ``/v2/deployments`` without an event we saw: did it succeed?"""
+    def _judge_vanished(self, base: StepResult) -> _Ending | None:
+        """A deployment left ``/v2/deployments`` without an event we saw: did it succeed?
+
+        None when the live app still lists the deployment (the poll raced the change).
+        """
         try:
             live = self._client.get_app(base.app_id, embed=("app.tasks", "app.lastTaskFailure"))
         except marathon.NotFound:
             return _Ending.SUCCEEDED if base.action is model.Action.DELETE else _Ending.FAILED
         except marathon.MarathonError:
             return _Ending.FAILED
+        if any(d.get("id") == base.deployment_id for d in live.get("deployments") or ()):
+            return None
         if base.action is model.Action.DELETE:
             return _Ending.FAILED
         if live.get("version") != base.version:

@@ -116,9 +116,7 @@ class RunReport:
         if self.error is not None:
             return ExitCode.ERROR
         outcome = self.outcome
-        if outcome is model.Outcome.FAILED or any(
-            r.outcome is model.Outcome.SKIPPED and not self.dry_run for r in self.results
-        ):
+        if outcome is model.Outcome.FAILED:
             return ExitCode.FAILED
         if outcome is model.Outcome.ROLLED_BACK:
             return ExitCode.ROLLED_BACK

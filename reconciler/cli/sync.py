@@ -28,7 +28,7 @@ STATE_DIR_HELP = (
 )
 
 EXIT_CODES_HELP = "\n".join(
-    f"  {code.value}  {code.name.lower().replace('_', ' ')}: {(code.__doc__ or '').strip()}"
+    f"  {code.value}  {code.name.lower().replace('_', ' ')}: {code.meaning}"
     for code in engine.ExitCode
 )
 
@@ -89,7 +89,7 @@ class ProgressPrinter:
 
     def __call__(self, progress: applying.Progress) -> None:
         parts = [str(progress.outcome) if progress.outcome else str(progress.phase)]
-        if progress.health is not None:
+        if progress.health is not None and progress.outcome is None:
             parts.append(f"{progress.health.healthy}/{progress.health.target} healthy")
             if progress.health.step is not None:
                 parts.append(str(progress.health.step))
@@ -137,7 +137,11 @@ def print_report(report: engine.RunReport, out: IO[str]) -> None:
     if report.error:
         out.write(f"error: {report.error}\n")
     code = report.exit_code
-    out.write(f"{report.outcome} ({code.name.lower().replace('_', ' ')}, exit {code.value})\n")
+    if report.dry_run and report.error is None:
+        pending = len(plan.steps) if plan is not None else 0
+        out.write(f"dry run: {pending} change(s) would be applied, nothing changed\n")
+        return
+    out.write(f"{report.outcome}: {code.meaning} (exit {code.value})\n")
 
 
 @click.command(epilog="\b\nExit codes:\n" + EXIT_CODES_HELP)

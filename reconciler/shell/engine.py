@@ -60,13 +60,25 @@ class ExitCode(enum.IntEnum):
 
     CONVERGED = 0
     ERROR = 1
-    """Nothing was planned: invalid desired state, Marathon unreachable, bad arguments."""
     FAILED = 2
-    """A change failed and could not be rolled back (or timed out): needs a human."""
     ROLLED_BACK = 3
-    """A change failed and was rolled back; its revision is quarantined for that app."""
     QUARANTINED = 4
-    """Nothing failed, but apps were left out because their revision is quarantined."""
+
+    @property
+    def meaning(self) -> str:
+        return _EXIT_MEANINGS[self]
+
+
+_EXIT_MEANINGS = {
+    ExitCode.CONVERGED: "every planned change succeeded (or there was nothing to do)",
+    ExitCode.ERROR: "nothing was applied: invalid desired state, Marathon unreachable or "
+                    "refusing, bad arguments",
+    ExitCode.FAILED: "a change failed and could not be rolled back, or timed out: needs a human",
+    ExitCode.ROLLED_BACK: "a change failed and was rolled back; its revision is quarantined "
+                          "for that app",
+    ExitCode.QUARANTINED: "nothing failed, but apps were left out because their revision is "
+                          "quarantined",
+}
 
 
 @dataclass(frozen=True)

@@ -609,7 +609,7 @@ class Applier:
         outcome = {_Ending.SUCCEEDED: model.Outcome.SUCCEEDED,
                    _Ending.TIMED_OUT: model.Outcome.TIMED_OUT}.get(ending, model.Outcome.FAILED)
         return RollbackResult(method=method, from_version=from_version,
-                              to_version=to_version or ref.version,
+                              to_version=to_version,
                               deployment_id=ref.deployment_id, outcome=outcome, reason=reason)
 
     def _reapply(

@@ -1,0 +1,198 @@
+"""Benchmark: converge 50 changed apps with reconciler and with marathon-deploy (PyPI).
+
+    python bench/converge.py [--apps 50] [--parallel 8]
+
+Same dev cluster, same run, same definitions: the apps are created once (not measured), then
+every app gets a new image tag, first applied by ``marathon-deploy --put DIR`` (its JSON files
+are reconciler's own resolved desired definitions), then the next tag by ``reconciler sync``.
+Each is one rolling upgrade of every app; the apps run a trivial healthy stand-in with no
+health check, so what is measured is each tool's overhead and waiting strategy.
+
+Requests are counted at the cluster side by a counting proxy (``bench/counting_proxy.py``)
+that both tools talk to; the dev cluster itself is reached directly only for setup and
+checks. The last line is the speed-up: marathon-deploy's wall time divided by reconciler's.
+
+marathon-deploy cannot run on Python 3.11 (see :data:`MARATHON_DEPLOY_WHY_NOT_311`), so it
+is installed from PyPI into its own virtualenv under /tmp on Python 3.9 (found on PATH, in
+pyenv, or given as $MARATHON_DEPLOY_PYTHON); reconciler runs on the project's Python. It is
+driven as its README says: ``marathon-deploy -m URL --put DIR``, answering its ``YES`` prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.counting_proxy import CountingProxy  # noqa: E402
+from reconciler.core import load as loading  # noqa: E402
+from reconciler.shell import directory  # noqa: E402
+from tests.support.processes import DevCluster  # noqa: E402
+
+MARATHON_DEPLOY_WHY_NOT_311 = (
+    "marathon-deploy 3.0.2 needs the `marathon` client library, whose last release (0.13.0, "
+    "2020) serializes every app with `collections.Iterable` (marathon/util.py), removed in "
+    "Python 3.10: on 3.11 every create/update dies with AttributeError: module 'collections' "
+    "has no attribute 'Iterable'."
+)
+
+
+def find_python39() -> str | None:
+    """An interpreter marathon-deploy still runs on (3.9), if this machine has one."""
+    explicit = os.environ.get("MARATHON_DEPLOY_PYTHON")
+    if explicit:
+        return explicit
+    candidates = [shutil.which("python3.9"),
+                  *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.9*/bin/python")))]
+    return next((c for c in candidates if c), None)
+
+
+def marathon_deploy_command(python: str) -> list[str]:
+    """marathon-deploy from PyPI, in its own virtualenv under /tmp (keyed by interpreter)."""
+    version = subprocess.run([python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    venv = Path(tempfile.gettempdir()) / f"reconciler-bench-marathon-deploy-py{version}"
+    executable = venv / "bin" / "marathon-deploy"
+    if not executable.exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "marathon-deploy"],
+                       check=True)
+    return [str(executable)]
+
+
+def app_definition(index: int) -> dict[str, Any]:
+    return {
+        "id": f"/bench/group{index % 5}/app{index:03d}",
+        "instances": 1,
+        "cpus": 0.01,
+        "mem": 16,
+        "container": {"type": "DOCKER", "docker": {"image": "dirac"}},
+        "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
+    }
+
+
+def write_repo(root: Path, count: int, tag: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        app = app_definition(index)
+        path = root / (app["id"].strip("/") + ".yaml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(app, sort_keys=False))
+    set_tag(root, tag)
+
+
+def set_tag(root: Path, tag: str) -> None:
+    images = {"images": {"dirac": {"repository": "lhcbdirac", "tag": tag}}}
+    (root / "images.yaml").write_text(yaml.safe_dump(images))
+
+
+def write_json_definitions(repo: Path, target: Path) -> None:
+    """marathon-deploy deploys JSON files: write reconciler's resolved desired apps."""
+    files, revision = directory.read_directory(repo)
+    desired = loading.load_desired_state(files, revision=revision)
+    target.mkdir(parents=True, exist_ok=True)
+    for app_id, app in sorted(desired.apps.items()):
+        (target / (app_id.strip("/").replace("/", "_") + ".json")).write_text(
+            json.dumps(app.definition, indent=2))
+
+
+def reconciler_sync(marathon: str, repo: Path, state: Path, parallel: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "sync", "--marathon", marathon, str(repo),
+         "--state-dir", str(state), "--parallel", str(parallel)],
+        capture_output=True, text=True, cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"reconciler sync failed ({result.returncode}):\n{result.stdout}"
+                         f"\n{result.stderr}")
+
+
+def check_converged(marathon: str, count: int, tag: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        apps = requests.get(f"{marathon}/v2/apps", params={"id": "/bench"}, timeout=10)
+        listed = [a for a in apps.json()["apps"] if a["id"].startswith("/bench/")]
+        done = [a for a in listed if a["container"]["docker"]["image"] == f"lhcbdirac:{tag}"
+                and a.get("tasksRunning", 0) >= a["instances"]]
+        if len(done) == count and not requests.get(f"{marathon}/v2/deployments",
+                                                   timeout=10).json():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"not converged on {tag}: {len(done)}/{count} apps")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", type=int, default=50)
+    parser.add_argument("--parallel", type=int, default=8)
+    args = parser.parse_args()
+    python = find_python39()
+    if python is None:
+        print(f"marathon-deploy cannot run here: {MARATHON_DEPLOY_WHY_NOT_311} No Python 3.9 "
+              "found (set MARATHON_DEPLOY_PYTHON).")
+        print("speedup: n/a")
+        raise SystemExit(1)
+    command = marathon_deploy_command(python)
+
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        work = Path(tmp)
+        devcluster = DevCluster.start(state_dir=work / "devcluster")
+        proxy = CountingProxy(devcluster.url).start()
+        try:
+            repo = work / "repo"
+            state = work / "state"
+            write_repo(repo, args.apps, "v1")
+            reconciler_sync(devcluster.url, repo, state, args.parallel)  # setup, not measured
+            check_converged(devcluster.url, args.apps, "v1")
+
+            set_tag(repo, "v2")
+            write_json_definitions(repo, work / "json")
+            proxy.reset()
+            started = time.monotonic()
+            deployed = subprocess.run([*command, "-m", proxy.url, "--put", str(work / "json")],
+                                      input="YES\n", capture_output=True, text=True)
+            md_seconds = time.monotonic() - started
+            md_counts = proxy.counts()
+            if deployed.returncode != 0:
+                raise SystemExit(f"marathon-deploy failed ({deployed.returncode}):\n"
+                                 f"{deployed.stdout[-3000:]}\n{deployed.stderr[-3000:]}")
+            check_converged(devcluster.url, args.apps, "v2")
+
+            set_tag(repo, "v3")
+            proxy.reset()
+            started = time.monotonic()
+            reconciler_sync(proxy.url, repo, state, args.parallel)
+            rc_seconds = time.monotonic() - started
+            rc_counts = proxy.counts()
+            check_converged(devcluster.url, args.apps, "v3")
+        finally:
+            proxy.stop()
+            devcluster.stop()
+
+    print(f"apps changed: {args.apps} (one rolling upgrade each), reconciler --parallel "
+          f"{args.parallel}, marathon-deploy on {python}")
+    print(f"note: {MARATHON_DEPLOY_WHY_NOT_311}")
+    for name, seconds, counts in (("marathon-deploy", md_seconds, md_counts),
+                                  ("reconciler", rc_seconds, rc_counts)):
+        detail = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        print(f"{name}: {seconds:.1f}s wall, {sum(counts.values())} requests ({detail})")
+    print(f"requests: marathon-deploy {sum(md_counts.values())}, "
+          f"reconciler {sum(rc_counts.values())}")
+    print(f"speedup: {md_seconds / rc_seconds:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

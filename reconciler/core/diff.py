@@ -1,0 +1,160 @@
+"""Pair desired apps with live ones and say, per app, what differs: a diff is data.
+
+``diff_apps`` normalizes both sides (:mod:`reconciler.core.normalize`), settles the choices
+only Marathon makes (service ports for a declared ``0``, a ``role`` or accepted roles left
+out), drops ignored fields, and compares with ``==``; only unequal pairs pay for a JSON Patch
+and a readable change list. Live apps under a managed prefix without a desired twin come back
+as DELETE candidates whatever ``prune`` says: the planner decides. Everything shown (patch,
+changes) is masked by :mod:`reconciler.core.redact`; ``AppDiff.desired`` is what to send to
+Marathon and stays unmasked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jsonpatch
+
+from reconciler.core import model, redact
+from reconciler.core import normalize as normalizing
+
+JSON = model.JSON
+
+_ADOPTED_WHEN_ABSENT = ("role", "acceptedResourceRoles")
+"""Left out of desired, Marathon picks these from its own configuration."""
+
+
+def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[model.AppDiff, ...]:
+    """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id."""
+    settings = desired.settings
+    live_by_id: dict[str, JSON] = {}
+    for live in live_apps:
+        app_id = normalizing.absolute_id(str(live.get("id", "")), base="/")
+        if app_id in desired.apps or settings.manages(app_id):
+            live_by_id[app_id] = live
+    diffs: list[model.AppDiff] = []
+    for app_id in sorted(desired.apps.keys() | live_by_id.keys()):
+        ignore = settings.ignored_pointers_for(app_id)
+        desired_app = desired.apps.get(app_id)
+        live = live_by_id.get(app_id)
+        if desired_app is None:
+            assert live is not None
+            diffs.append(model.AppDiff(app_id=app_id, action=model.Action.DELETE, patch=(),
+                                       changes=(), desired=None, live=live))
+        elif live is None:
+            diffs.append(_create(desired_app, ignore=ignore))
+        else:
+            diffs.append(diff_app(desired_app, live, ignore=ignore))
+    return tuple(diffs)
+
+
+def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] = ()
+             ) -> model.AppDiff:
+    """The difference between one desired app and its live twin."""
+    normal_desired = normalizing.normalize_app(desired.definition, ignore=ignore)
+    normal_live = normalizing.normalize_app(live, ignore=ignore)
+    normal_desired = adopt_server_choices(normal_desired, normal_live)
+    if normal_desired == normal_live:
+        return model.AppDiff(app_id=desired.app_id, action=model.Action.NOOP, patch=(),
+                             changes=(), desired=desired.definition, live=live)
+    only_instances = (
+        {k: v for k, v in normal_desired.items() if k != "instances"}
+        == {k: v for k, v in normal_live.items() if k != "instances"})
+    action = model.Action.SCALE if only_instances else model.Action.UPDATE
+    return model.AppDiff(
+        app_id=desired.app_id, action=action,
+        patch=redact.mask_patch(make_patch(normal_live, normal_desired)),
+        changes=field_changes(normal_live, normal_desired),
+        desired=desired.definition, live=live)
+
+
+def _create(desired: model.DesiredApp, *, ignore: tuple[str, ...]) -> model.AppDiff:
+    # Shown as written (not normalized): a new app reads best without Marathon's defaults.
+    written = normalizing.without_pointers(desired.definition, ignore)
+    return model.AppDiff(
+        app_id=desired.app_id, action=model.Action.CREATE,
+        patch=redact.mask_patch(make_patch({}, written)),
+        changes=tuple(model.FieldChange(path=f"/{_escape(k)}", old=None,
+                                        new=redact.mask(v, pointer=f"/{_escape(k)}"))
+                      for k, v in written.items()),
+        desired=desired.definition, live=None)
+
+
+def adopt_server_choices(desired: JSON, live: JSON) -> JSON:
+    """``desired`` (normalized) with what Marathon chose where desired left it to Marathon.
+
+    A port declared ``0`` asks Marathon for a service port: the live port it assigned is no
+    difference. Same for ``role`` and ``acceptedResourceRoles`` when desired leaves them out.
+    """
+    out = desired
+    for key in _ADOPTED_WHEN_ABSENT:
+        if key not in desired and key in live:
+            out = {**out, key: live[key]}
+    mappings = _adopt_ports(
+        (desired.get("container") or {}).get("portMappings"),
+        (live.get("container") or {}).get("portMappings"), key="servicePort")
+    if mappings is not None:
+        out = {**out, "container": {**out["container"], "portMappings": mappings}}
+    definitions = _adopt_ports(desired.get("portDefinitions"), live.get("portDefinitions"),
+                               key="port")
+    if definitions is not None:
+        out = {**out, "portDefinitions": definitions}
+    return out
+
+
+def _adopt_ports(desired: list[JSON] | None, live: list[JSON] | None, *, key: str
+                 ) -> list[JSON] | None:
+    if not desired or not live or len(desired) != len(live):
+        return None
+    pairs = list(zip(desired, live, strict=True))
+    if not any(d.get(key) == 0 and lv.get(key) for d, lv in pairs):
+        return None
+    return [{**d, key: lv[key]} if d.get(key) == 0 and lv.get(key) else d for d, lv in pairs]
+
+
+def make_patch(live: JSON, desired: JSON) -> tuple[JSON, ...]:
+    """RFC 6902 operations turning normalized ``live`` into normalized ``desired`` (unmasked)."""
+    return tuple(jsonpatch.make_patch(live, desired).patch)
+
+
+def field_changes(live: JSON, desired: JSON) -> tuple[model.FieldChange, ...]:
+    """Readable changes, old (live) -> new (desired), masked, at the deepest useful pointer.
+
+    Objects are compared key by key; lists of the same length element by element (a changed
+    port mapping shows as one field); other lists and values are shown whole.
+    """
+    changes: list[model.FieldChange] = []
+    _walk(live, desired, "", changes)
+    return tuple(
+        model.FieldChange(path=c.path, old=redact.mask(c.old, pointer=c.path),
+                          new=redact.mask(c.new, pointer=c.path))
+        for c in changes)
+
+
+_ABSENT: Any = None
+
+
+def _walk(old: Any, new: Any, pointer: str, out: list[model.FieldChange]) -> None:
+    if old == new and isinstance(old, bool) == isinstance(new, bool):
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            child = f"{pointer}/{_escape(key)}"
+            if key not in new:
+                out.append(model.FieldChange(path=child, old=old[key], new=_ABSENT))
+            elif key not in old:
+                out.append(model.FieldChange(path=child, old=_ABSENT, new=new[key]))
+            else:
+                _walk(old[key], new[key], child, out)
+        return
+    if (isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
+            and all(isinstance(v, dict) for v in old + new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            _walk(a, b, f"{pointer}/{index}", out)
+        return
+    out.append(model.FieldChange(path=pointer, old=old, new=new))
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")

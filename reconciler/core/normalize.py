@@ -1,0 +1,360 @@
+"""Normalize one app so that fields Marathon fills in or owns never show as differences.
+
+Both sides go through the same pipeline: ``desired`` (as written in Git, image resolved) and
+``live`` (as ``GET /v2/apps`` returns it). The result is Marathon's canonical form: read-only
+fields dropped, deprecated fields migrated (``uris`` -> ``fetch``, ``ports`` ->
+``portDefinitions``, ``container.docker.network``/``ipAddress`` -> ``networks``,
+``docker.portMappings`` -> ``container.portMappings``), every default filled in, and lists
+that Marathon keeps as sets sorted. The defaults are our own reading of Marathon's RAML types
+(``raml/v2/types/*.raml``) and ``AppNormalization.scala``; the dev cluster implements them
+independently, so the two check each other.
+
+The pipeline is a tuple of small normalizers (structlog's habit). Each one receives a dict
+whose top level it may change, and must never mutate nested values it did not build: the
+first step makes the only top-level copy, so ``normalize_app`` never touches its argument.
+
+Choices only the server makes (a service port for a declared ``0``, a ``role`` left out) are
+settled per pair in :mod:`reconciler.core.diff`, since one side alone cannot know them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reconciler.core import model
+
+JSON = model.JSON
+Normalizer = Callable[[JSON], JSON]
+
+SERVER_FIELDS = frozenset({
+    "version", "versionInfo", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy",
+    "deployments", "tasks", "lastTaskFailure", "tasksStats", "readinessCheckResults",
+    "taskStats", "counts",
+})
+"""Fields only Marathon writes (``AppInfo`` in app.raml): never part of a definition."""
+
+APP_DEFAULTS: dict[str, Any] = {
+    "instances": 1,
+    "cpus": 1,
+    "mem": 128,
+    "disk": 0,
+    "gpus": 0,
+    "executor": "",
+    "backoffSeconds": 1,
+    "backoffFactor": 1.15,
+    "maxLaunchDelaySeconds": 300,
+    "requirePorts": False,
+    "killSelection": "YOUNGEST_FIRST",
+    "unreachableStrategy": {"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0},
+    "labels": {},
+    "env": {},
+    "secrets": {},
+    "constraints": [],
+    "dependencies": [],
+    "healthChecks": [],
+    "readinessChecks": [],
+    "fetch": [],
+}
+"""Top-level defaults from raml/v2/types/app.raml (``omitEmpty`` collections count as empty)."""
+
+UPGRADE_STRATEGY_DEFAULTS = {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
+DOCKER_DEFAULTS = {"forcePullImage": False, "privileged": False, "parameters": []}
+PORT_MAPPING_DEFAULTS = {"containerPort": 0, "protocol": "tcp", "servicePort": 0, "labels": {}}
+PORT_DEFINITION_DEFAULTS = {"port": 0, "protocol": "tcp", "labels": {}}
+DEFAULT_PORT_DEFINITIONS = ({"port": 0, "protocol": "tcp", "name": "default", "labels": {}},)
+"""Host networking without any port declared gets one (``Apps.DefaultPortDefinitions``)."""
+DEFAULT_PORT_MAPPING = {"containerPort": 0, "protocol": "tcp", "servicePort": 0, "labels": {},
+                        "name": "default"}
+"""Non-host networking without port mappings gets one (``Apps.DefaultPortMappings``)."""
+
+HEALTH_CHECK_DEFAULTS = {
+    "gracePeriodSeconds": 300,
+    "intervalSeconds": 60,
+    "timeoutSeconds": 20,
+    "maxConsecutiveFailures": 3,
+    "delaySeconds": 15,
+}
+HEALTH_CHECK_PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HTTP": {"path": "/", "ignoreHttp1xx": False},
+    "HTTPS": {"path": "/", "ignoreHttp1xx": False},
+    "TCP": {},
+    "COMMAND": {},
+    "MESOS_HTTP": {"path": "/", "ipProtocol": "IPv4"},
+    "MESOS_HTTPS": {"path": "/", "ipProtocol": "IPv4"},
+    "MESOS_TCP": {"ipProtocol": "IPv4"},
+}
+READINESS_CHECK_DEFAULTS = {
+    "name": "readinessCheck",
+    "protocol": "HTTP",
+    "path": "/",
+    "portName": "http-api",
+    "intervalSeconds": 30,
+    "timeoutSeconds": 10,
+    "httpStatusCodesForReady": [200],
+    "preserveLastResponse": False,
+}
+FETCH_DEFAULTS = {"extract": True, "executable": False, "cache": False}
+_EXTRACTABLE = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
+_DOCKER_NETWORK_MODES = {"BRIDGE": "container/bridge", "HOST": "host", "USER": "container",
+                         "NONE": "container"}
+_SET_FIELDS = ("acceptedResourceRoles", "dependencies")
+"""Lists Marathon stores as sets: their order carries no meaning."""
+
+
+def _filled(value: JSON, defaults: JSON) -> JSON:
+    """``value`` with every missing (or null) default filled in; the same dict if none was."""
+    missing = [k for k in defaults if value.get(k) is None]
+    if not missing:
+        return value
+    out = dict(value)
+    for key in missing:
+        out[key] = defaults[key]
+    return out
+
+
+def network_modes(app: JSON) -> tuple[str, ...]:
+    """The network modes an app runs in, after migrating deprecated fields (host by default)."""
+    networks = app.get("networks")
+    if networks:
+        return tuple(str(n.get("mode") or "container") for n in networks)
+    container = app.get("container") or {}
+    docker_network = (container.get("docker") or {}).get("network")
+    if docker_network:
+        return (_DOCKER_NETWORK_MODES.get(docker_network, "container"),)
+    if app.get("ipAddress"):
+        return ("container",)
+    return ("host",)
+
+
+def is_host_networking(app: JSON) -> bool:
+    return all(mode == "host" for mode in network_modes(app))
+
+
+# --- the normalizers, in pipeline order ---------------------------------------------------
+
+
+def drop_server_fields(app: JSON) -> JSON:
+    """The only top-level copy: without read-only fields and without nulls (null = absent)."""
+    return {k: v for k, v in app.items() if v is not None and k not in SERVER_FIELDS}
+
+
+def absolute_ids(app: JSON) -> JSON:
+    """``id`` absolute without trailing slash; dependencies resolved against the app's group."""
+    app_id = app.get("id")
+    if isinstance(app_id, str):
+        app["id"] = absolute_id(app_id, base="/")
+    dependencies = app.get("dependencies")
+    if dependencies:
+        group = app.get("id", "/").rsplit("/", 1)[0] or "/"
+        app["dependencies"] = [absolute_id(d, base=group) for d in dependencies]
+    return app
+
+
+def migrate_uris(app: JSON) -> JSON:
+    """Deprecated ``uris`` become ``fetch`` artifacts, as Marathon migrates them."""
+    uris = app.pop("uris", None)
+    if uris and not app.get("fetch"):
+        app["fetch"] = [{"uri": u, "extract": u.endswith(_EXTRACTABLE)} for u in uris]
+    return app
+
+
+def migrate_networks(app: JSON) -> JSON:
+    """``container.docker.network`` and ``ipAddress`` become ``networks``; modes filled in."""
+    modes = network_modes(app)
+    networks = app.get("networks")
+    if networks:
+        app["networks"] = [_filled(n, {"mode": "container"}) for n in networks]
+    else:
+        network: JSON = {"mode": modes[0]}
+        name = (app.get("ipAddress") or {}).get("networkName")
+        if name and modes[0] == "container":
+            network["name"] = name
+        app["networks"] = [network]
+    app.pop("ipAddress", None)
+    container = app.get("container")
+    if container and (container.get("docker") or {}).get("network") is not None:
+        docker = {k: v for k, v in container["docker"].items() if k != "network"}
+        app["container"] = {**container, "docker": docker}
+    return app
+
+
+def fill_app_defaults(app: JSON) -> JSON:
+    for key, default in APP_DEFAULTS.items():
+        if key not in app:
+            app[key] = default
+    if not app.get("args"):
+        app.pop("args", None)
+    app["upgradeStrategy"] = _filled(app.get("upgradeStrategy") or {}, UPGRADE_STRATEGY_DEFAULTS)
+    return app
+
+
+def normalize_container(app: JSON) -> JSON:
+    """Docker defaults, port mappings moved out of ``docker``, defaults per port mapping."""
+    host = is_host_networking(app)
+    container = app.get("container")
+    if container is None:
+        if host:
+            return app
+        container = {"type": "MESOS"}
+    container = _filled(container, {"type": "DOCKER", "volumes": []})
+    docker = container.get("docker")
+    mappings = container.get("portMappings")
+    if docker is not None:
+        legacy = docker.get("portMappings")
+        docker = _filled({k: v for k, v in docker.items() if k != "portMappings"},
+                         DOCKER_DEFAULTS)
+        if legacy and not mappings:
+            mappings = legacy
+        container = {**container, "docker": docker}
+    if host:
+        container = {k: v for k, v in container.items() if k != "portMappings"}
+    else:
+        bridge = "container/bridge" in network_modes(app)
+        if mappings is None:
+            mappings = [DEFAULT_PORT_MAPPING]
+        container = {**container,
+                     "portMappings": [_port_mapping(m, bridge=bridge) for m in mappings]}
+    app["container"] = container
+    return app
+
+
+def _port_mapping(mapping: JSON, *, bridge: bool) -> JSON:
+    mapping = _filled(mapping, PORT_MAPPING_DEFAULTS)
+    if bridge and mapping.get("hostPort") is None:
+        # Marathon's backwards compatibility: in bridge mode a missing host port means 0.
+        mapping = {**mapping, "hostPort": 0}
+    if "networkNames" in mapping and not mapping["networkNames"]:
+        mapping = {k: v for k, v in mapping.items() if k != "networkNames"}
+    return mapping
+
+
+def normalize_port_definitions(app: JSON) -> JSON:
+    """Host networking: ``ports`` migrated, one default port if none; others: no definitions."""
+    ports = app.pop("ports", None)
+    if not is_host_networking(app):
+        app.pop("portDefinitions", None)
+        app["requirePorts"] = False
+        return app
+    definitions = app.get("portDefinitions")
+    if definitions is None:
+        definitions = [{"port": p} for p in ports] if ports is not None else (
+            DEFAULT_PORT_DEFINITIONS)
+    app["portDefinitions"] = [_filled(d, PORT_DEFINITION_DEFAULTS) for d in definitions]
+    return app
+
+
+def normalize_health_checks(app: JSON) -> JSON:
+    checks = app["healthChecks"]
+    if not checks:
+        return app
+    filled = []
+    for check in checks:
+        protocol = check.get("protocol") or "HTTP"
+        out = _filled(check, HEALTH_CHECK_DEFAULTS)
+        out = _filled(out, HEALTH_CHECK_PROTOCOL_DEFAULTS.get(protocol, {}))
+        if out is check:
+            out = dict(check)
+        out["protocol"] = protocol
+        if protocol != "COMMAND" and out.get("port") is None and out.get("portIndex") is None:
+            out["portIndex"] = 0
+        filled.append(out)
+    app["healthChecks"] = _sorted_objects(filled)
+    return app
+
+
+def normalize_readiness_checks(app: JSON) -> JSON:
+    if app["readinessChecks"]:
+        app["readinessChecks"] = [_filled(c, READINESS_CHECK_DEFAULTS)
+                                  for c in app["readinessChecks"]]
+    return app
+
+
+def normalize_fetch(app: JSON) -> JSON:
+    if app["fetch"]:
+        app["fetch"] = [_filled(f, FETCH_DEFAULTS) for f in app["fetch"]]
+    return app
+
+
+def normalize_sets(app: JSON) -> JSON:
+    """Constraints, roles and dependencies are sets in Marathon: sorted, empty value dropped."""
+    constraints = app["constraints"]
+    if constraints:
+        app["constraints"] = sorted(
+            list(c[:2]) if len(c) == 3 and c[2] in ("", None) else list(c) for c in constraints)
+    for key in _SET_FIELDS:
+        values = app.get(key)
+        if values and len(values) > 1:
+            app[key] = sorted(values)
+    return app
+
+
+PIPELINE: tuple[Normalizer, ...] = (
+    drop_server_fields,
+    absolute_ids,
+    migrate_uris,
+    migrate_networks,
+    fill_app_defaults,
+    normalize_container,
+    normalize_port_definitions,
+    normalize_health_checks,
+    normalize_readiness_checks,
+    normalize_fetch,
+    normalize_sets,
+)
+
+
+def normalize_app(app: JSON, *, ignore: tuple[str, ...] = ()) -> JSON:
+    """Marathon's canonical form of ``app``, without the fields at the ``ignore`` pointers."""
+    for step in PIPELINE:
+        app = step(app)
+    if ignore:
+        app = without_pointers(app, ignore)
+    return app
+
+
+def without_pointers(app: JSON, pointers: Iterable[str]) -> JSON:
+    """``app`` without the values at ``pointers`` (JSON pointers); absent ones are fine."""
+    for pointer in pointers:
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+        app = _without(app, tokens)
+    return app
+
+
+def _without(value: Any, tokens: list[str]) -> Any:
+    if not tokens:
+        return value
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(value, dict):
+        if head not in value:
+            return value
+        if not rest:
+            return {k: v for k, v in value.items() if k != head}
+        return {**value, head: _without(value[head], rest)}
+    if isinstance(value, list) and head.isdigit() and int(head) < len(value):
+        index = int(head)
+        if not rest:
+            return value[:index] + value[index + 1:]
+        return [*value[:index], _without(value[index], rest), *value[index + 1:]]
+    return value
+
+
+def absolute_id(app_id: str, *, base: str) -> str:
+    """``app_id`` made absolute against the group ``base``, with ``.`` and ``..`` resolved."""
+    parts = [] if app_id.startswith("/") else [p for p in base.split("/") if p]
+    for part in app_id.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _sorted_objects(values: list[JSON]) -> list[JSON]:
+    if len(values) < 2:
+        return values
+    return sorted(values, key=lambda v: json.dumps(v, sort_keys=True))

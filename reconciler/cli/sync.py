@@ -180,7 +180,7 @@ def command(
         try:
             try:
                 desired = load_desired(path)
-            except model.InvalidDesiredState as e:
+            except (model.InvalidDesiredState, directory.UnreadableDirectory) as e:
                 click.echo(str(e), err=True)
                 report = sync_engine.record_failed_load(
                     revision=f"dir:{path}", error=e, trigger="cli")

@@ -99,6 +99,8 @@ FETCH_DEFAULTS = {"extract": True, "executable": False, "cache": False}
 _EXTRACTABLE = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
 _DOCKER_NETWORK_MODES = {"BRIDGE": "container/bridge", "HOST": "host", "USER": "container",
                          "NONE": "container"}
+_EMPTY_MEANS_ABSENT = ("args", "storeUrls")
+"""No default in Marathon's model: an empty list says no more than leaving the field out."""
 _SET_FIELDS = ("acceptedResourceRoles", "dependencies")
 """Lists Marathon stores as sets: their order carries no meaning."""
 
@@ -184,8 +186,9 @@ def fill_app_defaults(app: JSON) -> JSON:
     for key, default in APP_DEFAULTS.items():
         if key not in app:
             app[key] = default
-    if not app.get("args"):
-        app.pop("args", None)
+    for key in _EMPTY_MEANS_ABSENT:
+        if key in app and not app[key]:
+            del app[key]
     app["upgradeStrategy"] = _filled(app.get("upgradeStrategy") or {}, UPGRADE_STRATEGY_DEFAULTS)
     return app
 

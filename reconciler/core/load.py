@@ -61,7 +61,10 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         problems.extend(schema_problems)
         return None if schema_problems else present[0]
 
+    images_present = any(n in parsed for n in IMAGES_FILES)
     images_file = special(IMAGES_FILES, validate.IMAGES_SCHEMA)
+    # A broken catalog is reported once, not again on every app that names an image.
+    check_images = images_file is not None or not images_present
     settings_file = special(SETTINGS_FILES, validate.SETTINGS_SCHEMA)
     catalog = imaging.catalog(images_file.data) if images_file else {}
     settings = repo_settings.from_data(settings_file.data if settings_file else None)
@@ -94,7 +97,9 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         try:
             definition, image_name = imaging.resolve(definition, catalog)
         except imaging.UnknownImage as e:
-            problems.append(model.Problem(path, file.line_of("/container/docker/image"), str(e)))
+            if check_images:
+                problems.append(model.Problem(path, file.line_of("/container/docker/image"),
+                                              str(e)))
             continue
         apps[app_id] = (file.data, file)
         desired[app_id] = model.DesiredApp(app_id=app_id, definition=definition,

@@ -131,3 +131,25 @@ def test_deadline_overrides_settings_by_longest_prefix_then_run_timeout() -> Non
     assert derived.source is planning.DeadlineSource.DERIVED
     run = planning.deadline_for(web, settings=settings, timeout=3)
     assert (run.seconds, run.source) == (3.0, planning.DeadlineSource.RUN)
+
+
+def test_example_desired_state_deploys_every_app_after_its_dependencies() -> None:
+    from pathlib import Path
+
+    from reconciler.core import diff as diffing
+    from reconciler.core import load as loading
+    from reconciler.shell import directory
+
+    files, revision = directory.read_directory(Path(__file__).parents[2] / "desired-state")
+    desired = loading.load_desired_state(files, revision=revision)
+    plan = planning.make_plan(diffing.diff_apps(desired, []), revision=revision,
+                              settings=desired.settings)
+    wave_of = {step.app_id: n for n, wave in enumerate(plan.waves) for step in wave}
+    assert set(wave_of) == set(desired.apps)
+    assert len(plan.waves) > 1, "the example has dependencies: one wave cannot be right"
+    for app_id, app in desired.apps.items():
+        for dependency in planning.dependencies_of(app_id, app.definition):
+            assert wave_of[dependency] < wave_of[app_id], (app_id, dependency)
+    overridden = [s for s in plan.steps if s.deadline.source is planning.DeadlineSource.SETTINGS]
+    assert overridden and all(s.app_id.startswith("/dirac-cert/datamanagement/")
+                              for s in overridden)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -32,6 +34,14 @@ def client_settings(url: str) -> marathon.ClientSettings:
         username=os.environ.get("RECONCILER_MARATHON_USERNAME") or None,
         password=os.environ.get("RECONCILER_MARATHON_PASSWORD") or None,
         token=os.environ.get("RECONCILER_MARATHON_TOKEN") or None)
+
+
+def shown_url(url: str) -> str:
+    """The URL(s) without any ``user:password@`` part, for printing."""
+    return ",".join(
+        urllib.parse.urlsplit(u.strip())._replace(
+            netloc=urllib.parse.urlsplit(u.strip()).netloc.rsplit("@", 1)[-1]).geturl()
+        for u in url.split(","))
 
 
 def live_prefix(settings: model.RepoSettings) -> str | None:
@@ -78,12 +88,12 @@ def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None
         click.echo(json.dumps({"revision": desired.revision, **render.render_json(diffs)},
                               indent=2))
     else:
-        click.echo(f"desired {desired.revision} against {marathon_url}")
+        click.echo(f"desired {desired.revision} against {shown_url(marathon_url)}")
         click.echo(render.render_text(diffs), nl=False)
     if exit_code and render.has_changes(diffs):
         sys.exit(EXIT_CHANGES)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_ERROR)

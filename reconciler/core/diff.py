@@ -37,15 +37,14 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[m
     for app_id in sorted(desired.apps.keys() | live_by_id.keys()):
         ignore = settings.ignored_pointers_for(app_id)
         desired_app = desired.apps.get(app_id)
-        live = live_by_id.get(app_id)
+        live_app = live_by_id.get(app_id)
         if desired_app is None:
-            assert live is not None
             diffs.append(model.AppDiff(app_id=app_id, action=model.Action.DELETE, patch=(),
-                                       changes=(), desired=None, live=live))
-        elif live is None:
+                                       changes=(), desired=None, live=live_by_id[app_id]))
+        elif live_app is None:
             diffs.append(_create(desired_app, ignore=ignore))
         else:
-            diffs.append(diff_app(desired_app, live, ignore=ignore))
+            diffs.append(diff_app(desired_app, live_app, ignore=ignore))
     return tuple(diffs)
 
 

@@ -1,7 +1,7 @@
 """The Marathon client: the only module that imports ``requests``.
 
-CONTRACT STUB: signatures and docstrings here are the agreed interface; the bodies are
-being implemented. Apps are plain JSON dicts, never model objects (no lossy round-trip).
+A small typed client over Marathon's REST API v2. Apps are plain JSON dicts, never model
+objects, so nothing is lost in a round-trip (a diff must see every field Marathon returns).
 
 Exception tree (what each one means for the caller)::
 
@@ -11,15 +11,31 @@ Exception tree (what each one means for the caller)::
     ├── NotFound                  404: the app/deployment does not exist
     ├── Conflict                  409: locked by deployments (``.deployment_ids``)
     └── Unprocessable             422 (or 400): Marathon rejected the definition (``.details``)
+
+Retries: idempotent calls (GET, PUT, DELETE) are retried by urllib3's ``Retry`` on connection
+errors and 502/503/504 with exponential backoff; POST is never retried on a read error (it may
+have been applied). When one base URL stays down, the next one is tried, and the last one that
+answered is tried first next time (Marathon standby masters proxy to the leader, so any live
+one will do).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+import requests.adapters
+import urllib3.util.retry
+
 JSON = dict[str, Any]
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 class MarathonError(Exception):
@@ -61,8 +77,8 @@ class ClientSettings:
     urls: tuple[str, ...]
     """One or more Marathon base URLs; the client fails over in order."""
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     """DC/OS-style ACS token, sent as ``Authorization: token=<token>``."""
     ca_bundle: str | None = None
     client_cert: str | None = None
@@ -91,66 +107,325 @@ class Event:
     data: JSON
 
 
+def _read_secret(environ: Mapping[str, str], name: str) -> str | None:
+    """``NAME`` from the environment, or the content of the file named by ``NAME_FILE``."""
+    value = environ.get(name)
+    if value:
+        return value
+    path = environ.get(f"{name}_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    return None
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None, *, urls: str | None = None
+) -> ClientSettings:
+    """Client settings from ``RECONCILER_MARATHON_*`` variables (credentials never from Git).
+
+    ``urls`` (comma-separated) overrides ``RECONCILER_MARATHON_URL``.
+    """
+    env = os.environ if environ is None else environ
+    raw_urls = urls or env.get("RECONCILER_MARATHON_URL", "")
+    parsed = tuple(u.strip().rstrip("/") for u in raw_urls.split(",") if u.strip())
+    if not parsed:
+        raise ValueError("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL")
+    timeout = env.get("RECONCILER_MARATHON_TIMEOUT")
+    return ClientSettings(
+        urls=parsed,
+        username=env.get("RECONCILER_MARATHON_USERNAME") or None,
+        password=_read_secret(env, "RECONCILER_MARATHON_PASSWORD"),
+        token=_read_secret(env, "RECONCILER_MARATHON_TOKEN"),
+        ca_bundle=env.get("RECONCILER_MARATHON_CA_BUNDLE") or None,
+        client_cert=env.get("RECONCILER_MARATHON_CLIENT_CERT") or None,
+        client_key=env.get("RECONCILER_MARATHON_CLIENT_KEY") or None,
+        timeout=float(timeout) if timeout else 10.0,
+    )
+
+
+def _quote_id(app_id: str) -> str:
+    """``/dirac/fts`` -> ``dirac/fts`` with each segment URL-quoted."""
+    return "/".join(urllib.parse.quote(part, safe="") for part in app_id.strip("/").split("/"))
+
+
+def _deployment_ref(body: JSON) -> DeploymentRef:
+    """PUT/DELETE answer ``{deploymentId, version}``; POST answers the app with ``deployments``."""
+    if "deploymentId" in body:
+        return DeploymentRef(deployment_id=body["deploymentId"], version=body.get("version", ""))
+    deployments = body.get("deployments") or []
+    if deployments:
+        return DeploymentRef(deployment_id=deployments[0]["id"], version=body.get("version", ""))
+    raise MarathonError(f"Marathon's answer names no deployment: {sorted(body)}")
+
+
 class MarathonClient:
-    def __init__(self, settings: ClientSettings, *, session: Any | None = None) -> None:
-        raise NotImplementedError
+    def __init__(
+        self, settings: ClientSettings, *, session: requests.Session | None = None
+    ) -> None:
+        if not settings.urls:
+            raise ValueError("ClientSettings.urls is empty")
+        self._settings = settings
+        self._session = session or requests.Session()
+        retry = urllib3.util.retry.Retry(
+            total=settings.retries,
+            connect=settings.retries,
+            read=settings.retries,
+            status=settings.retries,
+            backoff_factor=settings.backoff,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=_IDEMPOTENT,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        adapter = requests.adapters.HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        if settings.username is not None and settings.password is not None:
+            self._session.auth = (settings.username, settings.password)
+        if settings.token:
+            self._session.headers["Authorization"] = f"token={settings.token}"
+        self._session.headers["Accept"] = "application/json"
+        self._session.headers.update(settings.extra_headers)
+        if settings.ca_bundle:
+            self._session.verify = settings.ca_bundle
+        elif not settings.verify_tls:
+            self._session.verify = False
+        if settings.client_cert:
+            self._session.cert = (
+                (settings.client_cert, settings.client_key)
+                if settings.client_key
+                else settings.client_cert
+            )
+        self._preferred = 0
+        self._lock = threading.Lock()
+        self._request_count = 0
 
     @property
     def request_count(self) -> int:
         """HTTP requests sent so far (benchmarks and metrics read it)."""
-        raise NotImplementedError
+        return self._request_count
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self._settings.urls
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _ordered_urls(self) -> list[str]:
+        urls = list(self._settings.urls)
+        start = self._preferred % len(urls)
+        return urls[start:] + urls[:start]
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        body: Any = None,
+        stream: bool = False,
+        timeout: float | tuple[float, float | None] | None = None,
+    ) -> requests.Response:
+        """Send to the first base URL that answers; raise the typed error for its status."""
+        last_error: Exception | None = None
+        for base in self._ordered_urls():
+            with self._lock:
+                self._request_count += 1
+            try:
+                response = self._session.request(
+                    method,
+                    base + path,
+                    params=params,
+                    data=json.dumps(body) if body is not None else None,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                    timeout=timeout if timeout is not None else self._settings.timeout,
+                    stream=stream,
+                )
+            except requests.RequestException as e:
+                # Connection refused, TLS failure, timeout: this URL is unusable now.
+                last_error = e
+                continue
+            if response.status_code >= 500:
+                last_error = _error_for(response)
+                response.close()
+                continue
+            self._preferred = self._settings.urls.index(base)
+            if response.status_code >= 400:
+                error = _error_for(response)
+                response.close()
+                raise error
+            return response
+        message = f"no Marathon answered {method} {path} (tried {len(self._settings.urls)} URL(s))"
+        if last_error is not None:
+            message += f": {_describe(last_error)}"
+        raise MarathonUnavailable(message) from last_error
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json() if response.content else {}
+        except ValueError as e:
+            raise MarathonError(
+                f"{method} {path}: Marathon answered non-JSON", status=response.status_code
+            ) from e
+
+    # -- API ---------------------------------------------------------------------------
 
     def ping(self) -> None:
-        raise NotImplementedError
+        self._send("GET", "/ping").close()
 
     def info(self) -> JSON:
-        raise NotImplementedError
+        result: JSON = self._json("GET", "/v2/info")
+        return result
 
     def list_apps(self, *, prefix: str | None = None, embed: tuple[str, ...] = ()) -> list[JSON]:
         """All apps in one request (``GET /v2/apps?id=prefix&embed=...``)."""
-        raise NotImplementedError
+        params: list[tuple[str, str]] = [("embed", e) for e in embed]
+        if prefix and prefix.strip("/"):
+            params.append(("id", prefix))
+        apps: list[JSON] = self._json("GET", "/v2/apps", params=params)["apps"]
+        return apps
 
     def get_app(self, app_id: str, *, embed: tuple[str, ...] = ()) -> JSON:
-        raise NotImplementedError
+        params = [("embed", e) for e in embed]
+        app: JSON = self._json("GET", f"/v2/apps/{_quote_id(app_id)}", params=params)["app"]
+        return app
 
     def create_app(self, definition: JSON) -> DeploymentRef:
-        raise NotImplementedError
+        return _deployment_ref(self._json("POST", "/v2/apps", body=definition))
 
     def update_app(self, app_id: str, definition: JSON, *, force: bool = False) -> DeploymentRef:
         """Full replacement (``PUT /v2/apps/{id}?partialUpdate=false``): a rolling upgrade."""
-        raise NotImplementedError
+        params = {"partialUpdate": "false", "force": str(force).lower()}
+        return _deployment_ref(
+            self._json("PUT", f"/v2/apps/{_quote_id(app_id)}", params=params, body=definition)
+        )
 
     def scale_app(self, app_id: str, instances: int, *, force: bool = False) -> DeploymentRef:
-        raise NotImplementedError
+        params = {"force": str(force).lower()}
+        return _deployment_ref(
+            self._json(
+                "PUT", f"/v2/apps/{_quote_id(app_id)}", params=params,
+                body={"instances": instances},
+            )
+        )
 
     def delete_app(self, app_id: str, *, force: bool = False) -> DeploymentRef:
-        raise NotImplementedError
+        params = {"force": str(force).lower()}
+        return _deployment_ref(self._json("DELETE", f"/v2/apps/{_quote_id(app_id)}", params=params))
 
     def restart_app(self, app_id: str, *, force: bool = False) -> DeploymentRef:
-        raise NotImplementedError
+        # POST /restart is idempotent in effect (a new restart deployment) but not retried.
+        params = {"force": str(force).lower()}
+        return _deployment_ref(
+            self._json("POST", f"/v2/apps/{_quote_id(app_id)}/restart", params=params)
+        )
 
     def list_versions(self, app_id: str) -> list[str]:
-        raise NotImplementedError
+        versions: list[str] = self._json("GET", f"/v2/apps/{_quote_id(app_id)}/versions")[
+            "versions"
+        ]
+        return versions
 
     def get_app_version(self, app_id: str, version: str) -> JSON:
-        raise NotImplementedError
+        path = f"/v2/apps/{_quote_id(app_id)}/versions/{urllib.parse.quote(version, safe='')}"
+        app: JSON = self._json("GET", path)
+        return app
 
     def list_deployments(self) -> list[JSON]:
-        raise NotImplementedError
+        deployments: list[JSON] = self._json("GET", "/v2/deployments")
+        return deployments
 
     def cancel_deployment(self, deployment_id: str, *, force: bool = False) -> DeploymentRef | None:
         """Without force Marathon starts a rollback deployment (returned); with force, None."""
-        raise NotImplementedError
+        path = f"/v2/deployments/{urllib.parse.quote(deployment_id, safe='')}"
+        response = self._send("DELETE", path, params={"force": str(force).lower()})
+        if force or not response.content:
+            response.close()
+            return None
+        return _deployment_ref(response.json())
 
     def list_tasks(self, app_id: str) -> list[JSON]:
-        raise NotImplementedError
+        tasks: list[JSON] = self._json("GET", f"/v2/apps/{_quote_id(app_id)}/tasks")["tasks"]
+        return tasks
 
     def queue(self) -> JSON:
-        raise NotImplementedError
+        result: JSON = self._json("GET", "/v2/queue")
+        return result
 
-    def events(self, *, event_types: tuple[str, ...] = ()) -> Iterator[Event]:
-        """Follow ``/v2/events`` (server-sent events) until the stream closes."""
-        raise NotImplementedError
+    def events(
+        self, *, event_types: tuple[str, ...] = (), idle_timeout: float | None = 60.0
+    ) -> Iterator[Event]:
+        """Follow ``/v2/events`` (server-sent events) until the stream closes.
+
+        ``idle_timeout`` bounds the wait for the next bytes; Marathon sends no keep-alive
+        comments by default, so callers that must notice a dead stream set it and reconnect.
+        """
+        params = [("event_type", t) for t in event_types]
+        response = self._send(
+            "GET",
+            "/v2/events",
+            params=params,
+            stream=True,
+            timeout=(self._settings.timeout, idle_timeout),
+        )
+        try:
+            yield from _parse_sse(response.iter_lines(decode_unicode=True))
+        except requests.RequestException as e:
+            raise MarathonUnavailable(f"event stream broke: {_describe(e)}") from e
+        finally:
+            response.close()
 
     def close(self) -> None:
-        raise NotImplementedError
+        self._session.close()
+
+
+def _parse_sse(lines: Iterator[str]) -> Iterator[Event]:
+    """Turn ``event:``/``data:`` lines into events; blank lines end an event."""
+    event_type = ""
+    data: list[str] = []
+    for line in lines:
+        if line is None:
+            continue
+        if line == "":
+            if data:
+                payload = json.loads("\n".join(data))
+                yield Event(event_type=event_type or payload.get("eventType", ""), data=payload)
+            event_type, data = "", []
+        elif line.startswith(":"):
+            continue  # comment / keep-alive
+        elif line.startswith("event:"):
+            event_type = line[len("event:"):].strip()
+        elif line.startswith("data:"):
+            data.append(line[len("data:"):].lstrip())
+
+
+def _describe(error: Exception) -> str:
+    """A short reason without URLs' credentials (requests puts URLs in its messages)."""
+    text = str(error)
+    return text.split("(Caused by", 1)[0].strip() or type(error).__name__
+
+
+def _error_for(response: requests.Response) -> MarathonError:
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("message") or response.reason or f"HTTP {status}")
+    details: list[JSON] = list(body.get("details") or [])
+    if status == 409:
+        details = list(body.get("deployments") or details)
+        return Conflict(message, status=status, details=details)
+    if status in (401, 403):
+        return Unauthorized(message, status=status)
+    if status == 404:
+        return NotFound(message, status=status)
+    if status in (400, 422):
+        return Unprocessable(message, status=status, details=details)
+    if status >= 500:
+        return MarathonUnavailable(f"HTTP {status}: {message}", status=status)
+    return MarathonError(message, status=status, details=details)

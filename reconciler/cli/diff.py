@@ -8,7 +8,6 @@ result scriptable (0 no changes, 2 changes, 1 errors), like ``terraform plan -de
 from __future__ import annotations
 
 import json
-import os
 import sys
 import urllib.parse
 from pathlib import Path
@@ -24,16 +23,6 @@ from reconciler.shell import directory, marathon
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-
-
-def client_settings(url: str) -> marathon.ClientSettings:
-    """Marathon URLs (comma-separated, tried in order) and credentials from the environment."""
-    urls = tuple(u.strip().rstrip("/") for u in url.split(",") if u.strip())
-    return marathon.ClientSettings(
-        urls=urls,
-        username=os.environ.get("RECONCILER_MARATHON_USERNAME") or None,
-        password=os.environ.get("RECONCILER_MARATHON_PASSWORD") or None,
-        token=os.environ.get("RECONCILER_MARATHON_TOKEN") or None)
 
 
 def shown_url(url: str) -> str:
@@ -64,7 +53,8 @@ def live_prefix(settings: model.RepoSettings) -> str | None:
 def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None:
     """Show what applying the config repo at PATH (default: .) would change in Marathon.
 
-    Credentials come from $RECONCILER_MARATHON_USERNAME/PASSWORD or $RECONCILER_MARATHON_TOKEN.
+    Credentials come from $RECONCILER_MARATHON_USERNAME/PASSWORD or $RECONCILER_MARATHON_TOKEN
+    (or the files named by ..._PASSWORD_FILE / ..._TOKEN_FILE).
     Secret values are always masked.
     """
     try:
@@ -76,7 +66,11 @@ def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None
         for problem in e.problems:
             click.echo(str(problem), err=True)
         _fail(f"{len(e.problems)} problem(s) in {path}: no plan (run `reconciler validate`)")
-    client = marathon.MarathonClient(client_settings(marathon_url))
+    try:
+        settings = marathon.settings_from_env(urls=marathon_url)
+    except (ValueError, OSError) as e:
+        _fail(f"cannot configure the Marathon client: {e}")
+    client = marathon.MarathonClient(settings)
     try:
         live_apps = client.list_apps(prefix=live_prefix(desired.settings))
     except marathon.MarathonError as e:

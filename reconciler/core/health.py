@@ -80,7 +80,8 @@ class AppHealth:
     deployment_ids: tuple[str, ...]
     step: DeploymentStep | None
     failure: str | None
-    """Marathon's ``lastTaskFailure`` message when it concerns the current config."""
+    """Marathon's ``lastTaskFailure`` message when it concerns the current config, else the
+    ``lastFailureCause`` of a current task's failing health check."""
 
     @property
     def summary(self) -> str:
@@ -117,7 +118,8 @@ def assess(
         1 for t in tasks
         if any(r.get("alive") is False for r in t.get("healthCheckResults") or ())
     )
-    failure = _current_failure(live.get("lastTaskFailure"), config_version)
+    failure = _current_failure(live.get("lastTaskFailure"), config_version) or _check_failure(
+        [t for t in tasks if _is_current(t, config_version)])
     own_deployments = [d for d in deployments if app_id in (d.get("affectedApps") or ())]
     deployment_ids = tuple(
         dict.fromkeys(
@@ -180,6 +182,16 @@ def _current_failure(failure: Any, config_version: str | None) -> str | None:
     if state and message:
         return f"{state}: {message}"
     return message or (str(state) if state else None)
+
+
+def _check_failure(tasks: list[Mapping[str, Any]]) -> str | None:
+    """Why current tasks fail their health checks, before Marathon kills any of them."""
+    for task in tasks:
+        for result in task.get("healthCheckResults") or ():
+            if result.get("alive") is False:
+                cause = result.get("lastFailureCause") or "no successful health check yet"
+                return f"health check failing: {cause}"
+    return None
 
 
 def _step(app_id: model.AppId, deployments: list[Mapping[str, Any]]) -> DeploymentStep | None:

@@ -87,3 +87,13 @@ def test_worst_status_orders_the_vocabulary() -> None:
                 health.HealthStatus.PROGRESSING]
     assert health.worst(statuses) is health.HealthStatus.DEGRADED
     assert health.worst([]) is health.HealthStatus.HEALTHY
+
+
+def test_failing_health_check_cause_explains_a_task_not_yet_killed() -> None:
+    task = _task()
+    task["healthCheckResults"] = [{"alive": False, "consecutiveFailures": 2,
+                                   "lastFailureCause": "Connection refused"}]
+    app = _app([task, _task(OLD)], deployments=[{"id": "d1"}])
+    assessed = health.assess("/a", app)
+    assert assessed.failure == "health check failing: Connection refused"
+    assert assessed.status is health.HealthStatus.DEGRADED

@@ -457,6 +457,10 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def ping(request: web.Request) -> web.Response:
+    # Marathon's SystemResource produces JSON: a JSON client gets the string "pong", quoted
+    # (marathon-deploy checks exactly that); plain clients get the bare word.
+    if "application/json" in request.headers.get("Accept", ""):
+        return web.Response(text='"pong"', content_type="application/json")
     return web.Response(text="pong", content_type="text/plain")
 
 

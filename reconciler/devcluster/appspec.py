@@ -185,7 +185,7 @@ class ServicePortAllocator:
 
 
 def absolute_id(app_id: str, *, base: str = "/") -> str:
-    """``PathId.canonicalPath``: relative ids resolved against ``base``, ``.`` and ``..`` applied."""
+    """``PathId.canonicalPath``: a relative id resolved against ``base``, ``.``/``..`` applied."""
     path = app_id if app_id.startswith("/") else base.rstrip("/") + "/" + app_id
     parts: list[str] = []
     for part in path.split("/"):
@@ -407,9 +407,12 @@ def _check_shapes(app: JSON, problems: _Problems) -> None:
         _shape(problems, f"{base}/portIndex", check.get("portIndex"), "int", minimum=0)
         _shape(problems, f"{base}/port", check.get("port"), "int", minimum=0, maximum=65535)
         command = check.get("command")
-        if _shape(problems, f"{base}/command", command, "object") and command is not None:
-            if not isinstance(command.get("value"), str):
-                problems.add(f"{base}/command/value", "error.path.missing")
+        if (
+            _shape(problems, f"{base}/command", command, "object")
+            and command is not None
+            and not isinstance(command.get("value"), str)
+        ):
+            problems.add(f"{base}/command/value", "error.path.missing")
     for i, check in enumerate(_list(app.get("readinessChecks"))):
         base = f"/readinessChecks({i})"
         if not _shape(problems, base, check, "object"):
@@ -665,7 +668,8 @@ def _is_int_text(value: str) -> bool:
 def validate_app(definition: JSON) -> list[JSON]:
     """Marathon's validation of an app definition as submitted.
 
-    Returns Marathon's 422 ``details``: ``[{"path": "/cpus", "errors": ["..."]}]``; empty when valid.
+    Returns Marathon's 422 ``details``: ``[{"path": "/cpus", "errors": ["..."]}]``;
+    empty when valid.
     """
     return _validate(definition)[1]
 

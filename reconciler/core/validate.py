@@ -113,6 +113,11 @@ def check_app(app: model.JSON, *, app_id: str, parsed: parse.ParsedFile,
             problem(f"/env/{parse.escape(name)}", (
                 f"env {name} refers to secret {value.get('secret')!r}, which is not declared "
                 "in secrets"))
+    mesos_checks = [i for i, c in enumerate(app.get("healthChecks") or ())
+                    if str(c.get("protocol", "")).startswith("MESOS_")]
+    if len(mesos_checks) > 1:
+        problem(f"/healthChecks/{mesos_checks[1]}",
+                "an app can have at most one Mesos health check (MESOS_HTTP/HTTPS/TCP)")
     for index, check in enumerate(app.get("healthChecks") or ()):
         protocol = check.get("protocol", "HTTP")
         if protocol == "COMMAND" and "command" not in check:

@@ -209,3 +209,10 @@ def test_a_settings_schema_error_is_reported_on_its_line() -> None:
 def test_other_files_are_not_read() -> None:
     desired = load({"README.md": "# not yaml: [", "dirac-cert/.hidden.yaml": "mem: ["})
     assert list(desired.apps) == ["/dirac-cert/configuration/server"]
+
+
+def test_at_most_one_mesos_health_check() -> None:
+    app = repo.APP + "  - {protocol: MESOS_TCP, portIndex: 0}\n"
+    problems = problems_of({"dirac-cert/configuration/server.yaml": app})
+    assert [p.line for p in problems] == [len(app.splitlines())]
+    assert "at most one Mesos health check" in problems[0].message

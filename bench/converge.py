@@ -16,6 +16,9 @@ marathon-deploy cannot run on Python 3.11 (see :data:`MARATHON_DEPLOY_WHY_NOT_31
 is installed from PyPI into its own virtualenv under /tmp on Python 3.9 (found on PATH, in
 pyenv, or given as $MARATHON_DEPLOY_PYTHON); reconciler runs on the project's Python. It is
 driven as its README says: ``marathon-deploy -m URL --put DIR``, answering its ``YES`` prompt.
+It deploys one file after the other and polls ``/v2/deployments`` every 0.5 s, then waits a
+fixed 3 s "grace time" per app; when a deployment ends before it looks, it takes that for a
+failure and restarts the app (``POST /v2/apps/{id}/restart`` in its counts).
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ def find_python39() -> str | None:
     explicit = os.environ.get("MARATHON_DEPLOY_PYTHON")
     if explicit:
         return explicit
-    candidates = [shutil.which("python3.9"),
-                  *sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.9*/bin/python")))]
-    return next((c for c in candidates if c), None)
+    candidates = [*sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.9*/bin/python"))),
+                  shutil.which("python3.9")]
+    for candidate in candidates:
+        # pyenv shims exist for versions that are not enabled: only a working one counts.
+        if candidate and subprocess.run([candidate, "-c", "pass"],
+                                        capture_output=True).returncode == 0:
+            return candidate
+    return None
 
 
 def marathon_deploy_command(python: str) -> list[str]:

@@ -21,6 +21,15 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
                "trailers", "transfer-encoding", "upgrade", "content-length", "content-encoding",
                "host"}
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_APP_PATH = re.compile(r"^/v2/apps/+(.+?)(/(restart|versions|tasks)(/.*)?)?$")
+
+
+def route_of(path: str) -> str:
+    """``/v2/apps//bench/x/restart`` -> ``/v2/apps/{id}/restart``: counts per kind of request."""
+    match = _APP_PATH.match(path)
+    if match:
+        return "/v2/apps/{id}" + (f"/{match.group(3)}" if match.group(3) else "")
+    return _UUID.sub("{id}", path)
 
 
 class CountingProxy:
@@ -53,7 +62,12 @@ class CountingProxy:
             return dict(self._counts.most_common())
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+        await self._session.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -66,7 +80,7 @@ class CountingProxy:
                                               auto_decompress=False)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        runner = web.AppRunner(app, access_log=None)
+        runner = self._runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -75,7 +89,7 @@ class CountingProxy:
         self.url = f"http://127.0.0.1:{port}"
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        key = f"{request.method} {_UUID.sub('{id}', request.path)}"
+        key = f"{request.method} {route_of(request.path)}"
         with self._lock:
             self._counts[key] += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}

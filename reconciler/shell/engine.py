@@ -39,18 +39,72 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.core import diff as diffing
 from reconciler.core import health, model
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
-from reconciler.shell import marathon, records
+from reconciler.shell import marathon
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+
+class PendingChange(Protocol):
+    """A deployment recorded before waiting whose outcome was never recorded."""
+
+    change_id: int
+    run_id: int
+    app_id: str
+    action: str
+    revision: str
+    deployment_id: str
+    version: str
+    previous_version: str | None
+    purpose: str
+    started_at: float
+    """Wall-clock seconds since the epoch."""
+    deadline_seconds: float | None
+
+
+class RecordStore(Protocol):
+    """What the engine needs from :mod:`reconciler.shell.records` (the durable store)."""
+
+    def record_revision(self, *, revision: str, definitions: Mapping[str, Any]) -> None: ...
+
+    def start_run(self, *, revision: str, trigger: str, requested_by: str | None,
+                  dry_run: bool) -> int: ...
+
+    def finish_run(self, run_id: int, *, outcome: str, error: str | None,
+                   summary: Mapping[str, Any]) -> None: ...
+
+    def record_deployment(self, *, run_id: int, app_id: str, action: str, revision: str,
+                          deployment_id: str | None, version: str | None,
+                          previous_version: str | None, purpose: str, patch: list[Any],
+                          deadline_seconds: float | None) -> int: ...
+
+    def finish_change(self, change_id: int, *, outcome: str, reason: str | None) -> None: ...
+
+    def record_rollback(self, *, run_id: int, app_id: str, from_version: str | None,
+                        to_version: str | None, reason: str, failure: str | None,
+                        stuck_step: str | None, method: str, outcome: str,
+                        requested_by: str | None) -> None: ...
+
+    def quarantine(self, *, app_id: str, revision: str, reason: str | None) -> None: ...
+
+    def is_quarantined(self, *, app_id: str, revision: str) -> bool: ...
+
+    def lift_quarantine(self, *, app_id: str, revision: str, lifted_by: str) -> None: ...
+
+    def pending_changes(self) -> Sequence[PendingChange]: ...
+
+    def latest_revision_for(self, *, app_id: str) -> str | None:
+        """The newest revision a sync (not a manual rollback) recorded a change of app for."""
+        ...
+
 
 LIVE_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
 
@@ -140,7 +194,7 @@ class RunReport:
 class _Journal:
     """The applier's journal, written to the record store as things happen."""
 
-    def __init__(self, store: records.RecordStore, *, run_id: int, revision: str) -> None:
+    def __init__(self, store: RecordStore, *, run_id: int, revision: str) -> None:
         self._store = store
         self._run_id = run_id
         self._revision = revision
@@ -199,7 +253,7 @@ class Engine:
         self,
         *,
         client: marathon.MarathonClient,
-        records: records.RecordStore,
+        records: RecordStore,
         settings: EngineSettings = EngineSettings(),  # noqa: B008 - frozen
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
@@ -431,12 +485,12 @@ def _assess_all(
     return {app_id: health.assess(app_id, by_id.get(app_id)) for app_id in sorted(desired.apps)}
 
 
-def _finish_change(store: records.RecordStore, change_id: int,
+def _finish_change(store: RecordStore, change_id: int,
                    result: applying.StepResult) -> None:
     store.finish_change(change_id, outcome=str(result.outcome), reason=_why(result))
 
 
-def _record_rollback(store: records.RecordStore, *, run_id: int,
+def _record_rollback(store: RecordStore, *, run_id: int,
                      result: applying.StepResult) -> None:
     rollback = result.rollback
     assert rollback is not None

@@ -1,0 +1,189 @@
+"""``reconciler sync``, ``rollback`` and ``history`` against the real dev cluster subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import DevCluster
+from tests.sync import cluster
+
+pytestmark = pytest.mark.integration
+
+CONVERGED, FAILED, ROLLED_BACK, QUARANTINED = 0, 2, 3, 4
+
+
+def test_example_desired_state_syncs_from_empty_to_healthy(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    repo = tmp_path / "desired-state"
+    shutil.copytree(cluster.REPO_ROOT / "desired-state", repo)
+    result = cluster.sync(devcluster.url, repo, tmp_path / "state", timeout=300)
+    assert result.returncode == CONVERGED, cluster.explain(result)
+
+    live = cluster.apps(devcluster.url)
+    assert live, "nothing was created"
+    for app_id, app in live.items():
+        assert cluster.healthy_tasks(app) >= app["instances"], app_id
+        assert not app["deployments"], app_id
+    again = cluster.sync(devcluster.url, repo, tmp_path / "state")
+    assert again.returncode == CONVERGED, cluster.explain(again)
+    assert f": no changes; {len(live)} in sync" in again.stdout, again.stdout
+
+
+def test_tag_bump_rolls_out_to_every_app_within_its_strategy_capacity(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    strategies = {"/dirac/one-at-a-time": (3, 1.0, 0.34), "/dirac/half-down": (2, 0.5, 0.0),
+                  "/dirac/surge": (2, 1.0, 1.0)}
+    definitions = [cluster.fast_app(app_id, instances=n, minimum=m, over=o, grace=3)
+                   for app_id, (n, m, o) in strategies.items()]
+    repo = cluster.write_repo(tmp_path / "repo", definitions, tag="v1")
+    state = tmp_path / "state"
+    first = cluster.sync(devcluster.url, repo, state)
+    assert first.returncode == CONVERGED, cluster.explain(first)
+
+    cluster.set_tag(repo, "v2")
+    sampler = cluster.Sampler(devcluster.url)
+    with sampler.running():
+        bump = cluster.sync(devcluster.url, repo, state)
+    assert bump.returncode == CONVERGED, cluster.explain(bump)
+
+    live = cluster.apps(devcluster.url)
+    for app_id, (instances, minimum, _) in strategies.items():
+        assert cluster.image_of(live[app_id]) == "lhcbdirac:v2"
+        assert cluster.healthy_tasks(live[app_id]) == instances
+        floor = cluster.minimum_capacity(instances, minimum)
+        counts = [s[app_id] for s in sampler.samples if app_id in s]
+        assert len(counts) > 5, "too few samples to judge the rollout"
+        assert min(counts) >= floor, f"{app_id} fell to {min(counts)} healthy (< {floor})"
+
+
+def test_broken_tag_is_rolled_back_at_its_deadline_quarantined_and_retried_after_a_change(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    app_id = "/dirac/fts"
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id, instances=2)],
+                              tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+    good_version = cluster.apps(devcluster.url)[app_id]["version"]
+
+    cluster.set_tag(repo, "v2-broken")
+    timeout = 3.0
+    broken = cluster.sync(devcluster.url, repo, state, "--timeout", str(timeout))
+    assert broken.returncode == ROLLED_BACK, cluster.explain(broken)
+    live = cluster.apps(devcluster.url)[app_id]
+    assert cluster.image_of(live) == "lhcbdirac:v1"
+    assert not cluster.deployments(devcluster.url)
+
+    entries = cluster.history(state, app_id)
+    [change] = [e for e in entries if e["kind"] == "change" and e["purpose"] == "change"
+                and e["outcome"] == "rolled back"]
+    [revert] = [e for e in entries if e["kind"] == "change" and e["purpose"] == "rollback"]
+    [rollback] = [e for e in entries if e["kind"] == "rollback"]
+    # The change is recorded as soon as Marathon accepted it, the revert as soon as the
+    # deadline passed and Marathon accepted the cancel.
+    started = datetime.fromisoformat(change["started_at"])
+    reverted = datetime.fromisoformat(revert["started_at"])
+    late = (reverted - started).total_seconds() - timeout
+    assert -0.25 <= late <= 1.0, f"rollback began {late:.2f}s after the deadline"
+    assert revert["outcome"] == "succeeded"
+    assert rollback["failure"], "Marathon's lastTaskFailure message is missing"
+    assert rollback["stuck_step"], "the deployment step it was stuck in is missing"
+    assert rollback["to_version"] == good_version
+
+    versions_before = cluster.versions(devcluster.url, app_id)
+    same = cluster.sync(devcluster.url, repo, state, "--timeout", str(timeout))
+    assert same.returncode == QUARANTINED, cluster.explain(same)
+    assert "quarantined" in same.stdout
+    assert cluster.versions(devcluster.url, app_id) == versions_before
+
+    cluster.set_tag(repo, "v3")
+    fixed = cluster.sync(devcluster.url, repo, state)
+    assert fixed.returncode == CONVERGED, cluster.explain(fixed)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v3"
+
+
+def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    app_id = "/dirac/web"
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id)], tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+    [first_run] = [e for e in cluster.history(state) if e["kind"] == "run"]
+    first_revision = first_run["revision"]
+    v1_version = cluster.apps(devcluster.url)[app_id]["version"]
+    cluster.set_tag(repo, "v2")
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+
+    back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
+                              "--to", first_revision[:12], "--state-dir", str(state))
+    assert back.returncode == CONVERGED, cluster.explain(back)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
+    assert any(e["kind"] == "rollback" and e.get("reason") == "manual rollback"
+               for e in cluster.history(state, app_id))
+
+    # The rolled-back revision stays away until Git changes or a retry is asked for.
+    held = cluster.sync(devcluster.url, repo, state)
+    assert held.returncode == QUARANTINED, cluster.explain(held)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
+
+    retried = cluster.sync(devcluster.url, repo, state, "--retry-quarantined")
+    assert retried.returncode == CONVERGED, cluster.explain(retried)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
+
+    to_version = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
+                                    "--to-version", v1_version, "--state-dir", str(state))
+    assert to_version.returncode == CONVERGED, cluster.explain(to_version)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
+
+
+def test_sync_killed_mid_rollout_is_resumed_without_duplicate_deployments(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    app_ids = [f"/dirac/agents/agent{i}" for i in range(3)]
+    # A long grace and one-at-a-time upgrades keep the rollout going long enough to kill it.
+    definitions = [cluster.fast_app(a, instances=2, over=0.0, grace=3) for a in app_ids]
+    repo = cluster.write_repo(tmp_path / "repo", definitions, tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+    cluster.set_tag(repo, "v2")
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sync", "--marathon", devcluster.url, str(repo),
+         "--state-dir", str(state)],
+        cwd=cluster.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(cluster.deployments(devcluster.url)) < 3:
+            time.sleep(0.05)
+        assert len(cluster.deployments(devcluster.url)) == 3, "the rollout did not start"
+        time.sleep(0.3)  # let it record all three before dying
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=10)
+    assert cluster.deployments(devcluster.url), "the rollout ended before the kill"
+
+    resumed = cluster.sync(devcluster.url, repo, state)
+    assert resumed.returncode == CONVERGED, cluster.explain(resumed)
+    assert "resumed" in resumed.stdout or "succeeded" in resumed.stdout
+    live = cluster.apps(devcluster.url)
+    for app_id in app_ids:
+        assert cluster.image_of(live[app_id]) == "lhcbdirac:v2"
+        # v1 created once, v2 deployed once: no duplicate deployment after the restart.
+        assert len(cluster.versions(devcluster.url, app_id)) == 2, app_id
+        changes = [e for e in cluster.history(state, app_id)
+                   if e["kind"] == "change" and e.get("deployment_id")]
+        assert len(changes) == 2, changes
+        assert all(c["outcome"] == "succeeded" for c in changes), changes

@@ -101,6 +101,9 @@ class Task:
             "ports": self.ports,
             "servicePorts": self.service_ports,
             "slaveId": "devcluster-agent-0",
+            "region": "local",
+            "zone": "a",
+            "role": "*",
             "stagedAt": self.staged_at,
             "startedAt": self.started_at,
             "state": self.state,
@@ -435,14 +438,16 @@ class Cluster:
             await asyncio.gather(*(self._kill(record, t, reason=None)
                                    for t in doomed[: len(current) - target]))
         self._converge_soon(record)
-        await self._wait(lambda: self._ready_count(record, record.app["version"]) >= target
+        # A scale keeps running tasks (of whatever version): all of them count.
+        await self._wait(lambda: self._ready_count(record, None) >= target
                          or record.app is not app)
 
-    def _ready_count(self, record: AppRecord, version: str) -> int:
+    def _ready_count(self, record: AppRecord, version: str | None) -> int:
+        """Tasks of ``version`` (any, when None) that are healthy, or running without checks."""
         has_checks = bool(record.app.get("healthChecks"))
         return sum(
             1 for t in record.tasks.values()
-            if t.version == version and not t.killing
+            if (version is None or t.version == version) and not t.killing
             and (t.healthy if has_checks else t.state == "TASK_RUNNING")
         )
 

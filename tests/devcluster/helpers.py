@@ -1,0 +1,54 @@
+"""Small HTTP helpers for talking to a dev cluster subprocess in tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+JSON = dict[str, Any]
+
+
+def docker_app(app_id: str, *, image: str = "lhcbdirac:v1", instances: int = 1,
+               minimum: float = 1.0, maximum: float = 1.0, grace: int = 5) -> JSON:
+    """A Docker app run by the shipped stand-in, with a fast HTTP health check."""
+    return {
+        "id": app_id,
+        "instances": instances,
+        "cpus": 0.1,
+        "mem": 64,
+        "networks": [{"mode": "container/bridge"}],
+        "container": {"type": "DOCKER", "docker": {"image": image},
+                      "portMappings": [{"containerPort": 8080, "name": "http"}]},
+        "healthChecks": [{"protocol": "HTTP", "portIndex": 0, "path": "/ping",
+                          "intervalSeconds": 1, "timeoutSeconds": 1,
+                          "gracePeriodSeconds": grace, "maxConsecutiveFailures": 2}],
+        "upgradeStrategy": {"minimumHealthCapacity": minimum, "maximumOverCapacity": maximum},
+    }
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"condition not met within {timeout}s")
+
+
+def deployments(url: str) -> list[JSON]:
+    result: list[JSON] = requests.get(f"{url}/v2/deployments", timeout=5).json()
+    return result
+
+
+def no_deployments(url: str) -> bool:
+    return not deployments(url)
+
+
+def app(url: str, app_id: str, *embed: str) -> JSON:
+    params = [("embed", f"app.{e}") for e in embed]
+    result: JSON = requests.get(f"{url}/v2/apps{app_id}", params=params, timeout=5).json()["app"]
+    return result

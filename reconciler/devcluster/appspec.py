@@ -484,7 +484,7 @@ def _check_rules(raw: JSON, app: JSON, problems: _Problems) -> None:
     mappings = _dict(container).get("portMappings") or []
     if "host" in modes and mappings:
         problems.add("/", "portMappings are not allowed with host-networking")
-    if any(m != "host" for m in modes) and app.get("portDefinitions"):
+    if any(m != "host" for m in modes) and raw.get("portDefinitions"):
         problems.add("/", "portDefinitions are only allowed with host-networking")
     if "host" in modes and len(modes) > 1:
         problems.add("/networks", "host networking may not be combined with other networks")
@@ -498,7 +498,7 @@ def _check_rules(raw: JSON, app: JSON, problems: _Problems) -> None:
     if container is not None and _dict(container.get("docker")).get("image") == "":
         problems.add("/container/docker/image", "must not be empty")
     _check_ports(app, problems)
-    _check_health_checks(app, problems)
+    _check_health_checks(app, _list(raw.get("healthChecks")), problems)
     _check_readiness_checks(app, problems)
     for i, constraint in enumerate(app["constraints"]):
         message = _constraint_problem(constraint)
@@ -584,7 +584,8 @@ def _check_ports(app: JSON, problems: _Problems) -> None:
                          "and more than 1 container network is defined")
 
 
-def _check_health_checks(app: JSON, problems: _Problems) -> None:
+def _check_health_checks(app: JSON, submitted: list[JSON], problems: _Problems) -> None:
+    """Rules on health checks; ``portIndex`` is judged as submitted, before it defaults to 0."""
     port_count = len(_port_items(app))
     docker = _dict(app.get("container")).get("type", "DOCKER") == "DOCKER" and bool(
         app.get("container")
@@ -596,7 +597,7 @@ def _check_health_checks(app: JSON, problems: _Problems) -> None:
         if protocol == "COMMAND" and check.get("command") is None:
             problems.add(f"{base}/command", "error.path.missing")
         if check.get("command") is None and protocol in _MARATHON_PROBES:
-            index = check.get("portIndex")
+            index = submitted[i].get("portIndex")
             if index is not None:
                 valid = 0 <= index < port_count
             else:

@@ -370,10 +370,13 @@ class Cluster:
             step = [by_app[a] for a in level if a in by_app]
             if step:
                 steps.append(step)
-        starts = [a for a, act in actions if act["action"] == "StartApplication"
-                  and (target[a] or {}).get("instances", 0) > 0]
-        if starts:  # Marathon: StartApplication (0 instances), then a ScaleApplication step
-            steps.append([{"action": "ScaleApplication", "app": a} for a in starts])
+            # Marathon starts a new app with 0 instances, then scales it, level by level, so
+            # an app's dependents start only once it runs.
+            scales = [{"action": "ScaleApplication", "app": a} for a in level
+                      if by_app.get(a, {}).get("action") == "StartApplication"
+                      and (target[a] or {}).get("instances", 0) > 0]
+            if scales:
+                steps.append(scales)
         return steps or [[]]
 
     async def _run_deployment(self, deployment: Deployment) -> None:

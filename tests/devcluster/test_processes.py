@@ -1,0 +1,82 @@
+"""Tasks are real processes with Marathon's environment; state and shutdown behave."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.devcluster.helpers import app, no_deployments, wait_until
+from tests.support.processes import DevCluster
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_tasks_run_with_marathons_environment(devcluster: DevCluster, tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    definition = {
+        "id": "/dirac/envdump",
+        "cmd": f"env > {out}.$MESOS_TASK_ID && sleep 600",
+        "env": {"DIRAC_SETUP": "LHCb-Certification"},
+        "labels": {"team": "lhcb"},
+        "portDefinitions": [{"port": 0, "name": "http"}, {"port": 0}],
+    }
+    requests.post(f"{devcluster.url}/v2/apps", json=definition, timeout=5)
+    task = wait_until(lambda: app(devcluster.url, "/dirac/envdump", "tasks")["tasks"])[0]
+    env_file = Path(f"{out}.{task['id']}")
+    wait_until(env_file.exists)
+    env = dict(line.split("=", 1) for line in
+               wait_until(lambda: env_file.read_text()).splitlines() if "=" in line)
+    assert env["MARATHON_APP_ID"] == "/dirac/envdump"
+    assert env["MESOS_TASK_ID"] == task["id"]
+    assert env["MARATHON_APP_VERSION"] == task["version"]
+    assert env["PORT0"] == str(task["ports"][0]) and env["PORT1"] == str(task["ports"][1])
+    assert env["PORTS"] == ",".join(str(p) for p in task["ports"])
+    assert env["PORT_HTTP"] == env["PORT0"]
+    assert env["HOST"] and env["DIRAC_SETUP"] == "LHCb-Certification"
+    assert env["MARATHON_APP_LABEL_TEAM"] == "lhcb"
+
+
+def test_an_exiting_task_is_reported_and_relaunched(devcluster: DevCluster) -> None:
+    requests.post(f"{devcluster.url}/v2/apps", json={"id": "/crash", "cmd": "exit 3",
+                                                     "backoffSeconds": 1}, timeout=5)
+    failure = wait_until(
+        lambda: app(devcluster.url, "/crash", "lastTaskFailure").get("lastTaskFailure"))
+    assert failure["state"] == "TASK_FAILED" and "3" in failure["message"]
+    first = failure["taskId"]
+    wait_until(lambda: app(devcluster.url, "/crash", "lastTaskFailure")
+               ["lastTaskFailure"]["taskId"] != first, timeout=20)
+
+
+def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    cluster = DevCluster.start(state_dir=state)
+    try:
+        requests.post(f"{cluster.url}/v2/apps", json={
+            "id": "/keep", "cmd": f"{sys.executable} -c 'import time; time.sleep(600)'",
+            "instances": 2}, timeout=5)
+        wait_until(lambda: app(cluster.url, "/keep")["tasksRunning"] == 2)
+        wait_until(lambda: no_deployments(cluster.url))
+        before = app(cluster.url, "/keep")
+        pids = [int(p) for p in os.popen("pgrep -f 'time.sleep\\(600\\)'").read().split()]
+        assert len(pids) >= 2
+    finally:
+        cluster.stop()
+    assert not any(_pid_alive(p) for p in pids), "tasks outlived the dev cluster"
+    restarted = DevCluster.start(state_dir=state, port=cluster.port)
+    try:
+        after = app(restarted.url, "/keep")
+        assert after["version"] == before["version"]
+        assert after["portDefinitions"] == before["portDefinitions"]
+        wait_until(lambda: app(restarted.url, "/keep")["tasksRunning"] == 2)
+    finally:
+        restarted.stop()

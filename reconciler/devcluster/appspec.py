@@ -501,9 +501,9 @@ def _check_rules(raw: JSON, app: JSON, problems: _Problems) -> None:
     _check_health_checks(app, _list(raw.get("healthChecks")), problems)
     _check_readiness_checks(app, problems)
     for i, constraint in enumerate(app["constraints"]):
-        message = _constraint_problem(constraint)
-        if message:
-            problems.add(f"/constraints({i})", message)
+        problem = _constraint_problem(constraint)
+        if problem:
+            problems.add(f"/constraints({i})", problem)
     for i, dep in enumerate(raw.get("dependencies") or []):
         for message in _id_problems(dep):
             problems.add(f"/dependencies({i})", message)

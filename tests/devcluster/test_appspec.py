@@ -368,7 +368,7 @@ def test_unreadable_bodies_are_invalid_json(definition: JSON, path: str, message
 CMD_OR_CONTAINER = "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
 PORT_INDEX = ("Health check port indices must address an element of the ports array or container "
               "port mappings.")
-BRIDGE = {"container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"},
+BRIDGE: JSON = {"container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"},
                         "portMappings": [{"containerPort": 8080, "name": "https"}]},
           "networks": [{"mode": "container/bridge"}]}
 RULE_CASES = [
@@ -493,8 +493,9 @@ def test_a_body_that_is_not_an_object_is_refused() -> None:
 
 
 def stored_app() -> JSON:
-    return fill_all(minimal(env={"DIRAC_SETUP": "LHCb-Certification"}, labels={"tier": "fts"},
-                            instances=2))
+    app: JSON = fill_all(minimal(env={"DIRAC_SETUP": "LHCb-Certification"},
+                                 labels={"tier": "fts"}, instances=2))
+    return app
 
 
 def test_partial_update_replaces_present_fields_and_keeps_absent_ones() -> None:

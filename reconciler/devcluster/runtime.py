@@ -192,7 +192,8 @@ class Cluster:
         for deployment in list(self.deployments.values()):
             if deployment.runner:
                 deployment.runner.cancel()
-        kills = [self._kill(r, t, reason=None) for r in self.apps.values() for t in list(r.tasks.values())]
+        kills = [self._kill(r, t, reason=None)
+                 for r in self.apps.values() for t in list(r.tasks.values())]
         await asyncio.gather(*kills, return_exceptions=True)
         if self._save_task:
             self._save_task.cancel()
@@ -507,7 +508,8 @@ class Cluster:
         if any(d for d in self.deployments.values() if app["id"] in d.target
                and any(a["action"] == "RestartApplication" and a["app"] == app["id"]
                        for s in d.steps for a in s)):
-            limit = math.floor(int(app["instances"]) * (1 + app["upgradeStrategy"]["maximumOverCapacity"]))
+            over = app["upgradeStrategy"]["maximumOverCapacity"]
+            limit = math.floor(int(app["instances"]) * (1 + over))
             self._launch_within(record, limit=limit)
             return
         missing = int(app["instances"]) - sum(1 for t in live if t.version == version)
@@ -620,7 +622,7 @@ class Cluster:
                 return
             await self._task_ended(
                 record, task, state="TASK_FINISHED" if code == 0 else "TASK_FAILED",
-                message=f"Command exited with status {code}" if code else "Command exited with status 0",
+                message=f"Command exited with status {code}",
             )
         elif not app.get("healthChecks"):
             return
@@ -739,7 +741,8 @@ class Cluster:
             # Marathon's launch backoff: delay grows by backoffFactor up to maxLaunchDelaySeconds.
             app = record.app
             record.failures += 1
-            delay = min(float(app["backoffSeconds"]) * float(app["backoffFactor"]) ** (record.failures - 1),
+            growth = float(app["backoffFactor"]) ** (record.failures - 1)
+            delay = min(float(app["backoffSeconds"]) * growth,
                         float(app["maxLaunchDelaySeconds"]))
             record.launch_delay_until = self.clock() + delay
         still_wanted = self.apps.get(task.app_id) is record

@@ -197,7 +197,9 @@ async def update_apps(request: web.Request) -> web.Response:
     for i, update in enumerate(updates):
         app_id = appspec.absolute_id(update.get("id", ""))
         record = cluster.apps.get(app_id)
-        definition = appspec.apply_partial_update(record.app, update) if record and partial else update
+        definition = (
+            appspec.apply_partial_update(record.app, update) if record and partial else update
+        )
         definition = {**definition, "id": app_id}
         problems = appspec.validate_app(definition)
         details += [{"path": f"({i}){p['path']}", "errors": p["errors"]} for p in problems]

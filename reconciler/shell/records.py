@@ -544,7 +544,8 @@ class RecordStore:
                 query = sa.select(_runs)
                 if after is not None:
                     query = query.where(_runs.c.started_at >= after)
-                entries += [(r["started_at"], _run_entry(r)) for r in conn.execute(query).mappings()]
+                entries += [(r["started_at"], _run_entry(r))
+                            for r in conn.execute(query).mappings()]
             for table, kind, at in ((_changes, "change", "started_at"),
                                     (_rollbacks, "rollback", "at"),
                                     (_quarantines, "quarantine", "at")):

@@ -514,7 +514,7 @@ def _check_rules(raw: JSON, app: JSON, problems: _Problems) -> None:
             if not isinstance(secret, str):
                 problems.add(f"/env/{name}", "error.expected.jsstring")
             elif secret not in secrets:
-                problems.add(f"/env/{name}", f"references an undefined secret named '{secret}'")
+                problems.add(f"/env/{name}/secret", "references an undefined secret")
     roles = app.get("acceptedResourceRoles")
     if roles is not None and not roles:
         problems.add("/acceptedResourceRoles", "must not be empty")

@@ -35,6 +35,12 @@ def _invalid(details: list[JSON]) -> web.Response:
     return _json({"message": "Object is not valid", "details": details}, 422)
 
 
+def _rejected(definition: JSON) -> web.Response | None:
+    """Marathon's 422 for an app definition (two phases: Invalid JSON, then rules), or None."""
+    body = appspec.rejection(definition)
+    return None if body is None else _json(body, 422)
+
+
 def _locked(error: runtime.Locked) -> web.Response:
     ids = [d.id for d in error.deployments]
     return _json(
@@ -118,9 +124,9 @@ async def create_app(request: web.Request) -> web.Response:
     definition = await _body(request)
     if not isinstance(definition, dict):
         return _invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
-    details = appspec.validate_app(definition)
-    if details:
-        return _invalid(details)
+    rejected = _rejected(definition)
+    if rejected is not None:
+        return rejected
     app_id = appspec.absolute_id(definition["id"])
     if app_id in cluster.apps:
         return _json({"message": f"An app with id [{app_id}] already exists."}, 409)
@@ -171,9 +177,9 @@ async def update_app(request: web.Request) -> web.Response:
     definition["id"] = app_id
     if "id" in update and appspec.absolute_id(update["id"]) != app_id:
         return _invalid([{"path": "/id", "errors": ["The id in the body does not match the URL"]}])
-    details = appspec.validate_app(definition)
-    if details:
-        return _invalid(details)
+    rejected = _rejected(definition)
+    if rejected is not None:
+        return rejected
     if record is None and request.method == "PATCH":
         return _not_found(app_id)
     app = _prepare(cluster, definition, record.app if record else None)

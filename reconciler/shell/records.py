@@ -136,7 +136,7 @@ _notifications = sa.Table(
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,15 @@ FAST = ("--poll-interval", "1", "--deadline", "8", "--step-timeout", "90")
 
 
 def processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line or environment contains ``text``."""
+    """Live processes whose command line, environment or working folder contains ``text``
+    (the dev cluster's tasks run in sandboxes under the demo's folder)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+            seen = ((entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+                    + os.readlink(entry / "cwd").encode())
         except OSError:
             continue
         if text.encode() in seen:

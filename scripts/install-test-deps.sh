@@ -11,3 +11,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+# Headless Chromium for the browser tests (tests/browser).
+"$(dirname "$0")/install-browser-deps.sh"

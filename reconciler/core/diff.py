@@ -6,11 +6,14 @@ out), drops ignored fields, and compares with ``==``; only unequal pairs pay for
 and a readable change list. Live apps under a managed prefix without a desired twin come back
 as DELETE candidates whatever ``prune`` says: the planner decides. Everything shown (patch,
 changes) is masked by :mod:`reconciler.core.redact`; ``AppDiff.desired`` is what to send to
-Marathon and stays unmasked.
+Marathon and stays unmasked. Desired apps are normalized once per
+:class:`~reconciler.core.model.DesiredState` object and reused while that object lives: the
+same revision is diffed against live on every poll.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,9 +28,43 @@ _ADOPTED_WHEN_ABSENT = ("role", "acceptedResourceRoles")
 """Left out of desired, Marathon picks these from its own configuration."""
 
 
+class _NormalizedDesired:
+    """Normalized desired apps per :class:`~reconciler.core.model.DesiredState` object.
+
+    A memo of a pure function: the state is immutable, so its normalized apps never change.
+    Keyed by identity (the state holds dicts, so it has no hash) and dropped with the state
+    through a weak reference, so it holds no more memory than the states still in use.
+
+    No lock: each dict operation is atomic, and the weak reference callback may run inside
+    any allocation (a lock would deadlock there). Threads racing on one state at worst
+    normalize an app twice.
+    """
+
+    def __init__(self) -> None:
+        self._by_state: dict[int, tuple[weakref.ref[model.DesiredState], dict[str, JSON]]] = {}
+
+    def of(self, desired: model.DesiredState) -> dict[str, JSON]:
+        """The (growing) normalized apps of ``desired`` by app id; fill in missing ones."""
+        key = id(desired)
+        entry = self._by_state.get(key)
+        if entry is None or entry[0]() is not desired:
+            entry = (weakref.ref(desired, lambda _: self._forget(key)), {})
+            self._by_state[key] = entry
+        return entry[1]
+
+    def _forget(self, key: int) -> None:
+        entry = self._by_state.get(key)
+        if entry is not None and entry[0]() is None:
+            self._by_state.pop(key, None)
+
+
+_normalized_desired = _NormalizedDesired()
+
+
 def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[model.AppDiff, ...]:
     """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id."""
     settings = desired.settings
+    normalized = _normalized_desired.of(desired)
     live_by_id: dict[str, JSON] = {}
     for live in live_apps:
         app_id = normalizing.absolute_id(str(live.get("id", "")), base="/")
@@ -44,14 +81,26 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[m
         elif live_app is None:
             diffs.append(_create(desired_app, ignore=ignore))
         else:
-            diffs.append(diff_app(desired_app, live_app, ignore=ignore))
+            normal_desired = normalized.get(app_id)
+            if normal_desired is None:
+                # Racing threads may both compute it: same value, the last one is kept.
+                normal_desired = normalizing.normalize_app(desired_app.definition, ignore=ignore)
+                normalized[app_id] = normal_desired
+            diffs.append(_diff_normalized(desired_app, live_app, normal_desired=normal_desired,
+                                          ignore=ignore))
     return tuple(diffs)
 
 
 def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] = ()
              ) -> model.AppDiff:
     """The difference between one desired app and its live twin."""
-    normal_desired = normalizing.normalize_app(desired.definition, ignore=ignore)
+    return _diff_normalized(
+        desired, live, normal_desired=normalizing.normalize_app(desired.definition, ignore=ignore),
+        ignore=ignore)
+
+
+def _diff_normalized(desired: model.DesiredApp, live: JSON, *, normal_desired: JSON,
+                     ignore: tuple[str, ...]) -> model.AppDiff:
     normal_live = normalizing.normalize_app(live, ignore=ignore)
     normal_desired = adopt_server_choices(normal_desired, normal_live)
     if normal_desired == normal_live:
@@ -86,30 +135,36 @@ def adopt_server_choices(desired: JSON, live: JSON) -> JSON:
     A port declared ``0`` asks Marathon for a service port: the live port it assigned is no
     difference. Same for ``role`` and ``acceptedResourceRoles`` when desired leaves them out.
     """
-    out = desired
-    for key in _ADOPTED_WHEN_ABSENT:
-        if key not in desired and key in live:
-            out = {**out, key: live[key]}
-    mappings = _adopt_ports(
-        (desired.get("container") or {}).get("portMappings"),
-        (live.get("container") or {}).get("portMappings"), key="servicePort")
-    if mappings is not None:
-        out = {**out, "container": {**out["container"], "portMappings": mappings}}
+    # Called once per app and poll: gather the choices, then copy ``desired`` at most once.
+    adopted = {key: live[key] for key in _ADOPTED_WHEN_ABSENT
+               if key not in desired and key in live}
+    container = desired.get("container")
+    if container:
+        mappings = _adopt_ports(container.get("portMappings"),
+                                (live.get("container") or {}).get("portMappings"),
+                                key="servicePort")
+        if mappings is not None:
+            adopted["container"] = {**container, "portMappings": mappings}
     definitions = _adopt_ports(desired.get("portDefinitions"), live.get("portDefinitions"),
                                key="port")
     if definitions is not None:
-        out = {**out, "portDefinitions": definitions}
-    return out
+        adopted["portDefinitions"] = definitions
+    return {**desired, **adopted} if adopted else desired
 
 
 def _adopt_ports(desired: list[JSON] | None, live: list[JSON] | None, *, key: str
                  ) -> list[JSON] | None:
+    """``desired`` with the ports Marathon assigned where it declares 0; None if none."""
     if not desired or not live or len(desired) != len(live):
         return None
-    pairs = list(zip(desired, live, strict=True))
-    if not any(d.get(key) == 0 and lv.get(key) for d, lv in pairs):
-        return None
-    return [{**d, key: lv[key]} if d.get(key) == 0 and lv.get(key) else d for d, lv in pairs]
+    out: list[JSON] = []
+    adopted = False
+    for mine, theirs in zip(desired, live, strict=True):
+        if mine.get(key) == 0 and theirs.get(key):
+            mine = {**mine, key: theirs[key]}
+            adopted = True
+        out.append(mine)
+    return out if adopted else None
 
 
 def make_patch(live: JSON, desired: JSON) -> tuple[JSON, ...]:

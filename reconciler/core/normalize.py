@@ -12,6 +12,8 @@ independently, so the two check each other.
 The pipeline is a tuple of small normalizers (structlog's habit). Each one receives a dict
 whose top level it may change, and must never mutate nested values it did not build: the
 first step makes the only top-level copy, so ``normalize_app`` never touches its argument.
+A nested value that is already canonical is kept as it is, not copied: a no-op diff of
+10,000 apps should cost little more than parsing them (``bench/noop_diff.py``).
 
 Choices only the server makes (a service port for a declared ``0``, a ``role`` left out) are
 settled per pair in :mod:`reconciler.core.diff`, since one side alone cannot know them.
@@ -20,6 +22,7 @@ settled per pair in :mod:`reconciler.core.diff`, since one side alone cannot kno
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,6 +61,7 @@ APP_DEFAULTS: dict[str, Any] = {
     "fetch": [],
 }
 """Top-level defaults from raml/v2/types/app.raml (``omitEmpty`` collections count as empty)."""
+_APP_DEFAULT_KEYS = frozenset(APP_DEFAULTS)
 
 UPGRADE_STRATEGY_DEFAULTS = {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
 DOCKER_DEFAULTS = {"forcePullImage": False, "privileged": False, "parameters": []}
@@ -85,6 +89,9 @@ HEALTH_CHECK_PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
     "MESOS_HTTPS": {"path": "/", "ipProtocol": "IPv4"},
     "MESOS_TCP": {"ipProtocol": "IPv4"},
 }
+_HEALTH_CHECK_ALL_DEFAULTS = {protocol: {**HEALTH_CHECK_DEFAULTS, **defaults}
+                              for protocol, defaults in HEALTH_CHECK_PROTOCOL_DEFAULTS.items()}
+"""Both kinds of defaults per protocol in one mapping (their keys do not overlap)."""
 READINESS_CHECK_DEFAULTS = {
     "name": "readinessCheck",
     "protocol": "HTTP",
@@ -96,6 +103,8 @@ READINESS_CHECK_DEFAULTS = {
     "preserveLastResponse": False,
 }
 FETCH_DEFAULTS = {"extract": True, "executable": False, "cache": False}
+CONTAINER_DEFAULTS = {"type": "DOCKER", "volumes": []}
+NETWORK_DEFAULTS = {"mode": "container"}
 _EXTRACTABLE = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
 _DOCKER_NETWORK_MODES = {"BRIDGE": "container/bridge", "HOST": "host", "USER": "container",
                          "NONE": "container"}
@@ -114,6 +123,17 @@ def _filled(value: JSON, defaults: JSON) -> JSON:
     for key in missing:
         out[key] = defaults[key]
     return out
+
+
+def _kept(original: Any, normal: list[Any]) -> list[Any]:
+    """``original`` if ``normal`` holds its very items (nothing changed), else ``normal``.
+
+    Keeps already-canonical lists (every live one) instead of a fresh copy per app.
+    """
+    if (type(original) is list and len(original) == len(normal)
+            and all(map(operator.is_, original, normal))):
+        return original
+    return normal
 
 
 def network_modes(app: JSON) -> tuple[str, ...]:
@@ -164,11 +184,11 @@ def migrate_uris(app: JSON) -> JSON:
 
 def migrate_networks(app: JSON) -> JSON:
     """``container.docker.network`` and ``ipAddress`` become ``networks``; modes filled in."""
-    modes = network_modes(app)
     networks = app.get("networks")
     if networks:
-        app["networks"] = [_filled(n, {"mode": "container"}) for n in networks]
+        app["networks"] = _kept(networks, [_filled(n, NETWORK_DEFAULTS) for n in networks])
     else:
+        modes = network_modes(app)
         network: JSON = {"mode": modes[0]}
         name = (app.get("ipAddress") or {}).get("networkName")
         if name and modes[0] == "container":
@@ -183,9 +203,8 @@ def migrate_networks(app: JSON) -> JSON:
 
 
 def fill_app_defaults(app: JSON) -> JSON:
-    for key, default in APP_DEFAULTS.items():
-        if key not in app:
-            app[key] = default
+    for key in _APP_DEFAULT_KEYS.difference(app):
+        app[key] = APP_DEFAULTS[key]
     for key in _EMPTY_MEANS_ABSENT:
         if key in app and not app[key]:
             del app[key]
@@ -195,30 +214,35 @@ def fill_app_defaults(app: JSON) -> JSON:
 
 def normalize_container(app: JSON) -> JSON:
     """Docker defaults, port mappings moved out of ``docker``, defaults per port mapping."""
-    host = is_host_networking(app)
+    modes = network_modes(app)
+    host = all(mode == "host" for mode in modes)
     container = app.get("container")
     if container is None:
         if host:
             return app
         container = {"type": "MESOS"}
-    container = _filled(container, {"type": "DOCKER", "volumes": []})
+    container = _filled(container, CONTAINER_DEFAULTS)
     docker = container.get("docker")
     mappings = container.get("portMappings")
     if docker is not None:
         legacy = docker.get("portMappings")
-        docker = _filled({k: v for k, v in docker.items() if k != "portMappings"},
-                         DOCKER_DEFAULTS)
+        if "portMappings" in docker:
+            docker = {k: v for k, v in docker.items() if k != "portMappings"}
+        docker = _filled(docker, DOCKER_DEFAULTS)
         if legacy and not mappings:
             mappings = legacy
-        container = {**container, "docker": docker}
+        if docker is not container["docker"]:
+            container = {**container, "docker": docker}
     if host:
-        container = {k: v for k, v in container.items() if k != "portMappings"}
+        if "portMappings" in container:
+            container = {k: v for k, v in container.items() if k != "portMappings"}
     else:
-        bridge = "container/bridge" in network_modes(app)
+        bridge = "container/bridge" in modes
         if mappings is None:
             mappings = [DEFAULT_PORT_MAPPING]
-        container = {**container,
-                     "portMappings": [_port_mapping(m, bridge=bridge) for m in mappings]}
+        normal = _kept(mappings, [_port_mapping(m, bridge=bridge) for m in mappings])
+        if normal is not container.get("portMappings"):
+            container = {**container, "portMappings": normal}
     app["container"] = container
     return app
 
@@ -244,7 +268,8 @@ def normalize_port_definitions(app: JSON) -> JSON:
     if definitions is None:
         definitions = [{"port": p} for p in ports] if ports is not None else (
             DEFAULT_PORT_DEFINITIONS)
-    app["portDefinitions"] = [_filled(d, PORT_DEFINITION_DEFAULTS) for d in definitions]
+    app["portDefinitions"] = _kept(definitions,
+                                   [_filled(d, PORT_DEFINITION_DEFAULTS) for d in definitions])
     return app
 
 
@@ -255,28 +280,30 @@ def normalize_health_checks(app: JSON) -> JSON:
     filled = []
     for check in checks:
         protocol = check.get("protocol") or "HTTP"
-        out = _filled(check, HEALTH_CHECK_DEFAULTS)
-        out = _filled(out, HEALTH_CHECK_PROTOCOL_DEFAULTS.get(protocol, {}))
-        if out is check:
-            out = dict(check)
-        out["protocol"] = protocol
-        if protocol != "COMMAND" and out.get("port") is None and out.get("portIndex") is None:
-            out["portIndex"] = 0
+        out = _filled(check, _HEALTH_CHECK_ALL_DEFAULTS.get(protocol, HEALTH_CHECK_DEFAULTS))
+        needs_port = (protocol != "COMMAND" and out.get("port") is None
+                      and out.get("portIndex") is None)
+        if needs_port or out.get("protocol") != protocol:
+            if out is check:
+                out = dict(check)
+            out["protocol"] = protocol
+            if needs_port:
+                out["portIndex"] = 0
         filled.append(out)
-    app["healthChecks"] = _sorted_objects(filled)
+    app["healthChecks"] = _kept(checks, _sorted_objects(filled))
     return app
 
 
 def normalize_readiness_checks(app: JSON) -> JSON:
     if app["readinessChecks"]:
-        app["readinessChecks"] = [_filled(c, READINESS_CHECK_DEFAULTS)
-                                  for c in app["readinessChecks"]]
+        app["readinessChecks"] = _kept(app["readinessChecks"], [
+            _filled(c, READINESS_CHECK_DEFAULTS) for c in app["readinessChecks"]])
     return app
 
 
 def normalize_fetch(app: JSON) -> JSON:
     if app["fetch"]:
-        app["fetch"] = [_filled(f, FETCH_DEFAULTS) for f in app["fetch"]]
+        app["fetch"] = _kept(app["fetch"], [_filled(f, FETCH_DEFAULTS) for f in app["fetch"]])
     return app
 
 
@@ -284,12 +311,13 @@ def normalize_sets(app: JSON) -> JSON:
     """Constraints, roles and dependencies are sets in Marathon: sorted, empty value dropped."""
     constraints = app["constraints"]
     if constraints:
-        app["constraints"] = sorted(
-            list(c[:2]) if len(c) == 3 and c[2] in ("", None) else list(c) for c in constraints)
+        app["constraints"] = _kept(constraints, sorted(
+            list(c[:2]) if len(c) == 3 and c[2] in ("", None) else c if type(c) is list
+            else list(c) for c in constraints))
     for key in _SET_FIELDS:
         values = app.get(key)
         if values and len(values) > 1:
-            app[key] = sorted(values)
+            app[key] = _kept(values, sorted(values))
     return app
 
 
@@ -345,6 +373,9 @@ def _without(value: Any, tokens: list[str]) -> Any:
 
 def absolute_id(app_id: str, *, base: str) -> str:
     """``app_id`` made absolute against the group ``base``, with ``.`` and ``..`` resolved."""
+    if (app_id.startswith("/") and not app_id.endswith("/") and "//" not in app_id
+            and "/." not in app_id):
+        return app_id  # already canonical, as every live id is: skip the split and join
     parts = [] if app_id.startswith("/") else [p for p in base.split("/") if p]
     for part in app_id.split("/"):
         if part in ("", "."):

@@ -169,6 +169,8 @@ async def update_app(request: web.Request) -> web.Response:
     if not isinstance(update, dict):
         return _invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
     record = cluster.apps.get(app_id)
+    if record is None and request.method == "PATCH":
+        return _not_found(app_id)
     partial = request.method == "PATCH" or _flag(request, "partialUpdate", True)
     if record is not None and partial:
         definition = appspec.apply_partial_update(record.app, update)
@@ -180,8 +182,6 @@ async def update_app(request: web.Request) -> web.Response:
     rejected = _rejected(definition)
     if rejected is not None:
         return rejected
-    if record is None and request.method == "PATCH":
-        return _not_found(app_id)
     app = _prepare(cluster, definition, record.app if record else None)
     try:
         deployment = cluster.start_deployment({app_id: app}, force=_flag(request, "force"))

@@ -1,0 +1,107 @@
+"""The rest of the API: TCP and COMMAND health checks, restart, bulk PUT, PATCH, task deletion,
+and the deployment and task events an event-stream client sees."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+import requests
+
+from tests.devcluster.helpers import app, no_deployments, wait_until
+from tests.support.processes import DevCluster
+
+_LISTEN = (f"{sys.executable} -c \"import socket,os,time; s=socket.socket(); "
+           f"s.bind(('127.0.0.1', int(os.environ['PORT0']))); s.listen(); time.sleep(600)\"")
+
+
+def test_tcp_and_command_health_checks_are_performed(devcluster: DevCluster) -> None:
+    requests.post(f"{devcluster.url}/v2/apps", json={
+        "id": "/tcp", "cmd": _LISTEN,
+        "healthChecks": [{"protocol": "TCP", "intervalSeconds": 1, "gracePeriodSeconds": 5}],
+    }, timeout=5)
+    requests.post(f"{devcluster.url}/v2/apps", json={
+        "id": "/cmdcheck", "cmd": "sleep 600",
+        "healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -n \"$MESOS_TASK_ID\""},
+                          "intervalSeconds": 1, "gracePeriodSeconds": 5}],
+    }, timeout=5)
+    requests.post(f"{devcluster.url}/v2/apps", json={
+        "id": "/cmdfail", "cmd": "sleep 600",
+        "healthChecks": [{"protocol": "COMMAND", "command": {"value": "false"},
+                          "intervalSeconds": 1, "gracePeriodSeconds": 1,
+                          "maxConsecutiveFailures": 1}],
+    }, timeout=5)
+    wait_until(lambda: app(devcluster.url, "/tcp")["tasksHealthy"] == 1)
+    wait_until(lambda: app(devcluster.url, "/cmdcheck")["tasksHealthy"] == 1)
+    failure = wait_until(
+        lambda: app(devcluster.url, "/cmdfail", "lastTaskFailure").get("lastTaskFailure"))
+    assert "health check failed" in failure["message"]
+    results = app(devcluster.url, "/tcp", "tasks")["tasks"][0]["healthCheckResults"]
+    assert results[0]["alive"] is True and results[0]["consecutiveFailures"] == 0
+
+
+def test_restart_bulk_put_patch_and_task_deletion(devcluster: DevCluster) -> None:
+    bulk = requests.put(f"{devcluster.url}/v2/apps", json=[
+        {"id": "/b/one", "cmd": "sleep 600"}, {"id": "/b/two", "cmd": "sleep 600"}], timeout=5)
+    assert bulk.status_code == 200 and set(bulk.json()) == {"deploymentId", "version"}
+    wait_until(lambda: no_deployments(devcluster.url))
+    before = app(devcluster.url, "/b/one", "tasks")
+    restart = requests.post(f"{devcluster.url}/v2/apps/b/one/restart", timeout=5)
+    assert set(restart.json()) == {"deploymentId", "version"}
+    wait_until(lambda: no_deployments(devcluster.url))
+    after = app(devcluster.url, "/b/one", "tasks")
+    assert {t["id"] for t in after["tasks"]}.isdisjoint({t["id"] for t in before["tasks"]})
+
+    patched = requests.patch(f"{devcluster.url}/v2/apps/b/two", json={"labels": {"x": "y"}},
+                             timeout=5)
+    assert patched.status_code == 200
+    wait_until(lambda: no_deployments(devcluster.url))
+    two = app(devcluster.url, "/b/two", "tasks")
+    assert two["labels"] == {"x": "y"} and two["cmd"] == "sleep 600"
+    missing = requests.patch(f"{devcluster.url}/v2/apps/b/none", json={"cpus": 1}, timeout=5)
+    assert missing.status_code == 404
+
+    task_id = two["tasks"][0]["id"]
+    killed = requests.post(f"{devcluster.url}/v2/tasks/delete", json={"ids": [task_id]},
+                           timeout=5)
+    assert killed.status_code == 200
+    # Without scale, Marathon replaces the killed task.
+    wait_until(lambda: (tasks := app(devcluster.url, "/b/two", "tasks")["tasks"])
+               and tasks[0]["id"] != task_id and tasks[0]["state"] == "TASK_RUNNING")
+
+
+def test_event_stream_carries_deployment_task_and_health_events(devcluster: DevCluster) -> None:
+    seen: list[dict[str, object]] = []
+    ready = threading.Event()
+
+    def follow() -> None:
+        with requests.get(f"{devcluster.url}/v2/events", stream=True, timeout=30) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    seen.append(event)
+                    ready.set()
+                    if event["eventType"] == "app_terminated_event":
+                        return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    assert ready.wait(10)
+    requests.post(f"{devcluster.url}/v2/apps", json={
+        "id": "/ev", "cmd": _LISTEN,
+        "healthChecks": [{"protocol": "TCP", "intervalSeconds": 1, "gracePeriodSeconds": 5}],
+    }, timeout=5)
+    wait_until(lambda: no_deployments(devcluster.url) and app(devcluster.url, "/ev")
+               ["tasksHealthy"] == 1)
+    requests.delete(f"{devcluster.url}/v2/apps/ev", timeout=5)
+    follower.join(30)
+    types = [e["eventType"] for e in seen]
+    for expected in ("event_stream_attached", "api_post_event", "deployment_info",
+                     "status_update_event", "health_status_changed_event",
+                     "deployment_step_success", "deployment_success", "app_terminated_event"):
+        assert expected in types, expected
+    running = next(e for e in seen if e["eventType"] == "status_update_event")
+    assert running["taskStatus"] == "TASK_RUNNING" and running["appId"] == "/ev"
+    success = next(e for e in seen if e["eventType"] == "deployment_success")
+    assert success["plan"]["target"]["apps"][0]["id"] == "/ev"  # type: ignore[index]

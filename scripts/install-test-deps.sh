@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
+# The record store tests run against a throwaway PostgreSQL server (initdb + postgres).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]} (run this script as root to install them)" >&2

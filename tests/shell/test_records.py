@@ -1,0 +1,554 @@
+"""The record store, on SQLite files and on a real PostgreSQL server, through the same tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler.core import model
+from reconciler.shell import records
+from tests.shell import postgres
+
+T0 = 1_790_000_000.0  # 2026-09-21T13:33:20Z
+SHA = "3f2a9c0d1b7e4f60a8c5d2e1f0b9a8c7d6e5f4a3"
+OTHER_SHA = "9b8a7c6d5e4f30211f0e9d8c7b6a594837261504"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    with postgres.running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'reconciler.db'}"
+        return
+    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: Clock, tmp_path: Path) -> Iterator[records.RecordStore]:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    store = records.RecordStore(store_url, clock=clock)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
+# -- revisions and runs ----------------------------------------------------------------------
+
+
+def test_a_revision_is_recorded_once_with_its_origin_and_definitions(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    definitions = {"/dirac/fts": {"id": "/dirac/fts", "instances": 2}}
+    store.record_revision(revision=SHA, definitions=definitions, author="Ada <ada@cern.ch>",
+                          message="Bump lhcbdirac to v8r2p44", committed_at=T0 - 60,
+                          source="https://gitlab.cern.ch/lhcb/marathon-config.git",
+                          ref="refs/heads/main")
+    clock.advance(10)
+    store.record_revision(revision=SHA, definitions={}, author="someone else")
+
+    [revision] = store.revisions()
+    assert revision == records.Revision(
+        revision=SHA, source="https://gitlab.cern.ch/lhcb/marathon-config.git",
+        ref="refs/heads/main", author="Ada <ada@cern.ch>", message="Bump lhcbdirac to v8r2p44",
+        committed_at=iso(T0 - 60), first_seen_at=iso(T0), apps=1, last_outcome=None,
+        last_trigger=None)
+    assert store.desired_definition(revision=SHA, app_id="/dirac/fts") == definitions[
+        "/dirac/fts"]
+    assert store.desired_definition(revision=SHA, app_id="/dirac/other") is None
+    assert store.desired_definition(revision=OTHER_SHA, app_id="/dirac/fts") is None
+
+
+def test_revisions_carry_the_outcome_of_their_last_real_run(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    store.record_revision(revision=SHA, definitions={})
+    clock.advance(1)
+    store.record_revision(revision=OTHER_SHA, definitions={"/a": {}, "/b": {}})
+    first = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_run(first, outcome=model.Outcome.FAILED, error="boom", summary=None)
+    second = store.start_run(revision=SHA, trigger="webhook", requested_by=None, dry_run=False)
+    store.finish_run(second, outcome=model.Outcome.SUCCEEDED, error=None, summary=None)
+    dry = store.start_run(revision=SHA, trigger="cli", requested_by="ada", dry_run=True)
+    store.finish_run(dry, outcome=model.Outcome.SKIPPED, error=None, summary=None)
+
+    newest, oldest = store.revisions()
+    assert (newest.revision, newest.apps, newest.last_outcome) == (OTHER_SHA, 2, None)
+    assert (oldest.revision, oldest.last_outcome, oldest.last_trigger) == (
+        SHA, "succeeded", "webhook")
+
+
+def test_a_short_sha_resolves_to_the_newest_matching_revision(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    store.record_revision(revision=SHA, definitions={})
+    clock.advance(1)
+    store.record_revision(revision="3f2a" + "0" * 36, definitions={})
+    assert store.resolve_revision("3f2a9c") == SHA
+    assert store.resolve_revision("3f2a") == "3f2a" + "0" * 36
+    assert store.resolve_revision("3f2a%") is None, "LIKE wildcards must be taken literally"
+    assert store.resolve_revision("ffff") is None
+
+
+def test_a_run_is_open_until_finished_and_keeps_its_summary(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    run_id = store.start_run(revision=SHA, trigger="manual", requested_by="ada", dry_run=False)
+    assert store.run(run_id).outcome is None and store.run(run_id).finished_at is None
+    clock.advance(42)
+    store.finish_run(run_id, outcome=model.Outcome.ROLLED_BACK, error=None,
+                     summary={"updated": 2, "rolled back": 1})
+
+    assert store.runs() == [records.Run(
+        run_id=run_id, revision=SHA, trigger="manual", requested_by="ada", dry_run=False,
+        started_at=iso(T0), finished_at=iso(T0 + 42), outcome="rolled back", error=None,
+        summary='{"rolled back": 1, "updated": 2}')]
+    with pytest.raises(KeyError):
+        store.run(run_id + 1)
+
+
+def test_runs_are_listed_newest_first_and_never_truncated(store: records.RecordStore) -> None:
+    ids = [store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=i % 2 == 0)
+           for i in range(300)]
+    runs = store.runs()
+    assert [r.run_id for r in runs] == list(reversed(ids))
+    assert [r.dry_run for r in runs[:2]] == [False, True]
+    assert [r.run_id for r in store.runs(limit=3)] == list(reversed(ids))[:3]
+
+
+# -- changes and crash recovery --------------------------------------------------------------
+
+
+def change(store: records.RecordStore, run_id: int, app_id: str = "/dirac/fts", *,
+           deployment_id: str | None = "d-1", purpose: str = "change",
+           revision: str = SHA, action: str = model.Action.UPDATE) -> int:
+    return store.record_deployment(
+        run_id=run_id, app_id=app_id, action=action, revision=revision,
+        deployment_id=deployment_id, version="2026-11-25T06:00:00.000Z",
+        previous_version="2026-11-24T06:00:00.000Z", purpose=purpose,
+        patch=[{"op": "replace", "path": "/env/DIRAC_DB_PASSWORD", "value": "hunter2"},
+               {"op": "replace", "path": "/container/docker/image",
+                "value": "lhcbdirac:v8r2p44"}],
+        deadline_seconds=600.0)
+
+
+def test_a_change_is_recorded_with_its_patch_masked(store: records.RecordStore) -> None:
+    run_id = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    change_id = change(store, run_id)
+
+    [recorded] = store.changes(run_id=run_id)
+    assert recorded.change_id == change_id
+    assert recorded.patch == (
+        {"op": "replace", "path": "/env/DIRAC_DB_PASSWORD", "value": "***"},
+        {"op": "replace", "path": "/container/docker/image", "value": "lhcbdirac:v8r2p44"})
+    assert (recorded.deployment_id, recorded.previous_version, recorded.outcome) == (
+        "d-1", "2026-11-24T06:00:00.000Z", None)
+    history_patch = store.history(app_id="/dirac/fts")[0]["patch"]
+    assert history_patch[0]["value"] == "***"
+
+
+def test_changes_waiting_on_a_deployment_survive_a_restart_until_they_have_an_outcome(
+    store_url: str, clock: Clock, tmp_path: Path
+) -> None:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    before = records.RecordStore(store_url, clock=clock)
+    run_id = before.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    waiting = change(before, run_id, "/dirac/fts", deployment_id="d-fts")
+    change(before, run_id, "/dirac/web", deployment_id=None)  # Marathon never answered
+    done = change(before, run_id, "/dirac/rms", deployment_id="d-rms")
+    before.finish_change(done, outcome=model.Outcome.SUCCEEDED, reason=None)
+    before.close()  # the controller dies here
+
+    after = records.RecordStore(store_url, clock=clock)
+    try:
+        [pending] = after.pending_changes()
+        assert pending == records.PendingChange(
+            change_id=waiting, run_id=run_id, app_id="/dirac/fts", action="update",
+            revision=SHA, deployment_id="d-fts", version="2026-11-25T06:00:00.000Z",
+            previous_version="2026-11-24T06:00:00.000Z", purpose="change", started_at=T0,
+            deadline_seconds=600.0)
+        after.finish_change(waiting, outcome=model.Outcome.TIMED_OUT, reason="deadline missed")
+        assert after.pending_changes() == []
+        assert after.changes(app_id="/dirac/fts")[0].reason == "deadline missed"
+    finally:
+        after.close()
+
+
+def test_the_last_applied_desired_state_comes_from_successful_changes_from_git(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    old = {"/dirac/fts": {"id": "/dirac/fts", "instances": 1},
+           "/dirac/web": {"id": "/dirac/web", "instances": 1}}
+    new = {"/dirac/fts": {"instances": 3, "id": "/dirac/fts"}}
+    store.record_revision(revision=OTHER_SHA, definitions=old)
+    store.record_revision(revision=SHA, definitions=new)
+    first = store.start_run(revision=OTHER_SHA, trigger="poll", requested_by=None, dry_run=False)
+    for app_id in old:
+        store.finish_change(change(store, first, app_id, revision=OTHER_SHA),
+                            outcome=model.Outcome.SUCCEEDED, reason=None)
+    clock.advance(60)
+    second = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_change(change(store, second, "/dirac/fts"), outcome=model.Outcome.SUCCEEDED,
+                        reason=None)
+    store.finish_change(change(store, second, "/dirac/web", action=model.Action.DELETE),
+                        outcome=model.Outcome.SUCCEEDED, reason=None)
+    failed = change(store, second, "/dirac/fts", revision=OTHER_SHA)
+    store.finish_change(failed, outcome=model.Outcome.FAILED, reason="unhealthy")
+    rollback = change(store, second, "/dirac/fts", revision=OTHER_SHA, purpose="rollback")
+    store.finish_change(rollback, outcome=model.Outcome.SUCCEEDED, reason=None)
+
+    applied = store.last_applied()
+    assert set(applied) == {"/dirac/fts"}, "a deleted app has no desired state any more"
+    fts = applied["/dirac/fts"]
+    assert (fts.revision, fts.definition, fts.applied_at) == (SHA, new["/dirac/fts"],
+                                                              iso(T0 + 60))
+    assert fts.digest == records.definition_digest({"id": "/dirac/fts", "instances": 3})
+    assert fts.digest != records.definition_digest(old["/dirac/fts"])
+    assert store.latest_revision_for(app_id="/dirac/fts") == SHA
+    assert store.latest_revision_for(app_id="/dirac/nothing") is None
+
+
+# -- rollbacks and quarantines ---------------------------------------------------------------
+
+
+def test_rollbacks_keep_why_and_where_the_deployment_was_stuck(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    run_id = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    first = store.record_rollback(
+        run_id=run_id, app_id="/dirac/fts", from_version="v2", to_version="v1",
+        reason="deadline missed", failure="Container exited with status 1",
+        stuck_step="RestartApplication (step 1 of 1)", method="cancel deployment",
+        outcome=model.Outcome.SUCCEEDED, requested_by=None)
+    clock.advance(5)
+    second = store.record_rollback(
+        run_id=None, app_id="/dirac/web", from_version="v9", to_version="v8",
+        reason="manual", failure=None, stuck_step=None, method="redeploy version",
+        outcome=model.Outcome.SUCCEEDED, requested_by="ada")
+
+    assert [r.rollback_id for r in store.rollbacks()] == [second, first]
+    [fts] = store.rollbacks(app_id="/dirac/fts")
+    assert fts == records.Rollback(
+        rollback_id=first, run_id=run_id, app_id="/dirac/fts", from_version="v2",
+        to_version="v1", reason="deadline missed", failure="Container exited with status 1",
+        stuck_step="RestartApplication (step 1 of 1)", method="cancel deployment",
+        outcome="succeeded", requested_by=None, at=iso(T0))
+
+
+def test_a_quarantine_holds_a_revision_for_one_app_until_lifted(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="rolled back: unhealthy")
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="again")
+    store.quarantine(app_id="/dirac/fts", revision=OTHER_SHA, reason="older")
+    assert store.is_quarantined(app_id="/dirac/fts", revision=SHA)
+    assert not store.is_quarantined(app_id="/dirac/web", revision=SHA)
+    assert len(store.active_quarantines()) == 2
+
+    clock.advance(30)
+    assert store.lift_quarantine(app_id="/dirac/fts", revision=SHA, lifted_by="ada") == 1
+    assert not store.is_quarantined(app_id="/dirac/fts", revision=SHA)
+    [left] = store.active_quarantines()
+    assert (left.revision, left.reason, left.at) == (OTHER_SHA, "older", iso(T0))
+    assert store.lift_quarantine(app_id="/dirac/fts", lifted_by="bob") == 1
+    assert store.active_quarantines() == []
+    assert store.lift_quarantine(app_id="/dirac/fts", lifted_by="bob") == 0
+
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="failed once more")
+    assert store.is_quarantined(app_id="/dirac/fts", revision=SHA)
+    lifted = [e for e in store.history(app_id="/dirac/fts") if e.get("lifted_by")]
+    assert {(e["revision"], e["lifted_by"], e["lifted_at"]) for e in lifted} == {
+        (SHA, "ada", iso(T0 + 30)), (OTHER_SHA, "bob", iso(T0 + 30))}
+
+
+# -- drift -----------------------------------------------------------------------------------
+
+DRIFT_PATCH: list[dict[str, Any]] = [{"op": "replace", "path": "/instances", "value": 5},
+               {"op": "add", "path": "/env/API_TOKEN", "value": "t0ken"}]
+
+
+def test_drift_opens_once_then_updates_and_carries_its_attribution(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    drift, created = store.observe_drift(app_id="/dirac/fts", kind="config", patch=DRIFT_PATCH,
+                                         fingerprint="f1", policy="correct",
+                                         live_version="2026-11-25T06:00:00.000Z")
+    assert created and drift.status == "open"
+    assert drift.patch[1] == {"op": "add", "path": "/env/API_TOKEN", "value": "***"}
+    clock.advance(15)
+    store.attribute_drift(app_id="/dirac/fts", client_ip="10.0.0.7",
+                          uri="/v2/apps/dirac/fts", at="2026-11-25T06:00:01.000Z")
+    again, created = store.observe_drift(app_id="/dirac/fts", kind="scale",
+                                         patch=DRIFT_PATCH[:1], fingerprint="f2",
+                                         policy="correct")
+
+    assert not created and again.drift_id == drift.drift_id
+    assert (again.kind, again.first_seen_at, again.last_seen_at) == ("scale", iso(T0),
+                                                                     iso(T0 + 15))
+    assert (again.client_ip, again.uri, again.attributed_at) == (
+        "10.0.0.7", "/v2/apps/dirac/fts", "2026-11-25T06:00:01.000Z")
+
+
+def test_corrections_are_counted_in_a_window_for_flapping_detection(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    drift, _ = store.observe_drift(app_id="/dirac/fts", kind="scale", patch=DRIFT_PATCH[:1],
+                                   fingerprint="f", policy="correct")
+    for _ in range(3):
+        store.set_drift_action(drift.drift_id, action="corrected", count_correction=True)
+        clock.advance(100)
+    resolved = store.resolve_drift(app_id="/dirac/fts", action="corrected")
+    assert [d.status for d in resolved] == ["resolved"]
+    store.observe_drift(app_id="/dirac/fts", kind="scale", patch=DRIFT_PATCH[:1],
+                        fingerprint="f", policy="correct")
+    flapping = store.set_drift_action(
+        store.drifts(open_only=True)[0].drift_id, action="flapping-stopped", status="flapping",
+        count_correction=True)
+
+    assert flapping.corrections == 1 and flapping.corrected_at == (iso(T0 + 300),)
+    first = store.drift(drift.drift_id)
+    assert first.corrections == 3
+    assert first.corrected_at == (iso(T0), iso(T0 + 100), iso(T0 + 200))
+    assert first.resolved_at == iso(T0 + 300)
+    assert store.recent_corrections(app_id="/dirac/fts", since=T0 + 150) == 2
+    assert store.recent_corrections(
+        app_id="/dirac/fts", since=dt.datetime.fromtimestamp(T0, dt.UTC)) == 4
+    assert store.recent_corrections(app_id="/dirac/web", since=T0) == 0
+
+
+def test_drift_queries_filter_by_state_time_and_group(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    for app_id in ("/dirac/fts", "/diracx/api", "/dirac"):
+        store.observe_drift(app_id=app_id, kind="config", patch=DRIFT_PATCH, fingerprint="f",
+                            policy="report")
+        clock.advance(10)
+    store.resolve_drift(app_id="/dirac", action="corrected")
+    ack = store.acknowledge_drift(store.drifts(app_id="/diracx/api")[0].drift_id, by="oncall")
+    assert (ack.acknowledged_by, ack.action, ack.status) == ("oncall", "acknowledged", "open")
+
+    assert [d.app_id for d in store.drifts()] == ["/diracx/api", "/dirac/fts", "/dirac"]
+    assert [d.app_id for d in store.drifts(open_only=True)] == ["/diracx/api", "/dirac/fts"]
+    assert [d.app_id for d in store.drifts(prefix="/dirac")] == ["/dirac/fts", "/dirac"]
+    assert [d.app_id for d in store.drifts(prefix="/")] == ["/diracx/api", "/dirac/fts",
+                                                            "/dirac"]
+    assert [d.app_id for d in store.drifts(since=T0 + 10)] == ["/diracx/api", "/dirac"]
+
+
+# -- audit, notifications, history -----------------------------------------------------------
+
+
+def test_audit_and_notifications(store: records.RecordStore, clock: Clock) -> None:
+    store.audit(who="ada", action="sync", target="/dirac", result="accepted")
+    clock.advance(1)
+    store.audit(who="bob", action="lift-quarantine", target="/dirac/fts", result="lifted 1")
+    assert [(a.who, a.at) for a in store.audit_log()] == [("bob", iso(T0 + 1)),
+                                                          ("ada", iso(T0))]
+    key = f"rollback:/dirac/fts:{SHA}"
+    assert store.claim_notification(key)
+    assert not store.claim_notification(key)
+    assert store.claim_notification(f"recovered:/dirac/fts:{SHA}")
+
+
+def test_history_is_in_time_order_across_kinds_and_filters_by_app_and_time(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    run_id = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    change(store, run_id, "/dirac/fts")
+    clock.advance(10)
+    store.record_rollback(run_id=run_id, app_id="/dirac/fts", from_version="v2",
+                          to_version="v1", reason="deployment failed", failure=None,
+                          stuck_step=None, method="cancel", outcome="succeeded",
+                          requested_by=None)
+    clock.advance(10)
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="rolled back")
+    change(store, run_id, "/dirac/web")
+
+    assert [(e["kind"], e.get("app_id"), e["at"]) for e in store.history()] == [
+        ("run", None, iso(T0)), ("change", "/dirac/fts", iso(T0)),
+        ("rollback", "/dirac/fts", iso(T0 + 10)), ("change", "/dirac/web", iso(T0 + 20)),
+        ("quarantine", "/dirac/fts", iso(T0 + 20))]
+    assert [e["kind"] for e in store.history(app_id="/dirac/fts")] == [
+        "change", "rollback", "quarantine"]
+    since = dt.datetime.fromtimestamp(T0 + 10, dt.UTC)
+    assert [e["kind"] for e in store.history(since=since)] == ["rollback", "change",
+                                                              "quarantine"]
+    with pytest.raises(ValueError, match="time zone"):
+        store.history(since=dt.datetime(2026, 1, 1))
+
+
+# -- concurrency, durability, schema ---------------------------------------------------------
+
+
+def test_a_controller_thread_and_web_threads_share_the_store(
+    store: records.RecordStore,
+) -> None:
+    errors: list[BaseException] = []
+    reads: list[int] = []
+
+    def controller(name: str) -> None:
+        try:
+            for i in range(40):
+                run_id = store.start_run(revision=SHA, trigger="poll", requested_by=name,
+                                         dry_run=False)
+                change_id = change(store, run_id, f"/{name}/{i}")
+                store.finish_change(change_id, outcome="succeeded", reason=None)
+                store.finish_run(run_id, outcome="succeeded", error=None, summary=None)
+                store.claim_notification(f"{name}-{i % 5}")
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    def web() -> None:
+        try:
+            for _ in range(40):
+                reads.append(len(store.history()))
+                store.pending_changes()
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=controller, args=(n,)) for n in ("a", "b")]
+    threads += [threading.Thread(target=web) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    runs = store.runs()
+    assert len(runs) == 80 and len({r.run_id for r in runs}) == 80
+    assert all(r.outcome == "succeeded" for r in runs)
+    assert len(store.changes()) == 80 and store.pending_changes() == []
+    assert len(reads) == 80
+
+
+def test_two_stores_on_one_sqlite_file_write_concurrently(tmp_path: Path) -> None:
+    """The controller and a CLI command (another process in real life) write the same file."""
+    url = f"sqlite:///{tmp_path / 'reconciler.db'}"
+    stores = [records.RecordStore(url), records.RecordStore(url)]
+    errors: list[BaseException] = []
+
+    def write(store: records.RecordStore, who: str) -> None:
+        try:
+            for i in range(50):
+                store.audit(who=who, action="sync", target=str(i), result=None)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(s, w))
+               for s, w in zip(stores, "ab", strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        assert len(stores[0].audit_log()) == 100
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_sqlite_store_lives_in_the_state_dir_in_wal_mode_and_survives_reopening(
+    tmp_path: Path, clock: Clock
+) -> None:
+    state = tmp_path / "state" / "nested"
+    store = records.open_store(state, clock=clock)
+    run_id = store.start_run(revision=SHA, trigger="cli", requested_by="ada", dry_run=False)
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="x")
+    store.close()
+
+    with sqlite3.connect(state / "reconciler.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopened = records.open_store(state, clock=clock)
+    try:
+        assert [r.run_id for r in reopened.runs()] == [run_id]
+        assert reopened.is_quarantined(app_id="/dirac/fts", revision=SHA)
+        assert reopened.schema_version() == records.SCHEMA_VERSION
+    finally:
+        reopened.close()
+
+
+def test_a_version_1_database_is_migrated(store_url: str, tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO schema_version VALUES (1)"))
+        conn.execute(sa.text(
+            "CREATE TABLE revisions (revision VARCHAR(200) PRIMARY KEY, "
+            "first_seen_at FLOAT NOT NULL, author TEXT, message TEXT, committed_at FLOAT, "
+            "definitions TEXT NOT NULL)"))
+        conn.execute(sa.text(
+            "INSERT INTO revisions VALUES ('old', 1.0, 'ada', 'm', NULL, '{}')"))
+    engine.dispose()
+
+    store = records.RecordStore(store_url)
+    try:
+        assert store.schema_version() == 2
+        store.record_revision(revision=SHA, definitions={}, source="repo", ref="main")
+        assert {(r.revision, r.source) for r in store.revisions()} == {("old", None),
+                                                                      (SHA, "repo")}
+    finally:
+        store.close()
+
+
+def test_a_database_from_a_newer_reconciler_is_refused(store_url: str, tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    records.RecordStore(store_url).close()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(records.StoreUnavailable, match="schema version 99"):
+        records.RecordStore(store_url)
+
+
+def test_an_unreachable_database_is_store_unavailable_without_its_password(
+    tmp_path: Path,
+) -> None:
+    from tests.support.processes import free_port
+
+    url = f"postgresql+psycopg://reconciler:s3cr3t@127.0.0.1:{free_port()}/records"
+    with pytest.raises(records.StoreUnavailable) as caught:
+        records.RecordStore(url)
+    assert "s3cr3t" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(records.StoreUnavailable, match="cannot open"):
+        records.RecordStore(f"sqlite:///{blocked / 'reconciler.db'}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import contextlib
 import re
 import threading
 from typing import Any
@@ -62,12 +64,16 @@ class CountingProxy:
             return dict(self._counts.most_common())
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
+        # Best effort: an event stream still forwarded must not hold the benchmark's result.
+        with contextlib.suppress(TimeoutError, concurrent.futures.TimeoutError):
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
 
     async def _shutdown(self) -> None:
+        await self._session.close()  # ends forwarded streams, so handlers can finish
+        await self._runner.shutdown()
         await self._runner.cleanup()
-        await self._session.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -1,0 +1,1 @@
+"""The web side of reconciler: on-call dashboard, drift report, JSON API and webhooks."""

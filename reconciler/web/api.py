@@ -1,0 +1,168 @@
+"""The JSON API under ``/api/v1``: what the dashboard shows, for programs, and the actions.
+
+Reading needs no login. Every action is a POST that needs ``Authorization: Bearer <token>``
+(the token from the controller's configuration, compared in constant time); without a valid
+one it answers 401. Every action, refused or carried out, goes to the audit log with who asked
+(client address, plus the ``X-Reconciler-User`` header when given).
+
+Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI document is served at
+``/api/v1/openapi.json`` whatever the application's settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from typing import Annotated, Any
+
+import fastapi
+from fastapi import openapi as fastapi_openapi
+
+from reconciler.core import render
+from reconciler.web import views
+
+PREFIX = "/api/v1"
+_USER = re.compile(r"[^\w.@+-]")
+
+
+class ActionRefused(fastapi.HTTPException):
+    pass
+
+
+def who_asked(request: fastapi.Request, user: str | None) -> str:
+    """``alice@10.0.0.7`` or ``10.0.0.7``: the audit's idea of a person."""
+    address = request.client.host if request.client else "unknown"
+    if user:
+        return f"{_USER.sub('', user)[:80]}@{address}"
+    return address
+
+
+def api_router(deps: views.Deps) -> fastapi.APIRouter:
+    router = fastapi.APIRouter(prefix=PREFIX, tags=["reconciler"])
+
+    def actor(
+        request: fastapi.Request,
+        authorization: Annotated[str | None, fastapi.Header()] = None,
+        x_reconciler_user: Annotated[str | None, fastapi.Header()] = None,
+    ) -> str:
+        who = who_asked(request, x_reconciler_user)
+        given = authorization or ""
+        scheme, _, token = given.partition(" ")
+        valid = (deps.token is not None and scheme.lower() == "bearer"
+                 and hmac.compare_digest(token.strip().encode(), deps.token.encode()))
+        if not valid:
+            reason = ("refused: actions are disabled (no API token configured)"
+                      if deps.token is None else "refused: missing or invalid token")
+            deps.records.audit(who=who, action=f"{request.method} {request.url.path}",
+                               target=None, result=reason)
+            raise ActionRefused(status_code=401, detail=reason,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    Actor = Annotated[str, fastapi.Depends(actor)]
+
+    @router.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return fastapi_openapi.utils.get_openapi(
+            title="reconciler", version="1", routes=router.routes,
+            description="On-call API of reconciler: apps, drift, history, actions.")
+
+    # Actions come first: a GET on /apps/{id} must not swallow /apps/{id}/sync.
+    @router.post("/sync")
+    def sync_all(who: Actor) -> dict[str, Any]:
+        message = deps.request_sync(None, who)
+        deps.records.audit(who=who, action="sync", target="all apps", result=message)
+        return {"accepted": True, "message": message, "requested_by": who}
+
+    @router.post("/apps/{app_id:path}/sync")
+    def sync_app(app_id: str, who: Actor) -> dict[str, Any]:
+        app_id = _absolute(app_id)
+        message = deps.request_sync(app_id, who)
+        deps.records.audit(who=who, action="sync", target=app_id, result=message)
+        return {"accepted": True, "message": message, "requested_by": who}
+
+    @router.post("/apps/{app_id:path}/retry")
+    def retry_app(app_id: str, who: Actor) -> dict[str, Any]:
+        """Lift the app's quarantine and sync it again."""
+        app_id = _absolute(app_id)
+        lifted = deps.records.lift_quarantine(app_id=app_id, lifted_by=who)
+        message = f"{lifted} quarantine(s) lifted; " + deps.request_sync(app_id, who)
+        deps.records.audit(who=who, action="retry", target=app_id, result=message)
+        return {"accepted": True, "lifted": lifted, "message": message, "requested_by": who}
+
+    @router.post("/apps/{app_id:path}/rollback")
+    def rollback_app(app_id: str, who: Actor) -> dict[str, Any]:
+        app_id = _absolute(app_id)
+        message = deps.rollback(app_id, who)
+        deps.records.audit(who=who, action="rollback", target=app_id, result=message)
+        return {"accepted": True, "message": message, "requested_by": who}
+
+    @router.post("/drift/{drift_id}/acknowledge")
+    def acknowledge(drift_id: int, who: Actor) -> dict[str, Any]:
+        known = {d.drift_id for d in deps.records.drifts(open_only=False)}
+        if drift_id not in known:
+            deps.records.audit(who=who, action="acknowledge drift", target=str(drift_id),
+                               result="not found")
+            raise fastapi.HTTPException(status_code=404, detail=f"no drift {drift_id}")
+        drift = deps.records.acknowledge_drift(drift_id, by=who)
+        deps.records.audit(who=who, action="acknowledge drift",
+                           target=f"{drift.app_id} drift {drift_id}", result="acknowledged")
+        return {"acknowledged": True, "drift": views.drift_views(deps.records, [drift])[0]
+                .as_json()}
+
+    @router.get("/apps")
+    def apps() -> dict[str, Any]:
+        rows = views.app_rows(deps.records, deps.live_apps())
+        return {"apps": [r.as_json() for r in rows]}
+
+    @router.get("/apps/{app_id:path}")
+    def app(app_id: str) -> dict[str, Any]:
+        app_id = _absolute(app_id)
+        detail = views.app_detail(deps.records, deps.live_apps(), app_id)
+        if detail is None:
+            raise fastapi.HTTPException(status_code=404, detail=f"unknown app {app_id}")
+        return {
+            **detail.row.as_json(),
+            "diff": render.render_json([detail.diff]) if detail.diff else None,
+            "history": detail.history,
+            "drift": [v.as_json() for v in detail.drifts],
+            "rollbacks": detail.rollbacks,
+            "quarantines": detail.quarantines,
+        }
+
+    @router.get("/drift")
+    def drift(open_only: bool = False, prefix: str | None = None,
+              since: str | None = None) -> dict[str, Any]:
+        found = deps.records.drifts(open_only=open_only, prefix=prefix,
+                                    since=_since(since, deps))
+        return {"drift": [v.as_json() for v in views.drift_views(deps.records, found)]}
+
+    @router.get("/history")
+    def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:
+        after = _since(since, deps)
+        entries = deps.records.history(
+            app_id=_absolute(app_id) if app_id else None,
+            since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC))
+        return {"history": entries}
+
+    @router.get("/revisions")
+    def revisions() -> dict[str, Any]:
+        return {"revisions": deps.records.revisions()}
+
+    @router.get("/audit")
+    def audit() -> dict[str, Any]:
+        return {"audit": deps.records.audit_log()}
+
+    return router
+
+
+def _absolute(app_id: str) -> str:
+    return "/" + app_id.strip("/")
+
+
+def _since(text: str | None, deps: views.Deps) -> float | None:
+    try:
+        return views.parse_since(text, now=deps.clock())
+    except ValueError as e:
+        raise fastapi.HTTPException(status_code=422, detail=str(e)) from e

@@ -1,0 +1,97 @@
+"""The on-call dashboard: server-rendered pages for the engineer paged at 3 a.m.
+
+Apps with state, revision, image tag and health; a page per app (current diff, deployment
+history, drift, rollbacks); drift (open first, filters by group prefix and time) with a
+downloadable self-contained report; revisions with their outcome, runs and the audit of
+actions. Reading needs no login; the action buttons call ``/api/v1`` with a token kept in
+sessionStorage. No external asset: CSS and the few lines of JS are inline.
+
+Mount with ``app.include_router(dashboard.dashboard_router(deps))``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+import fastapi
+from fastapi import responses
+
+from reconciler.core import model
+from reconciler.shell import records as recording
+from reconciler.web import report, views
+
+
+def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
+    """Pages under ``root`` (``""``: at the site root)."""
+    router = fastapi.APIRouter(prefix=root, include_in_schema=False)
+
+    def page(template: str, name: str, **context: Any) -> responses.HTMLResponse:
+        html = report.render(template, root=root, page=name, **context)
+        return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    def live() -> tuple[Sequence[model.JSON], str | None]:
+        # The dashboard must still show records when Marathon is the thing that is down.
+        try:
+            return deps.live_apps(), None
+        except Exception as e:  # noqa: BLE001 - shown on the page, whatever it is
+            return [], str(e) or type(e).__name__
+
+    @router.get("/", response_class=responses.HTMLResponse)
+    def apps() -> responses.HTMLResponse:
+        live_apps, error = live()
+        rows = views.app_rows(deps.records, live_apps)
+        revision, _ = views.latest_desired(deps.records)
+        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in model.AppState]
+        return page("apps.html", "apps", rows=rows, revision=revision, live_error=error,
+                    counts=[c for c in counts if c[1]], generated_at=_now(deps))
+
+    @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
+    def app(app_id: str) -> responses.HTMLResponse:
+        live_apps, _ = live()
+        detail = views.app_detail(deps.records, live_apps, "/" + app_id.strip("/"))
+        if detail is None:
+            raise fastapi.HTTPException(status_code=404, detail=f"unknown app /{app_id}")
+        return page("app.html", "apps", d=detail)
+
+    @router.get("/drift", response_class=responses.HTMLResponse)
+    def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
+              open_only: bool = False) -> responses.HTMLResponse:
+        found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
+        drift_views = views.drift_views(deps.records, found)
+        return page("drift.html", "drift", views=drift_views, prefix=prefix, since=since,
+                    open_only=open_only, error=error,
+                    open_count=sum(1 for v in drift_views if v.is_open),
+                    query=urllib.parse.urlencode(request.query_params))
+
+    @router.get("/drift/report.html", response_class=responses.HTMLResponse)
+    def drift_report(prefix: str | None = None, since: str | None = None,
+                     open_only: bool = False) -> responses.HTMLResponse:
+        found, _ = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
+        generated = _now(deps)
+        html = report.store_report(deps.records, generated_at=generated, drifts=found)
+        name = f"drift-report-{generated[:19].replace(':', '')}.html"
+        return responses.HTMLResponse(html, headers={
+            "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
+
+    @router.get("/history", response_class=responses.HTMLResponse)
+    def history() -> responses.HTMLResponse:
+        return page("history.html", "history", revisions=deps.records.revisions(),
+                    runs=deps.records.runs(limit=200), audit=deps.records.audit_log()[:200])
+
+    return router
+
+
+def _filtered(deps: views.Deps, *, prefix: str | None, since: str | None, open_only: bool
+              ) -> tuple[list[recording.Drift], str | None]:
+    try:
+        after = views.parse_since(since, now=deps.clock())
+    except ValueError as e:
+        return [], str(e)
+    return deps.records.drifts(open_only=open_only, prefix=prefix, since=after), None
+
+
+def _now(deps: views.Deps) -> str:
+    return dt.datetime.fromtimestamp(deps.clock(), dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,62 @@
+"""On-call HTML: the Jinja2 owner module, and the self-contained drift report.
+
+The report is one HTML file with its CSS inline and no external reference (no script, font
+or image from anywhere), so that it can be attached to an incident, mailed or opened offline.
+The dashboard renders its pages with :func:`environment` and shares the report's macros.
+
+``render_drift_report(drifts, generated_at=..., desired=store_last_applied_definitions)``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jinja2
+
+from reconciler.core import model
+from reconciler.shell import records as recording
+from reconciler.web import views
+
+_environment: jinja2.Environment | None = None
+
+
+def environment() -> jinja2.Environment:
+    """The one Jinja2 environment (autoescaped; templates from the package)."""
+    global _environment  # noqa: PLW0603 - built once, read-only afterwards
+    if _environment is None:
+        _environment = jinja2.Environment(
+            loader=jinja2.PackageLoader("reconciler.web", "templates"),
+            autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+            lstrip_blocks=True)
+    return _environment
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def render_drift_report(
+    drifts: Sequence[recording.Drift], *, generated_at: str,
+    desired: Mapping[model.AppId, model.JSON] | None = None,
+) -> str:
+    """A standalone HTML report: open drift first, each with its field diff and attribution.
+
+    ``desired`` maps app ids to the definition last applied from Git (the old value of each
+    field); without it the report shows the live values only.
+    """
+    desired = desired or {}
+    ordered = sorted(drifts, key=lambda d: d.status == "resolved")
+    report_views = [views.DriftView(drift=d, lines=views.drift_lines(d, desired.get(d.app_id)))
+                    for d in ordered]
+    open_count = sum(1 for v in report_views if v.is_open)
+    return render("report.html", views=report_views, generated_at=generated_at,
+                  open_count=open_count, resolved_count=len(report_views) - open_count)
+
+
+def store_report(store: recording.RecordStore, *, generated_at: str,
+                 drifts: Sequence[recording.Drift] | None = None) -> str:
+    """The drift report of ``store`` (all drift, or ``drifts``), with desired values."""
+    desired = {app_id: last.definition for app_id, last in store.last_applied().items()}
+    return render_drift_report(store.drifts() if drifts is None else drifts,
+                               generated_at=generated_at, desired=desired)

@@ -207,7 +207,8 @@ class MarathonClient:
         self._session = session or requests.Session()
         retry = _CountingRetry(
             total=settings.retries,
-            connect=settings.retries,
+            # With standby URLs, trying the next one is the retry for a refused connection.
+            connect=settings.retries if len(settings.urls) == 1 else 0,
             read=settings.retries,
             status=settings.retries,
             backoff_factor=settings.backoff,

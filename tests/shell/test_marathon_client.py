@@ -263,6 +263,22 @@ def test_a_dead_url_fails_over_to_a_live_one_which_is_then_tried_first(
     assert client.request_count == 3, "the live URL should be remembered and tried first"
 
 
+def test_a_refused_connection_fails_over_at_once_instead_of_retrying_the_dead_url(
+    server: servers.ScriptedMarathon,
+) -> None:
+    server.on("GET", "/v2/apps", Reply(body={"apps": []}))
+    client = client_for(servers.closed_port_url(), server.url, retries=3, backoff=30.0)
+    assert client.list_apps() == []
+    assert client.request_count == 2
+
+
+def test_a_single_url_retries_a_refused_connection(server: servers.ScriptedMarathon) -> None:
+    client = client_for(servers.closed_port_url(), retries=2)
+    with pytest.raises(marathon.MarathonUnavailable, match="Connection refused"):
+        client.list_apps()
+    assert client.request_count == 3
+
+
 def test_a_non_leader_answering_503_fails_over_to_the_next_url(
     server: servers.ScriptedMarathon,
 ) -> None:
@@ -285,8 +301,10 @@ def test_every_url_down_is_marathon_unavailable(server: servers.ScriptedMarathon
 
 def test_get_is_retried_on_503_on_the_same_url(server: servers.ScriptedMarathon) -> None:
     server.on("GET", "/v2/apps", Reply(503, {"message": "busy"}), Reply(body={"apps": []}))
-    assert client_for(server.url, retries=2).list_apps() == []
+    client = client_for(server.url, retries=2)
+    assert client.list_apps() == []
     assert len(server.requests("GET", "/v2/apps")) == 2
+    assert client.request_count == 2, "a retry is an HTTP request too"
 
 
 def test_post_is_not_retried_on_503(server: servers.ScriptedMarathon) -> None:

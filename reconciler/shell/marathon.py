@@ -205,6 +205,9 @@ class MarathonClient:
             raise ValueError("ClientSettings.urls is empty")
         self._settings = settings
         self._session = session or requests.Session()
+        self._preferred = 0
+        self._lock = threading.Lock()
+        self._request_count = 0
         retry = _CountingRetry(
             total=settings.retries,
             # With standby URLs, trying the next one is the retry for a refused connection.
@@ -235,9 +238,6 @@ class MarathonClient:
                 if settings.client_key
                 else settings.client_cert
             )
-        self._preferred = 0
-        self._lock = threading.Lock()
-        self._request_count = 0
 
     def _count_request(self) -> None:
         with self._lock:

@@ -136,8 +136,10 @@ def adopt_server_choices(desired: JSON, live: JSON) -> JSON:
     difference. Same for ``role`` and ``acceptedResourceRoles`` when desired leaves them out.
     """
     # Called once per app and poll: gather the choices, then copy ``desired`` at most once.
-    adopted = {key: live[key] for key in _ADOPTED_WHEN_ABSENT
-               if key not in desired and key in live}
+    adopted: JSON = {}
+    for key in _ADOPTED_WHEN_ABSENT:
+        if key not in desired and key in live:
+            adopted[key] = live[key]
     container = desired.get("container")
     if container:
         mappings = _adopt_ports(container.get("portMappings"),

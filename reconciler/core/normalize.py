@@ -116,12 +116,17 @@ _SET_FIELDS = ("acceptedResourceRoles", "dependencies")
 
 def _filled(value: JSON, defaults: JSON) -> JSON:
     """``value`` with every missing (or null) default filled in; the same dict if none was."""
-    missing = [k for k in defaults if value.get(k) is None]
-    if not missing:
+    # Plain loops, not comprehensions: this runs several times per app and side, and on
+    # Python 3.11 a comprehension costs a function call of its own.
+    for key in defaults:
+        if value.get(key) is None:
+            break
+    else:
         return value
     out = dict(value)
-    for key in missing:
-        out[key] = defaults[key]
+    for key, default in defaults.items():
+        if out.get(key) is None:
+            out[key] = default
     return out
 
 
@@ -136,11 +141,25 @@ def _kept(original: Any, normal: list[Any]) -> list[Any]:
     return normal
 
 
+def _each_filled(values: Any, defaults: JSON) -> list[JSON]:
+    """Every item of ``values`` filled with ``defaults``; the same list if none was missing."""
+    filled = []
+    changed = type(values) is not list
+    for value in values:
+        item = _filled(value, defaults)
+        changed = changed or item is not value
+        filled.append(item)
+    return filled if changed else values
+
+
 def network_modes(app: JSON) -> tuple[str, ...]:
     """The network modes an app runs in, after migrating deprecated fields (host by default)."""
     networks = app.get("networks")
     if networks:
-        return tuple(str(n.get("mode") or "container") for n in networks)
+        modes = []
+        for network in networks:
+            modes.append(str(network.get("mode") or "container"))
+        return tuple(modes)
     container = app.get("container") or {}
     docker_network = (container.get("docker") or {}).get("network")
     if docker_network:
@@ -151,7 +170,11 @@ def network_modes(app: JSON) -> tuple[str, ...]:
 
 
 def is_host_networking(app: JSON) -> bool:
-    return all(mode == "host" for mode in network_modes(app))
+    return _all_host(network_modes(app))
+
+
+def _all_host(modes: tuple[str, ...]) -> bool:
+    return modes.count("host") == len(modes)
 
 
 # --- the normalizers, in pipeline order ---------------------------------------------------
@@ -186,7 +209,7 @@ def migrate_networks(app: JSON) -> JSON:
     """``container.docker.network`` and ``ipAddress`` become ``networks``; modes filled in."""
     networks = app.get("networks")
     if networks:
-        app["networks"] = _kept(networks, [_filled(n, NETWORK_DEFAULTS) for n in networks])
+        app["networks"] = _each_filled(networks, NETWORK_DEFAULTS)
     else:
         modes = network_modes(app)
         network: JSON = {"mode": modes[0]}
@@ -215,34 +238,39 @@ def fill_app_defaults(app: JSON) -> JSON:
 def normalize_container(app: JSON) -> JSON:
     """Docker defaults, port mappings moved out of ``docker``, defaults per port mapping."""
     modes = network_modes(app)
-    host = all(mode == "host" for mode in modes)
-    container = app.get("container")
-    if container is None:
+    host = _all_host(modes)
+    original = app.get("container")
+    if original is None:
         if host:
             return app
-        container = {"type": "MESOS"}
-    container = _filled(container, CONTAINER_DEFAULTS)
-    docker = container.get("docker")
-    mappings = container.get("portMappings")
+        original = {"type": "MESOS"}
+    changes: JSON = {}
+    docker = original.get("docker")
+    mappings = original.get("portMappings")
     if docker is not None:
         legacy = docker.get("portMappings")
+        normal_docker = docker
         if "portMappings" in docker:
-            docker = {k: v for k, v in docker.items() if k != "portMappings"}
-        docker = _filled(docker, DOCKER_DEFAULTS)
+            normal_docker = {k: v for k, v in docker.items() if k != "portMappings"}
+        normal_docker = _filled(normal_docker, DOCKER_DEFAULTS)
+        if normal_docker is not docker:
+            changes["docker"] = normal_docker
         if legacy and not mappings:
             mappings = legacy
-        if docker is not container["docker"]:
-            container = {**container, "docker": docker}
-    if host:
-        if "portMappings" in container:
-            container = {k: v for k, v in container.items() if k != "portMappings"}
-    else:
+    if not host:
         bridge = "container/bridge" in modes
         if mappings is None:
             mappings = [DEFAULT_PORT_MAPPING]
         normal = _kept(mappings, [_port_mapping(m, bridge=bridge) for m in mappings])
-        if normal is not container.get("portMappings"):
-            container = {**container, "portMappings": normal}
+        if normal is not original.get("portMappings"):
+            changes["portMappings"] = normal
+    container = _filled(original, CONTAINER_DEFAULTS)
+    if changes or (host and "portMappings" in container):
+        if container is original:
+            container = dict(original)  # the one copy of this container
+        container.update(changes)
+        if host:
+            container.pop("portMappings", None)
     app["container"] = container
     return app
 
@@ -268,8 +296,7 @@ def normalize_port_definitions(app: JSON) -> JSON:
     if definitions is None:
         definitions = [{"port": p} for p in ports] if ports is not None else (
             DEFAULT_PORT_DEFINITIONS)
-    app["portDefinitions"] = _kept(definitions,
-                                   [_filled(d, PORT_DEFINITION_DEFAULTS) for d in definitions])
+    app["portDefinitions"] = _each_filled(definitions, PORT_DEFINITION_DEFAULTS)
     return app
 
 
@@ -296,14 +323,13 @@ def normalize_health_checks(app: JSON) -> JSON:
 
 def normalize_readiness_checks(app: JSON) -> JSON:
     if app["readinessChecks"]:
-        app["readinessChecks"] = _kept(app["readinessChecks"], [
-            _filled(c, READINESS_CHECK_DEFAULTS) for c in app["readinessChecks"]])
+        app["readinessChecks"] = _each_filled(app["readinessChecks"], READINESS_CHECK_DEFAULTS)
     return app
 
 
 def normalize_fetch(app: JSON) -> JSON:
     if app["fetch"]:
-        app["fetch"] = _kept(app["fetch"], [_filled(f, FETCH_DEFAULTS) for f in app["fetch"]])
+        app["fetch"] = _each_filled(app["fetch"], FETCH_DEFAULTS)
     return app
 
 
@@ -311,9 +337,15 @@ def normalize_sets(app: JSON) -> JSON:
     """Constraints, roles and dependencies are sets in Marathon: sorted, empty value dropped."""
     constraints = app["constraints"]
     if constraints:
-        app["constraints"] = _kept(constraints, sorted(
-            list(c[:2]) if len(c) == 3 and c[2] in ("", None) else c if type(c) is list
-            else list(c) for c in constraints))
+        normal = []
+        for constraint in constraints:
+            if len(constraint) == 3 and constraint[2] in ("", None):
+                constraint = list(constraint[:2])
+            elif type(constraint) is not list:
+                constraint = list(constraint)
+            normal.append(constraint)
+        normal.sort()
+        app["constraints"] = _kept(constraints, normal)
     for key in _SET_FIELDS:
         values = app.get(key)
         if values and len(values) > 1:

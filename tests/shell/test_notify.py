@@ -1,0 +1,331 @@
+"""Notifications: once per transition, saying what, why and who, never a secret.
+
+A real record store (SQLite in a temporary folder) filled through its own API, and a real
+HTTP receiver (http.server in a thread) standing in for Mattermost's incoming webhook.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.shell import notify, records
+from tests.support.processes import free_port
+
+SECRET = "s3cr3t-db-password-value"
+OTHER_SECRET = "tok-9f8e7d6c5b4a"
+PORTAL = "/dirac-cert/web/portal"
+PORTAL_DEFINITION = {
+    "id": PORTAL, "instances": 1, "cpus": 0.25,
+    "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"}},
+    "env": {"DIRAC_SETUP": "LHCb-Certification", "DB_PASSWORD": SECRET},
+}
+
+
+class Receiver:
+    """A webhook endpoint that keeps every JSON body it is sent."""
+
+    def __init__(self, *, status: int = 200) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.raw.append(data)
+                receiver.bodies.append(json.loads(data))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/abc123"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def texts(self) -> list[str]:
+        return [json.dumps(b) for b in self.bodies]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[records.RecordStore]:
+    s = records.open_store(tmp_path / "state")
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _applied(store: records.RecordStore, *, revision: str = "a" * 40,
+             author: str = "Alice Release <alice@example.org>",
+             message: str = "Bump lhcbdirac to v8r2p44") -> int:
+    """Record a successful sync of the portal from ``revision`` (drift is measured from it)."""
+    store.record_revision(revision=revision, definitions={PORTAL: PORTAL_DEFINITION},
+                          author=author, message=message)
+    run_id = store.start_run(revision=revision, trigger="poll", requested_by=None,
+                             dry_run=False)
+    change_id = store.record_deployment(
+        run_id=run_id, app_id=PORTAL, action="update", revision=revision,
+        deployment_id="d-1", version="2026-11-25T03:00:00.000Z", previous_version=None,
+        purpose="change",
+        patch=[{"op": "replace", "path": "/container/docker/image",
+                "value": "lhcbdirac:v8r2p44"}], deadline_seconds=60)
+    store.finish_change(change_id, outcome="succeeded", reason=None)
+    store.finish_run(run_id, outcome="succeeded", error=None, summary={})
+    return run_id
+
+
+def _notifier(store: records.RecordStore, url: str | None, **kwargs: Any) -> notify.Notifier:
+    return notify.Notifier(records=store, webhook_url=url,
+                           dashboard_url="http://reconciler.example.org", **kwargs)
+
+
+def test_drift_detected_is_announced_once_with_what_and_who(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
+                        patch=[{"op": "replace", "path": "/instances", "value": 5}],
+                        client_ip="10.1.2.3", uri="/v2/apps/dirac-cert/web/portal")
+    notifier = _notifier(store, receiver.url)
+
+    first = notifier.scan()
+    again = notifier.scan()
+
+    assert [n.transition for n in first] == [notify.Transition.DRIFT_DETECTED]
+    assert again == []
+    assert len(receiver.bodies) == 1
+    body = receiver.bodies[0]
+    assert PORTAL in body["text"] and "drift detected" in body["text"]
+    fields = {f["title"]: f["value"] for f in body["attachments"][0]["fields"]}
+    assert fields["what"] == "/instances: 1 → 5"
+    assert "10.1.2.3" in fields["who"]
+    assert "policy report" in fields["why"]
+    assert body["attachments"][0]["title_link"] == (
+        "http://reconciler.example.org/apps/dirac-cert/web/portal")
+
+
+def test_a_second_notifier_on_the_same_store_sends_nothing_again(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
+                        patch=[{"op": "replace", "path": "/instances", "value": 3}])
+    _notifier(store, receiver.url).scan()
+    assert _notifier(store, receiver.url).scan() == []  # e.g. after a controller restart
+    assert len(receiver.bodies) == 1
+
+
+def test_drift_then_correction_are_two_transitions(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    drift, _ = store.observe_drift(
+        app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
+        patch=[{"op": "replace", "path": "/instances", "value": 4}], client_ip="10.9.9.9")
+    notifier = _notifier(store, receiver.url)
+    notifier.scan()
+    store.set_drift_action(drift.drift_id, action="corrected", status="resolved",
+                           count_correction=True)
+    sent = notifier.scan()
+    notifier.scan()
+
+    assert [n.transition for n in sent] == [notify.Transition.DRIFT_CORRECTED]
+    assert len(receiver.bodies) == 2
+    assert "drift corrected" in receiver.bodies[1]["text"]
+    assert "drift correction" in receiver.texts()[1]
+
+
+def test_drift_corrected_before_any_scan_is_announced_once_as_corrected(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    drift, _ = store.observe_drift(
+        app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
+        patch=[{"op": "replace", "path": "/instances", "value": 4}])
+    store.set_drift_action(drift.drift_id, action="corrected", status="resolved",
+                           count_correction=True)
+    notifier = _notifier(store, receiver.url)
+    notifier.scan()
+    notifier.scan()
+    assert [json.loads(t)["text"] for t in receiver.texts()] == [
+        f"reconciler: drift corrected: {PORTAL}"]
+
+
+def test_flapping_is_announced_beside_the_detection(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    drift, _ = store.observe_drift(
+        app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
+        patch=[{"op": "replace", "path": "/instances", "value": 4}])
+    notifier = _notifier(store, receiver.url)
+    notifier.scan()
+    for _ in range(3):
+        store.set_drift_action(drift.drift_id, action="corrected", count_correction=True)
+    store.set_drift_action(drift.drift_id, action="flapping-stopped", status="flapping")
+    sent = notifier.scan()
+    assert [n.transition for n in sent] == [notify.Transition.FLAPPING]
+    assert "corrected 3 times" in receiver.texts()[-1]
+
+
+def test_no_secret_value_leaves_in_any_notice(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    store.observe_drift(
+        app_id=PORTAL, kind="config", fingerprint="f2", policy="report",
+        patch=[{"op": "replace", "path": "/env/DB_PASSWORD", "value": OTHER_SECRET},
+               {"op": "add", "path": "/env/API_TOKEN", "value": OTHER_SECRET},
+               {"op": "replace", "path": "/env", "value": {"DB_PASSWORD": OTHER_SECRET}}])
+    captured: list[tuple[str, str]] = []
+    _notifier(store, receiver.url,
+              capture=lambda message, level: captured.append((message, level))).scan()
+
+    assert receiver.raw and captured
+    everything = b"".join(receiver.raw).decode() + "".join(m for m, _ in captured)
+    assert SECRET not in everything
+    assert OTHER_SECRET not in everything
+    assert "/env/DB_PASSWORD: \\\"***\\\" → \\\"***\\\"" in everything or \
+        '/env/DB_PASSWORD: "***" → "***"' in everything
+
+
+def test_rollback_and_quarantine_say_which_release_failed_and_whose_it_was(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    _applied(store)
+    broken = "b" * 40
+    store.record_revision(revision=broken, definitions={PORTAL: PORTAL_DEFINITION},
+                          author="Bob Builder <bob@example.org>",
+                          message="Release v8r2p46-broken\n\nlong body")
+    run_id = store.start_run(revision=broken, trigger="poll", requested_by=None,
+                             dry_run=False)
+    change_id = store.record_deployment(
+        run_id=run_id, app_id=PORTAL, action="update", revision=broken, deployment_id="d-2",
+        version="2026-11-25T03:10:00.000Z", previous_version="2026-11-25T03:00:00.000Z",
+        purpose="change", deadline_seconds=30,
+        patch=[{"op": "replace", "path": "/container/docker/image",
+                "value": "lhcbdirac:v8r2p46-broken"}])
+    store.finish_change(change_id, outcome="rolled back", reason="deadline of 30s passed")
+    store.record_rollback(
+        run_id=run_id, app_id=PORTAL, from_version="2026-11-25T03:10:00.000Z",
+        to_version="2026-11-25T03:00:00.000Z", reason="deadline of 30s passed",
+        failure="Exited with status 3", stuck_step="step 1/1 (RestartApplication)",
+        method="revert", outcome="succeeded", requested_by=None)
+    store.quarantine(app_id=PORTAL, revision=broken, reason="rolled back: deadline passed")
+    store.finish_run(run_id, outcome="rolled back", error=None, summary={})
+    captured: list[tuple[str, str]] = []
+    notifier = _notifier(store, receiver.url,
+                         capture=lambda message, level: captured.append((message, level)))
+
+    sent = notifier.scan()
+    notifier.scan()
+
+    assert sorted(n.transition for n in sent) == sorted(
+        [notify.Transition.ROLLBACK_DONE, notify.Transition.QUARANTINED])
+    assert len(receiver.bodies) == 2
+    rollback = next(t for t in receiver.texts() if "rollback done" in t)
+    assert "Bob Builder" in rollback
+    assert "bbbbbbbbbb (Release v8r2p46-broken)" in rollback
+    assert "Exited with status 3" in rollback
+    assert "lhcbdirac:v8r2p46-broken" in rollback
+    assert "long body" not in rollback
+    assert {level for _, level in captured} == {"error", "warning"}
+
+
+def test_failed_sync_run_is_announced_with_its_error(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    run_id = store.start_run(revision="c" * 40, trigger="webhook", requested_by=None,
+                             dry_run=False)
+    store.finish_run(run_id, outcome="failed", error="Marathon: 503 from every URL",
+                     summary={})
+    ok = store.start_run(revision="c" * 40, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_run(ok, outcome="succeeded", error=None, summary={})
+    sent = _notifier(store, receiver.url).scan()
+    assert [n.key for n in sent] == [f"run:{run_id}:failed"]
+    assert "Marathon: 503 from every URL" in receiver.texts()[0]
+
+
+def test_old_records_are_not_announced(store: records.RecordStore,
+                                       receiver: Receiver) -> None:
+    store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
+                        patch=[{"op": "replace", "path": "/instances", "value": 5}])
+    later = notify.Notifier(records=store, webhook_url=receiver.url,
+                            clock=lambda: time.time() + 7200, lookback=3600)
+    assert later.scan() == []
+    assert receiver.bodies == []
+
+
+def test_an_unreachable_webhook_is_logged_not_raised_and_not_retried(
+        store: records.RecordStore, caplog: pytest.LogCaptureFixture) -> None:
+    store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
+                        patch=[{"op": "replace", "path": "/instances", "value": 5}])
+    url = f"http://127.0.0.1:{free_port()}/hooks/secret-hook-token"
+    sent = _notifier(store, url).scan()
+    assert len(sent) == 1
+    assert "not delivered" in caplog.text
+    assert "secret-hook-token" not in caplog.text
+    assert _notifier(store, url).scan() == []
+
+
+def test_webhook_refusal_is_logged(store: records.RecordStore,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    refusing = Receiver(status=403)
+    try:
+        store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
+                            patch=[{"op": "replace", "path": "/instances", "value": 5}])
+        _notifier(store, refusing.url).scan()
+    finally:
+        refusing.close()
+    assert len(refusing.bodies) == 1
+    assert "HTTP 403" in caplog.text
+
+
+def test_webhook_url_from_environment_or_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "hook"
+    secret_file.write_text("https://chat.example.org/hooks/xyz\n")
+    assert notify.webhook_url_from_env({}) is None
+    assert notify.webhook_url_from_env(
+        {"RECONCILER_NOTIFY_WEBHOOK_URL": "http://h/x"}) == "http://h/x"
+    assert notify.webhook_url_from_env(
+        {"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(secret_file)}) == (
+        "https://chat.example.org/hooks/xyz")
+    with pytest.raises(ValueError, match="RECONCILER_NOTIFY_WEBHOOK_URL_FILE=.*cannot read"):
+        notify.webhook_url_from_env(
+            {"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ValueError, match="http"):
+        notify.webhook_url_from_env({"RECONCILER_NOTIFY_WEBHOOK_URL": "ftp://h/x"})
+
+
+def test_known_secrets_and_url_credentials_are_scrubbed_from_the_text(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    api_token = "api-token-0123456789"
+    run_id = store.start_run(revision="d" * 40, trigger="manual", requested_by=None,
+                             dry_run=False)
+    store.finish_run(run_id, outcome="failed", summary={},
+                     error=f"Marathon: 401 at https://svc:{SECRET}@marathon.example.org "
+                           f"with token {api_token}")
+    captured: list[tuple[str, str]] = []
+    _notifier(store, receiver.url, secrets=[api_token],
+              capture=lambda message, level: captured.append((message, level))).scan()
+    everything = b"".join(receiver.raw).decode() + "".join(m for m, _ in captured)
+    assert "401" in everything
+    assert SECRET not in everything and api_token not in everything
+    assert "https://***@marathon.example.org" in everything

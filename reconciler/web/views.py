@@ -20,6 +20,7 @@ import jsonpointer
 
 from reconciler.core import diff as diffing
 from reconciler.core import health, model, redact
+from reconciler.core import normalize as normalizing
 from reconciler.shell import records as recording
 
 JSON = model.JSON
@@ -100,13 +101,15 @@ def drift_lines(drift: recording.Drift, desired: JSON | None) -> tuple[PatchLine
     ``desired`` is the definition last applied from Git; without it the old values are unknown.
     """
     lines = []
+    canonical = _canonical(desired) if desired is not None else {}
     for op in drift.patch:
         path = str(op.get("path", ""))
         kind = str(op.get("op", ""))
         if desired is None:
             old = UNKNOWN
         else:
-            found = jsonpointer.resolve_pointer(desired, path, _MISSING)
+            # Drift is measured on normalized apps: Marathon's defaults count as desired.
+            found = jsonpointer.resolve_pointer(canonical, path, _MISSING)
             old = ABSENT if found is _MISSING else value_text(redact.mask(found, pointer=path))
         new = ABSENT if kind == "remove" else value_text(
             redact.mask(op.get("value"), pointer=path))
@@ -123,6 +126,13 @@ def diff_lines(app_diff: model.AppDiff) -> tuple[PatchLine, ...]:
 
 
 _MISSING = object()
+
+
+def _canonical(definition: JSON) -> JSON:
+    try:
+        return normalizing.normalize_app(definition)
+    except Exception:  # noqa: BLE001 - an odd recorded definition still shows as written
+        return definition
 
 
 def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift]

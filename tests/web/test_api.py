@@ -38,10 +38,11 @@ def _wait_instances(marathon: str, app_id: str, instances: int) -> dict[str, Any
     deadline = time.monotonic() + 30
     while True:
         app = cluster.apps(marathon)[app_id]
-        if app["instances"] == instances and not app.get("deployments"):
+        if (app["instances"] == instances and not app.get("deployments")
+                and cluster.healthy_tasks(app) == instances):
             return app
         if time.monotonic() > deadline:
-            raise AssertionError(f"{app_id} never reached {instances} instances: {app}")
+            raise AssertionError(f"{app_id} never had {instances} healthy instances: {app}")
         time.sleep(0.2)
 
 

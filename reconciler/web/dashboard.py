@@ -42,9 +42,9 @@ def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
     @router.get("/", response_class=responses.HTMLResponse)
     def apps() -> responses.HTMLResponse:
         live_apps, error = live()
-        rows = views.app_rows(deps.records, live_apps)
+        rows = views.by_urgency(views.app_rows(deps.records, live_apps))
         revision, _ = views.latest_desired(deps.records)
-        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in model.AppState]
+        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in views.URGENCY]
         return page("apps.html", "apps", rows=rows, revision=revision, live_error=error,
                     counts=[c for c in counts if c[1]], generated_at=_now(deps))
 

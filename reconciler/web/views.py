@@ -158,6 +158,15 @@ def _image(app: Mapping[str, Any] | None) -> str | None:
     return str(image) if image else None
 
 
+URGENCY = (model.AppState.QUARANTINED, model.AppState.DEGRADED, model.AppState.PROGRESSING,
+           model.AppState.DRIFTED, model.AppState.OUT_OF_SYNC, model.AppState.IN_SYNC)
+"""State words from the one that most needs a human to the calmest (the dashboard's order)."""
+
+
+def by_urgency(rows: Sequence[AppRow]) -> list[AppRow]:
+    return sorted(rows, key=lambda r: (URGENCY.index(r.state), r.app_id))
+
+
 def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,
               in_sync_with_git: bool) -> model.AppState:
     """The one status word, most urgent first: a human must act on the first ones."""

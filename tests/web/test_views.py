@@ -52,3 +52,15 @@ def test_since_accepts_durations_and_iso_times_and_explains_the_rest() -> None:
     assert views.parse_since("2026-11-25T03:00:00", now=now) == at.timestamp()
     with pytest.raises(ValueError, match="24h"):
         views.parse_since("yesterday", now=now)
+
+
+def test_apps_needing_a_human_come_first() -> None:
+    def row(app_id: str, state: model.AppState) -> views.AppRow:
+        return views.AppRow(app_id=app_id, state=state, revision=None, image=None,
+                            image_tag=None, health="Healthy", healthy=1, instances=1,
+                            open_drifts=0, quarantine=None)
+    rows = [row("/a", model.AppState.IN_SYNC), row("/b", model.AppState.DRIFTED),
+            row("/c", model.AppState.QUARANTINED), row("/d", model.AppState.DEGRADED),
+            row("/e", model.AppState.IN_SYNC)]
+    assert [r.app_id for r in views.by_urgency(rows)] == ["/c", "/d", "/b", "/a", "/e"]
+    assert set(views.URGENCY) == set(model.AppState)

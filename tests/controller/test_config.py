@@ -1,0 +1,66 @@
+"""Configuration: file plus environment (environment wins), secrets from files, masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.shell import config
+
+
+def test_defaults_run_the_bundled_repo_on_an_embedded_cluster() -> None:
+    settings = config.load({})
+    assert settings.embedded_marathon
+    assert Path(settings.repo_url) == config.BUNDLED_DESIRED_STATE
+    assert (settings.repo_ref, settings.repo_path) == ("main", ".")
+    assert (settings.poll_interval, settings.drift_interval) == (30.0, 60.0)
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8000)
+    assert (settings.flap_threshold, settings.flap_window) == (3, 600.0)
+
+
+def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("poll_interval: 5\nrepo_ref: 'v*'\nlisten: 0.0.0.0:9000\n")
+    settings = config.load({"RECONCILER_POLL_INTERVAL": "2.5"}, config_file=file)
+    assert settings.poll_interval == 2.5
+    assert settings.repo_ref == "v*"
+    assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9000)
+
+
+def test_secrets_come_from_files_and_never_show_in_repr(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cr3t-api-token\n")
+    settings = config.load({"RECONCILER_API_TOKEN_FILE": str(token_file),
+                            "RECONCILER_WEBHOOK_SECRET": "hook-secret-1"})
+    assert settings.api_token == "s3cr3t-api-token"
+    assert settings.webhook_secret == "hook-secret-1"
+    assert "s3cr3t" not in repr(settings) and "hook-secret" not in repr(settings)
+    assert set(settings.secrets) == {"s3cr3t-api-token", "hook-secret-1"}
+
+
+def test_credentials_in_the_file_are_refused(tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("api_token: oops\n")
+    with pytest.raises(config.BadConfiguration, match="credential"):
+        config.load({}, config_file=file)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("RECONCILER_POLL_INTERVAL", "soon", "number"),
+    ("RECONCILER_LISTEN", "8000", "host:port"),
+    ("RECONCILER_FLAP_THRESHOLD", "2.5", "whole"),
+    ("RECONCILER_REPO_PATH", "../elsewhere", "inside"),
+    ("RECONCILER_API_TOKEN_FILE", "/nonexistent/token", "cannot read"),
+])
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(config.BadConfiguration, match=message) as error:
+        config.load({name: value})
+    assert name in str(error.value)
+
+
+def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("poll_interval: 5\nrepo_ref: [unclosed\n")
+    with pytest.raises(config.BadConfiguration, match=r"reconciler\.yaml:\d+"):
+        config.load({}, config_file=file)

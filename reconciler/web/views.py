@@ -199,7 +199,7 @@ def latest_desired(store: recording.RecordStore, live_ids: Iterable[str] = ()
     if revision is None:
         return None, {}
     candidates = set(store.last_applied()) | set(live_ids) | {
-        str(e["app_id"]) for e in store.history() if e.get("app_id")}
+        c.app_id for c in store.changes()}
     definitions: dict[str, JSON] = {}
     for app_id in sorted(candidates):
         definition = store.desired_definition(revision=revision, app_id=app_id)

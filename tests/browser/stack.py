@@ -56,11 +56,15 @@ class Stack:
     log_path: Path
 
     @classmethod
-    def start(cls, root: Path, *, token: str = TOKEN, poll_interval: float = 1.0) -> Stack:
+    def start(
+        cls, root: Path, *, token: str = TOKEN, poll_interval: float = 1.0,
+        desired: list[dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
+    ) -> Stack:
         dev = DevCluster.start(state_dir=root / "devcluster")
         controller: subprocess.Popen[bytes] | None = None
         try:
-            repo = cluster.write_repo(root / "repo", apps(), tag="v8r2p44", settings=SETTINGS)
+            repo = cluster.write_repo(root / "repo", apps() if desired is None else desired,
+                                      tag="v8r2p44", settings=settings or SETTINGS)
             repository = git.Repo.init(repo, initial_branch="main")
             with repository.config_writer() as config:
                 config.set_value("user", "name", "Alice Release")
@@ -107,6 +111,13 @@ class Stack:
         return "no controller log"
 
     # -- what the test does to the world -----------------------------------------------------
+
+    def commit(self, message: str, *, author: str, email: str) -> str:
+        """Commit every change of the config repo folder, as ``author``; returns the sha."""
+        repository = git.Repo(self.repo)
+        repository.git.add(all=True)
+        actor = git.Actor(author, email)
+        return str(repository.index.commit(message, author=actor, committer=actor).hexsha)
 
     def scale_in_marathon(self, app_id: str, instances: int) -> None:
         """Someone changes the app through Marathon's API, behind Git's back."""

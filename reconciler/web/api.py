@@ -126,7 +126,7 @@ def api_router(deps: views.Deps) -> fastapi.APIRouter:
         return {
             **detail.row.as_json(),
             "diff": render.render_json([detail.diff]) if detail.diff else None,
-            "history": detail.history,
+            "history": list(reversed(deps.records.history(app_id=app_id))),
             "drift": [v.as_json() for v in detail.drifts],
             "rollbacks": detail.rollbacks,
             "quarantines": detail.quarantines,

@@ -78,11 +78,55 @@ class AppRow:
 
 
 @dataclass(frozen=True)
+class HistoryRow:
+    """One line of an app's deployment history, whatever kind of record it came from."""
+
+    at: str
+    what: str
+    outcome: str | None
+    revision: str
+    details: str
+    deployment_id: str | None
+    patch: tuple[JSON, ...]
+
+
+def history_row(entry: Mapping[str, Any]) -> HistoryRow:
+    kind = str(entry.get("kind", ""))
+    if kind == "change":
+        purpose = entry.get("purpose")
+        what = f"{entry.get('action', 'change')}" + (
+            f" ({purpose})" if purpose and purpose != "change" else "")
+        details = str(entry.get("reason") or "")
+    elif kind == "rollback":
+        what = f"rollback ({entry.get('method') or 'automatic'})"
+        details = "; ".join(str(v) for v in (
+            entry.get("reason"), entry.get("failure"),
+            f"stuck at {entry['stuck_step']}" if entry.get("stuck_step") else None,
+            f"by {entry['requested_by']}" if entry.get("requested_by") else None,
+            f"version {entry.get('from_version') or '?'} -> {entry.get('to_version') or '?'}",
+        ) if v)
+    elif kind == "quarantine":
+        what = "quarantine"
+        details = str(entry.get("reason") or "") + (
+            f"; lifted by {entry['lifted_by']} at {entry.get('lifted_at')}"
+            if entry.get("lifted_by") else "")
+    else:
+        what, details = kind, str(entry.get("error") or "")
+    outcome = entry.get("outcome")
+    if kind == "quarantine":
+        outcome = "lifted" if entry.get("lifted_at") else str(model.AppState.QUARANTINED)
+    return HistoryRow(
+        at=str(entry.get("at") or ""), what=what, outcome=None if outcome is None else str(outcome),
+        revision=str(entry.get("revision") or ""), details=details,
+        deployment_id=entry.get("deployment_id"), patch=tuple(entry.get("patch") or ()))
+
+
+@dataclass(frozen=True)
 class AppDetail:
     row: AppRow
     diff: model.AppDiff | None
     diff_lines: tuple[PatchLine, ...]
-    history: list[JSON]
+    history: list[HistoryRow]
     drifts: list[DriftView]
     rollbacks: list[recording.Rollback]
     quarantines: list[recording.Quarantine] = field(default_factory=list)
@@ -254,7 +298,7 @@ def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON], app_id: 
             [])[0]
     return AppDetail(
         row=row, diff=app_diff, diff_lines=diff_lines(app_diff) if app_diff else (),
-        history=list(reversed(store.history(app_id=app_id))),
+        history=[history_row(e) for e in reversed(store.history(app_id=app_id))],
         drifts=drift_views(store, store.drifts(app_id=app_id)),
         rollbacks=store.rollbacks(app_id=app_id),
         quarantines=[q for q in store.active_quarantines() if q.app_id == app_id])

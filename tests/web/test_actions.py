@@ -37,6 +37,10 @@ class Controller:
 def store(tmp_path: Path) -> Iterator[records.RecordStore]:
     filled = test_report._store_with_drift(tmp_path)
     filled.quarantine(app_id="/dirac/fts", revision="a" * 40, reason="deadline missed")
+    filled.record_rollback(run_id=1, app_id="/dirac/fts", from_version="2026-11-25T03:10:00Z",
+                           to_version="2026-11-25T03:00:00Z", reason="deadline missed",
+                           failure="health check failed: connection refused", stuck_step="2/2",
+                           method="revert", outcome="succeeded", requested_by=None)
     yield filled
     filled.close()
 
@@ -102,3 +106,18 @@ def test_drift_page_filters_by_group_prefix_and_time(store: records.RecordStore)
     assert "/dirac/web/portal" in everything and "/dirac/fts" in everything
     assert "No drift matches." in future
     assert "give 30m, 24h, 7d" in wrong
+
+
+def test_app_page_shows_rollbacks_quarantine_and_history_of_every_kind(
+        store: records.RecordStore) -> None:
+    with _site(store, Controller(), TOKEN) as url:
+        page = requests.get(f"{url}/apps/dirac/fts", timeout=10)
+        detail = requests.get(f"{url}/api/v1/apps/dirac/fts", timeout=10).json()
+    assert page.status_code == 200, page.text[:2000]
+    text = page.text
+    assert 'class="state s-quarantined">quarantined<' in text
+    assert "Lift quarantine and retry" in text
+    assert "health check failed: connection refused" in text and "stuck at 2/2" in text
+    assert "rollback (revert)" in text and "create" in text
+    assert {e["kind"] for e in detail["history"]} == {"change", "rollback", "quarantine"}
+    assert detail["state"] == "quarantined" and detail["rollbacks"][0]["method"] == "revert"

@@ -1,0 +1,128 @@
+"""The Git source on real repositories: branch, tag pattern, pinned commit, path, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.shell import gitsource
+from tests.controller.gitrepos import Upstream, git_daemon
+
+APP = "instances: 1\ncmd: sleep 1000\n"
+
+
+def files_of(snapshot: gitsource.Snapshot) -> dict[str, str]:
+    return {f.path: f.text for f in snapshot.files}
+
+
+def test_branch_head_is_read_from_tree_objects_with_commit_facts(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"config/dirac/web.yaml": APP, "config/README.md": "x",
+                                          "other/app.yaml": APP}, message="Add the portal")
+    source = gitsource.open_source(upstream.url, ref="main", path="config",
+                                   cache_dir=tmp_path / "cache")
+    revision = source.check()
+    snapshot = source.read(revision)
+    assert files_of(snapshot) == {"dirac/web.yaml": APP}
+    assert snapshot.revision == revision and len(revision) == 40
+    assert snapshot.author == "Alice Release <alice@example.org>"
+    assert snapshot.message == "Add the portal"
+    assert snapshot.committed_at and snapshot.committed_at > 1e9
+    assert (tmp_path / "cache" / "HEAD").is_file()  # bare clone, no working tree
+
+
+def test_a_new_commit_is_seen_and_fetched_incrementally(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": APP})
+    source = gitsource.open_source(upstream.url, ref="main", path=".",
+                                   cache_dir=tmp_path / "cache")
+    first = source.check()
+    source.read(first)
+    second_sha = upstream.commit({"b.yaml": APP, "a.yaml": None}, message="swap")
+    assert source.check() == second_sha
+    assert files_of(source.read(second_sha)) == {"b.yaml": APP}
+    assert files_of(source.read(first)) == {"a.yaml": APP}  # old revisions stay readable
+
+
+def test_tag_pattern_follows_the_newest_version(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": "instances: 1\n"})
+    upstream.tag("v1.9.0")
+    upstream.commit({"a.yaml": "instances: 2\n"}, message="two")
+    upstream.tag("v1.10.0", annotated=True)
+    upstream.commit({"a.yaml": "instances: 3\n"}, message="three (not released)")
+    upstream.tag("nightly")
+    source = gitsource.open_source(upstream.url, ref="v*", path=".",
+                                   cache_dir=tmp_path / "cache")
+    assert files_of(source.read(source.check())) == {"a.yaml": "instances: 2\n"}
+
+
+def test_a_pinned_commit_is_followed_forever(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": "instances: 1\n"})
+    pinned = upstream.commit({"a.yaml": "instances: 2\n"}, message="two")
+    upstream.commit({"a.yaml": "instances: 3\n"}, message="three")
+    source = gitsource.open_source(upstream.url, ref=pinned[:10], path=".",
+                                   cache_dir=tmp_path / "cache")
+    assert source.check() == pinned
+    assert files_of(source.read(pinned)) == {"a.yaml": "instances: 2\n"}
+
+
+def test_unknown_ref_and_missing_path_need_a_human(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": APP})
+    with pytest.raises(gitsource.BadSource, match="release-9"):
+        gitsource.open_source(upstream.url, ref="release-9", path=".",
+                              cache_dir=tmp_path / "c1").check()
+    source = gitsource.open_source(upstream.url, ref="main", path="nowhere",
+                                   cache_dir=tmp_path / "c2")
+    with pytest.raises(gitsource.BadSource, match="nowhere"):
+        source.read(source.check())
+
+
+def test_unreachable_remote_is_temporary_and_never_shows_the_token(tmp_path: Path) -> None:
+    source = gitsource.open_source("http://127.0.0.1:9/nothing.git", ref="main", path=".",
+                                   cache_dir=tmp_path / "cache", token="tok-very-secret")
+    with pytest.raises(gitsource.SourceUnavailable) as error:
+        source.check()
+    assert "tok-very-secret" not in str(error.value)
+    assert "127.0.0.1:9" in str(error.value)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+
+
+def test_the_token_is_never_written_to_the_clone(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": APP})
+    source = gitsource.open_source(upstream.url, ref="main", path=".",
+                                   cache_dir=tmp_path / "cache", token="tok-very-secret")
+    source.read(source.check())
+    for path in (tmp_path / "cache").rglob("*"):
+        if path.is_file():
+            assert b"tok-very-secret" not in path.read_bytes(), path
+
+
+def test_plain_directory_and_local_repository_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    (folder / "dirac").mkdir(parents=True)
+    (folder / "dirac" / "web.yaml").write_text(APP)
+    plain = gitsource.open_source(str(folder), ref="main", path=".", cache_dir=tmp_path / "c")
+    revision = plain.check()
+    assert revision.startswith("dir:")
+    assert files_of(plain.read(revision)) == {"dirac/web.yaml": APP}
+    upstream = Upstream.create(tmp_path / "u", {"a.yaml": APP})
+    local = gitsource.open_source(str(upstream.work), ref="main", path=".",
+                                  cache_dir=tmp_path / "c2")
+    assert isinstance(local, gitsource.GitSource)
+    assert files_of(local.read(local.check())) == {"a.yaml": APP}
+
+
+@pytest.mark.integration
+def test_over_git_daemon_an_unchanged_remote_costs_one_ls_remote(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"a.yaml": APP})
+    with git_daemon(tmp_path, tmp_path / "daemon.log") as daemon:
+        source = gitsource.open_source(f"{daemon.url}/upstream.git", ref="main", path=".",
+                                       cache_dir=tmp_path / "cache")
+        revision = source.check()
+        source.read(revision)
+        before = daemon.upload_packs()
+        assert source.check() == revision
+        source.read(revision)  # already there: no fetch
+        assert daemon.upload_packs() == before + 1
+        newer = upstream.commit({"b.yaml": APP}, message="more")
+        assert source.check() == newer
+        assert set(files_of(source.read(newer))) == {"a.yaml", "b.yaml"}

@@ -1,0 +1,146 @@
+"""Telemetry, the one place for global state: JSON logs, Prometheus metrics, Sentry.
+
+Logs: one JSON object per line on stdout (``{"at", "level", "logger", "event", ...fields}``),
+through stdlib logging; :func:`event` adds fields. Every line goes through
+:func:`reconciler.core.redact.mask_text` with the configured secrets.
+
+Metrics live on a dedicated :data:`REGISTRY` (never the process-wide default, so that tests
+and the dev cluster never share counters by accident); ``/metrics`` serves
+:func:`metrics_text`. All names start with ``reconciler_``.
+
+Sentry is initialised only when a DSN is set; ``before_send`` masks the secrets in every
+string of an event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import prometheus_client as prom
+import sentry_sdk
+
+from reconciler.core import redact
+
+REGISTRY = prom.CollectorRegistry(auto_describe=True)
+
+APPS = prom.Gauge("reconciler_apps", "Managed apps by state word", ["state"], registry=REGISTRY)
+OPEN_DRIFT = prom.Gauge("reconciler_open_drift", "Apps whose drift is open or flapping",
+                        registry=REGISTRY)
+DRIFT_DETECTED = prom.Counter("reconciler_drift_detected_total",
+                              "New drift records, by kind (scale, config)", ["kind"],
+                              registry=REGISTRY)
+DRIFT_ACTIONS = prom.Counter("reconciler_drift_actions_total",
+                             "What was done about drift (corrected, reported, flapping)",
+                             ["action"], registry=REGISTRY)
+RECONCILE_SECONDS = prom.Histogram(
+    "reconciler_reconcile_duration_seconds", "Duration of one reconcile, by trigger",
+    ["trigger"], registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
+RECONCILES = prom.Counter("reconciler_reconciles_total", "Reconciles by trigger and outcome",
+                          ["trigger", "outcome"], registry=REGISTRY)
+DEPLOYMENTS = prom.Counter("reconciler_deployments_total", "Applied changes by outcome",
+                           ["outcome"], registry=REGISTRY)
+ROLLBACKS = prom.Counter("reconciler_rollbacks_total", "Automatic rollbacks by outcome",
+                         ["outcome"], registry=REGISTRY)
+GIT_REQUESTS = prom.Counter("reconciler_git_requests_total", "Polls of the config repo",
+                            registry=REGISTRY)
+GIT_ERRORS = prom.Counter("reconciler_git_errors_total", "Failed polls of the config repo",
+                          registry=REGISTRY)
+MARATHON_REQUESTS = prom.Counter("reconciler_marathon_requests_total",
+                                 "Requests sent to Marathon", registry=REGISTRY)
+MARATHON_ERRORS = prom.Counter("reconciler_marathon_errors_total",
+                               "Marathon calls that failed (after retries)", registry=REGISTRY)
+SYNCED_REVISION = prom.Info("reconciler_synced_revision", "The revision last applied",
+                            registry=REGISTRY)
+LAST_SYNC = prom.Gauge("reconciler_last_sync_timestamp_seconds",
+                       "When the last reconcile finished (UNIX seconds)", registry=REGISTRY)
+
+_secrets: list[str] = []
+
+
+def set_secrets(secrets: Sequence[str]) -> None:
+    """The secret strings masked in every log line and Sentry event from now on."""
+    _secrets[:] = [s for s in secrets if s]
+
+
+def scrub(text: str) -> str:
+    return redact.mask_text(text, _secrets)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; extra fields come from ``record.fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(entry, default=str))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every log record to stdout as JSON (replacing handlers set before)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("apscheduler", "urllib3", "git", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,
+          **fields: Any) -> None:
+    """Log ``name`` with structured ``fields`` (one JSON line)."""
+    logger.log(level, name, extra={"fields": fields})
+
+
+def metrics_text() -> tuple[bytes, str]:
+    """The exposition of :data:`REGISTRY` and its content type."""
+    return prom.generate_latest(REGISTRY), prom.CONTENT_TYPE_LATEST
+
+
+# -- Sentry --------------------------------------------------------------------------------
+
+
+def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
+    """Start Sentry when a DSN is given; True when it was started."""
+    if not dsn:
+        return False
+    sentry_sdk.init(dsn=dsn, release=release, before_send=_before_send,
+                    send_default_pii=False, traces_sample_rate=0)
+    return True
+
+
+def capture_message(message: str, level: str = "info") -> None:
+    sentry_sdk.capture_message(scrub(message), level=level)  # type: ignore[arg-type]
+
+
+def capture_exception(error: BaseException) -> None:
+    sentry_sdk.capture_exception(error)
+
+
+def _before_send(event: Any, hint: Any) -> Any:
+    return scrub_value(event)
+
+
+def scrub_value(value: Any) -> Any:
+    """``value`` with the secrets masked in every string it holds (a Sentry event)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_value(v) for v in value]
+    return value

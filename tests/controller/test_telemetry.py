@@ -1,0 +1,43 @@
+"""Telemetry: JSON log lines with secrets masked, metrics on their own registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from reconciler.shell import telemetry
+
+
+def test_log_lines_are_json_with_fields_and_secrets_masked() -> None:
+    telemetry.set_secrets(["tok-123456"])
+    try:
+        record = logging.LogRecord("reconciler.test", logging.WARNING, __file__, 1,
+                                   "git poll failed with tok-123456", None, None)
+        record.fields = {"revision": "abc", "url": "https://x:tok-123456@h"}
+        line = telemetry.JsonFormatter().format(record)
+    finally:
+        telemetry.set_secrets([])
+    entry = json.loads(line)
+    assert entry["level"] == "warning" and entry["revision"] == "abc"
+    assert "tok-123456" not in line and "***" in entry["event"]
+
+
+def test_metrics_are_exposed_under_reconciler_names() -> None:
+    telemetry.GIT_REQUESTS.inc()
+    text, content_type = telemetry.metrics_text()
+    assert content_type.startswith("text/plain")
+    assert b"reconciler_git_requests_total" in text
+    assert b"reconciler_reconcile_duration_seconds_bucket" in text or \
+        b"reconciler_reconcile_duration_seconds" in text
+    assert b"python_gc" not in text  # not the process-wide default registry
+
+
+@pytest.mark.parametrize("value", ["a tok-987654 b", {"m": ["tok-987654"]}])
+def test_sentry_events_are_scrubbed(value: object) -> None:
+    telemetry.set_secrets(["tok-987654"])
+    try:
+        assert "tok-987654" not in json.dumps(telemetry.scrub_value(value))
+    finally:
+        telemetry.set_secrets([])

@@ -18,6 +18,8 @@ import math
 import os
 import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,11 @@ from reconciler.devcluster import appspec, catalog
 
 JSON = dict[str, Any]
 HOST = "127.0.0.1"
+AGENT_ID = "devcluster-agent-0"
+_FAILURE_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED"})
+"""States that set ``lastTaskFailure`` (Marathon's ``TaskFailure.isFailureState``)."""
+_RATE_LIMITED_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_DROPPED", "TASK_FINISHED"})
+"""States that grow the launch backoff (Marathon's ``NotifyRateLimiterStep.limitWorthy``)."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -44,6 +51,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _instance_id(task_id: str) -> str:
+    """Marathon 1.5+: task ``app.UUID`` belongs to instance ``app.marathon-UUID``."""
+    app, _, uuid_ = task_id.rpartition(".")
+    return f"{app}.marathon-{uuid_}"
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -53,6 +66,8 @@ def _free_port() -> int:
 
 @dataclass
 class HealthResult:
+    checked: bool = False
+    """Marathon lists a check's result only once the check ran (even an ignored failure)."""
     alive: bool = False
     consecutive_failures: int = 0
     first_success: str | None = None
@@ -68,7 +83,7 @@ class HealthResult:
             "lastFailure": self.last_failure,
             "lastSuccess": self.last_success,
             "lastFailureCause": self.last_failure_cause,
-            "instanceId": task_id.rsplit(".", 1)[0] + ".marathon-" + task_id.rsplit(".", 1)[-1],
+            "instanceId": _instance_id(task_id),
             "taskId": task_id,
         }
 
@@ -87,10 +102,17 @@ class Task:
     health: list[HealthResult] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
     killing: bool = False
+    forgotten: bool = False
+    """The watchdog was told the process group ended."""
 
     @property
     def healthy(self) -> bool:
         return self.state == "TASK_RUNNING" and all(h.alive for h in self.health)
+
+    @property
+    def unhealthy(self) -> bool:
+        """Marathon's ``tasksUnhealthy``: some check has a result and it is not alive."""
+        return any(h.checked and not h.alive for h in self.health)
 
     def to_json(self) -> JSON:
         out: JSON = {
@@ -100,7 +122,7 @@ class Task:
             "ipAddresses": [{"ipAddress": HOST, "protocol": "IPv4"}],
             "ports": self.ports,
             "servicePorts": self.service_ports,
-            "slaveId": "devcluster-agent-0",
+            "slaveId": AGENT_ID,
             "region": "local",
             "zone": "a",
             "role": "*",
@@ -109,8 +131,9 @@ class Task:
             "state": self.state,
             "version": self.version,
         }
-        if self.health:
-            out["healthCheckResults"] = [h.to_json(self.id) for h in self.health]
+        checked = [h.to_json(self.id) for h in self.health if h.checked]
+        if checked:
+            out["healthCheckResults"] = checked
         return out
 
 
@@ -120,9 +143,30 @@ class AppRecord:
     versions: dict[str, JSON]
     tasks: dict[str, Task] = field(default_factory=dict)
     last_task_failure: JSON | None = None
-    failures: int = 0
+    launch_delay: float = 0.0
+    """Marathon's current backoff (``RateLimiter.Delay.currentDelay``), 0 when none."""
     launch_delay_until: float = 0.0
+    delay_config: str | None = None
+    """``lastConfigChangeAt`` the delay belongs to: Marathon keys delays by config version."""
     launching: int = 0
+
+    def add_delay(self, now: float) -> None:
+        """``RateLimiter.addDelay``: backoffSeconds first, then times backoffFactor, capped."""
+        app = self.app
+        config = app["versionInfo"]["lastConfigChangeAt"]
+        cap = float(app["maxLaunchDelaySeconds"])
+        if self.delay_config != config or not self.launch_delay:
+            delay = min(float(app["backoffSeconds"]), cap)
+        else:
+            delay = min(self.launch_delay * float(app["backoffFactor"]), cap)
+        self.launch_delay = delay
+        self.delay_config = config
+        self.launch_delay_until = now + delay
+
+    def reset_delay(self) -> None:
+        self.launch_delay = 0.0
+        self.launch_delay_until = 0.0
+        self.delay_config = None
 
 
 @dataclass
@@ -178,10 +222,12 @@ class Cluster:
         self._save_task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Condition()
         self._json_cache: dict[str, bytes] = {}
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._start_watchdog()
         self._http = aiohttp.ClientSession()
         self._load()
         self._save_task = asyncio.create_task(self._saver())
@@ -192,7 +238,7 @@ class Cluster:
         for deployment in list(self.deployments.values()):
             if deployment.runner:
                 deployment.runner.cancel()
-        kills = [self._kill(r, t, reason=None)
+        kills = [self._kill(r, t, )
                  for r in self.apps.values() for t in list(r.tasks.values())]
         await asyncio.gather(*kills, return_exceptions=True)
         if self._save_task:
@@ -200,6 +246,33 @@ class Cluster:
         self._save_now()
         if self._http:
             await self._http.close()
+        if self._watchdog is not None and self._watchdog.stdin is not None:
+            self._watchdog.stdin.close()  # nothing left to kill: it exits
+            await asyncio.to_thread(self._watchdog.wait)
+
+    def _start_watchdog(self) -> None:
+        # Its own session: a kill of the dev cluster's process group must leave it to clean up.
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "reconciler.devcluster.watchdog"],
+            stdin=subprocess.PIPE, start_new_session=True,
+        )
+
+    def _tell_watchdog(self, line: str) -> None:
+        stdin = self._watchdog.stdin if self._watchdog is not None else None
+        if stdin is None or stdin.closed:
+            return
+        with contextlib.suppress(OSError):
+            stdin.write(line.encode() + b"\n")
+            stdin.flush()
+
+    def _forget_process(self, task: Task) -> None:
+        if task.process is not None and not task.forgotten:
+            task.forgotten = True
+            # Mesos destroys the whole container when a task ends: so do we, with whatever the
+            # task's shell left running in its process group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(task.process.pid, signal.SIGKILL)
+            self._tell_watchdog(f"-{task.process.pid}")
 
     def _state_file(self) -> Path:
         return self.state_dir / "state.json"
@@ -255,9 +328,7 @@ class Cluster:
         app["tasksStaged"] = sum(1 for t in tasks if t.state == "TASK_STAGING")
         app["tasksRunning"] = sum(1 for t in tasks if t.state == "TASK_RUNNING")
         app["tasksHealthy"] = sum(1 for t in tasks if t.health and t.healthy)
-        app["tasksUnhealthy"] = sum(
-            1 for t in tasks if t.health and t.state == "TASK_RUNNING" and not t.healthy
-        )
+        app["tasksUnhealthy"] = sum(1 for t in tasks if t.unhealthy)
         app["deployments"] = [
             {"id": d.id} for d in self.deployments.values() if app["id"] in d.target
         ]
@@ -265,9 +336,6 @@ class Cluster:
             app["tasks"] = [t.to_json() for t in tasks]
         if "lastTaskFailure" in embed and record.last_task_failure:
             app["lastTaskFailure"] = record.last_task_failure
-        if "counts" in embed:
-            app["counts"] = {k[5:].lower(): app[k] for k in
-                             ("tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy")}
         return app
 
     def app_bytes(self, record: AppRecord) -> bytes:
@@ -337,9 +405,9 @@ class Cluster:
             if record is None:
                 record = AppRecord(app=app, versions={})
                 self.apps[app_id] = record
-            elif record.app.get("version") != app["version"]:
-                record.failures = 0
-                record.launch_delay_until = 0.0
+            elif (record.app["versionInfo"]["lastConfigChangeAt"]
+                  != app["versionInfo"]["lastConfigChangeAt"]):
+                record.reset_delay()  # a new config starts without the old one's backoff
             record.app = app
             record.versions[app["version"]] = app
             self._touch(app_id)
@@ -410,7 +478,7 @@ class Cluster:
         record = self.apps.get(app_id)
         if kind == "StopApplication":
             if record is not None:
-                await asyncio.gather(*(self._kill(record, t, reason=None)
+                await asyncio.gather(*(self._kill(record, t, )
                                        for t in list(record.tasks.values())))
                 self.allocator.release(appspec.service_ports(record.app))
                 del self.apps[app_id]
@@ -437,9 +505,8 @@ class Cluster:
         target = int(app["instances"])
         current = [t for t in record.tasks.values() if not t.killing]
         if len(current) > target:
-            doomed = sorted(current, key=lambda t: t.staged_at,
-                            reverse=app.get("killSelection") != "OLDEST_FIRST")
-            await asyncio.gather(*(self._kill(record, t, reason=None)
+            doomed = _kill_order(current, app.get("killSelection"))
+            await asyncio.gather(*(self._kill(record, t, )
                                    for t in doomed[: len(current) - target]))
         self._converge_soon(record)
         # A scale keeps running tasks (of whatever version): all of them count.
@@ -456,65 +523,72 @@ class Cluster:
         )
 
     async def _replace(self, record: AppRecord) -> None:
-        """Marathon's TaskReplaceActor: replace old-version tasks within the upgrade strategy."""
+        """Marathon's ``TaskReplaceActor``: replace old-version tasks within the upgrade strategy.
+
+        ``minHealthy = ceil(n * minimumHealthCapacity)`` old tasks are kept up front; old tasks
+        (until they are gone, dying ones included) plus new ones never exceed
+        ``maxCapacity = floor(n * (1 + maximumOverCapacity))``, raised by one when it equals
+        ``minHealthy`` so that the upgrade can start at all; each new task that becomes healthy
+        (running, without health checks) lets the next old task be killed.
+        """
         app = record.app
         version = app["version"]
         n = int(app["instances"])
         strategy = app["upgradeStrategy"]
-        min_healthy = math.ceil(n * strategy["minimumHealthCapacity"])
-        max_capacity = math.floor(n * (1 + strategy["maximumOverCapacity"]))
-        old = [t for t in record.tasks.values() if t.version != version and not t.killing]
-        to_kill = max(0, len(old) - min_healthy)
-        if min_healthy == max_capacity and max_capacity <= len(old):
-            to_kill = max(to_kill, 1)  # Marathon kills one up front so the upgrade can start
-        victims = sorted(old, key=lambda t: t.staged_at, reverse=True)[:to_kill]
-        await asyncio.gather(*(self._kill(record, t, reason=None) for t in victims))
-        kills_for_ready = 0
-        while True:
-            if record.app is not app:
-                return  # superseded (force) or reverted
-            old = [t for t in record.tasks.values() if t.version != version and not t.killing]
-            ready = self._ready_count(record, version)
-            if ready >= n and not old:
+        running = [t for t in record.tasks.values() if not t.killing]
+        old_queue = _kill_order(
+            [t for t in running if t.version != version], app.get("killSelection")
+        )
+        min_healthy = math.ceil(n * float(strategy["minimumHealthCapacity"]))
+        max_capacity = math.floor(n * (1 + float(strategy["maximumOverCapacity"])))
+        if min_healthy == max_capacity and max_capacity <= len(running):
+            max_capacity += 1  # Marathon allows one task of over-capacity to make progress
+        for _ in range(max(0, len(running) - min_healthy)):
+            if old_queue:
+                self._kill_soon(record, old_queue.pop(0))
+        credited: set[str] = set()
+        while record.app is app:  # else superseded (force) or reverted
+            old = [t for t in record.tasks.values() if t.version != version]
+            ready = [t.id for t in record.tasks.values() if t.version == version
+                     and not t.killing and self._is_ready(record, t)]
+            for task_id in ready:
+                if task_id not in credited:
+                    credited.add(task_id)
+                    while old_queue and old_queue[0].killing:
+                        old_queue.pop(0)
+                    if old_queue:
+                        self._kill_soon(record, old_queue.pop(0))
+            if len(ready) >= n and not old:
                 return
-            if old and kills_for_ready < ready:
-                # Each new task that becomes ready lets one old task go.
-                kills_for_ready += 1
-                victim = sorted(old, key=lambda t: t.staged_at, reverse=True)[0]
-                await self._kill(record, victim, reason=None)
-                continue
-            self._launch_within(record, limit=max_capacity)
+            new = [t for t in record.tasks.values() if t.version == version and not t.killing]
+            room = min(n - len(new), max_capacity - len(old) - len(new))
+            for _ in range(max(0, room)):
+                self._launch(record)
             await self._wait_for_change()
+
+    def _is_ready(self, record: AppRecord, task: Task) -> bool:
+        if record.app.get("healthChecks"):
+            return task.healthy
+        return task.state == "TASK_RUNNING"
 
     async def _wait_for_change(self, timeout: float = 1.0) -> None:
         async with self._wakeup:
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
-    def _launch_within(self, record: AppRecord, *, limit: int) -> None:
-        app = record.app
-        version = app["version"]
-        new = [t for t in record.tasks.values() if t.version == version and not t.killing]
-        alive = [t for t in record.tasks.values() if not t.killing]
-        room = min(int(app["instances"]) - len(new), limit - len(alive))
-        for _ in range(max(0, room)):
-            self._launch(record)
-
     def _converge_soon(self, record: AppRecord) -> None:
-        """Outside deployments: keep ``instances`` tasks of the current version running."""
+        """Outside upgrades: keep ``instances`` tasks running (Marathon's launch queue).
+
+        An app that a deployment restarts is left to that deployment, which launches within its
+        upgrade strategy.
+        """
         app = record.app
-        version = app["version"]
-        live = [t for t in record.tasks.values() if not t.killing]
-        if any(d for d in self.deployments.values() if app["id"] in d.target
-               and any(a["action"] == "RestartApplication" and a["app"] == app["id"]
-                       for s in d.steps for a in s)):
-            over = app["upgradeStrategy"]["maximumOverCapacity"]
-            limit = math.floor(int(app["instances"]) * (1 + over))
-            self._launch_within(record, limit=limit)
+        if any(a["action"] == "RestartApplication" and a["app"] == app["id"]
+               for d in self.deployments.values() if app["id"] in d.target
+               for step in d.steps for a in step):
             return
-        missing = int(app["instances"]) - sum(1 for t in live if t.version == version)
-        missing -= sum(1 for t in live if t.version != version)
-        for _ in range(max(0, missing)):
+        live = sum(1 for t in record.tasks.values() if not t.killing)
+        for _ in range(max(0, int(app["instances"]) - live)):
             self._launch(record)
 
     # -- tasks -------------------------------------------------------------------------------
@@ -606,10 +680,11 @@ class Cluster:
             except OSError as e:
                 await self._task_ended(record, task, state="TASK_FAILED", message=str(e))
                 return
+            self._tell_watchdog(f"+{task.process.pid}")
         task.state = "TASK_RUNNING"
         task.started_at = now_iso()
         self._touch(app["id"])
-        self.publish("status_update_event", slaveId="devcluster-agent-0", taskId=task.id,
+        self.publish("status_update_event", slaveId=AGENT_ID, taskId=task.id,
                      taskStatus="TASK_RUNNING", message="", appId=app["id"], host=HOST,
                      ports=task.ports, ipAddresses=[{"ipAddress": HOST, "protocol": "IPv4"}],
                      version=task.version)
@@ -628,39 +703,54 @@ class Cluster:
             return
 
     async def _health_loop(self, record: AppRecord, task: Task, index: int, check: JSON) -> None:
+        """Marathon's ``HealthCheckActor`` for one task and one check."""
         result = task.health[index]
         started = self.clock()
         interval = max(float(check.get("intervalSeconds", 60)), 0.1)
+        grace = float(check.get("gracePeriodSeconds", 300))
+        limit = int(check.get("maxConsecutiveFailures", 3))
         while not task.killing:
             await asyncio.sleep(interval)
             if task.killing:
                 return
             ok, cause = await self._check(record, task, check)
+            if task.killing:
+                return
             stamp = now_iso()
-            was_alive = result.alive
+            was_alive, was_checked = result.alive, result.checked
+            result.checked = True
             if ok:
                 result.alive = True
                 result.consecutive_failures = 0
                 result.last_success = stamp
                 result.first_success = result.first_success or stamp
+            elif result.first_success is None and self.clock() - started < grace:
+                # Ignored, as Marathon does: nothing but the (empty) result is recorded.
+                pass
             else:
-                result.last_failure = stamp
-                result.last_failure_cause = cause
-                in_grace = (self.clock() - started) < float(check.get("gracePeriodSeconds", 300))
-                if result.first_success is None and in_grace:
-                    continue  # failures during the grace period before any success don't count
                 result.alive = False
                 result.consecutive_failures += 1
-            if was_alive != result.alive:
+                result.last_failure = stamp
+                result.last_failure_cause = cause
+                self.publish("failed_health_check_event", appId=task.app_id,
+                             instanceId=_instance_id(task.id), taskId=task.id,
+                             healthCheck=check)
+            if was_alive != result.alive or not was_checked:
                 self._touch(task.app_id)
+            if was_alive != result.alive:
                 self.publish("health_status_changed_event", appId=task.app_id, taskId=task.id,
-                             instanceId=result.to_json(task.id)["instanceId"],
-                             version=task.version, alive=result.alive)
+                             instanceId=_instance_id(task.id), version=task.version,
+                             alive=result.alive)
                 await self._notify()
-            limit = int(check.get("maxConsecutiveFailures", 3))
             if not ok and limit > 0 and result.consecutive_failures >= limit:
-                message = f"Task was killed since health check failed. Reason: {cause}"
-                await self._kill(record, task, reason=message)
+                reason = f"{limit} consecutive health check failures ({cause})"
+                self.publish("unhealthy_instance_kill_event", appId=task.app_id,
+                             taskId=task.id, instanceId=_instance_id(task.id),
+                             version=task.version, reason=reason, host=HOST,
+                             slaveId=AGENT_ID)
+                # Mesos reports such a kill as TASK_KILLED: Marathon sets no lastTaskFailure and
+                # no launch delay for it (TaskFailure.isFailureState, NotifyRateLimiterStep).
+                await self._kill(record, task, message=f"Killed: {reason}", relaunch=True)
                 return
 
     async def _check(self, record: AppRecord, task: Task, check: JSON) -> tuple[bool, str]:
@@ -702,51 +792,71 @@ class Cluster:
         except (OSError, aiohttp.ClientError) as e:
             return False, f"{type(e).__name__}: {e}"
 
-    async def _kill(self, record: AppRecord, task: Task, *, reason: str | None) -> None:
+    async def _kill(
+        self, record: AppRecord, task: Task, *, message: str = "", relaunch: bool = False
+    ) -> None:
+        """SIGTERM the task's process group, SIGKILL it after 3 s; the task ends TASK_KILLED.
+
+        While it dies the task is listed as ``TASK_KILLING`` and still takes up capacity, as in
+        Marathon. ``relaunch``: a replacement is started (a kill that is not a scale-down).
+        """
+        if self._begin_kill(task):
+            await self._finish_kill(record, task, message=message, relaunch=relaunch)
+
+    def _kill_soon(self, record: AppRecord, task: Task) -> None:
+        """Start killing ``task`` without waiting for it to die (it still counts until then)."""
+        if self._begin_kill(task):
+            asyncio.get_running_loop().create_task(self._finish_kill(record, task))
+
+    def _begin_kill(self, task: Task) -> bool:
         if task.killing:
-            return
+            return False
         task.killing = True
+        task.state = "TASK_KILLING"
+        self._touch(task.app_id)
         for watcher in task.watchers:
             if watcher is not asyncio.current_task():
                 watcher.cancel()
+        if task.process is not None and task.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(task.process.pid, signal.SIGTERM)
+        return True
+
+    async def _finish_kill(
+        self, record: AppRecord, task: Task, *, message: str = "", relaunch: bool = False
+    ) -> None:
         process = task.process
         if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), 3)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-        await self._task_ended(record, task, state="TASK_KILLED", message=reason or "",
-                               failure=reason is not None)
+        await self._task_ended(record, task, state="TASK_KILLED", message=message,
+                               relaunch=relaunch)
 
     async def _task_ended(
-        self, record: AppRecord, task: Task, *, state: str, message: str, failure: bool = True
+        self, record: AppRecord, task: Task, *, state: str, message: str, relaunch: bool = True
     ) -> None:
         record.tasks.pop(task.id, None)
         task.state = state
         task.killing = True
+        self._forget_process(task)
         self._touch(task.app_id)
-        self.publish("status_update_event", slaveId="devcluster-agent-0", taskId=task.id,
+        self.publish("status_update_event", slaveId=AGENT_ID, taskId=task.id,
                      taskStatus=state, message=message, appId=task.app_id, host=HOST,
+                     ipAddresses=[{"ipAddress": HOST, "protocol": "IPv4"}],
                      ports=task.ports, version=task.version)
-        if state in ("TASK_FAILED", "TASK_ERROR") or (state == "TASK_KILLED" and failure):
+        if state in _FAILURE_STATES:
             record.last_task_failure = {
                 "appId": task.app_id, "host": HOST, "message": message, "state": state,
                 "taskId": task.id, "timestamp": now_iso(), "version": task.version,
-                "slaveId": "devcluster-agent-0",
+                "slaveId": AGENT_ID,
             }
-            # Marathon's launch backoff: delay grows by backoffFactor up to maxLaunchDelaySeconds.
-            app = record.app
-            record.failures += 1
-            growth = float(app["backoffFactor"]) ** (record.failures - 1)
-            delay = min(float(app["backoffSeconds"]) * growth,
-                        float(app["maxLaunchDelaySeconds"]))
-            record.launch_delay_until = self.clock() + delay
-        still_wanted = self.apps.get(task.app_id) is record
-        if still_wanted and (state != "TASK_KILLED" or failure):
+        if state in _RATE_LIMITED_STATES and record.app["version"] == task.version:
+            record.add_delay(self.clock())
+        if relaunch and self.apps.get(task.app_id) is record:
             self._converge_soon(record)
         await self._notify()
 
@@ -759,14 +869,15 @@ class Cluster:
         self._touch()
 
     def cancel_deployment(self, deployment: Deployment, *, force: bool) -> Deployment | None:
-        """Without force: stop it and start a deployment that reverts its change."""
+        """Without force: stop it and start a deployment that reverts its change.
+
+        As in Marathon (``DeploymentPlanReverter`` applied through ``updateRoot``), a reverted
+        app gets its previous definition under a new ``version``: reverting is a config change.
+        """
         self._stop_deployment(deployment)
         if force:
             return None
-        revert: dict[str, JSON | None] = {}
-        for app_id, original in deployment.original.items():
-            revert[app_id] = original
-        return self.start_deployment(revert, force=True, keep_versions=True)
+        return self.start_deployment(dict(deployment.original), force=True)
 
     def kill_tasks(self, record: AppRecord, task_ids: list[str]) -> list[Task]:
         killed = [record.tasks[t] for t in task_ids if t in record.tasks]
@@ -775,9 +886,7 @@ class Cluster:
         return killed
 
     async def _kill_and_replace(self, record: AppRecord, task: Task) -> None:
-        await self._kill(record, task, reason=None)
-        if self.apps.get(record.app["id"]) is record:
-            self._converge_soon(record)
+        await self._kill(record, task, relaunch=True)
 
 
 class Locked(Exception):
@@ -813,6 +922,11 @@ def _dependency_order(
         levels = [[a for a in level if a not in stops] for level in levels]
         levels = [lv for lv in levels if lv] + [lv for lv in stop_levels if lv]
     return levels
+
+
+def _kill_order(tasks: list[Task], kill_selection: str | None) -> list[Task]:
+    """Tasks in the order ``killSelection`` picks them (``YOUNGEST_FIRST`` by default)."""
+    return sorted(tasks, key=lambda t: t.staged_at, reverse=kill_selection != "OLDEST_FIRST")
 
 
 def _shell_quote(arg: str) -> str:

@@ -68,9 +68,19 @@ async def _body(request: web.Request) -> Any:
 
 
 def _embeds(request: web.Request) -> frozenset[str]:
-    return frozenset(
-        e.split(".", 1)[1] for e in request.query.getall("embed", []) if "." in e
-    )
+    """``apps.tasks``/``app.tasks`` -> ``tasks``; ``failures`` is the deprecated shorthand for
+    ``lastTaskFailure`` and ``tasks``. Counts and deployments are always embedded, as Marathon
+    still does."""
+    embeds = {e.split(".", 1)[1] for e in request.query.getall("embed", []) if "." in e}
+    if "failures" in embeds:
+        embeds |= {"lastTaskFailure", "tasks"}
+    return frozenset(embeds)
+
+
+def _deployment_result(deployment: runtime.Deployment, status: int = 200) -> web.Response:
+    response = _json({"version": deployment.version, "deploymentId": deployment.id}, status)
+    response.headers["Marathon-Deployment-Id"] = deployment.id
+    return response
 
 
 def _api_post_event(request: web.Request, app: JSON) -> None:
@@ -87,13 +97,17 @@ async def list_apps(request: web.Request) -> web.Response:
     embeds = _embeds(request)
     prefix = request.query.get("id")
     label = request.query.get("label")
+    cmd = request.query.get("cmd")
     records = list(cluster.apps.values())
     if prefix:
         needle = prefix.lower()
         records = [r for r in records if needle in r.app["id"].lower()]
+    if cmd:
+        needle = cmd.lower()
+        records = [r for r in records if needle in (r.app.get("cmd") or "").lower()]
     if label:
         records = [r for r in records if _label_matches(r.app.get("labels") or {}, label)]
-    if not embeds - {"deployments", "counts"} and "counts" not in embeds:
+    if not embeds & {"tasks", "lastTaskFailure"}:
         parts = b",".join(cluster.app_bytes(r) for r in records)
         return web.Response(body=b'{"apps":[' + parts + b"]}", content_type="application/json")
     return _json({"apps": [cluster.app_json(r, embeds) for r in records]})
@@ -138,7 +152,10 @@ async def create_app(request: web.Request) -> web.Response:
     _api_post_event(request, app)
     body = cluster.app_json(cluster.apps[app_id])
     body["deployments"] = [{"id": deployment.id}]
-    return _json(body, 201)
+    response = _json(body, 201)
+    response.headers["Location"] = app_id
+    response.headers["Marathon-Deployment-Id"] = deployment.id
+    return response
 
 
 async def get_app(request: web.Request) -> web.Response:
@@ -147,9 +164,8 @@ async def get_app(request: web.Request) -> web.Response:
     record = cluster.apps.get(app_id)
     if record is None:
         return await _group_or_404(request, app_id)
-    return _json({"app": cluster.app_json(record, _embeds(request) | {"tasks", "lastTaskFailure"}
-                                          if not request.query.getall("embed", [])
-                                          else _embeds(request))})
+    # Marathon's AppsResource.show always adds tasks, counts, deployments and lastTaskFailure.
+    return _json({"app": cluster.app_json(record, _embeds(request) | {"tasks", "lastTaskFailure"})})
 
 
 async def _group_or_404(request: web.Request, app_id: str) -> web.Response:
@@ -189,7 +205,7 @@ async def update_app(request: web.Request) -> web.Response:
         return _locked(e)
     _api_post_event(request, app)
     status = 201 if record is None else 200
-    return _json({"version": deployment.version, "deploymentId": deployment.id}, status)
+    return _deployment_result(deployment, status)
 
 
 async def update_apps(request: web.Request) -> web.Response:
@@ -220,7 +236,7 @@ async def update_apps(request: web.Request) -> web.Response:
     for app in target.values():
         if app:
             _api_post_event(request, app)
-    return _json({"version": deployment.version, "deploymentId": deployment.id})
+    return _deployment_result(deployment)
 
 
 async def delete_app(request: web.Request) -> web.Response:
@@ -232,7 +248,7 @@ async def delete_app(request: web.Request) -> web.Response:
         deployment = cluster.start_deployment({app_id: None}, force=_flag(request, "force"))
     except runtime.Locked as e:
         return _locked(e)
-    return _json({"version": deployment.version, "deploymentId": deployment.id})
+    return _deployment_result(deployment)
 
 
 async def restart_app(request: web.Request) -> web.Response:
@@ -241,19 +257,18 @@ async def restart_app(request: web.Request) -> web.Response:
     record = cluster.apps.get(app_id)
     if record is None:
         return _not_found(app_id)
-    # A restart is a new version of the same definition: every task is replaced.
-    app = {**record.app, "version": None}
-    app.pop("version")
+    # A restart is a new version of the same definition: every task is replaced. Marathon
+    # (VersionInfo.withRestartChange) moves version and lastConfigChangeAt, not lastScalingAt.
     version = runtime.now_iso()
-    app = {**app, "version": version,
-           "versionInfo": {**record.app["versionInfo"], "lastScalingAt": version}}
+    app = {**record.app, "version": version,
+           "versionInfo": {**record.app["versionInfo"], "lastConfigChangeAt": version}}
     try:
         deployment = cluster.start_deployment({app_id: app}, force=_flag(request, "force"),
                                               version=version, keep_versions=True)
     except runtime.Locked as e:
         return _locked(e)
     deployment.steps = [[{"action": "RestartApplication", "app": app_id}]]
-    return _json({"version": deployment.version, "deploymentId": deployment.id})
+    return _deployment_result(deployment)
 
 
 async def app_versions(request: web.Request) -> web.Response:
@@ -313,7 +328,7 @@ def _kill_response(
             deployment = cluster.start_deployment(target, force=_flag(request, "force"))
         except runtime.Locked as e:
             return _locked(e)
-        return _json({"version": deployment.version, "deploymentId": deployment.id})
+        return _deployment_result(deployment)
     killed = []
     for app_id, task_ids in by_app.items():
         killed += cluster.kill_tasks(cluster.apps[app_id], task_ids)
@@ -363,7 +378,7 @@ async def delete_deployment(request: web.Request) -> web.Response:
     revert = cluster.cancel_deployment(deployment, force=force)
     if revert is None:
         return web.Response(status=202)
-    return _json({"deploymentId": revert.id, "version": revert.version})
+    return _deployment_result(revert)
 
 
 # -- groups, queue, info, events ------------------------------------------------------------
@@ -424,7 +439,7 @@ async def put_group(request: web.Request) -> web.Response:
         deployment = cluster.start_deployment(target, force=_flag(request, "force"))
     except runtime.Locked as e:
         return _locked(e)
-    return _json({"version": deployment.version, "deploymentId": deployment.id})
+    return _deployment_result(deployment)
 
 
 async def queue(request: web.Request) -> web.Response:
@@ -438,6 +453,7 @@ async def queue(request: web.Request) -> web.Response:
             items.append({
                 "app": cluster.app_json(record),
                 "count": max(waiting, 0),
+                "role": record.app.get("role", "*"),
                 "delay": {"timeLeftSeconds": int(delay), "overdue": delay == 0},
                 "since": record.app["versionInfo"]["lastConfigChangeAt"],
                 "processedOffersSummary": {"processedOffersCount": 0,

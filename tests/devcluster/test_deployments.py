@@ -6,6 +6,7 @@ import math
 import threading
 import time
 
+import pytest
 import requests
 
 from tests.devcluster.helpers import app, deployments, docker_app, no_deployments, wait_until
@@ -29,8 +30,10 @@ def _sample_until_done(url: str, app_id: str) -> list[tuple[int, int]]:
     raise TimeoutError("the upgrade did not finish")
 
 
-def test_rolling_upgrade_stays_within_its_strategy(devcluster: DevCluster) -> None:
-    n, minimum, maximum = 4, 0.5, 0.25
+@pytest.mark.parametrize(("n", "minimum", "maximum"), [(4, 0.5, 0.25), (2, 1.0, 0.0)])
+def test_rolling_upgrade_stays_within_its_strategy(
+    devcluster: DevCluster, n: int, minimum: float, maximum: float
+) -> None:
     definition = docker_app("/roll", instances=n, minimum=minimum, maximum=maximum, grace=5)
     requests.post(f"{devcluster.url}/v2/apps", json=definition, timeout=5)
     wait_until(lambda: app(devcluster.url, "/roll")["tasksHealthy"] == n)
@@ -41,8 +44,13 @@ def test_rolling_upgrade_stays_within_its_strategy(devcluster: DevCluster) -> No
     assert response.status_code == 200
     samples = _sample_until_done(devcluster.url, "/roll")
     assert len(samples) > 5, "the rollout was not observed"
-    assert min(h for h, _ in samples) >= math.ceil(n * minimum)
-    assert max(t for _, t in samples) <= math.floor(n * (1 + maximum))
+    min_healthy = math.ceil(n * minimum)
+    max_capacity = math.floor(n * (1 + maximum))
+    if min_healthy == max_capacity:
+        max_capacity += 1  # TaskReplaceActor's one task of over-capacity, so it can start
+    assert min(h for h, _ in samples) >= min_healthy
+    assert max(t for _, t in samples) <= max_capacity
+    assert max(t for _, t in samples) > n, "the upgrade never used its over-capacity"
     final = app(devcluster.url, "/roll", "tasks")
     assert final["tasksHealthy"] == n
     assert {t["version"] for t in final["tasks"]} == {final["version"]}
@@ -59,22 +67,39 @@ def test_a_version_that_never_becomes_healthy_never_finishes_and_reverts_on_dele
     broken = {**definition, "container": {**definition["container"],
                                           "docker": {"image": "lhcbdirac:v2-broken"}}}
     requests.put(f"{devcluster.url}/v2/apps/bad", json=broken, timeout=5)
-    failure = wait_until(
-        lambda: app(devcluster.url, "/bad", "lastTaskFailure").get("lastTaskFailure"),
-        timeout=30)
-    assert "health check failed" in failure["message"]
+    new_version = app(devcluster.url, "/bad")["version"]
+
+    def new_task_ids() -> set[str]:
+        tasks = app(devcluster.url, "/bad", "tasks")["tasks"]
+        return {t["id"] for t in tasks if t["version"] == new_version}
+
+    first = wait_until(new_task_ids)
+    # Killed by its health checks (grace 2 s, then 2 failures 1 s apart) and relaunched.
+    wait_until(lambda: new_task_ids() - first, timeout=20)
+    live = app(devcluster.url, "/bad", "tasks", "lastTaskFailure")
+    # Mesos reports a health-check kill as TASK_KILLED, which Marathon does not record as a
+    # task failure (TaskFailure.isFailureState): the cause shows in the health results.
+    assert "lastTaskFailure" not in live
+
+    def new_results() -> list[dict[str, object]]:
+        return [r for t in app(devcluster.url, "/bad", "tasks")["tasks"]
+                if t["version"] == new_version for r in t.get("healthCheckResults", [])]
+
+    assert not any(r["alive"] for r in wait_until(new_results))
     # Marathon keeps the deployment (and relaunches the task) rather than give up.
     (stuck,) = deployments(devcluster.url)
     assert stuck["affectedApps"] == ["/bad"] and stuck["currentStep"] == 1
     assert stuck["currentActions"][0]["action"] == "RestartApplication"
-    assert app(devcluster.url, "/bad")["tasksHealthy"] >= 1  # capacity kept during the failure
+    assert live["tasksHealthy"] >= 1  # capacity kept during the failure
     revert = requests.delete(f"{devcluster.url}/v2/deployments/{stuck['id']}", timeout=5)
     assert revert.status_code == 200
     assert revert.json()["deploymentId"] != stuck["id"]
     wait_until(lambda: no_deployments(devcluster.url), timeout=30)
     reverted = app(devcluster.url, "/bad", "tasks")
     assert reverted["container"]["docker"]["image"] == "lhcbdirac:v1"
-    assert reverted["version"] == good_version
+    # The revert is a config change of its own: the old definition under a new version.
+    assert reverted["version"] == revert.json()["version"] > good_version
+    assert reverted["versionInfo"]["lastConfigChangeAt"] == reverted["version"]
     wait_until(lambda: app(devcluster.url, "/bad")["tasksHealthy"] == 2)
 
 

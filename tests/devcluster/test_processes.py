@@ -57,18 +57,35 @@ def test_an_exiting_task_is_reported_and_relaunched(devcluster: DevCluster) -> N
                ["lastTaskFailure"]["taskId"] != first, timeout=20)
 
 
+def _pids_with(marker: str) -> list[int]:
+    """Processes whose command line holds ``marker`` (unique per test: parallel-safe)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline and _pid_alive(int(proc.name)):
+                pids.append(int(proc.name))
+    return pids
+
+
+def _sleeper(marker: str) -> str:
+    return f"{sys.executable} -c 'import time; time.sleep(600)' {marker}"
+
+
 def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -> None:
     state = tmp_path / "state"
+    marker = f"keep-{tmp_path.name}"
     cluster = DevCluster.start(state_dir=state)
     try:
         requests.post(f"{cluster.url}/v2/apps", json={
-            "id": "/keep", "cmd": f"{sys.executable} -c 'import time; time.sleep(600)'",
-            "instances": 2}, timeout=5)
+            "id": "/keep", "cmd": _sleeper(marker), "instances": 2}, timeout=5)
         wait_until(lambda: app(cluster.url, "/keep")["tasksRunning"] == 2)
         wait_until(lambda: no_deployments(cluster.url))
         before = app(cluster.url, "/keep")
-        pids = [int(p) for p in os.popen("pgrep -f 'time.sleep\\(600\\)'").read().split()]
-        assert len(pids) >= 2
+        pids = wait_until(lambda: len(found := _pids_with(marker)) >= 2 and found)
     finally:
         cluster.stop()
     assert not any(_pid_alive(p) for p in pids), "tasks outlived the dev cluster"
@@ -80,3 +97,20 @@ def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -
         wait_until(lambda: app(restarted.url, "/keep")["tasksRunning"] == 2)
     finally:
         restarted.stop()
+    assert not _pids_with(marker)
+
+
+def test_sigkill_of_the_dev_cluster_still_kills_every_task_process(tmp_path: Path) -> None:
+    marker = f"orphan-{tmp_path.name}"
+    cluster = DevCluster.start(state_dir=tmp_path / "state")
+    try:
+        # The shell starts two grandchildren: PR_SET_PDEATHSIG alone would miss them.
+        requests.post(f"{cluster.url}/v2/apps", json={
+            "id": "/orphans", "cmd": f"{_sleeper(marker)} & {_sleeper(marker)}; wait"},
+            timeout=5)
+        wait_until(lambda: len(_pids_with(marker)) >= 3)  # the shell and its two children
+        cluster.process.kill()  # SIGKILL to the dev cluster alone, not to its process group
+        cluster.process.wait()
+        wait_until(lambda: not _pids_with(marker), timeout=10)
+    finally:
+        cluster.stop()

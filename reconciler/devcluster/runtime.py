@@ -223,6 +223,7 @@ class Cluster:
         self._wakeup = asyncio.Condition()
         self._json_cache: dict[str, bytes] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -231,19 +232,24 @@ class Cluster:
         self._http = aiohttp.ClientSession()
         self._load()
         self._save_task = asyncio.create_task(self._saver())
+        # Marathon resumes the deployments it had stored when a new leader takes over.
+        for deployment in self.deployments.values():
+            deployment.runner = asyncio.create_task(self._run_deployment(deployment))
         for record in self.apps.values():
             self._converge_soon(record)
 
     async def stop(self) -> None:
+        """Stop every task; running deployments stay stored and resume on the next start."""
+        self._stopping = True
+        self._write_state(self._snapshot())
         for deployment in list(self.deployments.values()):
             if deployment.runner:
                 deployment.runner.cancel()
-        kills = [self._kill(r, t, )
-                 for r in self.apps.values() for t in list(r.tasks.values())]
+        kills = [self._kill(r, t) for r in self.apps.values() for t in list(r.tasks.values())]
         await asyncio.gather(*kills, return_exceptions=True)
         if self._save_task:
             self._save_task.cancel()
-        self._save_now()
+        self._write_state(self._snapshot())
         if self._http:
             await self._http.close()
         if self._watchdog is not None and self._watchdog.stdin is not None:
@@ -286,12 +292,27 @@ class Cluster:
             app = item["app"]
             self.apps[app["id"]] = AppRecord(app=app, versions=item["versions"])
             self.allocator.reserve(appspec.service_ports(app))
+        for item in data.get("deployments", []):
+            deployment = Deployment(id=item["id"], version=item["version"],
+                                    original=item["original"], target=item["target"],
+                                    steps=item["steps"])
+            self.deployments[deployment.id] = deployment
 
-    def _save_now(self) -> None:
+    def _snapshot(self) -> bytes:
+        """The state to keep, serialized on the event loop (the only place it changes)."""
+        return orjson.dumps({
+            "apps": [{"app": r.app, "versions": r.versions} for r in self.apps.values()],
+            "deployments": [
+                {"id": d.id, "version": d.version, "original": d.original, "target": d.target,
+                 "steps": d.steps}
+                for d in self.deployments.values()
+            ],
+        })
+
+    def _write_state(self, data: bytes) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        data = {"apps": [{"app": r.app, "versions": r.versions} for r in self.apps.values()]}
         tmp = self._state_file().with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(data))
+        tmp.write_bytes(data)
         tmp.replace(self._state_file())
 
     async def _saver(self) -> None:
@@ -299,7 +320,7 @@ class Cluster:
             await self._changed.wait()
             self._changed.clear()
             await asyncio.sleep(0.2)  # coalesce bursts of changes into one write
-            await asyncio.to_thread(self._save_now)
+            await asyncio.to_thread(self._write_state, self._snapshot())
 
     def _touch(self, app_id: str | None = None) -> None:
         if app_id is None:
@@ -449,8 +470,7 @@ class Cluster:
         return steps or [[]]
 
     async def _run_deployment(self, deployment: Deployment) -> None:
-        self.publish("deployment_info", plan=deployment.plan_json(),
-                     currentStep={"actions": deployment.steps[0]})
+        """Marathon's ``DeploymentActor``: steps one after the other, actions of a step at once."""
         try:
             for index, actions in enumerate(deployment.steps, start=1):
                 deployment.current_step = index
@@ -462,15 +482,22 @@ class Cluster:
                 self.publish("deployment_step_success", plan=deployment.plan_json(),
                              currentStep={"actions": actions})
         except asyncio.CancelledError:
-            self.publish("deployment_step_failure", plan=deployment.plan_json(),
-                         currentStep={"actions": deployment.steps[deployment.current_step - 1]
-                                      if deployment.current_step else []})
-            self.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json())
+            if not self._stopping:  # a dev cluster shutting down keeps it to resume it
+                self.publish("deployment_step_failure", plan=deployment.plan_json(),
+                             currentStep={"actions": deployment.steps[deployment.current_step - 1]
+                                          if deployment.current_step else []})
+                self.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json())
             raise
         finally:
-            self.deployments.pop(deployment.id, None)
-            self._touch()
+            if not self._stopping:
+                self._forget_deployment(deployment)
         self.publish("deployment_success", id=deployment.id, plan=deployment.plan_json())
+
+    def _forget_deployment(self, deployment: Deployment) -> None:
+        if self.deployments.pop(deployment.id, None) is not None:
+            for app_id in deployment.target:
+                self._touch(app_id)
+            self._changed.set()
 
     async def _run_action(self, deployment: Deployment, action: JSON) -> None:
         app_id = action["app"]
@@ -594,6 +621,8 @@ class Cluster:
     # -- tasks -------------------------------------------------------------------------------
 
     def _launch(self, record: AppRecord) -> None:
+        if self._stopping:
+            return
         app = record.app
         delay = record.launch_delay_until - self.clock()
         if delay > 0:
@@ -865,8 +894,7 @@ class Cluster:
     def _stop_deployment(self, deployment: Deployment) -> None:
         if deployment.runner is not None:
             deployment.runner.cancel()
-        self.deployments.pop(deployment.id, None)
-        self._touch()
+        self._forget_deployment(deployment)
 
     def cancel_deployment(self, deployment: Deployment, *, force: bool) -> Deployment | None:
         """Without force: stop it and start a deployment that reverts its change.

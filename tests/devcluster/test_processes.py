@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from tests.devcluster.helpers import app, no_deployments, wait_until
+from tests.devcluster.helpers import app, deployments, docker_app, no_deployments, wait_until
 from tests.support.processes import DevCluster
 
 
@@ -114,3 +114,27 @@ def test_sigkill_of_the_dev_cluster_still_kills_every_task_process(tmp_path: Pat
         wait_until(lambda: not _pids_with(marker), timeout=10)
     finally:
         cluster.stop()
+
+
+def test_a_running_deployment_survives_a_restart_and_resumes(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    cluster = DevCluster.start(state_dir=state)
+    try:
+        requests.post(f"{cluster.url}/v2/apps", json=docker_app(
+            "/stuck", image="lhcbdirac:v1-broken"), timeout=5)
+        (stuck,) = wait_until(lambda: deployments(cluster.url))
+    finally:
+        cluster.stop()
+    restarted = DevCluster.start(state_dir=state, port=cluster.port)
+    try:
+        (resumed,) = deployments(restarted.url)
+        assert resumed["id"] == stuck["id"] and resumed["affectedApps"] == ["/stuck"]
+        # Resumed, not merely listed: its tasks are launched again.
+        wait_until(lambda: app(restarted.url, "/stuck")["tasksRunning"] == 1)
+        revert = requests.delete(f"{restarted.url}/v2/deployments/{stuck['id']}", timeout=5)
+        assert revert.status_code == 200
+        wait_until(lambda: no_deployments(restarted.url))
+        # Reverting a create removes the app.
+        assert requests.get(f"{restarted.url}/v2/apps/stuck", timeout=5).status_code == 404
+    finally:
+        restarted.stop()

@@ -96,8 +96,10 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "urllib3", "git", "uvicorn.access"):
+    for noisy in ("urllib3", "git", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # A skipped run means a burst was coalesced, which is the point: not worth a warning.
+    logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))
 
 
 def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,

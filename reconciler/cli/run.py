@@ -1,0 +1,78 @@
+"""``reconciler run``: the controller, until SIGTERM or Ctrl-C.
+
+Reads its configuration (``--config FILE`` plus ``RECONCILER_*`` variables, see
+:mod:`reconciler.shell.config`), starts the embedded dev cluster when asked, the controller
+jobs and the web server (webhooks, API, dashboard, metrics) in this one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from reconciler.shell import config, telemetry
+from reconciler.shell import controller as controlling
+
+log = logging.getLogger("reconciler.run")
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="YAML file of settings (names as RECONCILER_* variables, "
+                                 "lower case, without the prefix); the environment wins.")
+def command(config_file: Path | None) -> None:
+    """Keep Marathon equal to the config repo: poll Git (and accept webhooks), apply new
+    revisions, check drift and correct or report it, serve the API, dashboard and metrics."""
+    try:
+        settings = config.load(os.environ, config_file=config_file)
+    except config.BadConfiguration as e:
+        click.echo(f"configuration: {e}", err=True)
+        sys.exit(2)
+    telemetry.set_secrets(settings.secrets)
+    telemetry.configure_logging(settings.log_level)
+    telemetry.init_sentry(settings.sentry_dsn)
+    # Import the web stack only here: other commands never pay for it.
+    from reconciler.web import app as web
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        telemetry.event(log, "stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    embedded = None
+    marathon_url = settings.marathon_url
+    if settings.embedded_marathon:
+        embedded = controlling.start_embedded_marathon(settings.state_dir)
+        marathon_url = embedded.url
+        telemetry.event(log, "embedded dev cluster started", url=marathon_url)
+    controller = None
+    server = None
+    try:
+        controller = controlling.build(settings, marathon_url=marathon_url)
+        server = web.Server(web.create_app(controller), host=settings.listen_host,
+                            port=settings.listen_port)
+        server.start()
+        telemetry.event(log, "listening", address=f"{settings.listen_host}:"
+                                                  f"{settings.listen_port}")
+        controller.start()
+        stop.wait()
+    finally:
+        if controller is not None:
+            controller.stop()
+        if server is not None:
+            server.stop()
+        if controller is not None:
+            controller.records.close()
+            controller.client.close()
+        if embedded is not None:
+            embedded.stop()

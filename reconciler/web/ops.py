@@ -1,0 +1,38 @@
+"""Operations endpoints: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz``
+(a revision has been reconciled)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import fastapi
+from fastapi import responses
+
+from reconciler.shell import telemetry
+
+
+def ops_router(*, ready: Callable[[], bool], before_scrape: Callable[[], None] | None = None,
+               status: Callable[[], dict[str, Any]] | None = None) -> fastapi.APIRouter:
+    router = fastapi.APIRouter(include_in_schema=False)
+
+    @router.get("/metrics")
+    def metrics() -> responses.Response:
+        if before_scrape is not None:
+            before_scrape()
+        body, content_type = telemetry.metrics_text()
+        return responses.Response(content=body, media_type=content_type)
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"alive": True}
+
+    @router.get("/readyz")
+    def readyz() -> responses.JSONResponse:
+        is_ready = ready()
+        body: dict[str, Any] = {"ready": is_ready}
+        if status is not None:
+            body["status"] = status()
+        return responses.JSONResponse(body, status_code=200 if is_ready else 503)
+
+    return router

@@ -1,0 +1,58 @@
+"""Git hosting webhooks: a push or merge makes the controller poll Git now.
+
+``POST /webhooks/gitlab`` checks ``X-Gitlab-Token`` and ``POST /webhooks/github`` checks
+``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body), both in constant time. A bad or
+missing secret is a 401; without a configured secret every webhook is refused. The body is
+never trusted for *what* to apply: the poll reads the repo itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import fastapi
+
+TriggerPoll = Callable[[str], None]
+
+
+def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.APIRouter:
+    router = fastapi.APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+    def refuse(reason: str) -> fastapi.HTTPException:
+        return fastapi.HTTPException(status_code=401, detail=reason)
+
+    @router.post("/gitlab", status_code=202)
+    def gitlab(
+        x_gitlab_token: Annotated[str | None, fastapi.Header()] = None,
+        x_gitlab_event: Annotated[str | None, fastapi.Header()] = None,
+    ) -> dict[str, Any]:
+        if secret is None:
+            raise refuse("webhooks are disabled: no RECONCILER_WEBHOOK_SECRET configured")
+        if not x_gitlab_token or not hmac.compare_digest(x_gitlab_token.encode(),
+                                                         secret.encode()):
+            raise refuse("missing or invalid X-Gitlab-Token")
+        trigger_poll("webhook")
+        return {"accepted": True, "event": x_gitlab_event}
+
+    @router.post("/github", status_code=202)
+    async def github(
+        request: fastapi.Request,
+        x_hub_signature_256: Annotated[str | None, fastapi.Header()] = None,
+        x_github_event: Annotated[str | None, fastapi.Header()] = None,
+    ) -> dict[str, Any]:
+        if secret is None:
+            raise refuse("webhooks are disabled: no RECONCILER_WEBHOOK_SECRET configured")
+        body = await request.body()
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not x_hub_signature_256 or not hmac.compare_digest(x_hub_signature_256.encode(),
+                                                              expected.encode()):
+            raise refuse("missing or invalid X-Hub-Signature-256")
+        if x_github_event == "ping":
+            return {"accepted": True, "event": "ping"}
+        trigger_poll("webhook")
+        return {"accepted": True, "event": x_github_event}
+
+    return router

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import math
 import os
 import signal
@@ -149,6 +150,8 @@ class AppRecord:
     delay_config: str | None = None
     """``lastConfigChangeAt`` the delay belongs to: Marathon keys delays by config version."""
     launching: int = 0
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever one of the app's tasks changes state or health."""
 
     def add_delay(self, now: float) -> None:
         """``RateLimiter.addDelay``: backoffSeconds first, then times backoffFactor, capped."""
@@ -178,6 +181,12 @@ class Deployment:
     steps: list[list[JSON]]
     current_step: int = 0
     runner: asyncio.Task[None] | None = None
+
+    @functools.cached_property
+    def restarts(self) -> frozenset[str]:
+        """Apps this deployment replaces the tasks of (``RestartApplication``)."""
+        return frozenset(a["app"] for step in self.steps for a in step
+                         if a["action"] == "RestartApplication")
 
     @property
     def affected_apps(self) -> list[str]:
@@ -220,7 +229,6 @@ class Cluster:
         self._changed = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
         self._save_task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Condition()
         self._json_cache: dict[str, bytes] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._stopping = False
@@ -328,9 +336,10 @@ class Cluster:
         else:
             self._json_cache.pop(app_id, None)
 
-    async def _notify(self) -> None:
-        async with self._wakeup:
-            self._wakeup.notify_all()
+    @staticmethod
+    def _notify(record: AppRecord) -> None:
+        """Wake whatever waits on this app's tasks (only this app's: 10,000 apps may wait)."""
+        record.wakeup.set()
 
     # -- events ------------------------------------------------------------------------------
 
@@ -374,21 +383,21 @@ class Cluster:
     # -- changes -----------------------------------------------------------------------------
 
     def start_deployment(
-        self, target: dict[str, JSON | None], *, force: bool, version: str | None = None,
-        keep_versions: bool = False,
+        self, target: dict[str, JSON | None], *, force: bool, restart: bool = False,
     ) -> Deployment:
         """Start one deployment taking every app in ``target`` to its definition (None: delete).
 
         Definitions must already be filled with defaults. Raises ``Locked`` when an affected app
         is changed by another deployment and ``force`` is false; with force the other
-        deployments are stopped first, as Marathon does.
+        deployments are stopped first, as Marathon does. ``restart``: every task of the apps is
+        replaced though their definitions stay (``POST /v2/apps/{id}/restart``).
         """
         blocking = self.locking_deployments(list(target))
         if blocking and not force:
             raise Locked(blocking)
         for other in blocking:
             self._stop_deployment(other)
-        version = version or now_iso()
+        version = now_iso()
         original: dict[str, JSON | None] = {}
         stored: dict[str, JSON | None] = {}
         for app_id, app in target.items():
@@ -397,13 +406,14 @@ class Cluster:
             if app is None:
                 stored[app_id] = None
                 continue
-            if keep_versions and app.get("version"):
-                stored[app_id] = app
-                continue
             new = dict(app)
             previous = record.app if record else None
             kind = appspec.change_kind(previous, new) if previous else "config"
-            if kind == "none" and previous is not None:
+            if restart and previous is not None:
+                # VersionInfo.withRestartChange: version and lastConfigChangeAt move.
+                new["version"] = version
+                new["versionInfo"] = {**previous["versionInfo"], "lastConfigChangeAt": version}
+            elif kind == "none" and previous is not None:
                 new["version"] = previous["version"]
                 new["versionInfo"] = previous["versionInfo"]
             else:
@@ -415,6 +425,8 @@ class Cluster:
                 new["versionInfo"] = {"lastScalingAt": version, "lastConfigChangeAt": last_config}
             stored[app_id] = new
         steps = self._steps(original, stored)
+        if restart:
+            steps = [[{"action": "RestartApplication", "app": a} for a in stored]]
         deployment = Deployment(
             id=str(uuid.uuid4()), version=version, original=original, target=stored, steps=steps
         )
@@ -432,6 +444,7 @@ class Cluster:
             record.app = app
             record.versions[app["version"]] = app
             self._touch(app_id)
+            self._notify(record)  # a superseded deployment's wait for this app must end
         self.deployments[deployment.id] = deployment
         self._changed.set()
         deployment.runner = asyncio.create_task(self._run_deployment(deployment))
@@ -522,9 +535,13 @@ class Cluster:
             return
         await self._replace(record)
 
-    async def _wait(self, predicate: Callable[[], bool]) -> None:
-        async with self._wakeup:
-            await self._wakeup.wait_for(predicate)
+    @staticmethod
+    async def _wait(record: AppRecord, predicate: Callable[[], bool]) -> None:
+        while True:
+            record.wakeup.clear()
+            if predicate():
+                return
+            await record.wakeup.wait()
 
     async def _scale(self, record: AppRecord) -> None:
         """Start or kill tasks of the current version until ``instances`` run (and are healthy)."""
@@ -537,7 +554,7 @@ class Cluster:
                                    for t in doomed[: len(current) - target]))
         self._converge_soon(record)
         # A scale keeps running tasks (of whatever version): all of them count.
-        await self._wait(lambda: self._ready_count(record, None) >= target
+        await self._wait(record, lambda: self._ready_count(record, None) >= target
                          or record.app is not app)
 
     def _ready_count(self, record: AppRecord, version: str | None) -> int:
@@ -591,17 +608,18 @@ class Cluster:
             room = min(n - len(new), max_capacity - len(old) - len(new))
             for _ in range(max(0, room)):
                 self._launch(record)
-            await self._wait_for_change()
+            await self._wait_for_change(record)
 
     def _is_ready(self, record: AppRecord, task: Task) -> bool:
         if record.app.get("healthChecks"):
             return task.healthy
         return task.state == "TASK_RUNNING"
 
-    async def _wait_for_change(self, timeout: float = 1.0) -> None:
-        async with self._wakeup:
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+    @staticmethod
+    async def _wait_for_change(record: AppRecord, timeout: float = 1.0) -> None:
+        record.wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(record.wakeup.wait(), timeout)
 
     def _converge_soon(self, record: AppRecord) -> None:
         """Outside upgrades: keep ``instances`` tasks running (Marathon's launch queue).
@@ -610,9 +628,7 @@ class Cluster:
         upgrade strategy.
         """
         app = record.app
-        if any(a["action"] == "RestartApplication" and a["app"] == app["id"]
-               for d in self.deployments.values() if app["id"] in d.target
-               for step in d.steps for a in step):
+        if any(app["id"] in d.restarts for d in self.deployments.values()):
             return
         live = sum(1 for t in record.tasks.values() if not t.killing)
         for _ in range(max(0, int(app["instances"]) - live)):
@@ -644,7 +660,7 @@ class Cluster:
         record.launching = 0
         if self.apps.get(app["id"]) is record and record.app is app:
             self._converge_soon(record)
-            asyncio.get_running_loop().create_task(self._notify())
+            self._notify(record)
 
     def _host_ports(self, app: JSON) -> list[int]:
         mappings = (app.get("container") or {}).get("portMappings")
@@ -717,7 +733,7 @@ class Cluster:
                      taskStatus="TASK_RUNNING", message="", appId=app["id"], host=HOST,
                      ports=task.ports, ipAddresses=[{"ipAddress": HOST, "protocol": "IPv4"}],
                      version=task.version)
-        await self._notify()
+        self._notify(record)
         for index, check in enumerate(app.get("healthChecks") or []):
             task.watchers.append(asyncio.create_task(self._health_loop(record, task, index, check)))
         if task.process is not None:
@@ -770,7 +786,7 @@ class Cluster:
                 self.publish("health_status_changed_event", appId=task.app_id, taskId=task.id,
                              instanceId=_instance_id(task.id), version=task.version,
                              alive=result.alive)
-                await self._notify()
+                self._notify(record)
             if not ok and limit > 0 and result.consecutive_failures >= limit:
                 reason = f"{limit} consecutive health check failures ({cause})"
                 self.publish("unhealthy_instance_kill_event", appId=task.app_id,
@@ -887,7 +903,7 @@ class Cluster:
             record.add_delay(self.clock())
         if relaunch and self.apps.get(task.app_id) is record:
             self._converge_soon(record)
-        await self._notify()
+        self._notify(record)
 
     # -- deployments API ---------------------------------------------------------------------
 

@@ -257,17 +257,11 @@ async def restart_app(request: web.Request) -> web.Response:
     record = cluster.apps.get(app_id)
     if record is None:
         return _not_found(app_id)
-    # A restart is a new version of the same definition: every task is replaced. Marathon
-    # (VersionInfo.withRestartChange) moves version and lastConfigChangeAt, not lastScalingAt.
-    version = runtime.now_iso()
-    app = {**record.app, "version": version,
-           "versionInfo": {**record.app["versionInfo"], "lastConfigChangeAt": version}}
     try:
-        deployment = cluster.start_deployment({app_id: app}, force=_flag(request, "force"),
-                                              version=version, keep_versions=True)
+        deployment = cluster.start_deployment({app_id: record.app}, force=_flag(request, "force"),
+                                              restart=True)
     except runtime.Locked as e:
         return _locked(e)
-    deployment.steps = [[{"action": "RestartApplication", "app": app_id}]]
     return _deployment_result(deployment)
 
 

@@ -53,6 +53,10 @@ def test_restart_bulk_put_patch_and_task_deletion(devcluster: DevCluster) -> Non
     wait_until(lambda: no_deployments(devcluster.url))
     after = app(devcluster.url, "/b/one", "tasks")
     assert {t["id"] for t in after["tasks"]}.isdisjoint({t["id"] for t in before["tasks"]})
+    # VersionInfo.withRestartChange: a restart is a config change, not a scale.
+    assert after["version"] == restart.json()["version"] > before["version"]
+    assert after["versionInfo"]["lastConfigChangeAt"] == after["version"]
+    assert after["versionInfo"]["lastScalingAt"] == before["versionInfo"]["lastScalingAt"]
 
     patched = requests.patch(f"{devcluster.url}/v2/apps/b/two", json={"labels": {"x": "y"}},
                              timeout=5)

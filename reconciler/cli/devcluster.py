@@ -17,8 +17,12 @@ import click
               help="Image catalog YAML (default: the catalog shipped for desired-state/).")
 def command(host: str, port: int, state_dir: Path | None, images: Path | None) -> None:
     """Serve Marathon's REST API v2 and run each app's tasks as local processes."""
-    from reconciler.devcluster import server
+    from reconciler.devcluster import catalog, server
 
+    try:
+        catalog.load(images)
+    except catalog.CatalogError as e:
+        raise click.ClickException(str(e)) from e
     if state_dir is None:
         state_dir = Path(tempfile.mkdtemp(prefix="reconciler-devcluster-"))
     server.serve(host=host, port=port, state_dir=state_dir, images=images)

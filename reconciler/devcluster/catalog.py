@@ -43,15 +43,40 @@ class Catalog:
         )
 
 
+class CatalogError(Exception):
+    """The catalog file cannot be used: the dev cluster does not start (fix the file)."""
+
+
 def load(path: Path | None = None) -> Catalog:
     """The catalog at ``path``, or the one shipped for the example config."""
     if path is None:
+        where = "reconciler/devcluster/catalog.yaml"
         text = importlib.resources.files("reconciler.devcluster").joinpath("catalog.yaml")
-        raw = yaml.safe_load(text.read_text(encoding="utf-8"))
+        source = text.read_text(encoding="utf-8")
     else:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    entries = tuple(
-        Entry(image=str(e["image"]), tags=str(e.get("tags", "*")), command=e.get("command"))
-        for e in (raw or {}).get("images", [])
-    )
-    return Catalog(entries=entries)
+        where = str(path)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise CatalogError(f"{where}: cannot read the image catalog: {e}") from e
+    try:
+        raw = yaml.safe_load(source)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise CatalogError(f"{where}{line}: not valid YAML: {e}") from e
+    images = (raw or {}).get("images") if isinstance(raw or {}, dict) else None
+    if not isinstance(images, list):
+        raise CatalogError(f"{where}: expected a top-level 'images:' list of entries")
+    entries = []
+    for index, item in enumerate(images):
+        if not isinstance(item, dict) or not isinstance(item.get("image"), str):
+            raise CatalogError(f"{where}: images[{index}] needs 'image: <repository name>'")
+        command = item.get("command")
+        if command is not None and not isinstance(command, str):
+            raise CatalogError(
+                f"{where}: images[{index}] ({item['image']}): 'command' must be a string or null"
+            )
+        entries.append(Entry(image=item["image"], tags=str(item.get("tags", "*")),
+                             command=command))
+    return Catalog(entries=tuple(entries))

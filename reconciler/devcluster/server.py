@@ -233,9 +233,7 @@ async def update_apps(request: web.Request) -> web.Response:
         deployment = cluster.start_deployment(target, force=_flag(request, "force"))
     except runtime.Locked as e:
         return _locked(e)
-    for app in target.values():
-        if app:
-            _api_post_event(request, app)
+    # Marathon's AppsResource.updateMultiple posts no api_post_event (only single-app writes do).
     return _deployment_result(deployment)
 
 

@@ -1,0 +1,92 @@
+"""``reconciler run`` end to end: a real bare Git repo, the dev cluster subprocess and the
+controller as a subprocess, driven only through Git, webhooks and Marathon's API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.controller.stack import CATALOG, PORTAL, SECRET, Controller, repo_files, running
+
+pytestmark = pytest.mark.integration
+
+
+def first_sync(controller: Controller) -> str:
+    status = controller.wait("the first revision to be synced",
+                             lambda: controller.get("/api/v1/status")["revision"])
+    controller.wait("both apps healthy", lambda: all(
+        controller.settled(a) for a in (CATALOG, PORTAL)))
+    return str(status)
+
+
+def drifts(controller: Controller, app_id: str) -> list[dict[str, object]]:
+    return [d for d in controller.get("/api/v1/drift")["drift"] if d["app_id"] == app_id]
+
+
+def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or_reported(
+        tmp_path: Path) -> None:
+    with running(tmp_path, poll_interval=1, drift_interval=60) as controller:
+        first_sync(controller)
+        sha = controller.upstream.commit(repo_files(tag="v8r2p45"), message="Release v8r2p45")
+        controller.wait("the commit to reach Marathon",
+                        lambda: controller.image_of(CATALOG) == "lhcbdirac:v8r2p45", timeout=30)
+        controller.wait("the controller to report the new revision",
+                        lambda: controller.get("/api/v1/status")["revision"] == sha)
+        controller.wait("the release to settle", lambda: all(
+            controller.settled(a) for a in (CATALOG, PORTAL)))
+
+        # Someone scales both apps through Marathon's API, behind Git's back. The drift
+        # interval is 60 s: only the event stream can make the controller notice this fast.
+        for app_id in (CATALOG, PORTAL):
+            requests.put(f"{controller.marathon}/v2/apps{app_id}", json={"instances": 3},
+                         params={"force": "true"}, timeout=10).raise_for_status()
+        corrected = controller.wait(
+            "the catalog drift to be corrected",
+            lambda: [d for d in drifts(controller, CATALOG) if d["action"] == "corrected"],
+            timeout=30)[0]
+        assert corrected["kind"] == "scale" and corrected["client_ip"] == "127.0.0.1"
+        assert corrected["status"] == "resolved" and corrected["policy"] == "correct"
+        assert "/v2/apps" in str(corrected["uri"])
+        controller.wait("the catalog back at 1 instance",
+                        lambda: controller.live()[CATALOG]["instances"] == 1)
+        reported = controller.wait(
+            "the portal drift to be reported",
+            lambda: [d for d in drifts(controller, PORTAL) if d["action"] == "reported"])[0]
+        assert reported["status"] == "open" and reported["client_ip"] == "127.0.0.1"
+        assert controller.live()[PORTAL]["instances"] == 3  # report: live left alone
+
+        apps = {a["app_id"]: a["state"] for a in controller.get("/api/v1/apps")["apps"]}
+        assert apps[PORTAL] == "drifted"
+        metrics = requests.get(f"{controller.url}/metrics", timeout=10).text
+        assert 'reconciler_reconciles_total{outcome="succeeded",trigger="poll"}' in metrics
+        assert 'reconciler_drift_actions_total{action="corrected"} 1.0' in metrics
+        assert "reconciler_open_drift 1.0" in metrics
+        assert 'reconciler_apps{state="drifted"} 1.0' in metrics
+        assert "reconciler_reconcile_duration_seconds_count" in metrics
+
+
+def test_a_webhook_applies_a_commit_long_before_the_next_poll(tmp_path: Path) -> None:
+    with running(tmp_path, poll_interval=60) as controller:
+        first_sync(controller)
+        controller.upstream.commit(repo_files(tag="v8r2p45"), message="Release v8r2p45")
+        refused = requests.post(f"{controller.url}/webhooks/gitlab",
+                                headers={"X-Gitlab-Token": "wrong"}, json={}, timeout=10)
+        assert refused.status_code == 401
+        body = b'{"ref": "refs/heads/main"}'
+        bad = requests.post(f"{controller.url}/webhooks/github", data=body, timeout=10,
+                            headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+        assert bad.status_code == 401
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        accepted = requests.post(f"{controller.url}/webhooks/github", data=body, timeout=10,
+                                 headers={"X-Hub-Signature-256": f"sha256={signature}",
+                                          "X-GitHub-Event": "push"})
+        assert accepted.status_code == 202, accepted.text
+        # The next poll is ~60 s away; the webhook makes it happen now.
+        controller.wait("the webhook's commit to reach Marathon",
+                        lambda: controller.image_of(CATALOG) == "lhcbdirac:v8r2p45", timeout=30)
+        runs = controller.get("/api/v1/history")["history"]
+        assert any(e["kind"] == "run" and e["trigger"] == "webhook" for e in runs)

@@ -678,8 +678,9 @@ class Cluster:
         names = appspec.port_names(app)
         for i, port in enumerate(task.ports):
             env[f"PORT{i}"] = str(port)
-            if i < len(names) and names[i]:
-                env[f"PORT_{names[i].upper().replace('-', '_')}"] = str(port)
+            name = names[i] if i < len(names) else None
+            if name:
+                env[f"PORT_{name.upper().replace('-', '_')}"] = str(port)
         if task.ports:
             env["PORT"] = str(task.ports[0])
             env["PORTS"] = ",".join(str(p) for p in task.ports)

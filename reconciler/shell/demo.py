@@ -334,8 +334,8 @@ class Story:
         rollbacks = self.wait_for_records(lambda store: store.rollbacks(),
                                           "the controller to record the rollback")
         for rollback in rollbacks:
-            self.say(f"  record    rollback of {rollback['app_id']}: {rollback.get('reason')} "
-                     f"({rollback.get('outcome')})")
+            self.say(f"  record    rollback of {rollback.app_id}: {rollback.reason} "
+                     f"({rollback.outcome})")
         self.say(f"  ok: rolled back, every app live on {IMAGE}:{options.release_tag} again;")
         self.say("     the failed revision stays in Git until someone fixes it forward.")
         sha = self.bump_tag(options.release_tag, f"Back to DIRAC {options.release_tag}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.controller.stack import CATALOG, PORTAL, SECRET, Controller, repo_files, running
+from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +69,19 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         assert "reconciler_open_drift 1.0" in metrics
         assert 'reconciler_apps{state="drifted"} 1.0' in metrics
         assert "reconciler_reconcile_duration_seconds_count" in metrics
+
+        state = str(tmp_path / "state")
+        listed = cluster.reconciler("drift", "--state-dir", state, "--open", "--output", "json")
+        assert listed.returncode == 0, cluster.explain(listed)
+        assert [d["app_id"] for d in json.loads(listed.stdout)] == [PORTAL]
+        html = cluster.reconciler("drift", "--state-dir", state, "--output", "html")
+        assert html.returncode == 0 and PORTAL in html.stdout and CATALOG in html.stdout
+        assert "<link" not in html.stdout and "<script" not in html.stdout
+        status = cluster.reconciler("status", "--state-dir", state, "--marathon",
+                                    controller.marathon)
+        assert status.returncode == 0, cluster.explain(status)
+        states = {line.split()[0]: line.split()[1] for line in status.stdout.splitlines()}
+        assert states == {CATALOG: "in", PORTAL: "drifted"}
 
 
 def test_a_webhook_applies_a_commit_long_before_the_next_poll(tmp_path: Path) -> None:

@@ -1,0 +1,54 @@
+"""``reconciler drift``: drift recorded by the controller, as text, JSON or a self-contained
+HTML report (inline CSS, no external asset), read from the record store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from reconciler.cli import sync as sync_cli
+from reconciler.web import report, views
+
+
+@click.command()
+@sync_cli.state_dir_option
+@click.option("--open", "open_only", is_flag=True, help="Only open (and flapping) drift.")
+@click.option("--since", default=None, metavar="WHEN",
+              help="Only drift seen since then: 30m, 24h, 7d or an ISO-8601 time.")
+@click.option("--prefix", default=None, metavar="GROUP", help="Only apps under this group.")
+@click.option("--output", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True)
+def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: str | None,
+            output: str) -> None:
+    """Show drift: who changed what in Marathon behind Git's back, and what was done."""
+    try:
+        after = views.parse_since(since, now=time.time())
+    except ValueError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    with sync_cli.open_store(state_dir) as store:
+        found = store.drifts(open_only=open_only, since=after, prefix=prefix)
+        if output == "html":
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            click.echo(report.store_report(store, generated_at=now, drifts=found))
+            return
+        shown = views.drift_views(store, found)
+    if output == "json":
+        click.echo(json.dumps([v.as_json() for v in shown], indent=2, default=str))
+        return
+    if not shown:
+        click.echo("no drift recorded" + (" (open)" if open_only else ""))
+        return
+    for view in shown:
+        d = view.drift
+        who = f"{d.client_ip} {d.uri}" if d.client_ip else "unknown client"
+        click.echo(f"#{d.drift_id} {d.app_id}  {d.status}  {d.kind}  policy {d.policy}, "
+                   f"action {d.action or '-'}  seen {d.first_seen_at} .. {d.last_seen_at}  "
+                   f"by {who}  corrections {d.corrections}")
+        for line in view.lines:
+            click.echo(f"    {line.op} {line.path}: {line.old} -> {line.new}")

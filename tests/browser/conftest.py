@@ -12,10 +12,10 @@ from tests.browser import chrome
 from tests.browser.stack import Stack
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Dev cluster, config repo in Git and ``reconciler run``, first sync done."""
-    running = Stack.start(tmp_path_factory.mktemp("stack"))
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Dev cluster, config repo in Git and ``reconciler run`` (answering /healthz)."""
+    running = Stack.start(tmp_path / "stack")
     try:
         yield running
     finally:

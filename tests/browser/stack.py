@@ -59,6 +59,7 @@ class Stack:
     def start(
         cls, root: Path, *, token: str = TOKEN, poll_interval: float = 1.0,
         desired: list[dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> Stack:
         dev = DevCluster.start(state_dir=root / "devcluster")
         controller: subprocess.Popen[bytes] | None = None
@@ -82,6 +83,7 @@ class Stack:
                    "RECONCILER_LISTEN": f"127.0.0.1:{port}",
                    "RECONCILER_API_TOKEN": token}
             env.pop("RECONCILER_NOTIFY_WEBHOOK_URL", None)
+            env.update(extra_env or {})
             log_path = root / "controller.log"
             with open(log_path, "ab") as log:
                 controller = subprocess.Popen(

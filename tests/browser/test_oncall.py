@@ -3,8 +3,8 @@
 The controller runs against a dev cluster and a Git config repo; someone scales the portal
 through Marathon's API (its drift policy is ``report``, so the controller leaves it alone),
 the engineer opens the dashboard, reads the drift, is refused without the API token and
-acknowledges the drift and syncs the app with it. Tests in this module share one stack and
-run in order, each one a step of that story.
+acknowledges the drift and syncs the app with it. Each test starts its own stack (tests are
+spread over workers), and the story is one test whose steps build on each other.
 """
 
 from __future__ import annotations
@@ -64,8 +64,15 @@ def test_apps_page_shows_every_app_in_sync_with_tag_and_health(
         assert re.search(r"\b1/1 healthy\b", row.text), row.text
 
 
-def test_drift_made_in_marathon_is_readable_on_the_app_page(
+def test_drift_is_read_then_acted_on_only_with_the_token(
         stack: Stack, browser: webdriver.Chrome) -> None:
+    stack.wait_for_states({PORTAL: "in sync"})
+    _drift_is_readable_on_the_app_page(stack, browser)
+    _action_without_token_is_refused_and_shown(stack, browser)
+    _with_the_token_the_drift_is_acknowledged_and_the_app_synced(stack, browser)
+
+
+def _drift_is_readable_on_the_app_page(stack: Stack, browser: webdriver.Chrome) -> None:
     stack.scale_in_marathon(PORTAL, 2)
     stack.wait_for_states({PORTAL: "drifted"})
 
@@ -85,8 +92,8 @@ def test_drift_made_in_marathon_is_readable_on_the_app_page(
     assert stack.live_instances(PORTAL) == 2  # policy report: live left alone
 
 
-def test_action_without_token_is_refused_and_shown(
-        stack: Stack, browser: webdriver.Chrome) -> None:
+def _action_without_token_is_refused_and_shown(stack: Stack,
+                                              browser: webdriver.Chrome) -> None:
     browser.get(f"{stack.url}/apps{PORTAL}")
     answer = _click_and_read(browser, _button(browser, "/acknowledge"))
     assert answer.startswith("refused (401)"), answer
@@ -97,7 +104,7 @@ def test_action_without_token_is_refused_and_shown(
     assert refused and refused[0]["action"].endswith("/acknowledge")
 
 
-def test_with_the_token_the_drift_is_acknowledged_and_the_app_synced(
+def _with_the_token_the_drift_is_acknowledged_and_the_app_synced(
         stack: Stack, browser: webdriver.Chrome) -> None:
     browser.get(f"{stack.url}/apps{PORTAL}")
     _set_token(browser, stack.token)

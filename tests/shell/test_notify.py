@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from reconciler.shell import notify, records
+from tests.browser import stack as browser_stack
 from tests.support.processes import free_port
 
 SECRET = "s3cr3t-db-password-value"
@@ -329,3 +331,32 @@ def test_known_secrets_and_url_credentials_are_scrubbed_from_the_text(
     assert "401" in everything
     assert SECRET not in everything and api_token not in everything
     assert "https://***@marathon.example.org" in everything
+
+
+@pytest.mark.integration
+def test_the_running_controller_announces_a_drift_once_without_secrets(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """``reconciler run`` with the webhook set: someone edits the portal's env in Marathon."""
+    leaked = "new-db-password-typed-by-hand"
+    stack = browser_stack.Stack.start(
+        tmp_path, extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url})
+    try:
+        stack.wait_for_states({browser_stack.PORTAL: "in sync"})
+        requests.put(f"{stack.marathon}/v2/apps{browser_stack.PORTAL}", params={"force": "true"},
+                     json={"env": {"DIRAC_SETUP": "LHCb-Certification",
+                                   "DB_PASSWORD": leaked}}, timeout=10).raise_for_status()
+        stack.wait_for_states({browser_stack.PORTAL: "drifted"})
+        deadline = time.monotonic() + 30
+        while not any("drift detected" in t for t in receiver.texts()):
+            assert time.monotonic() < deadline, f"no drift notice: {receiver.texts()}"
+            time.sleep(0.2)
+        time.sleep(3)  # a few more drift checks and scans: still one message
+    finally:
+        stack.stop()
+    drift_messages = [b for b in receiver.bodies if "drift" in b["text"]]
+    assert len(drift_messages) == 1, receiver.texts()
+    fields = {f["title"]: f["value"] for f in drift_messages[0]["attachments"][0]["fields"]}
+    assert fields["what"] == '/env/DB_PASSWORD: "***" → "***"'
+    assert "127.0.0.1" in fields["who"]
+    everything = b"".join(receiver.raw).decode()
+    assert leaked not in everything and "hunter2" not in everything

@@ -105,3 +105,23 @@ def test_a_webhook_applies_a_commit_long_before_the_next_poll(tmp_path: Path) ->
                         lambda: controller.image_of(CATALOG) == "lhcbdirac:v8r2p45", timeout=30)
         runs = controller.get("/api/v1/history")["history"]
         assert any(e["kind"] == "run" and e["trigger"] == "webhook" for e in runs)
+
+
+def test_flapping_drift_stops_being_corrected(tmp_path: Path) -> None:
+    with running(tmp_path, poll_interval=1, extra_env={"RECONCILER_FLAP_THRESHOLD": "1"}
+                 ) as controller:
+        first_sync(controller)
+        scale = f"{controller.marathon}/v2/apps{CATALOG}"
+        requests.put(scale, json={"instances": 2}, params={"force": "true"},
+                     timeout=10).raise_for_status()
+        controller.wait("the first drift to be corrected", lambda: [
+            d for d in drifts(controller, CATALOG) if d["action"] == "corrected"], timeout=30)
+        controller.wait("the catalog to settle back", lambda: controller.settled(CATALOG)
+                        and controller.live()[CATALOG]["instances"] == 1)
+        requests.put(scale, json={"instances": 2}, params={"force": "true"},
+                     timeout=10).raise_for_status()
+        flapping = controller.wait("the drift to be declared flapping", lambda: [
+            d for d in drifts(controller, CATALOG) if d["status"] == "flapping"], timeout=30)[0]
+        assert flapping["action"] == "flapping-stopped"
+        assert controller.live()[CATALOG]["instances"] == 2  # left alone: a human decides
+        assert "suggested_ignore" in controller.log.read_text()

@@ -6,6 +6,7 @@ HTTP receiver (http.server in a thread) standing in for Mattermost's incoming we
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import threading
@@ -16,8 +17,9 @@ from typing import Any
 
 import pytest
 import requests
+import sentry_sdk
 
-from reconciler.shell import notify, records
+from reconciler.shell import notify, records, telemetry
 from tests.browser import stack as browser_stack
 from tests.support.processes import free_port
 
@@ -34,7 +36,7 @@ PORTAL_DEFINITION = {
 class Receiver:
     """A webhook endpoint that keeps every JSON body it is sent."""
 
-    def __init__(self, *, status: int = 200) -> None:
+    def __init__(self, *, status: int = 200, parse: bool = True) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.raw: list[bytes] = []
         receiver = self
@@ -42,8 +44,11 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 data = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    data = gzip.decompress(data)
                 receiver.raw.append(data)
-                receiver.bodies.append(json.loads(data))
+                if parse:
+                    receiver.bodies.append(json.loads(data))
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -360,3 +365,25 @@ def test_the_running_controller_announces_a_drift_once_without_secrets(
     assert "127.0.0.1" in fields["who"]
     everything = b"".join(receiver.raw).decode()
     assert leaked not in everything and "hunter2" not in everything
+
+
+def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> None:
+    """The controller's wiring: capture=telemetry.capture_message, Sentry sending for real."""
+    sentry = Receiver(parse=False)
+    host = sentry.url.split("/")[2]
+    try:
+        telemetry.init_sentry(f"http://publickey@{host}/42")
+        store.observe_drift(app_id=PORTAL, kind="config", fingerprint="f1", policy="report",
+                            patch=[{"op": "replace", "path": "/env/DB_PASSWORD",
+                                    "value": OTHER_SECRET}], client_ip="10.0.0.5")
+        notify.Notifier(records=store, webhook_url=None,
+                        capture=telemetry.capture_message).scan()
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+        sentry.close()
+    envelopes = b"".join(sentry.raw).decode()
+    assert f"drift detected: {PORTAL}" in envelopes
+    assert '"level":"warning"' in envelopes.replace(" ", "")
+    assert OTHER_SECRET not in envelopes

@@ -387,3 +387,30 @@ def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> N
     assert f"drift detected: {PORTAL}" in envelopes
     assert '"level":"warning"' in envelopes.replace(" ", "")
     assert OTHER_SECRET not in envelopes
+
+
+@pytest.mark.integration
+def test_the_running_controller_announces_a_corrected_drift_once(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """Policy ``correct``: the file catalog scaled by hand is scaled back and people told."""
+    app_id = browser_stack.CATALOG
+    stack = browser_stack.Stack.start(
+        tmp_path, extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url})
+    try:
+        stack.wait_for_states({app_id: "in sync"})
+        stack.scale_in_marathon(app_id, 3)
+        deadline = time.monotonic() + 60
+        while not any("drift corrected" in t for t in receiver.texts()):
+            assert time.monotonic() < deadline, f"no correction notice: {receiver.texts()}"
+            time.sleep(0.2)
+        assert stack.live_instances(app_id) == 1
+        time.sleep(3)  # more drift checks and scans: nothing new
+    finally:
+        stack.stop()
+    texts = [b["text"] for b in receiver.bodies]
+    assert texts.count(f"reconciler: drift corrected: {app_id}") == 1, texts
+    assert texts.count(f"reconciler: drift detected: {app_id}") <= 1, texts
+    corrected = next(b for b in receiver.bodies if "drift corrected" in b["text"])
+    fields = {f["title"]: f["value"] for f in corrected["attachments"][0]["fields"]}
+    assert fields["what"] == "/instances: 1 → 3"
+    assert "drift correction" in fields["why"]

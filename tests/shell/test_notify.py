@@ -414,3 +414,37 @@ def test_the_running_controller_announces_a_corrected_drift_once(
     fields = {f["title"]: f["value"] for f in corrected["attachments"][0]["fields"]}
     assert fields["what"] == "/instances: 1 → 3"
     assert "drift correction" in fields["why"]
+
+
+@pytest.mark.integration
+def test_the_running_controller_announces_a_rollback_with_its_release_and_author(
+        tmp_path: Path, receiver: Receiver) -> None:
+    """A broken image committed by Carol: rolled back, quarantined, each announced once."""
+    app_id = browser_stack.CATALOG
+    settings = {**browser_stack.SETTINGS, "deadlines": {"/dirac/datamanagement": 6}}
+    stack = browser_stack.Stack.start(
+        tmp_path, settings=settings,
+        extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url})
+    try:
+        stack.wait_for_states({app_id: "in sync"})
+        path = stack.repo / (app_id.strip("/") + ".yaml")
+        path.write_text(path.read_text().replace("image: dirac",
+                                                 "image: lhcbdirac:v8r2p46-broken"))
+        sha = stack.commit("Try v8r2p46 on the file catalog", author="Carol Tester",
+                           email="carol@example.org")
+        deadline = time.monotonic() + 90
+        while not {"rollback done", "quarantined"} <= {
+                b["text"].split(": ")[1] for b in receiver.bodies}:
+            assert time.monotonic() < deadline, f"no rollback notices: {receiver.texts()}"
+            time.sleep(0.3)
+        time.sleep(2)
+    finally:
+        stack.stop()
+    texts = [b["text"] for b in receiver.bodies]
+    assert texts.count(f"reconciler: rollback done: {app_id}") == 1, texts
+    assert texts.count(f"reconciler: quarantined: {app_id}") == 1, texts
+    rollback = next(b for b in receiver.bodies if "rollback done" in b["text"])
+    fields = {f["title"]: f["value"] for f in rollback["attachments"][0]["fields"]}
+    assert "Carol Tester" in fields["who"]
+    assert f"{sha[:10]} (Try v8r2p46 on the file catalog) failed" in fields["why"]
+    assert '/container/docker/image → "lhcbdirac:v8r2p46-broken"' in fields["what"]

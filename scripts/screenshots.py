@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
 
 from tests.browser import chrome  # noqa: E402
 from tests.browser.stack import CATALOG, PORTAL, SETTINGS, Stack, apps  # noqa: E402
@@ -75,6 +76,19 @@ def capture(driver: webdriver.Chrome, url: str, path: Path, *, width: int = 1400
     driver.save_screenshot(str(path))
 
 
+def refused(driver: webdriver.Chrome, stack: Stack, path: Path) -> None:
+    """The drifted app's page after "Acknowledge" without a token: the refusal in view."""
+    driver.set_window_size(1400, 900)
+    driver.get(f"{stack.url}/apps{PORTAL}")
+    button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[data-action]")
+                  if str(b.get_attribute("data-action")).endswith("/acknowledge"))
+    answer = button.find_element(By.XPATH, "following-sibling::*[1]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    chrome.wait_until(lambda: answer.text.startswith("refused"), "the refusal on the page")
+    driver.save_screenshot(str(path))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -94,6 +108,8 @@ def main() -> int:
                 for name, page in PAGES:
                     capture(driver, stack.url + page, args.out / f"{name}.png")
                     print(f"{args.out / name}.png")
+                refused(driver, stack, args.out / "action-refused.png")
+                print(f"{args.out / 'action-refused'}.png")
         finally:
             stack.stop()
     return 0

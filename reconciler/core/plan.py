@@ -44,6 +44,9 @@ MARGIN = 15.0
 class SkipReason(enum.StrEnum):
     QUARANTINED = "quarantined"
     """This app's desired revision failed and was rolled back; not retried until it changes."""
+    DEPENDENCY_QUARANTINED = "dependency quarantined"
+    """An app it depends on is quarantined: deploying it would run it against a dependency
+    that is not at this revision (the release that broke the dependency may break it too)."""
     PRUNE_DISABLED = "prune disabled"
     """Live but absent from Git; deleted only when the repo's settings say ``prune: true``."""
     NOT_SELECTED = "not selected"
@@ -147,6 +150,7 @@ def make_plan(
         else:
             deploys[diff.app_id] = diff
 
+    _hold_back_dependents(deploys, skipped)
     deploy_deps = {
         app_id: tuple(d for d in dependencies_of(app_id, diff.desired) if d in deploys)
         for app_id, diff in deploys.items()
@@ -172,6 +176,23 @@ def make_plan(
     ]
     return Plan(revision=revision, waves=tuple(w for w in waves if w), skipped=tuple(skipped),
                 in_sync=tuple(in_sync), parallel=options.parallel)
+
+
+def _hold_back_dependents(
+    deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped]
+) -> None:
+    """Move out of ``deploys`` every app that depends, directly or not, on a quarantined one."""
+    held = {s.app_id for s in skipped
+            if s.reason in (SkipReason.QUARANTINED, SkipReason.DEPENDENCY_QUARANTINED)}
+    changed = bool(held)
+    while changed:
+        changed = False
+        for app_id, diff in sorted(deploys.items()):
+            if any(d in held for d in dependencies_of(app_id, diff.desired)):
+                skipped.append(Skipped(app_id, diff.action, SkipReason.DEPENDENCY_QUARANTINED))
+                held.add(app_id)
+                del deploys[app_id]
+                changed = True
 
 
 def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -172,10 +172,11 @@ class RunReport:
 
     @property
     def quarantined(self) -> tuple[model.AppId, ...]:
+        """Apps left out because their revision, or a dependency's, is quarantined."""
         if self.plan is None:
             return ()
-        return tuple(s.app_id for s in self.plan.skipped
-                     if s.reason is planning.SkipReason.QUARANTINED)
+        held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
+        return tuple(s.app_id for s in self.plan.skipped if s.reason in held)
 
     @property
     def exit_code(self) -> ExitCode:

@@ -70,6 +70,22 @@ def test_quarantined_apps_are_skipped_unless_a_retry_is_asked() -> None:
     assert _ids(retry) == [["/a", "/b"]]
 
 
+def test_apps_depending_on_a_quarantined_app_are_held_back_too() -> None:
+    # The release that broke /config must not reach the apps that depend on it when the same
+    # revision is reconciled again (a later poll or a drift correction).
+    diffs = [_diff("/config", model.Action.UPDATE),
+             _diff("/catalog", model.Action.UPDATE, dependencies=["/config"]),
+             _diff("/fts", model.Action.UPDATE, dependencies=["/catalog"]),
+             _diff("/other", model.Action.UPDATE)]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              quarantined={"/config"})
+    assert _ids(plan) == [["/other"]]
+    held = {s.app_id: s.reason for s in plan.skipped}
+    assert held == {"/config": planning.SkipReason.QUARANTINED,
+                    "/catalog": planning.SkipReason.DEPENDENCY_QUARANTINED,
+                    "/fts": planning.SkipReason.DEPENDENCY_QUARANTINED}
+
+
 def test_only_selected_apps_are_planned_and_no_ops_count_as_in_sync() -> None:
     diffs = [_diff("/a", model.Action.SCALE), _diff("/b", model.Action.UPDATE),
              _diff("/c", model.Action.NOOP)]

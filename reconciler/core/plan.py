@@ -150,7 +150,12 @@ def make_plan(
         else:
             deploys[diff.app_id] = diff
 
-    _hold_back_dependents(deploys, skipped)
+    # Quarantined apps hold their dependents back even when the run did not select them (a
+    # drift correction of one app must not deploy a release that broke its dependency).
+    blocked = set() if options.retry_quarantined else {
+        d.app_id for d in diffs
+        if d.app_id in quarantined and d.action is not model.Action.NOOP}
+    _hold_back_dependents(deploys, skipped, blocked=blocked)
     deploy_deps = {
         app_id: tuple(d for d in dependencies_of(app_id, diff.desired) if d in deploys)
         for app_id, diff in deploys.items()
@@ -179,11 +184,11 @@ def make_plan(
 
 
 def _hold_back_dependents(
-    deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped]
+    deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped], *,
+    blocked: set[model.AppId],
 ) -> None:
-    """Move out of ``deploys`` every app that depends, directly or not, on a quarantined one."""
-    held = {s.app_id for s in skipped
-            if s.reason in (SkipReason.QUARANTINED, SkipReason.DEPENDENCY_QUARANTINED)}
+    """Move out of ``deploys`` every app that depends, directly or not, on a blocked one."""
+    held = set(blocked)
     changed = bool(held)
     while changed:
         changed = False

@@ -84,6 +84,13 @@ def test_apps_depending_on_a_quarantined_app_are_held_back_too() -> None:
     assert held == {"/config": planning.SkipReason.QUARANTINED,
                     "/catalog": planning.SkipReason.DEPENDENCY_QUARANTINED,
                     "/fts": planning.SkipReason.DEPENDENCY_QUARANTINED}
+    # The same when the run selects only a dependent (a drift correction of that app).
+    only = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              quarantined={"/config"},
+                              options=planning.PlanOptions(only_apps={"/catalog"}))
+    assert _ids(only) == []
+    assert planning.Skipped("/catalog", model.Action.UPDATE,
+                            planning.SkipReason.DEPENDENCY_QUARANTINED) in only.skipped
 
 
 def test_only_selected_apps_are_planned_and_no_ops_count_as_in_sync() -> None:

@@ -14,8 +14,11 @@ Three things run in the background (APScheduler's BackgroundScheduler, plus one 
     events   a thread following Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
 
-Never two reconciles at once: one lock is held by every job that may write to Marathon, and
-each job has ``max_instances=1, coalesce=True`` so a burst of triggers is one run. Git or
+Never two reconciles at once: one lock is held by every job that may write to Marathon. A
+burst of triggers is one run without losing the last one: each job may have one instance
+running and one waiting (``max_instances=2``, and a per-job lock makes the second wait), so a
+trigger that arrives while a run is under way is served by the waiting run, which reads Git
+or Marathon only after the running one finished; further triggers are absorbed by it. Git or
 Marathon down: logged, counted, retried with exponential backoff; nothing here raises out of
 a job (the controller keeps going with the last good revision).
 """
@@ -42,6 +45,7 @@ from reconciler.core import drift as drifting
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
+from reconciler.shell import applier as applying
 from reconciler.shell import config, engine, gitsource, marathon, notify, records, telemetry
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,14 @@ class Attribution:
     client_ip: str
     uri: str
     at: str
+    version: str | None = None
+    """The app version that write produced: the attribution holds for that live version only."""
+
+    def explains(self, live: model.JSON | None) -> bool:
+        """True when this write made ``live`` (an app deleted since has no version to match)."""
+        if live is None or self.version is None:
+            return True
+        return live.get("version") in (None, self.version)
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ class Backoff:
         self._not_before = 0.0
 
     def failed(self) -> float:
-        delay = min(self._cap, self._base * 2 ** self.failures)
+        delay = float(min(self._cap, self._base * 2.0 ** self.failures))
         self.failures += 1
         self._not_before = self._clock() + delay
         return delay
@@ -130,8 +142,11 @@ class Controller:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            job_defaults={"max_instances": 2, "coalesce": True, "misfire_grace_time": None},
             timezone=dt.UTC)
+        # One run of each job at a time; the second instance the scheduler may start waits
+        # here, and that is what serves a trigger arriving during a run (see the docstring).
+        self._job_locks = {POLL_JOB: threading.Lock(), DRIFT_JOB: threading.Lock()}
         self._stopping = threading.Event()
         self._events_thread: threading.Thread | None = None
         self._desired: model.DesiredState | None = None
@@ -140,6 +155,8 @@ class Controller:
         self._invalid: tuple[str, str] | None = None
         self._next_trigger = "poll"
         self._attributions: dict[str, Attribution] = {}
+        self._in_sync: dict[str, model.JSON] = {}
+        """Apps the latest reconciles left equal to desired, with that desired definition."""
         self._git_backoff = Backoff(base=min(1.0, settings.poll_interval))
         self._marathon_backoff = Backoff(base=min(1.0, settings.poll_interval))
         self._last_poll_at: float | None = None
@@ -204,6 +221,15 @@ class Controller:
         """Put the app back to its previous Marathon version now (waits for the lock)."""
         with self._lock:
             report = self._engine.rollback_app(app_id, requested_by=who)
+            if report.error is None and report.outcome is model.Outcome.SUCCEEDED:
+                # What a human rolled back to is the baseline now: not drift to correct.
+                try:
+                    live = self.client.get_app(app_id)
+                except marathon.MarathonError:
+                    live = None
+                if live is not None:
+                    with self._state_lock:
+                        self._in_sync[app_id] = applying.strip_read_only(live)
         if report.error:
             return f"rollback failed: {report.error}"
         return f"rollback {report.outcome}"
@@ -221,8 +247,11 @@ class Controller:
 
     @property
     def ready(self) -> bool:
-        """Ready once a revision has been reconciled and the last Git poll worked."""
-        return self._synced is not None
+        """Ready once a revision has been reconciled and the last Git and Marathon contacts
+        worked (``/readyz`` says which one is missing)."""
+        with self._state_lock:
+            return (self._synced is not None and self._git_error is None
+                    and self._marathon_error is None)
 
     def live_apps(self) -> list[model.JSON]:
         return self.client.list_apps(embed=engine.LIVE_EMBED)
@@ -243,14 +272,16 @@ class Controller:
     # -- the poll job ----------------------------------------------------------------------
 
     def _poll_job(self) -> None:
-        with self._state_lock:
-            trigger, self._next_trigger = self._next_trigger, "poll"
-        if trigger == "poll" and (self._git_backoff.waiting() or self._marathon_backoff.waiting()):
-            return
-        try:
-            self._poll(trigger)
-        except Exception:  # noqa: BLE001 - a job must never die; the log says what happened
-            log.exception("poll failed unexpectedly")
+        with self._job_locks[POLL_JOB]:
+            with self._state_lock:
+                trigger, self._next_trigger = self._next_trigger, "poll"
+            if trigger == "poll" and (self._git_backoff.waiting()
+                                      or self._marathon_backoff.waiting()):
+                return
+            try:
+                self._poll(trigger)
+            except Exception:  # noqa: BLE001 - a job must never die; the log says what happened
+                log.exception("poll failed unexpectedly")
 
     def _poll(self, trigger: str) -> None:
         telemetry.GIT_REQUESTS.inc()
@@ -306,6 +337,7 @@ class Controller:
             report = self._engine.reconcile(desired, trigger=trigger, requested_by=requested_by,
                                             only_apps=only)
         elapsed = time.monotonic() - started
+        self._remember_in_sync(desired, report)
         telemetry.RECONCILE_SECONDS.labels(trigger=trigger).observe(elapsed)
         telemetry.RECONCILES.labels(trigger=trigger, outcome=str(report.outcome)).inc()
         for result in (*report.resumed, *report.results):
@@ -346,19 +378,20 @@ class Controller:
     # -- the drift job ---------------------------------------------------------------------
 
     def _drift_job(self) -> None:
-        if self._marathon_backoff.waiting():
-            return
-        try:
-            self._check_drift()
-        except Exception:  # noqa: BLE001 - a job must never die
-            log.exception("drift check failed unexpectedly")
+        with self._job_locks[DRIFT_JOB]:
+            if self._marathon_backoff.waiting():
+                return
+            try:
+                self._check_drift()
+            except Exception:  # noqa: BLE001 - a job must never die
+                log.exception("drift check failed unexpectedly")
 
     def _check_drift(self) -> None:
         desired = self._desired
         if desired is None:
             return
         with self._state_lock:
-            attributions, self._attributions = self._attributions, {}
+            attributions = dict(self._attributions)
         to_correct: dict[str, int] = {}
         with self._lock:
             try:
@@ -374,10 +407,10 @@ class Controller:
             self._marathon_error = None
             live_by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a
                           for a in live_apps}
-            for app_id, applied in sorted(self.records.last_applied().items()):
+            for app_id, baseline in sorted(self._baselines().items()):
                 if app_id not in desired.apps:
                     continue  # left Git (or not managed any more): no drift to speak of
-                drift_id = self._observe(app_id, applied=applied, live=live_by_id.get(app_id),
+                drift_id = self._observe(app_id, baseline=baseline, live=live_by_id.get(app_id),
                                          desired=desired, who=attributions.get(app_id))
                 if drift_id is not None:
                     to_correct[app_id] = drift_id
@@ -386,7 +419,33 @@ class Controller:
         else:
             self._announce()
 
-    def _observe(self, app_id: str, *, applied: records.Applied, live: model.JSON | None,
+    def _baselines(self) -> dict[str, model.JSON]:
+        """Per app, the desired definition live should equal: what drift is measured against.
+
+        The record store's last applied definitions, overridden by what the latest reconciles
+        found in sync or applied: an app that already matched Git when the controller started
+        has no change recorded, and must be watched for drift all the same.
+        """
+        baselines = {a: applied.definition for a, applied in self.records.last_applied().items()}
+        with self._state_lock:
+            baselines.update(self._in_sync)
+        return baselines
+
+    def _remember_in_sync(self, desired: model.DesiredState, report: engine.RunReport) -> None:
+        """After a reconcile: the apps now equal to ``desired`` (unchanged or changed fine)."""
+        if report.plan is None or report.error is not None:
+            return
+        equal = set(report.plan.in_sync) | {
+            r.app_id for r in report.results if r.outcome is model.Outcome.SUCCEEDED}
+        with self._state_lock:
+            for app_id in equal:
+                if app_id in desired.apps:
+                    self._in_sync[app_id] = desired.apps[app_id].definition
+            for result in report.results:
+                if result.outcome is not model.Outcome.SUCCEEDED:
+                    self._in_sync.pop(result.app_id, None)  # live is the previous version
+
+    def _observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
                  desired: model.DesiredState, who: Attribution | None) -> int | None:
         """Record the app's drift (or its end); the drift id when it should be corrected."""
         ignore = desired.settings.ignored_pointers_for(app_id)
@@ -396,12 +455,13 @@ class Controller:
                 patch=({"op": "remove", "path": ""},),
                 fingerprint=drifting.fingerprint([{"op": "remove", "path": ""}]))
         else:
-            finding = drifting.find_drift(app_id, desired=applied.definition, live=live,
-                                          ignore=ignore)
+            finding = drifting.find_drift(app_id, desired=baseline, live=live, ignore=ignore)
         if finding is None:
             for resolved in self.records.resolve_drift(app_id=app_id, action="gone"):
                 telemetry.event(log, "drift gone", app=app_id, drift=resolved.drift_id)
             return None
+        if who is not None and not who.explains(live):
+            who = None  # that write is not what live shows now (ours came after it, say)
         policy = desired.settings.drift_policy_for(app_id)
         record, created = self.records.observe_drift(
             app_id=app_id, kind=str(finding.kind), patch=finding.patch,
@@ -413,12 +473,16 @@ class Controller:
             telemetry.DRIFT_DETECTED.labels(kind=str(finding.kind)).inc()
             telemetry.event(log, "drift detected", level=logging.WARNING, app=app_id,
                             kind=str(finding.kind), fields=list(finding.pointers),
-                            policy=str(policy), client_ip=record.client_ip, uri=record.uri)
+                            policy=str(policy), client_ip=record.client_ip, uri=record.uri,
+                            live_version=record.live_version)
         if record.status == "flapping":
             return None  # correcting stopped: a human decides (ignore rule or fix the culprit)
-        if policy is model.DriftPolicy.REPORT:
-            if record.action != "reported":
-                self.records.set_drift_action(record.drift_id, action="reported")
+        quarantined = self.records.is_quarantined(app_id=app_id, revision=desired.revision)
+        if policy is model.DriftPolicy.REPORT or quarantined:
+            # A quarantined app was rolled back on purpose: re-applying would undo that.
+            action = "reported" if not quarantined else "reported (app quarantined)"
+            if record.action != action:
+                self.records.set_drift_action(record.drift_id, action=action)
                 telemetry.DRIFT_ACTIONS.labels(action="reported").inc()
             return None
         since = self._clock() - self.settings.flap_window
@@ -478,14 +542,15 @@ class Controller:
         desired = self._desired
         if desired is None or app_id not in desired.apps:
             return
+        version = definition.get("version")
         who = Attribution(client_ip=str(event.data.get("clientIp", "")),
                           uri=str(event.data.get("uri", "")),
-                          at=str(event.data.get("timestamp", "")))
+                          at=str(event.data.get("timestamp", "")),
+                          version=str(version) if version else None)
+        # Kept per app and matched to the live version by the drift check: the controller's
+        # own writes post events too, and must not be taken for the hand edit they correct.
         with self._state_lock:
             self._attributions[app_id] = who
-        # Our own writes hold the lock: the drift check then runs after them, on settled live.
-        self.records.attribute_drift(app_id=app_id, client_ip=who.client_ip, uri=who.uri,
-                                     at=who.at)
         self.trigger_drift_check()
 
     def _announce(self) -> None:

@@ -75,21 +75,44 @@ class Daemon:
         return self.log.read_text().count("Request upload-pack")
 
 
+class ServedGit:
+    """``git daemon`` exporting every repository under ``base``, stoppable and restartable on
+    the same port (Git down and back, as the controller sees it)."""
+
+    def __init__(self, base: Path, log: Path, *, port: int | None = None) -> None:
+        self.base = base
+        self.log = log
+        self.port = port or free_port()
+        self.url = f"git://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServedGit:
+        start_at = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as out:
+            self._process = subprocess.Popen(
+                ["git", "daemon", "--reuseaddr", "--export-all", "--verbose",
+                 "--informative-errors", f"--base-path={self.base}", "--listen=127.0.0.1",
+                 f"--port={self.port}", str(self.base)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while "Ready to rumble" not in self.log.read_bytes()[start_at:].decode(errors="replace"):
+            if time.monotonic() > deadline or self._process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"git daemon did not start: {self.log.read_text()}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+
+
 @contextmanager
 def git_daemon(base: Path, log: Path) -> Iterator[Daemon]:
     """``git daemon`` exporting every repository under ``base`` on a free port."""
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", "--verbose", "--informative-errors",
-             f"--base-path={base}", "--listen=127.0.0.1", f"--port={port}", str(base)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    served = ServedGit(base, log).start()
     try:
-        deadline = time.monotonic() + 10
-        while "Ready to rumble" not in log.read_text():
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"git daemon did not start: {log.read_text()}")
-            time.sleep(0.02)
-        yield Daemon(url=f"git://127.0.0.1:{port}", log=log)
+        yield Daemon(url=served.url, log=log)
     finally:
-        stop_process(process)
+        served.stop()

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import requests
 import yaml
 
-from tests.controller.gitrepos import Upstream
+from tests.controller.gitrepos import ServedGit, Upstream
 from tests.support.processes import DevCluster, free_port, stop_process, wait_for_http
 from tests.sync import cluster
 
@@ -48,6 +48,13 @@ class Controller:
     upstream: Upstream
     process: subprocess.Popen[bytes]
     log: Path
+    dev: DevCluster
+    git: ServedGit | None = None
+    """The ``git daemon`` serving the repo, when the controller reads it over ``git://``."""
+
+    def restart_marathon(self) -> None:
+        """Start the dev cluster again on its port, with its state (apps, deployments)."""
+        self.dev = DevCluster.start(state_dir=self.dev.state_dir, port=self.dev.port)
 
     def explain(self) -> str:
         with contextlib.suppress(OSError):
@@ -86,16 +93,27 @@ class Controller:
 
 @contextmanager
 def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
-            extra_env: Mapping[str, str] | None = None) -> Iterator[Controller]:
-    """Dev cluster, bare repo with two apps, and ``reconciler run``; all stopped afterwards."""
+            extra_env: Mapping[str, str] | None = None,
+            serve_git: bool = False) -> Iterator[Controller]:
+    """Dev cluster, bare repo with two apps, and ``reconciler run``; all stopped afterwards.
+
+    ``serve_git``: the controller reads the repo from ``git daemon`` (``git://``), which the
+    test may stop and start; otherwise through a file URL.
+    """
     dev = DevCluster.start(state_dir=root / "devcluster")
     process = None
+    controller: Controller | None = None
+    served: ServedGit | None = None
     try:
         upstream = Upstream.create(root / "git", repo_files(tag="v8r2p44"),
                                    message="Desired state of the DIRAC services")
+        repo_url = upstream.url
+        if serve_git:
+            served = ServedGit(upstream.bare.parent, root / "git-daemon.log").start()
+            repo_url = f"{served.url}/{upstream.bare.name}"
         port = free_port()
         env = {**os.environ,
-               "RECONCILER_MARATHON_URL": dev.url, "RECONCILER_REPO_URL": upstream.url,
+               "RECONCILER_MARATHON_URL": dev.url, "RECONCILER_REPO_URL": repo_url,
                "RECONCILER_REPO_REF": "main", "RECONCILER_STATE_DIR": str(root / "state"),
                "RECONCILER_LISTEN": f"127.0.0.1:{port}",
                "RECONCILER_POLL_INTERVAL": str(poll_interval),
@@ -111,8 +129,12 @@ def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
                                        start_new_session=True, cwd=root)
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/healthz", timeout=60, process=process)
-        yield Controller(url=url, marathon=dev.url, upstream=upstream, process=process, log=log)
+        controller = Controller(url=url, marathon=dev.url, upstream=upstream, process=process,
+                                log=log, dev=dev, git=served)
+        yield controller
     finally:
         if process is not None:
             stop_process(process)
-        dev.stop()
+        if served is not None:
+            served.stop()
+        (controller.dev if controller is not None else dev).stop()

@@ -33,7 +33,8 @@ def parse_since(text: str, *, now: datetime) -> datetime:
 
 
 def _plain(entry: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(entry) if dataclasses.is_dataclass(entry) else dict(entry)
+    is_record = dataclasses.is_dataclass(entry) and not isinstance(entry, type)
+    data = dataclasses.asdict(entry) if is_record else dict(entry)
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
 
 

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.core import diff as diffing
 from reconciler.core import health, model
@@ -49,25 +49,11 @@ from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import marathon
 
+if TYPE_CHECKING:  # the engine needs the store's record types, not the store module
+    from reconciler.shell.records import PendingChange
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-
-class PendingChange(Protocol):
-    """A deployment recorded before waiting whose outcome was never recorded."""
-
-    change_id: int
-    run_id: int
-    app_id: str
-    action: str
-    revision: str
-    deployment_id: str
-    version: str
-    previous_version: str | None
-    purpose: str
-    started_at: float
-    """Wall-clock seconds since the epoch."""
-    deadline_seconds: float | None
 
 
 class RecordStore(Protocol):
@@ -91,13 +77,13 @@ class RecordStore(Protocol):
     def record_rollback(self, *, run_id: int, app_id: str, from_version: str | None,
                         to_version: str | None, reason: str, failure: str | None,
                         stuck_step: str | None, method: str, outcome: str,
-                        requested_by: str | None) -> None: ...
+                        requested_by: str | None) -> object: ...
 
     def quarantine(self, *, app_id: str, revision: str, reason: str | None) -> None: ...
 
     def is_quarantined(self, *, app_id: str, revision: str) -> bool: ...
 
-    def lift_quarantine(self, *, app_id: str, revision: str, lifted_by: str) -> None: ...
+    def lift_quarantine(self, *, app_id: str, revision: str, lifted_by: str) -> object: ...
 
     def pending_changes(self) -> Sequence[PendingChange]: ...
 

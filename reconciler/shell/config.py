@@ -56,6 +56,7 @@ class Settings:
     api_token: str | None = dataclasses.field(default=None, repr=False)
     webhook_secret: str | None = dataclasses.field(default=None, repr=False)
     git_ssh_key_file: Path | None = None
+    git_known_hosts_file: Path | None = None
     git_token: str | None = dataclasses.field(default=None, repr=False)
     sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
     database_url: str | None = dataclasses.field(default=None, repr=False)
@@ -103,6 +104,9 @@ VARIABLES: dict[str, str] = {
     "WEBHOOK_SECRET": "GitLab token / GitHub HMAC secret of webhooks (or WEBHOOK_SECRET_FILE). "
                       "Default: none, webhooks refused",
     "GIT_SSH_KEY_FILE": "Private key for ssh:// repos. Default: none",
+    "GIT_KNOWN_HOSTS_FILE": "known_hosts file the Git server's SSH host key is checked "
+                            "against (strictly). Default: known_hosts beside the key file if "
+                            "there is one, else a host is trusted on first use",
     "GIT_TOKEN": "HTTPS token for the repo (or GIT_TOKEN_FILE). Default: none",
     "SENTRY_DSN": "Sentry DSN (or SENTRY_DSN_FILE). Default: none, Sentry off",
     "DATABASE_URL": "SQLAlchemy URL of the record store. Default: SQLite in the state dir",
@@ -216,6 +220,14 @@ def _settings(raw: Mapping[str, str]) -> Settings:
         if not key.is_file():
             raise BadConfiguration(f"{PREFIX}GIT_SSH_KEY_FILE={key}: no such file")
         values["git_ssh_key_file"] = key
+        beside = key.parent / "known_hosts"
+        if "GIT_KNOWN_HOSTS_FILE" not in raw and beside.is_file():
+            values["git_known_hosts_file"] = beside
+    if "GIT_KNOWN_HOSTS_FILE" in raw:
+        known = Path(raw["GIT_KNOWN_HOSTS_FILE"]).expanduser()
+        if not known.is_file():
+            raise BadConfiguration(f"{PREFIX}GIT_KNOWN_HOSTS_FILE={known}: no such file")
+        values["git_known_hosts_file"] = known
     if "LOG_LEVEL" in raw:
         level = raw["LOG_LEVEL"].strip().upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -616,7 +616,8 @@ def build(settings: config.Settings, *, marathon_url: str,
     source = gitsource.open_source(
         settings.repo_url, ref=settings.repo_ref, path=settings.repo_path,
         cache_dir=settings.state_dir / "git", token=settings.git_token,
-        ssh_key_file=settings.git_ssh_key_file)
+        ssh_key_file=settings.git_ssh_key_file,
+        known_hosts_file=settings.git_known_hosts_file)
     client = marathon.MarathonClient(marathon.settings_from_env(env, urls=marathon_url))
     store = records.open_store(settings.state_dir, url=settings.database_url)
     webhook = notify.webhook_url_from_env(env)

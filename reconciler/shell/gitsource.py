@@ -12,9 +12,13 @@ What is followed (``ref``):
   :class:`packaging.version.Version` (tags that are no version come last, by name);
 - a commit sha (7 to 40 hex digits): that commit, forever (no polling after the first read).
 
-Credentials never reach the repository's config, a log line or an error message: an HTTPS
-token is sent as an ``http.extraHeader`` given to each command (``git -c``), and an SSH key
-through ``GIT_SSH_COMMAND``.
+Credentials never reach the repository's config, a command line, a log line or an error
+message: an HTTPS token is an ``http.extraHeader`` given to each git process through its
+environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_0``/``GIT_CONFIG_VALUE_0``; a process's
+arguments are readable by every user of the host, its environment is not), and an SSH key
+goes through ``GIT_SSH_COMMAND``. SSH checks the server's host key against the known_hosts
+file given (``StrictHostKeyChecking=yes``); without one it trusts a host on first use and
+refuses a changed key (``accept-new``).
 
 Exception tree::
 
@@ -96,7 +100,7 @@ class Source(Protocol):
 
 def open_source(
     url: str, *, ref: str, path: str, cache_dir: Path, token: str | None = None,
-    ssh_key_file: Path | None = None,
+    ssh_key_file: Path | None = None, known_hosts_file: Path | None = None,
 ) -> Source:
     """A plain directory when ``url`` is a folder without Git, else a :class:`GitSource`."""
     local = Path(url).expanduser()
@@ -105,7 +109,7 @@ def open_source(
     if "://" not in url and local.exists():
         url = str(local.resolve())
     return GitSource(url, ref=ref, path=path, cache_dir=cache_dir, token=token,
-                     ssh_key_file=ssh_key_file)
+                     ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file)
 
 
 def _is_git_repository(path: Path) -> bool:
@@ -143,6 +147,7 @@ class GitSource:
     def __init__(
         self, url: str, *, ref: str, path: str = ".", cache_dir: Path,
         token: str | None = None, ssh_key_file: Path | None = None,
+        known_hosts_file: Path | None = None,
     ) -> None:
         self._url = url
         self._ref = ref
@@ -150,6 +155,7 @@ class GitSource:
         self._cache_dir = cache_dir
         self._token = token
         self._ssh_key_file = ssh_key_file
+        self._known_hosts_file = known_hosts_file
         self._lock = threading.Lock()
         self._repo: git.Repo | None = None
         self._pinned = ref.lower() if _SHA.match(ref.lower()) else None
@@ -189,20 +195,27 @@ class GitSource:
     # -- git plumbing ----------------------------------------------------------------------
 
     def _git(self, repo: git.Repo | None = None) -> Any:
-        """A git command runner whose next call carries the credentials, never stored."""
+        """A git command runner whose commands carry the credentials, never stored."""
         runner = repo.git if repo is not None else git.Git()
         runner.update_environment(**self._environment())
-        if self._token:
-            basic = base64.b64encode(f"reconciler:{self._token}".encode()).decode()
-            return runner(c=f"http.extraHeader=Authorization: Basic {basic}")
         return runner
 
     def _environment(self) -> dict[str, str]:
         env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
-        if self._ssh_key_file is not None:
-            env["GIT_SSH_COMMAND"] = (
-                f"ssh -i {shlex.quote(str(self._ssh_key_file))} -o IdentitiesOnly=yes "
-                "-o BatchMode=yes -o StrictHostKeyChecking=accept-new")
+        if self._token:
+            basic = base64.b64encode(f"reconciler:{self._token}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        if self._ssh_key_file is not None or self._known_hosts_file is not None:
+            command = ["ssh", "-o", "BatchMode=yes"]
+            if self._ssh_key_file is not None:
+                command += ["-i", str(self._ssh_key_file), "-o", "IdentitiesOnly=yes"]
+            if self._known_hosts_file is not None:
+                command += ["-o", f"UserKnownHostsFile={self._known_hosts_file}",
+                            "-o", "StrictHostKeyChecking=yes"]
+            else:
+                command += ["-o", "StrictHostKeyChecking=accept-new"]
+            env["GIT_SSH_COMMAND"] = shlex.join(command)
         return env
 
     def _run(self, repo: git.Repo | None, command: str, *args: str) -> str:

@@ -64,3 +64,20 @@ def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
     file.write_text("poll_interval: 5\nrepo_ref: [unclosed\n")
     with pytest.raises(config.BadConfiguration, match=r"reconciler\.yaml:\d+"):
         config.load({}, config_file=file)
+
+
+def test_known_hosts_beside_the_ssh_key_is_used_unless_one_is_named(tmp_path: Path) -> None:
+    key = tmp_path / "ssh" / "id_ed25519"
+    key.parent.mkdir()
+    key.write_text("key\n")
+    assert config.load({"RECONCILER_GIT_SSH_KEY_FILE": str(key)}).git_known_hosts_file is None
+    (key.parent / "known_hosts").write_text("")
+    settings = config.load({"RECONCILER_GIT_SSH_KEY_FILE": str(key)})
+    assert settings.git_known_hosts_file == key.parent / "known_hosts"
+    other = tmp_path / "hosts"
+    other.write_text("")
+    named = config.load({"RECONCILER_GIT_SSH_KEY_FILE": str(key),
+                         "RECONCILER_GIT_KNOWN_HOSTS_FILE": str(other)})
+    assert named.git_known_hosts_file == other
+    with pytest.raises(config.BadConfiguration, match="GIT_KNOWN_HOSTS_FILE"):
+        config.load({"RECONCILER_GIT_KNOWN_HOSTS_FILE": str(tmp_path / "missing")})

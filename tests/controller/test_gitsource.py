@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -126,3 +131,65 @@ def test_over_git_daemon_an_unchanged_remote_costs_one_ls_remote(tmp_path: Path)
         newer = upstream.commit({"b.yaml": APP}, message="more")
         assert source.check() == newer
         assert set(files_of(source.read(newer))) == {"a.yaml", "b.yaml"}
+
+
+class _RecordingGitServer(http.server.BaseHTTPRequestHandler):
+    """A Git smart-HTTP endpoint that records what arrives and answers 404, looking at the
+    command lines of every process while git waits for the answer."""
+
+    seen: ClassVar[list[tuple[str, str | None, bool]]] = []
+    token: ClassVar[str] = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        in_argv = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                in_argv = in_argv or self.token.encode() in cmdline.read_bytes()
+        self.seen.append((self.path, self.headers.get("Authorization"), in_argv))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_the_https_token_travels_as_a_header_and_never_on_a_command_line(
+        tmp_path: Path) -> None:
+    token = "glpat-tok-on-the-wire"
+    _RecordingGitServer.seen = []
+    _RecordingGitServer.token = base64.b64encode(f"reconciler:{token}".encode()).decode()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingGitServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/lhcb/desired-state.git"
+        source = gitsource.open_source(url, ref="main", path=".", cache_dir=tmp_path / "c",
+                                       token=token)
+        with pytest.raises(gitsource.SourceUnavailable) as error:
+            source.check()
+    finally:
+        server.shutdown()
+    assert token not in str(error.value)
+    assert _RecordingGitServer.seen, "git never reached the server"
+    path, authorization, in_argv = _RecordingGitServer.seen[0]
+    assert path.startswith("/lhcb/desired-state.git/info/refs")
+    assert authorization == f"Basic {_RecordingGitServer.token}"
+    assert not in_argv, "the credential was readable in a process's command line"
+
+
+def test_ssh_checks_host_keys_against_the_known_hosts_file_given(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a real key\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    source = gitsource.open_source("ssh://git@127.0.0.1:9/lhcb/desired-state.git", ref="main",
+                                   path=".", cache_dir=tmp_path / "c", ssh_key_file=key,
+                                   known_hosts_file=known)
+    with pytest.raises(gitsource.SourceUnavailable) as error:
+        source.check()  # nothing listens on port 9: unreachable, retried later
+    assert "127.0.0.1" in str(error.value)
+    assert isinstance(source, gitsource.GitSource)
+    command = source._environment()["GIT_SSH_COMMAND"]  # noqa: SLF001 - what ssh is given
+    assert f"UserKnownHostsFile={known}" in command
+    assert "StrictHostKeyChecking=yes" in command and f"-i {key}" in command

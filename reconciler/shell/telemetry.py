@@ -121,7 +121,7 @@ def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
     if not dsn:
         return False
     sentry_sdk.init(dsn=dsn, release=release, before_send=_before_send,
-                    send_default_pii=False, traces_sample_rate=0)
+                    traces_sample_rate=0)  # personal data is off by default
     return True
 
 

@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,8 @@ def check_converged(marathon: str, count: int, tag: str) -> None:
 
 
 def main() -> None:
+    # A SIGTERM (a timeout, a CI cancel) must still run the cleanup below: no orphaned cluster.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=8)

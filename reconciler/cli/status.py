@@ -10,18 +10,28 @@ from pathlib import Path
 import click
 
 from reconciler.cli import sync as sync_cli
-from reconciler.shell import engine, marathon
+from reconciler.shell import config, engine, marathon
+from reconciler.shell import controller as controlling
 from reconciler.web import views
 
 
 @click.command()
-@sync_cli.marathon_option
+@click.option("--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", default=None,
+              metavar="URL",
+              help="Marathon base URL (or $RECONCILER_MARATHON_URL). Default, or `embedded`: "
+                   "the dev cluster a `reconciler run` with this state dir started.")
 @sync_cli.state_dir_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def command(marathon_url: str, state_dir: Path | None, output: str) -> None:
+def command(marathon_url: str | None, state_dir: Path | None, output: str) -> None:
     """Show every app reconciler knows: in sync, out of sync, drifted, progressing, degraded
     or quarantined, with the revision last applied and its last change."""
+    if not marathon_url or marathon_url == config.EMBEDDED:
+        marathon_url = controlling.embedded_url(state_dir or sync_cli.default_state_dir())
+        if marathon_url is None:
+            click.echo("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL (no "
+                       "embedded dev cluster runs with this state dir)", err=True)
+            sys.exit(2)
     with sync_cli.open_store(state_dir) as store, sync_cli.open_client(marathon_url) as client:
         try:
             live = client.list_apps(embed=engine.LIVE_EMBED)

@@ -20,7 +20,7 @@ import click
 from reconciler.core import health, model
 from reconciler.core import load as loading
 from reconciler.shell import applier as applying
-from reconciler.shell import directory, engine, marathon, records
+from reconciler.shell import config, directory, engine, marathon, records
 
 STATE_DIR_HELP = (
     "Where the record store lives (SQLite file inside). Default: $RECONCILER_STATE_DIR, else "
@@ -35,10 +35,7 @@ EXIT_CODES_HELP = "\n".join(
 
 def default_state_dir() -> Path:
     explicit = os.environ.get("RECONCILER_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "reconciler"
+    return Path(explicit).expanduser() if explicit else config.default_state_dir(os.environ)
 
 
 def state_dir_option(function: Any) -> Any:

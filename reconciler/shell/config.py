@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,8 @@ class Settings:
     repo_path: str = "."
     poll_interval: float = 30.0
     drift_interval: float = 60.0
-    state_dir: Path = Path(".reconciler")
+    state_dir: Path = dataclasses.field(
+        default_factory=lambda: default_state_dir(os.environ))
     listen_host: str = "127.0.0.1"
     listen_port: int = 8000
     api_token: str | None = dataclasses.field(default=None, repr=False)
@@ -95,8 +97,10 @@ VARIABLES: dict[str, str] = {
     "REPO_PATH": "Folder inside the repo holding the desired state. Default: . (root)",
     "POLL_INTERVAL": "Seconds between Git polls. Default: 30",
     "DRIFT_INTERVAL": "Seconds between drift checks of live Marathon. Default: 60",
-    "STATE_DIR": "Where the record store, the Git clone and the embedded cluster live. "
-                 "Default: ./.reconciler",
+    "STATE_DIR": "Where the record store, the Git clone and the embedded cluster live; the "
+                 "same default as every other command, so `reconciler status`, `drift` and "
+                 "`history` read what `run` recorded. Default: $XDG_STATE_HOME/reconciler, "
+                 "else ~/.local/state/reconciler",
     "LISTEN": "host:port of the web server (webhooks, API, dashboard, metrics). "
               "Default: 127.0.0.1:8000",
     "API_TOKEN": "Bearer token for API actions (or API_TOKEN_FILE). Default: none, actions "
@@ -119,6 +123,13 @@ VARIABLES: dict[str, str] = {
 _FILE_BACKED = {"API_TOKEN", "WEBHOOK_SECRET", "GIT_TOKEN", "SENTRY_DSN"}
 
 
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/reconciler``, else ``~/.local/state/reconciler`` (as the CLIs)."""
+    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home())
+                                                 / ".local" / "state")
+    return Path(base) / "reconciler"
+
+
 def load(environ: Mapping[str, str], *, config_file: Path | None = None) -> Settings:
     """Settings from ``config_file`` (optional) overridden by ``environ``."""
     raw: dict[str, str] = {}
@@ -131,7 +142,7 @@ def load(environ: Mapping[str, str], *, config_file: Path | None = None) -> Sett
         file_variable = f"{PREFIX}{name}_FILE"
         if not environ.get(PREFIX + name) and environ.get(file_variable):
             raw[name] = _read_secret_file(file_variable, Path(environ[file_variable]))
-    return _settings(raw)
+    return _settings(raw, environ)
 
 
 def _read_file(path: Path) -> dict[str, str]:
@@ -189,7 +200,7 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8000" means every address
 
 
-def _settings(raw: Mapping[str, str]) -> Settings:
+def _settings(raw: Mapping[str, str], environ: Mapping[str, str]) -> Settings:
     defaults = Settings()
     values: dict[str, Any] = {}
     for name in ("MARATHON_URL", "REPO_URL", "REPO_REF", "API_TOKEN", "WEBHOOK_SECRET",
@@ -213,6 +224,8 @@ def _settings(raw: Mapping[str, str]) -> Settings:
     values["flap_threshold"] = int(threshold)
     if "STATE_DIR" in raw:
         values["state_dir"] = Path(raw["STATE_DIR"]).expanduser()
+    else:
+        values["state_dir"] = default_state_dir(environ)
     if "LISTEN" in raw:
         values["listen_host"], values["listen_port"] = _listen(raw["LISTEN"].strip())
     if "GIT_SSH_KEY_FILE" in raw:

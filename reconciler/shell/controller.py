@@ -51,6 +51,8 @@ from reconciler.shell import config, engine, gitsource, marathon, notify, record
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
+EMBEDDED_URL_FILE = "url"
+"""In ``<state dir>/devcluster``: the embedded dev cluster's URL while it runs."""
 DRIFT_JOB = "drift"
 MAX_BACKOFF = 300.0
 
@@ -571,8 +573,12 @@ class Embedded:
 
     url: str
     process: subprocess.Popen[bytes]
+    state_dir: Path
 
     def stop(self) -> None:
+        url_file = self.state_dir / EMBEDDED_URL_FILE
+        if url_file.is_file():
+            url_file.unlink()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -596,17 +602,25 @@ def start_embedded_marathon(state_dir: Path, *, timeout: float = 30.0) -> Embedd
             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
-    embedded = Embedded(url=url, process=process)
+    embedded = Embedded(url=url, process=process, state_dir=folder)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                # ``reconciler status`` finds the cluster here when no URL is given.
+                (folder / EMBEDDED_URL_FILE).write_text(url + "\n")
                 return embedded
         except OSError:
             time.sleep(0.1)
     embedded.stop()
     raise RuntimeError(f"the embedded dev cluster did not start; see {folder}/devcluster.log")
+
+
+def embedded_url(state_dir: Path) -> str | None:
+    """The URL of the embedded dev cluster a ``reconciler run`` started, if it runs."""
+    path = state_dir / "devcluster" / EMBEDDED_URL_FILE
+    return path.read_text().strip() if path.is_file() else None
 
 
 def build(settings: config.Settings, *, marathon_url: str,

@@ -81,3 +81,11 @@ def test_known_hosts_beside_the_ssh_key_is_used_unless_one_is_named(tmp_path: Pa
     assert named.git_known_hosts_file == other
     with pytest.raises(config.BadConfiguration, match="GIT_KNOWN_HOSTS_FILE"):
         config.load({"RECONCILER_GIT_KNOWN_HOSTS_FILE": str(tmp_path / "missing")})
+
+
+def test_state_dir_defaults_to_where_the_other_commands_look(tmp_path: Path) -> None:
+    assert config.load({"XDG_STATE_HOME": str(tmp_path)}).state_dir == tmp_path / "reconciler"
+    assert config.load({"HOME": str(tmp_path)}).state_dir == (
+        tmp_path / ".local" / "state" / "reconciler")
+    assert config.load({"HOME": str(tmp_path), "RECONCILER_STATE_DIR": "/srv/r"}).state_dir \
+        == Path("/srv/r")

@@ -65,6 +65,7 @@ class Settings:
     flap_threshold: int = 3
     flap_window: float = 600.0
     log_level: str = "INFO"
+    public_url: str | None = None
 
     def __repr__(self) -> str:
         shown = []
@@ -118,6 +119,9 @@ VARIABLES: dict[str, str] = {
                       "and no longer corrected. Default: 3",
     "FLAP_WINDOW": "Seconds of the flapping window. Default: 600",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR. Default: INFO",
+    "PUBLIC_URL": "The dashboard's address as on-call reaches it (behind a proxy, say); "
+                  "notifications link to the app or drift page under it. Default: none, "
+                  "notifications carry no link",
 }
 
 _FILE_BACKED = {"API_TOKEN", "WEBHOOK_SECRET", "GIT_TOKEN", "SENTRY_DSN"}
@@ -241,6 +245,12 @@ def _settings(raw: Mapping[str, str], environ: Mapping[str, str]) -> Settings:
         if not known.is_file():
             raise BadConfiguration(f"{PREFIX}GIT_KNOWN_HOSTS_FILE={known}: no such file")
         values["git_known_hosts_file"] = known
+    if raw.get("PUBLIC_URL", "").strip():
+        public = raw["PUBLIC_URL"].strip().rstrip("/")
+        if not public.startswith(("http://", "https://")):
+            raise BadConfiguration(f"{PREFIX}PUBLIC_URL={raw['PUBLIC_URL']!r}: expected an "
+                                   "http:// or https:// URL")
+        values["public_url"] = public
     if "LOG_LEVEL" in raw:
         level = raw["LOG_LEVEL"].strip().upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -638,7 +638,8 @@ def build(settings: config.Settings, *, marathon_url: str,
     notifier = notify.Notifier(
         records=store, webhook_url=webhook,
         capture=telemetry.capture_message if settings.sentry_dsn else None,
-        secrets=settings.secrets) if (webhook or settings.sentry_dsn) else None
+        secrets=settings.secrets, dashboard_url=settings.public_url,
+    ) if (webhook or settings.sentry_dsn) else None
     return Controller(settings=settings, source=source, client=client, store=store,
                       notifier=notifier)
 

@@ -52,6 +52,7 @@ def test_credentials_in_the_file_are_refused(tmp_path: Path) -> None:
     ("RECONCILER_FLAP_THRESHOLD", "2.5", "whole"),
     ("RECONCILER_REPO_PATH", "../elsewhere", "inside"),
     ("RECONCILER_API_TOKEN_FILE", "/nonexistent/token", "cannot read"),
+    ("RECONCILER_PUBLIC_URL", "reconciler.example.org", "http"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(config.BadConfiguration, match=message) as error:
@@ -89,3 +90,16 @@ def test_state_dir_defaults_to_where_the_other_commands_look(tmp_path: Path) -> 
         tmp_path / ".local" / "state" / "reconciler")
     assert config.load({"HOME": str(tmp_path), "RECONCILER_STATE_DIR": "/srv/r"}).state_dir \
         == Path("/srv/r")
+
+
+def test_public_url_is_kept_without_its_trailing_slash() -> None:
+    assert config.load({}).public_url is None
+    assert config.load({"RECONCILER_PUBLIC_URL": "https://ops.example.org/reconciler/"}) \
+        .public_url == "https://ops.example.org/reconciler"
+
+
+def test_the_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [config.PREFIX + name for name in config.VARIABLES
+               if f"`{config.PREFIX}{name}`" not in readme]
+    assert not missing, f"README's configuration reference lacks {missing}"

@@ -395,7 +395,8 @@ def test_the_running_controller_announces_a_corrected_drift_once(
     """Policy ``correct``: the file catalog scaled by hand is scaled back and people told."""
     app_id = browser_stack.CATALOG
     stack = browser_stack.Stack.start(
-        tmp_path, extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url})
+        tmp_path, extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url,
+                             "RECONCILER_PUBLIC_URL": "https://reconciler.example.org/ops/"})
     try:
         stack.wait_for_states({app_id: "in sync"})
         stack.scale_in_marathon(app_id, 3)
@@ -414,6 +415,8 @@ def test_the_running_controller_announces_a_corrected_drift_once(
     fields = {f["title"]: f["value"] for f in corrected["attachments"][0]["fields"]}
     assert fields["what"] == "/instances: 1 → 3"
     assert "drift correction" in fields["why"]
+    assert corrected["attachments"][0]["title_link"] == (
+        "https://reconciler.example.org/ops/apps/" + app_id.lstrip("/"))
 
 
 @pytest.mark.integration

@@ -49,6 +49,8 @@ from reconciler.shell import records as recording
 log = logging.getLogger(__name__)
 
 WEBHOOK_ENV = "RECONCILER_NOTIFY_WEBHOOK_URL"
+STREAK_LOOKBACK_RUNS = 500
+"""How many recent runs are read to tell whether a failed run continues a failure streak."""
 Capture = Callable[[str, str], Any]
 """``(message, level)`` to Sentry, e.g. ``telemetry.capture_message``; level is a Sentry
 level (``info``, ``warning``, ``error``)."""
@@ -156,12 +158,36 @@ def drift_notices(
     return notices
 
 
-def run_notice(run: recording.Run, *, revision: recording.Revision | None) -> Notice | None:
-    """A failed sync run (its error says why), or None for any other outcome."""
+def failure_streaks(runs: Sequence[recording.Run]) -> dict[int, int]:
+    """Each failed run's id -> the id of the first run of its streak.
+
+    While Marathon or Git is down every retry records a failed run; they are one transition
+    (in sync -> failing), so a failed run that follows a failed run of the same revision with
+    the same error continues that streak instead of starting a new one.
+    """
+    streaks: dict[int, int] = {}
+    previous: recording.Run | None = None
+    for run in sorted(runs, key=lambda r: r.run_id):
+        if run.dry_run or run.outcome is None:
+            continue
+        if run.outcome == "failed":
+            same = (previous is not None and previous.outcome == "failed"
+                    and previous.revision == run.revision
+                    and _first_line(previous.error) == _first_line(run.error))
+            streaks[run.run_id] = streaks[previous.run_id] if same and previous else run.run_id
+        previous = run
+    return streaks
+
+
+def run_notice(run: recording.Run, *, revision: recording.Revision | None,
+               streak_start: int | None = None) -> Notice | None:
+    """A failed sync run (its error says why), or None for any other outcome. Runs of one
+    failure streak (``streak_start``) share a key, so the streak is announced once."""
     if run.outcome != "failed" or run.dry_run:
         return None
     return Notice(
-        key=f"run:{run.run_id}:failed", transition=Transition.SYNC_FAILED, app_id=None,
+        key=f"run:{streak_start or run.run_id}:failed", transition=Transition.SYNC_FAILED,
+        app_id=None,
         what=(f"run #{run.run_id} of {describe_revision(revision, run.revision)} "
               f"(trigger {run.trigger})",),
         why=_first_line(run.error) or "a change failed and could not be rolled back",
@@ -345,11 +371,15 @@ class Notifier:
         for drift in store.drifts(since=since):
             notices += drift_notices(drift, desired=applied.get(drift.app_id))
         changes_of_run: dict[int, list[recording.Change]] = {}
+        streaks: dict[int, int] | None = None
         for entry in store.history(since=since):
             kind = entry["kind"]
             if kind == "run":
                 run = store.run(int(entry["run_id"]))
-                notice = run_notice(run, revision=revisions.get(run.revision))
+                if run.outcome == "failed" and streaks is None:
+                    streaks = failure_streaks(store.runs(limit=STREAK_LOOKBACK_RUNS))
+                notice = run_notice(run, revision=revisions.get(run.revision),
+                                    streak_start=(streaks or {}).get(run.run_id))
                 if notice is not None:
                     notices.append(notice)
             elif kind == "rollback":

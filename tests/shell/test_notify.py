@@ -270,6 +270,30 @@ def test_failed_sync_run_is_announced_with_its_error(
     assert "Marathon: 503 from every URL" in receiver.texts()[0]
 
 
+def test_retries_failing_alike_are_one_transition_until_a_success(
+        store: records.RecordStore, receiver: Receiver) -> None:
+    """Marathon down: each retry records a failed run; on-call hears it once, and again
+    only after it worked in between or failed differently."""
+    def run(outcome: str, error: str | None = None, revision: str = "c" * 40) -> int:
+        run_id = store.start_run(revision=revision, trigger="poll", requested_by=None,
+                                 dry_run=False)
+        store.finish_run(run_id, outcome=outcome, error=error, summary={})
+        return run_id
+
+    down = "Marathon unreachable: connection refused"
+    first = run("failed", down)
+    for _ in range(4):
+        run("failed", down)
+    notifier = _notifier(store, receiver.url)
+    assert [n.key for n in notifier.scan()] == [f"run:{first}:failed"]
+    other = run("failed", "Marathon: 422 Object is not valid")
+    run("succeeded")
+    again = run("failed", down)
+    run("failed", down)
+    assert [n.key for n in notifier.scan()] == [f"run:{other}:failed", f"run:{again}:failed"]
+    assert len(receiver.bodies) == 3
+
+
 def test_old_records_are_not_announced(store: records.RecordStore,
                                        receiver: Receiver) -> None:
     store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",

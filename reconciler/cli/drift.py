@@ -52,3 +52,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
                    f"by {who}  corrections {d.corrections}")
         for line in view.lines:
             click.echo(f"    {line.op} {line.path}: {line.old} -> {line.new}")
+        if d.suggested_ignore:
+            click.echo("    correction stopped; to accept these changes, add to reconciler.yaml:")
+            for rule in d.suggested_ignore.splitlines():
+                click.echo(f"      {rule}")

@@ -154,7 +154,8 @@ def drift_notices(
             app_id=drift.app_id, what=what, who=who, link=link, at=drift.last_seen_at,
             why=(f"corrected {drift.corrections} times and changed again: something keeps "
                  "changing it (a person, a script, an autoscaler); automatic correction "
-                 "stopped")))
+                 "stopped. If it owns these fields, accept its changes in reconciler.yaml:\n"
+                 f"{drift.suggested_ignore}")))
     return notices
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.exc
 
+from reconciler.core import drift as drifting
 from reconciler.core import redact
 
 SCHEMA_VERSION = 2
@@ -316,6 +317,14 @@ class Drift:
     corrected_at: tuple[str, ...]
     resolved_at: str | None
     acknowledged_by: str | None
+
+    @property
+    def suggested_ignore(self) -> str | None:
+        """For flapping drift: the ``reconciler.yaml`` lines that would accept these changes
+        (something outside Git owns the fields, an autoscaler say); None otherwise."""
+        if self.status != "flapping":
+            return None
+        return drifting.suggested_ignore(self.app_id, [op["path"] for op in self.patch])
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ class DriftView:
         return self.drift.status != "resolved"
 
     def as_json(self) -> JSON:
-        return {**asdict(self.drift), "changes": [asdict(line) for line in self.lines]}
+        return {**asdict(self.drift), "changes": [asdict(line) for line in self.lines],
+                "suggested_ignore": self.drift.suggested_ignore}
 
 
 @dataclass(frozen=True)

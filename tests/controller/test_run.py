@@ -124,4 +124,9 @@ def test_flapping_drift_stops_being_corrected(tmp_path: Path) -> None:
             d for d in drifts(controller, CATALOG) if d["status"] == "flapping"], timeout=30)[0]
         assert flapping["action"] == "flapping-stopped"
         assert controller.live()[CATALOG]["instances"] == 2  # left alone: a human decides
-        assert "suggested_ignore" in controller.log.read_text()
+        # The report says how to accept the change when something else owns the field.
+        assert flapping["suggested_ignore"] == f"ignore:\n  {CATALOG}:\n    - /instances"
+        listed = cluster.reconciler("drift", "--state-dir", str(tmp_path / "state"), "--open")
+        assert listed.returncode == 0, cluster.explain(listed)
+        assert f"add to reconciler.yaml:\n      ignore:\n        {CATALOG}:\n" \
+               "          - /instances" in listed.stdout, listed.stdout

@@ -193,6 +193,8 @@ def test_flapping_is_announced_beside_the_detection(
     sent = notifier.scan()
     assert [n.transition for n in sent] == [notify.Transition.FLAPPING]
     assert "corrected 3 times" in receiver.texts()[-1]
+    why = {f["title"]: f["value"] for f in receiver.bodies[-1]["attachments"][0]["fields"]}["why"]
+    assert why.endswith(f"reconciler.yaml:\nignore:\n  {PORTAL}:\n    - /instances"), why
 
 
 def test_no_secret_value_leaves_in_any_notice(

@@ -71,3 +71,16 @@ def test_report_without_desired_values_says_they_are_unknown(tmp_path: Path) -> 
     store = _store_with_drift(tmp_path)
     html = report.render_drift_report(store.drifts(open_only=True), generated_at="now")
     assert "(not recorded)" in html and "Resolved drift" not in html
+
+
+def test_flapping_drift_suggests_the_ignore_rule_that_accepts_it(tmp_path: Path) -> None:
+    store = _store_with_drift(tmp_path)
+    before = report.store_report(store, generated_at="now")
+    assert "Correction stopped" not in before, "only flapping drift gets a suggestion"
+    portal = next(d for d in store.drifts() if d.app_id == "/dirac/web/portal")
+    store.set_drift_action(portal.drift_id, action="flapping-stopped", status="flapping")
+    html = report.store_report(store, generated_at="now")
+    rule = re.search(r'<pre class="mono suggestion">(.*?)</pre>', html, re.S)
+    assert rule is not None and rule.group(1) == (
+        "ignore:\n  /dirac/web/portal:\n    - /env/DEBUG\n    - /env/DIRAC_DB_PASSWORD\n"
+        "    - /instances")

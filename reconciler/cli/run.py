@@ -23,7 +23,15 @@ from reconciler.shell import controller as controlling
 log = logging.getLogger("reconciler.run")
 
 
-@click.command()
+def _variables_help() -> str:
+    """The configuration reference, from the one place the variables are described."""
+    lines = [f"  {config.PREFIX}{name}: {meaning}" for name, meaning in config.VARIABLES.items()]
+    return ("Configuration variables (secrets also as NAME_FILE, naming a file that holds "
+            "the value; Marathon credentials and notifications: see the README):\n\n\b\n"
+            + "\n".join(lines))
+
+
+@click.command(epilog=_variables_help())
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="YAML file of settings (names as RECONCILER_* variables, "
                                  "lower case, without the prefix); the environment wins.")

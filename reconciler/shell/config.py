@@ -120,7 +120,7 @@ VARIABLES: dict[str, str] = {
     "FLAP_WINDOW": "Seconds of the flapping window. Default: 600",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR. Default: INFO",
     "PUBLIC_URL": "The dashboard's address as on-call reaches it (behind a proxy, say); "
-                  "notifications link to the app or drift page under it. Default: none, "
+                  "notifications link to the app's page under it. Default: none, "
                   "notifications carry no link",
 }
 

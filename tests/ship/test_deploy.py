@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from reconciler.shell import config
 from tests.support.processes import DevCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,26 @@ def test_no_secret_is_written_in_it_only_paths_to_files_the_host_mounts() -> Non
         mounted = [v["containerPath"] for v in app["container"]["volumes"]
                    if v.get("mode") == "RO" and "hostPath" in v]
         assert any(value.startswith(path + "/") for path in mounted), (name, value)
+
+
+def test_its_environment_is_a_working_configuration_with_webhooks_and_ssh(
+        tmp_path: Path) -> None:
+    """The files the host mounts, stood in by temporary ones: the controller accepts the
+    settings, webhooks are enabled and the config repo is read over SSH with its host key
+    checked."""
+    env = dict(definition()["env"])
+    for name, value in env.items():
+        if value.startswith("/etc/reconciler/"):
+            stand_in = tmp_path / value.removeprefix("/etc/reconciler/")
+            stand_in.parent.mkdir(parents=True, exist_ok=True)
+            stand_in.write_text(f"value of {name}\n")
+            env[name] = str(stand_in)
+    settings = config.load(env)
+    assert settings.webhook_secret == "value of RECONCILER_WEBHOOK_SECRET_FILE"
+    assert settings.api_token == "value of RECONCILER_API_TOKEN_FILE"
+    assert settings.git_ssh_key_file == tmp_path / "ssh" / "id_ed25519"
+    assert settings.git_known_hosts_file == tmp_path / "ssh" / "known_hosts"
+    assert settings.public_url and not settings.embedded_marathon
 
 
 def test_the_state_directory_lives_on_a_persistent_volume() -> None:

@@ -31,8 +31,9 @@ PREFIX = "RECONCILER_"
 EMBEDDED = "embedded"
 """``RECONCILER_MARATHON_URL=embedded``: run the dev cluster as a child process."""
 
-BUNDLED_DESIRED_STATE = Path(__file__).resolve().parents[2] / "desired-state"
-"""The example config repo shipped with the project (used when no repo is configured)."""
+BUNDLED_DESIRED_STATE = Path(__file__).resolve().parents[1] / "desired_state"
+"""The example config repo shipped with the package (used when no repo is configured); the
+checkout's ``desired-state/`` links here."""
 
 _SECRET_FIELDS = ("api_token", "webhook_secret", "git_token", "sentry_dsn", "database_url")
 

@@ -33,7 +33,7 @@ import yaml
 
 from reconciler.core import load as loading
 from reconciler.core import model
-from reconciler.shell import directory, marathon, records
+from reconciler.shell import config, directory, marathon, records
 
 GROUP = "/dirac-cert"
 DRIFT_APP = "/dirac-cert/datamanagement/filecatalog"
@@ -81,9 +81,8 @@ class Options:
 
 
 def default_example() -> Path:
-    """``desired-state/`` of the checkout this package runs from, else of the current folder."""
-    checkout = Path(__file__).resolve().parents[2] / "desired-state"
-    return checkout if checkout.is_dir() else Path.cwd() / "desired-state"
+    """The example config repo shipped with the package (``desired-state/``)."""
+    return config.BUNDLED_DESIRED_STATE
 
 
 def port_or_free(preferred: int) -> int:

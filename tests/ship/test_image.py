@@ -98,7 +98,8 @@ def build_context(tmp_path: Path) -> Path:
         for source in sources:
             origin = REPO_ROOT / source
             if origin.is_dir():
-                shutil.copytree(origin, context / source, ignore=ignore)
+                # Docker's COPY keeps symlinks as links: so does the stand-in context.
+                shutil.copytree(origin, context / source, ignore=ignore, symlinks=True)
             else:
                 shutil.copy2(origin, context / source)
     return context
@@ -144,6 +145,24 @@ def test_the_wheel_built_like_the_image_installs_a_working_command(tmp_path: Pat
     validated = subprocess.run([command, "validate", str(example)], cwd=tmp_path, env=env,
                                capture_output=True, text=True, timeout=60, check=False)
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    # With no repo configured, `reconciler run` applies the example shipped in the package.
+    bundled = subprocess.run(
+        [str(python), "-c", "from reconciler.shell import config; "
+         "print(config.BUNDLED_DESIRED_STATE)"], cwd=tmp_path, env=env, check=True,
+        capture_output=True, text=True).stdout.strip()
+    assert bundled.startswith(str(venv)), bundled
+    validated = subprocess.run([command, "validate", bundled], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    def data_files(package: Path) -> set[str]:
+        return {p.relative_to(package).as_posix() for p in package.rglob("*")
+                if p.is_file() and p.suffix not in (".py", ".pyc")}
+
+    installed = Path(where.stdout.strip()).parent
+    assert data_files(installed) == data_files(REPO_ROOT / "reconciler"), (
+        "every schema, template, catalog and example file of the package is in the wheel")
 
     (example / "images.yaml").write_text("images: {lhcbdirac: {repository: lhcbdirac}}\n")
     refused = subprocess.run([command, "validate", str(example)], cwd=tmp_path, env=env,

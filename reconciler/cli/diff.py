@@ -15,6 +15,7 @@ from typing import NoReturn
 
 import click
 
+from reconciler.cli import sync as sync_cli
 from reconciler.core import diff as diffing
 from reconciler.core import load as loading
 from reconciler.core import model, render
@@ -66,17 +67,11 @@ def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None
         for problem in e.problems:
             click.echo(str(problem), err=True)
         _fail(f"{len(e.problems)} problem(s) in {path}: no plan (run `reconciler validate`)")
-    try:
-        settings = marathon.settings_from_env(urls=marathon_url)
-    except (ValueError, OSError) as e:
-        _fail(f"cannot configure the Marathon client: {e}")
-    client = marathon.MarathonClient(settings)
-    try:
-        live_apps = client.list_apps(prefix=live_prefix(desired.settings))
-    except marathon.MarathonError as e:
-        _fail(f"cannot read live apps from Marathon: {e}")
-    finally:
-        client.close()
+    with sync_cli.open_client(marathon_url) as client:
+        try:
+            live_apps = client.list_apps(prefix=live_prefix(desired.settings))
+        except marathon.MarathonError as e:
+            _fail(f"cannot read live apps from Marathon: {e}")
     diffs = diffing.diff_apps(desired, live_apps)
     if output == "json":
         click.echo(json.dumps({"revision": desired.revision, **render.render_json(diffs)},

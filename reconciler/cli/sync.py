@@ -62,8 +62,14 @@ def open_store(state_dir: Path | None) -> Iterator[records.RecordStore]:
 
 @contextmanager
 def open_client(marathon_url: str) -> Iterator[marathon.MarathonClient]:
-    urls = tuple(u.strip().rstrip("/") for u in marathon_url.split(",") if u.strip())
-    client = marathon.MarathonClient(marathon.ClientSettings(urls=urls))
+    """A client for ``marathon_url`` with the host's ``RECONCILER_MARATHON_*`` credentials,
+    TLS and timeout settings; a bad setting stops the command with exit code 1."""
+    try:
+        settings = marathon.settings_from_env(urls=marathon_url)
+    except (ValueError, OSError) as e:
+        click.echo(f"error: cannot configure the Marathon client: {e}", err=True)
+        sys.exit(1)
+    client = marathon.MarathonClient(settings)
     try:
         yield client
     finally:

@@ -80,28 +80,34 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         if not isinstance(file.data, dict):
             problems.append(model.Problem(path, 1, "expected one Marathon app (a mapping)"))
             continue
-        file_problems = validate.check_schema(file, schema=validate.APP_SCHEMA)
-        file_problems += validate.check_id(derived=app_id, explicit=file.data.get("id"),
-                                           parsed=file)
+        schema_problems = validate.check_schema(file, schema=validate.APP_SCHEMA)
+        file_problems = schema_problems + validate.check_id(
+            derived=app_id, explicit=file.data.get("id"), parsed=file)
         if app_id in first_path:
             file_problems.append(model.Problem(path, file.line_of("/id") or 1, (
                 f"{app_id} is also defined by {first_path[app_id]}: one file per app")))
         first_path.setdefault(app_id, path)
-        if not file_problems:
-            file_problems += validate.check_app(file.data, app_id=app_id, parsed=file,
-                                                settings=settings)
-        problems.extend(file_problems)
-        if file_problems:
+        # Every app counts for dependencies, so one broken file neither hides its own
+        # dependency problems nor makes its dependents' references look dangling.
+        if schema_problems:
+            # Marathon's rules and the image lookup read the app's shape: only a valid one.
+            apps.setdefault(app_id, ({}, file))
+            problems.extend(file_problems)
             continue
-        definition = {**file.data, "id": app_id}
+        apps.setdefault(app_id, (file.data, file))
+        file_problems += validate.check_app(file.data, app_id=app_id, parsed=file,
+                                            settings=settings)
         try:
-            definition, image_name = imaging.resolve(definition, catalog)
+            definition, image_name = imaging.resolve({**file.data, "id": app_id}, catalog)
         except imaging.UnknownImage as e:
+            # Not reported again when images.yaml itself is broken: that error says why.
             if check_images:
-                problems.append(model.Problem(path, file.line_of("/container/docker/image"),
-                                              str(e)))
+                file_problems.append(model.Problem(
+                    path, file.line_of("/container/docker/image"), str(e)))
+            definition = None
+        problems.extend(file_problems)
+        if file_problems or definition is None:
             continue
-        apps[app_id] = (file.data, file)
         desired[app_id] = model.DesiredApp(app_id=app_id, definition=definition,
                                            source_path=path, image_name=image_name)
     problems.extend(validate.check_dependencies(apps, settings))

@@ -183,6 +183,28 @@ def test_all_problems_of_all_files_come_together_sorted() -> None:
     assert all(p.line is not None for p in problems)
 
 
+def test_every_problem_of_a_file_is_reported_and_a_broken_app_is_still_a_dependency() -> None:
+    """portIndex, an unknown image and a missing dependency in one file: three problems; the
+    app that depends on the broken one gets no invented "no app has that id"."""
+    broken = (repo.APP.replace("portIndex: 0", "portIndex: 7")
+              .replace("image: lhcbdirac", "image: nosuchimage")
+              + "dependencies: [/dirac-cert/nothere]\n")
+    dependent = repo.APP + "dependencies: [/dirac-cert/broken]\n"
+    shapeless = repo.APP.replace("cpus: 0.1", "cpus: lots")
+    problems = problems_of({"dirac-cert/broken.yaml": broken,
+                            "dirac-cert/dependent.yaml": dependent,
+                            "dirac-cert/shapeless.yaml": shapeless,
+                            "dirac-cert/on-shapeless.yaml":
+                                repo.APP + "dependencies: [/dirac-cert/shapeless]\n"})
+    by_file: dict[str, list[str]] = {}
+    for problem in problems:
+        by_file.setdefault(problem.path, []).append(problem.message)
+    assert sorted(by_file) == ["dirac-cert/broken.yaml", "dirac-cert/shapeless.yaml"], by_file
+    messages = " | ".join(by_file["dirac-cert/broken.yaml"])
+    assert len(by_file["dirac-cert/broken.yaml"]) == 3, messages
+    assert "portIndex" in messages and "nosuchimage" in messages and "nothere" in messages
+
+
 def test_settings_file_is_read_into_repo_settings() -> None:
     settings = """\
 managedPrefixes: [/dirac-cert]

@@ -310,6 +310,10 @@ def _kill_response(
     request: web.Request, cluster: runtime.Cluster, by_app: dict[str, list[str]]
 ) -> web.Response:
     if _flag(request, "scale"):
+        # Marathon refuses a locked app before it kills anything (TaskKiller checks the lock).
+        blocking = cluster.locking_deployments(list(by_app))
+        if blocking and not _flag(request, "force"):
+            return _locked(runtime.Locked(blocking))
         target: dict[str, JSON | None] = {}
         for app_id, task_ids in by_app.items():
             record = cluster.apps[app_id]
@@ -343,11 +347,16 @@ async def delete_tasks(request: web.Request) -> web.Response:
     body = await _body(request)
     by_app: dict[str, list[str]] = {}
     for task_id in body.get("ids", []):
-        for record in cluster.apps.values():
-            if task_id in record.tasks:
-                by_app.setdefault(record.app["id"], []).append(task_id)
-    response = _kill_response(request, cluster, by_app)
-    return response if _flag(request, "scale") else _json({})
+        owner = next((r for r in cluster.apps.values() if task_id in r.tasks), None)
+        if owner is None:
+            # Marathon (tasks.raml): unknown ids are a 400 and nothing is killed.
+            return _json({"message": f"Invalid task id {task_id}"}, 400)
+        by_app.setdefault(owner.app["id"], []).append(task_id)
+    if _flag(request, "scale"):
+        return _kill_response(request, cluster, by_app)
+    killed = [t for app_id, ids in by_app.items()
+              for t in cluster.kill_tasks(cluster.apps[app_id], ids)]
+    return _json({"tasks": [t.to_json() for t in killed]})
 
 
 # -- deployments ----------------------------------------------------------------------------

@@ -91,6 +91,15 @@ def test_a_version_that_never_becomes_healthy_never_finishes_and_reverts_on_dele
     assert stuck["affectedApps"] == ["/bad"] and stuck["currentStep"] == 1
     assert stuck["currentActions"][0]["action"] == "RestartApplication"
     assert live["tasksHealthy"] >= 1  # capacity kept during the failure
+    # A kill-and-scale on the locked app is refused before anything is killed.
+    old_task = next(t["id"] for t in app(devcluster.url, "/bad", "tasks")["tasks"]
+                    if t["version"] != new_version)
+    refused = requests.delete(f"{devcluster.url}/v2/apps/bad/tasks/{old_task}",
+                              params={"scale": "true"}, timeout=5)
+    assert refused.status_code == 409
+    assert refused.json()["deployments"] == [{"id": stuck["id"]}]
+    time.sleep(1)
+    assert old_task in {t["id"] for t in app(devcluster.url, "/bad", "tasks")["tasks"]}
     revert = requests.delete(f"{devcluster.url}/v2/deployments/{stuck['id']}", timeout=5)
     assert revert.status_code == 200
     assert revert.json()["deploymentId"] != stuck["id"]

@@ -68,9 +68,15 @@ def test_restart_bulk_put_patch_and_task_deletion(devcluster: DevCluster) -> Non
     assert missing.status_code == 404
 
     task_id = two["tasks"][0]["id"]
+    unknown = requests.post(f"{devcluster.url}/v2/tasks/delete",
+                            json={"ids": [task_id, "not_known"]}, timeout=5)
+    assert (unknown.status_code, unknown.json()) == (
+        400, {"message": "Invalid task id not_known"})
+    assert app(devcluster.url, "/b/two", "tasks")["tasks"][0]["id"] == task_id  # none killed
     killed = requests.post(f"{devcluster.url}/v2/tasks/delete", json={"ids": [task_id]},
                            timeout=5)
     assert killed.status_code == 200
+    assert [t["id"] for t in killed.json()["tasks"]] == [task_id]
     # Without scale, Marathon replaces the killed task.
     wait_until(lambda: (tasks := app(devcluster.url, "/b/two", "tasks")["tasks"])
                and tasks[0]["id"] != task_id and tasks[0]["state"] == "TASK_RUNNING")

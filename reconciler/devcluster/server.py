@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import time
 from pathlib import Path
@@ -86,7 +87,8 @@ def _deployment_result(deployment: runtime.Deployment, status: int = 200) -> web
 def _api_post_event(request: web.Request, app: JSON) -> None:
     cluster = request.app[CLUSTER]
     peer = request.remote or ""
-    cluster.publish("api_post_event", clientIp=peer, uri=request.path_qs, appDefinition=app)
+    # Marathon sends the request URI without its query string.
+    cluster.publish("api_post_event", clientIp=peer, uri=request.path, appDefinition=app)
 
 
 # -- apps ---------------------------------------------------------------------------------------
@@ -113,19 +115,37 @@ async def list_apps(request: web.Request) -> web.Response:
     return _json({"apps": [cluster.app_json(r, embeds) for r in records]})
 
 
+_LABEL_CLAUSE = re.compile(
+    r"\s*(?P<key>(?:\\.|[^\s,=!()\\])+)\s*"
+    r"(?:(?P<op>==|!=)\s*(?P<value>(?:\\.|[^,\\])*?)"
+    r"|\s(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*(?:,|$)")
+
+
 def _label_matches(labels: dict[str, str], selector: str) -> bool:
-    for clause in selector.split(","):
-        clause = clause.strip()
-        if "==" in clause:
-            key, value = (p.strip() for p in clause.split("==", 1))
-            if labels.get(key) != value:
-                return False
-        elif "!=" in clause:
-            key, value = (p.strip() for p in clause.split("!=", 1))
-            if labels.get(key) == value:
-                return False
-        elif clause and clause not in labels:
+    """Marathon's label selector (apps.raml): ``key``, ``key==v``, ``key!=v``,
+    ``key in (a, b)``, ``key notin (a, b)``, comma separated, ``\\`` escaping; every form
+    needs the label to exist (LabelSelector.matches)."""
+    def unescape(text: str) -> str:
+        return re.sub(r"\\(.)", r"\1", text.strip())
+
+    position = 0
+    while position < len(selector):
+        match = _LABEL_CLAUSE.match(selector, position)
+        if match is None or match.end() == position:
+            return False  # Marathon answers 400 on a bad selector; here nothing matches
+        position = match.end()
+        key = unescape(match["key"])
+        if key not in labels:
             return False
+        value = labels[key]
+        if match["op"] == "==" and value != unescape(match["value"]):
+            return False
+        if match["op"] == "!=" and value == unescape(match["value"]):
+            return False
+        if match["set"]:
+            members = {unescape(v) for v in re.split(r"(?<!\\),", match["values"])}
+            if (value in members) != (match["set"] == "in"):
+                return False
     return True
 
 

@@ -147,6 +147,14 @@ def test_filters_embeds_groups_tasks_and_queue(devcluster: DevCluster) -> None:
     by_label = requests.get(f"{devcluster.url}/v2/apps", params={"label": "team==dm"},
                             timeout=5).json()
     assert sorted(a["id"] for a in by_label["apps"]) == ["/dirac/fc", "/other"]
+    # Every selector form of apps.raml; each needs the label to exist.
+    for selector, expected in (("team!=dm", ["/dirac/web"]), ("owner!=nobody", []),
+                               ("team in (web, ops)", ["/dirac/web"]),
+                               ("team notin (web, ops)", ["/dirac/fc", "/other"]),
+                               ("team, team!=web", ["/dirac/fc", "/other"])):
+        selected = requests.get(f"{devcluster.url}/v2/apps", params={"label": selector},
+                                timeout=5).json()["apps"]
+        assert sorted(a["id"] for a in selected) == expected, selector
     embedded = requests.get(f"{devcluster.url}/v2/apps", params=[
         ("embed", "apps.tasks"), ("embed", "apps.counts")], timeout=5).json()["apps"]
     # apps.counts means the tasks* fields (always there); Marathon has no "counts" object.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from typing import Any
 
 import click
@@ -31,6 +32,25 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"reconciler.cli.{module_name}")
         command: click.Command = module.command
         return command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """As click's, except that a usage error exits 1, the project's code for "error":
+        click's 2 would read as "changes" to ``diff --exit-code`` and as "failed" to sync."""
+        kwargs.pop("standalone_mode", None)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.UsageError as e:
+            e.show()
+            sys.exit(1)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        if isinstance(result, int) and result:
+            sys.exit(result)  # ctx.exit(code): without standalone mode click returns it
+        return result
 
 
 @click.group(cls=LazyGroup)

@@ -182,3 +182,15 @@ def test_an_unreachable_marathon_is_an_error(tmp_path: Path) -> None:
                       str(root))
     assert result.returncode == 1
     assert "cannot read live apps" in result.stderr
+
+
+@pytest.mark.parametrize("arguments", [
+    ["diff", "--exit-code", "--bogus"],
+    ["sync", "--parallel", "0", "--marathon", "http://127.0.0.1:9"],
+])
+def test_a_usage_error_exits_1_never_a_code_that_means_changes_or_failed(
+        arguments: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "reconciler", *arguments],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Error:" in result.stderr

@@ -126,6 +126,8 @@ def print_report(report: engine.RunReport, out: IO[str]) -> None:
         if result.reason:
             line += f": {result.reason}"
         out.write(line + "\n")
+        for note in result.notes:  # e.g. a blocking deployment cancelled on request
+            out.write(f"      {note}\n")
         if result.stuck_step:
             out.write(f"      stuck in {result.stuck_step}\n")
         if result.failure:

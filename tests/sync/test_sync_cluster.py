@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.processes import DevCluster
 from tests.sync import cluster
@@ -187,3 +188,33 @@ def test_sync_killed_mid_rollout_is_resumed_without_duplicate_deployments(
                    if e["kind"] == "change" and e.get("deployment_id")]
         assert len(changes) == 2, changes
         assert all(c["outcome"] == "succeeded" for c in changes), changes
+
+
+@pytest.mark.integration
+def test_a_deployment_locking_the_app_is_waited_for_or_cancelled_only_when_asked(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app("/lock/app", grace=2)],
+                              tag="v1")
+    state = tmp_path / "state"
+    first = cluster.sync(devcluster.url, repo, state)
+    assert first.returncode == CONVERGED, cluster.explain(first)
+    # Someone starts a release that never becomes healthy: its deployment locks the app.
+    broken = {**cluster.apps(devcluster.url)["/lock/app"]}
+    broken["container"]["docker"]["image"] = "lhcbdirac:v2-broken"
+    for owned in ("version", "versionInfo", "tasks", "deployments", "tasksRunning",
+                  "tasksHealthy", "tasksStaged", "tasksUnhealthy", "lastTaskFailure"):
+        broken.pop(owned, None)
+    requests.put(f"{devcluster.url}/v2/apps/lock/app", json=broken,
+                 timeout=10).raise_for_status()
+    (blocking,) = cluster.deployments(devcluster.url)
+
+    waited = cluster.sync(devcluster.url, repo, state, "--timeout", "3")
+    assert waited.returncode == FAILED, cluster.explain(waited)
+    assert "--cancel-blocking" in waited.stdout
+    assert [d["id"] for d in cluster.deployments(devcluster.url)] == [blocking["id"]]
+
+    cancelled = cluster.sync(devcluster.url, repo, state, "--cancel-blocking")
+    assert cancelled.returncode == CONVERGED, cluster.explain(cancelled)
+    assert f"cancelled blocking deployment {blocking['id']}" in cancelled.stdout
+    assert cluster.image_of(cluster.apps(devcluster.url)["/lock/app"]) == "lhcbdirac:v1"

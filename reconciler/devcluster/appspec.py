@@ -20,6 +20,7 @@ controller bug by agreeing with it.
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -134,6 +135,12 @@ _ILLEGAL_OPERATOR = (
 _SINGLE_INSTANCE_LABEL = "MARATHON_SINGLE_INSTANCE_APP"
 
 
+ALLOCATED_BY_REQUEST: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "allocated_by_request", default=None)
+"""The ports allocated while serving one request (each request runs in its own task), so
+that a request that ends refused, or a dry run, can give them back."""
+
+
 class ServicePortAllocator:
     """Hands out service ports from Marathon's range for ports declared 0.
 
@@ -175,6 +182,9 @@ class ServicePortAllocator:
             )
         self._taken.add(port)
         self._next = port + 1
+        journal = ALLOCATED_BY_REQUEST.get()
+        if journal is not None:
+            journal.append(port)
         return port
 
     def taken(self) -> frozenset[int]:

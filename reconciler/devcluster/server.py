@@ -59,6 +59,26 @@ def _flag(request: web.Request, name: str, default: bool = False) -> bool:
     return default if value is None else value.lower() in ("true", "1", "")
 
 
+@web.middleware
+async def _tentative_ports(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Service ports a write allocated are only kept if the write took effect: a 409, a 422
+    or a dry run gives them back, as Marathon allocates ports only for the deployed plan."""
+    if request.method in ("GET", "HEAD"):
+        response: web.StreamResponse = await handler(request)
+        return response
+    allocated: list[int] = []
+    token = appspec.ALLOCATED_BY_REQUEST.set(allocated)
+    kept = False
+    try:
+        response = await handler(request)
+        kept = response.status < 300 and not _flag(request, "dryRun")
+        return response
+    finally:
+        appspec.ALLOCATED_BY_REQUEST.reset(token)
+        if not kept and allocated:
+            request.app[CLUSTER].allocator.release(allocated)
+
+
 async def _body(request: web.Request) -> Any:
     try:
         return orjson.loads(await request.read())
@@ -535,7 +555,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(cluster: runtime.Cluster) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_tentative_ports])
     app[CLUSTER] = cluster
     r = app.router
     r.add_get("/ping", ping)

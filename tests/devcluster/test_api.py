@@ -190,3 +190,23 @@ def test_group_put_with_dry_run_changes_nothing(devcluster: DevCluster) -> None:
     assert set(done.json()) == {"deploymentId", "version"}
     wait_until(lambda: no_deployments(devcluster.url))
     assert app(devcluster.url, "/g/b")["dependencies"] == ["/g/a"]
+
+
+def test_service_ports_are_taken_only_by_writes_that_take_effect(devcluster: DevCluster) -> None:
+    def create(app_id: str) -> int:
+        response = requests.post(f"{devcluster.url}/v2/apps", json={
+            "id": app_id, "cmd": "sleep 600", "instances": 0,
+            "portDefinitions": [{"port": 0}]}, timeout=5)
+        assert response.status_code == 201, response.text
+        return int(app(devcluster.url, app_id)["portDefinitions"][0]["port"])
+
+    first = create("/ports/first")
+    for _ in range(3):  # dry runs plan with ports but keep none
+        requests.put(f"{devcluster.url}/v2/groups/dry", params={"dryRun": "true"}, json={
+            "apps": [{"id": "x", "cmd": "sleep 600", "portDefinitions": [{"port": 0}]}]},
+            timeout=5).raise_for_status()
+    refused = requests.put(f"{devcluster.url}/v2/apps", json=[  # one invalid app: nothing
+        {"id": "/ports/ok", "cmd": "sleep 600", "portDefinitions": [{"port": 0}]},
+        {"id": "/ports/bad", "cmd": "sleep 600", "cpus": -1}], timeout=5)
+    assert refused.status_code == 422
+    assert create("/ports/second") == first + 1

@@ -469,6 +469,11 @@ async def put_group(request: web.Request) -> web.Response:
     for app in apps:
         record = cluster.apps.get(app["id"])
         target[app["id"]] = _prepare(cluster, app, record.app if record else None)
+    if "apps" in body:
+        # Marathon's group update replaces the group's app list: apps left out are stopped.
+        for app_id in list(cluster.apps):
+            if (app_id.rsplit("/", 1)[0] or "/") == group_id and app_id not in target:
+                target[app_id] = None
     if _flag(request, "dryRun"):
         original = {a: (cluster.apps[a].app if a in cluster.apps else None) for a in target}
         steps = cluster._steps(original, target)  # noqa: SLF001 (same package)

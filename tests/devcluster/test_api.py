@@ -190,6 +190,16 @@ def test_group_put_with_dry_run_changes_nothing(devcluster: DevCluster) -> None:
     assert set(done.json()) == {"deploymentId", "version"}
     wait_until(lambda: no_deployments(devcluster.url))
     assert app(devcluster.url, "/g/b")["dependencies"] == ["/g/a"]
+    # The group's app list is replaced: an app left out is stopped, in the plan and for real.
+    only_a = {"apps": body["apps"][:1]}
+    plan = requests.put(f"{devcluster.url}/v2/groups/g", params={"dryRun": "true"},
+                        json=only_a, timeout=5).json()
+    assert [a["id"] for a in plan["target"]["apps"]] == ["/g/a"]
+    assert {"action": "StopApplication", "app": "/g/b"} in [
+        {"action": a["action"], "app": a["app"]} for s in plan["steps"] for a in s["actions"]]
+    requests.put(f"{devcluster.url}/v2/groups/g", json=only_a, timeout=5).raise_for_status()
+    wait_until(lambda: no_deployments(devcluster.url))
+    assert requests.get(f"{devcluster.url}/v2/apps/g/b", timeout=5).status_code == 404
 
 
 def test_service_ports_are_taken_only_by_writes_that_take_effect(devcluster: DevCluster) -> None:

@@ -35,7 +35,7 @@ USER 10001:10001
 WORKDIR /var/lib/reconciler
 VOLUME ["/var/lib/reconciler"]
 EXPOSE 8000
-# /healthz answers while the process is alive and its loop is not wedged; no curl in the image.
+# /healthz answers 200 while the process and its scheduler run; no curl in the image.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request as r; port = os.environ.get('RECONCILER_LISTEN', ':8000').rsplit(':', 1)[-1]; r.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 ENTRYPOINT ["reconciler"]

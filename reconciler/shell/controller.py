@@ -248,6 +248,11 @@ class Controller:
                 invalid=self._invalid[1] if self._invalid else None)
 
     @property
+    def alive(self) -> bool:
+        """The scheduler that polls Git and checks drift still runs (``/healthz``)."""
+        return bool(self._scheduler.running)
+
+    @property
     def ready(self) -> bool:
         """Ready once a revision has been reconciled and the last Git and Marathon contacts
         worked (``/readyz`` says which one is missing)."""

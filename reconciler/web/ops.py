@@ -1,4 +1,4 @@
-"""Operations endpoints: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz``
+"""Operations endpoints: ``/metrics`` (Prometheus), ``/healthz`` (the scheduler runs), ``/readyz``
 (a revision has been reconciled)."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from fastapi import responses
 from reconciler.shell import telemetry
 
 
-def ops_router(*, ready: Callable[[], bool], before_scrape: Callable[[], None] | None = None,
+def ops_router(*, ready: Callable[[], bool], alive: Callable[[], bool] = lambda: True,
+               before_scrape: Callable[[], None] | None = None,
                status: Callable[[], dict[str, Any]] | None = None) -> fastapi.APIRouter:
     router = fastapi.APIRouter(include_in_schema=False)
 
@@ -24,8 +25,10 @@ def ops_router(*, ready: Callable[[], bool], before_scrape: Callable[[], None] |
         return responses.Response(content=body, media_type=content_type)
 
     @router.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"alive": True}
+    def healthz() -> responses.JSONResponse:
+        # 503 when the scheduler died: Marathon's health check then replaces the task.
+        is_alive = alive()
+        return responses.JSONResponse({"alive": is_alive}, status_code=200 if is_alive else 503)
 
     @router.get("/readyz")
     def readyz() -> responses.JSONResponse:

@@ -106,6 +106,23 @@ def test_a_webhook_applies_a_commit_long_before_the_next_poll(tmp_path: Path) ->
         runs = controller.get("/api/v1/history")["history"]
         assert any(e["kind"] == "run" and e["trigger"] == "webhook" for e in runs)
 
+        # A burst: five merges, each announced by GitLab. The controller applies the last
+        # one, without a reconcile per push: at most the one running and one queued behind.
+        before = {e["run_id"] for e in runs if e["kind"] == "run"}
+        for n in range(5):
+            last = controller.upstream.commit(repo_files(tag=f"v8r2p5{n}"),
+                                              message=f"Release v8r2p5{n}")
+            requests.post(f"{controller.url}/webhooks/gitlab", timeout=10,
+                          headers={"X-Gitlab-Token": SECRET, "X-Gitlab-Event": "Push Hook"},
+                          json={"object_kind": "push", "ref": "refs/heads/main"}
+                          ).raise_for_status()
+        controller.wait("the burst's last commit to be synced",
+                        lambda: controller.get("/api/v1/status")["revision"] == last)
+        assert controller.image_of(CATALOG) == "lhcbdirac:v8r2p54"
+        burst = [e for e in controller.get("/api/v1/history")["history"]
+                 if e["kind"] == "run" and e["run_id"] not in before]
+        assert 1 <= len(burst) <= 2, burst
+
 
 def test_flapping_drift_stops_being_corrected(tmp_path: Path) -> None:
     with running(tmp_path, poll_interval=1, extra_env={"RECONCILER_FLAP_THRESHOLD": "1"}

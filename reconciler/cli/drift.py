@@ -30,7 +30,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
         after = views.parse_since(since, now=time.time())
     except ValueError as e:
         click.echo(str(e), err=True)
-        sys.exit(2)
+        sys.exit(1)
     with sync_cli.open_store(state_dir) as store:
         found = store.drifts(open_only=open_only, since=after, prefix=prefix)
         if output == "html":

@@ -42,7 +42,7 @@ def command(config_file: Path | None) -> None:
         settings = config.load(os.environ, config_file=config_file)
     except config.BadConfiguration as e:
         click.echo(f"configuration: {e}", err=True)
-        sys.exit(2)
+        sys.exit(1)
     telemetry.set_secrets(settings.secrets)
     telemetry.configure_logging(settings.log_level)
     telemetry.init_sentry(settings.sentry_dsn)

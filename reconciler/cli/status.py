@@ -31,7 +31,7 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
         if marathon_url is None:
             click.echo("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL (no "
                        "embedded dev cluster runs with this state dir)", err=True)
-            sys.exit(2)
+            sys.exit(1)
     with sync_cli.open_store(state_dir) as store, sync_cli.open_client(marathon_url) as client:
         try:
             live = client.list_apps(embed=engine.LIVE_EMBED)

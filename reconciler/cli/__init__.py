@@ -36,7 +36,9 @@ class LazyGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """As click's, except that a usage error exits 1, the project's code for "error":
         click's 2 would read as "changes" to ``diff --exit-code`` and as "failed" to sync."""
-        kwargs.pop("standalone_mode", None)
+        if kwargs.pop("standalone_mode", True) is False:
+            # A caller that handles click's exceptions itself gets them unchanged.
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as e:

@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 
 from reconciler.cli import sync as sync_cli
-from reconciler.web import report, views
+from reconciler.core import since as since_filter
+from reconciler.shell import readmodel
+from reconciler.web import report
 
 
 @click.command()
@@ -27,7 +29,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
             output: str) -> None:
     """Show drift: who changed what in Marathon behind Git's back, and what was done."""
     try:
-        after = views.parse_since(since, now=time.time())
+        after = since_filter.parse_since(since, now=time.time())
     except ValueError as e:
         click.echo(str(e), err=True)
         sys.exit(1)
@@ -37,7 +39,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
             now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             click.echo(report.store_report(store, generated_at=now, drifts=found))
             return
-        shown = views.drift_views(store, found)
+        shown = readmodel.drift_views(store, found)
     if output == "json":
         click.echo(json.dumps([v.as_json() for v in shown], indent=2, default=str))
         return

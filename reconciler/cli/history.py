@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.cli import sync as sync_cli
-
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_since(text: str, *, now: datetime) -> datetime:
-    """``30m``, ``2h``, ``7d``, ``1w`` before ``now``, or an ISO 8601 date/time (UTC if naive)."""
-    match = _RELATIVE.match(text.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is neither a duration like 30m, 2h, 7d nor an ISO date like 2026-11-24"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+from reconciler.core import since as since_filter
 
 
 def _plain(entry: Any) -> dict[str, Any]:
@@ -81,7 +65,10 @@ def command(app: str | None, since: str | None, output: str, state_dir: Path | N
     for every app or only APP. Nothing is ever truncated by default.
     """
     app_id = None if app is None else (app if app.startswith("/") else f"/{app}")
-    since_at = parse_since(since, now=datetime.now(UTC)) if since else None
+    try:
+        since_at = since_filter.parse_since(since, now=time.time())
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since") from None
     with sync_cli.open_store(state_dir) as store:
         entries = [_plain(e) for e in store.history(app_id=app_id, since=since_at)]
     if output == "json":

@@ -10,9 +10,8 @@ from pathlib import Path
 import click
 
 from reconciler.cli import sync as sync_cli
-from reconciler.shell import config, engine, marathon
+from reconciler.shell import config, engine, marathon, readmodel
 from reconciler.shell import controller as controlling
-from reconciler.web import views
 
 
 @click.command()
@@ -38,7 +37,7 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
         except marathon.MarathonError as e:
             click.echo(f"Marathon: {e.message}", err=True)
             sys.exit(1)
-        rows = views.app_rows(store, live)
+        rows = readmodel.app_rows(store, live)
         last_change = {}
         for app_id in (r.app_id for r in rows):
             changes = store.changes(app_id=app_id)

@@ -20,7 +20,9 @@ import fastapi
 from fastapi import openapi as fastapi_openapi
 
 from reconciler.core import render
-from reconciler.web import views
+from reconciler.core import since as since_filter
+from reconciler.shell import readmodel
+from reconciler.web import context
 
 PREFIX = "/api/v1"
 _USER = re.compile(r"[^\w.@+-]")
@@ -38,7 +40,7 @@ def who_asked(request: fastapi.Request, user: str | None) -> str:
     return address
 
 
-def api_router(deps: views.Deps) -> fastapi.APIRouter:
+def api_router(deps: context.Deps) -> fastapi.APIRouter:
     router = fastapi.APIRouter(prefix=PREFIX, tags=["reconciler"])
 
     def actor(
@@ -109,18 +111,18 @@ def api_router(deps: views.Deps) -> fastapi.APIRouter:
         drift = deps.records.acknowledge_drift(drift_id, by=who)
         deps.records.audit(who=who, action="acknowledge drift",
                            target=f"{drift.app_id} drift {drift_id}", result="acknowledged")
-        return {"acknowledged": True, "drift": views.drift_views(deps.records, [drift])[0]
+        return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift])[0]
                 .as_json()}
 
     @router.get("/apps")
     def apps() -> dict[str, Any]:
-        rows = views.app_rows(deps.records, deps.live_apps())
+        rows = readmodel.app_rows(deps.records, deps.live_apps())
         return {"apps": [r.as_json() for r in rows]}
 
     @router.get("/apps/{app_id:path}")
     def app(app_id: str) -> dict[str, Any]:
         app_id = _absolute(app_id)
-        detail = views.app_detail(deps.records, deps.live_apps(), app_id)
+        detail = readmodel.app_detail(deps.records, deps.live_apps(), app_id)
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app {app_id}")
         return {
@@ -137,7 +139,7 @@ def api_router(deps: views.Deps) -> fastapi.APIRouter:
               since: str | None = None) -> dict[str, Any]:
         found = deps.records.drifts(open_only=open_only, prefix=prefix,
                                     since=_since(since, deps))
-        return {"drift": [v.as_json() for v in views.drift_views(deps.records, found)]}
+        return {"drift": [v.as_json() for v in readmodel.drift_views(deps.records, found)]}
 
     @router.get("/history")
     def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:
@@ -162,8 +164,8 @@ def _absolute(app_id: str) -> str:
     return "/" + app_id.strip("/")
 
 
-def _since(text: str | None, deps: views.Deps) -> float | None:
+def _since(text: str | None, deps: context.Deps) -> float | None:
     try:
-        return views.parse_since(text, now=deps.clock())
+        return since_filter.parse_since(text, now=deps.clock())
     except ValueError as e:
         raise fastapi.HTTPException(status_code=422, detail=str(e)) from e

@@ -17,8 +17,8 @@ import uvicorn
 
 from reconciler.core import model
 from reconciler.shell import controller as controlling
-from reconciler.shell import telemetry
-from reconciler.web import api, dashboard, ops, views, webhooks
+from reconciler.shell import readmodel, telemetry
+from reconciler.web import api, context, dashboard, ops, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     def status() -> dict[str, Any]:
         return controller.status().as_json()
 
-    deps = views.Deps(records=controller.records, live_apps=controller.live_apps,
+    deps = context.Deps(records=controller.records, live_apps=controller.live_apps,
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       token=controller.settings.api_token)
     app.include_router(api.api_router(deps))
@@ -49,7 +49,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
 def _before_scrape(controller: controlling.Controller) -> None:
     controller.refresh_metrics()
     try:
-        rows = views.app_rows(controller.records, controller.live_apps())
+        rows = readmodel.app_rows(controller.records, controller.live_apps())
     except Exception:  # noqa: BLE001 - Marathon down: keep the last app counts
         return
     for state in model.AppState:

@@ -19,12 +19,14 @@ from typing import Any
 import fastapi
 from fastapi import responses
 
-from reconciler.core import model
+from reconciler.core import model, status
+from reconciler.core import since as since_filter
+from reconciler.shell import readmodel
 from reconciler.shell import records as recording
-from reconciler.web import report, views
+from reconciler.web import context, report
 
 
-def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
+def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter:
     """Pages under ``root`` (``""``: at the site root)."""
     router = fastapi.APIRouter(prefix=root, include_in_schema=False)
 
@@ -42,16 +44,16 @@ def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
     @router.get("/", response_class=responses.HTMLResponse)
     def apps() -> responses.HTMLResponse:
         live_apps, error = live()
-        rows = views.by_urgency(views.app_rows(deps.records, live_apps))
-        revision, _ = views.latest_desired(deps.records)
-        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in views.URGENCY]
+        rows = status.by_urgency(readmodel.app_rows(deps.records, live_apps))
+        revision, _ = readmodel.latest_desired(deps.records)
+        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in status.URGENCY]
         return page("apps.html", "apps", rows=rows, revision=revision, live_error=error,
                     counts=[c for c in counts if c[1]], generated_at=_now(deps))
 
     @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
     def app(app_id: str) -> responses.HTMLResponse:
         live_apps, _ = live()
-        detail = views.app_detail(deps.records, live_apps, "/" + app_id.strip("/"))
+        detail = readmodel.app_detail(deps.records, live_apps, "/" + app_id.strip("/"))
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app /{app_id}")
         return page("app.html", "apps", d=detail)
@@ -60,7 +62,7 @@ def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
     def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
               open_only: bool = False) -> responses.HTMLResponse:
         found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
-        drift_views = views.drift_views(deps.records, found)
+        drift_views = readmodel.drift_views(deps.records, found)
         return page("drift.html", "drift", views=drift_views, prefix=prefix, since=since,
                     open_only=open_only, error=error,
                     open_count=sum(1 for v in drift_views if v.is_open),
@@ -84,14 +86,14 @@ def dashboard_router(deps: views.Deps, *, root: str = "") -> fastapi.APIRouter:
     return router
 
 
-def _filtered(deps: views.Deps, *, prefix: str | None, since: str | None, open_only: bool
+def _filtered(deps: context.Deps, *, prefix: str | None, since: str | None, open_only: bool
               ) -> tuple[list[recording.Drift], str | None]:
     try:
-        after = views.parse_since(since, now=deps.clock())
+        after = since_filter.parse_since(since, now=deps.clock())
     except ValueError as e:
         return [], str(e)
     return deps.records.drifts(open_only=open_only, prefix=prefix, since=after), None
 
 
-def _now(deps: views.Deps) -> str:
+def _now(deps: context.Deps) -> str:
     return dt.datetime.fromtimestamp(deps.clock(), dt.UTC).isoformat(timespec="seconds")

@@ -15,8 +15,8 @@ from typing import Any
 import jinja2
 
 from reconciler.core import model
+from reconciler.shell import readmodel
 from reconciler.shell import records as recording
-from reconciler.web import views
 
 _environment: jinja2.Environment | None = None
 
@@ -47,7 +47,8 @@ def render_drift_report(
     """
     desired = desired or {}
     ordered = sorted(drifts, key=lambda d: d.status == "resolved")
-    report_views = [views.DriftView(drift=d, lines=views.drift_lines(d, desired.get(d.app_id)))
+    report_views = [readmodel.DriftView(drift=d,
+                                        lines=readmodel.drift_lines(d, desired.get(d.app_id)))
                     for d in ordered]
     open_count = sum(1 for v in report_views if v.is_open)
     return render("report.html", views=report_views, generated_at=generated_at,

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import fastapi
 import uvicorn
 
-from reconciler.web import api, dashboard, views
+from reconciler.web import api, context, dashboard
 from tests.support.processes import free_port
 
 
-def oncall_app(deps: views.Deps) -> fastapi.FastAPI:
+def oncall_app(deps: context.Deps) -> fastapi.FastAPI:
     """The on-call routers mounted as the controller's create_app mounts them."""
     app = fastapi.FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(api.api_router(deps))

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from reconciler.shell import records
-from reconciler.web import views
+from reconciler.web import context
 from tests.web import server, test_report
 
 TOKEN = "another-oncall-token"
@@ -46,7 +46,7 @@ def store(tmp_path: Path) -> Iterator[records.RecordStore]:
 
 
 def _site(store: records.RecordStore, controller: Controller, token: str | None) -> Any:
-    deps = views.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
+    deps = context.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
                       rollback=controller.rollback, token=token)
     return server.serving(server.oncall_app(deps))
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from reconciler.shell import records
-from reconciler.web import views
+from reconciler.web import context
 from tests.support.processes import DevCluster
 from tests.sync import cluster
 from tests.web import server
@@ -76,7 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         def live_apps() -> list[dict[str, Any]]:
             return list(cluster.apps(dev.url).values())
 
-        deps = views.Deps(records=store, live_apps=live_apps, request_sync=request_sync,
+        deps = context.Deps(records=store, live_apps=live_apps, request_sync=request_sync,
                           rollback=rollback, token=TOKEN)
         with server.serving(server.oncall_app(deps)) as url:
             yield Site(url=url, marathon=dev.url, store=store, syncs=syncs)

@@ -1,31 +1,25 @@
-"""What the on-call pages and the JSON API show, as plain data built from records and live.
+"""The read side: what the dashboard, ``/api/v1/`` and the CLI show, as plain data.
 
-One place decides an app's state word, its image tag and health figures, how a drift's patch
-reads old -> new and which time window a filter means, so that the dashboard, the drift report
-and ``/api/v1`` never disagree. Reads the record store and the live apps it is handed; never
-writes anything.
+Reads the record store and the live apps it is handed, and hands them to the core (app status
+in :mod:`reconciler.core.status`, diffs in :mod:`reconciler.core.diff`), so that every view
+shows the same thing; decides how a drift's patch reads old -> new. Never writes anything.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import jsonpointer
 
 from reconciler.core import diff as diffing
-from reconciler.core import health, model, redact
+from reconciler.core import model, redact, status
 from reconciler.core import normalize as normalizing
 from reconciler.shell import records as recording
 
 JSON = model.JSON
-LiveApps = Callable[[], Sequence[JSON]]
-"""Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``."""
 
 _MAX_VALUE = 200
 ABSENT = "(absent)"
@@ -54,28 +48,6 @@ class DriftView:
     def as_json(self) -> JSON:
         return {**asdict(self.drift), "changes": [asdict(line) for line in self.lines],
                 "suggested_ignore": self.drift.suggested_ignore}
-
-
-@dataclass(frozen=True)
-class AppRow:
-    app_id: str
-    state: model.AppState
-    revision: str | None
-    """The config repo revision last applied to this app."""
-    image: str | None
-    image_tag: str | None
-    health: str
-    healthy: int
-    instances: int
-    open_drifts: int
-    quarantine: str | None
-    """Why the app is quarantined, when it is."""
-    failure: str | None = None
-
-    def as_json(self) -> JSON:
-        out = asdict(self)
-        out["state"] = str(self.state)
-        return out
 
 
 @dataclass(frozen=True)
@@ -124,7 +96,7 @@ def history_row(entry: Mapping[str, Any]) -> HistoryRow:
 
 @dataclass(frozen=True)
 class AppDetail:
-    row: AppRow
+    row: status.AppStatus
     diff: model.AppDiff | None
     diff_lines: tuple[PatchLine, ...]
     history: list[HistoryRow]
@@ -188,46 +160,6 @@ def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift]
             for d in drifts]
 
 
-def image_tag(image: str | None) -> str | None:
-    if not image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
-
-
-def _image(app: Mapping[str, Any] | None) -> str | None:
-    if app is None:
-        return None
-    docker = (app.get("container") or {}).get("docker") or {}
-    image = docker.get("image")
-    return str(image) if image else None
-
-
-URGENCY = (model.AppState.QUARANTINED, model.AppState.DEGRADED, model.AppState.PROGRESSING,
-           model.AppState.DRIFTED, model.AppState.OUT_OF_SYNC, model.AppState.IN_SYNC)
-"""State words from the one that most needs a human to the calmest (the dashboard's order)."""
-
-
-def by_urgency(rows: Sequence[AppRow]) -> list[AppRow]:
-    return sorted(rows, key=lambda r: (URGENCY.index(r.state), r.app_id))
-
-
-def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,
-              in_sync_with_git: bool) -> model.AppState:
-    """The one status word, most urgent first: a human must act on the first ones."""
-    if quarantined:
-        return model.AppState.QUARANTINED
-    if assessed.status in (health.HealthStatus.DEGRADED, health.HealthStatus.MISSING):
-        return model.AppState.DEGRADED
-    if assessed.status is health.HealthStatus.PROGRESSING:
-        return model.AppState.PROGRESSING
-    if drifted:
-        return model.AppState.DRIFTED
-    if not in_sync_with_git:
-        return model.AppState.OUT_OF_SYNC
-    return model.AppState.IN_SYNC
-
-
 def latest_desired(store: recording.RecordStore, live_ids: Iterable[str] = ()
                    ) -> tuple[str | None, dict[str, JSON]]:
     """The newest revision seen and its desired definitions (empty before the first one).
@@ -253,33 +185,18 @@ def latest_desired(store: recording.RecordStore, live_ids: Iterable[str] = ()
     return revision, definitions
 
 
-def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON]) -> list[AppRow]:
+def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON]) -> list[status.AppStatus]:
     """Every app Git or reconciler knows of, with state, revision, image tag and health."""
-    live_by_id = {str(a.get("id")): a for a in live_apps}
-    _, desired = latest_desired(store, live_by_id)
-    applied = store.last_applied()
+    _, desired = latest_desired(store, (str(a.get("id")) for a in live_apps))
+    applied = {app_id: status.Applied(revision=a.revision, definition=a.definition)
+               for app_id, a in store.last_applied().items()}
     quarantines = {q.app_id: q.reason or "quarantined"
                    for q in reversed(store.active_quarantines())}
     open_drifts: dict[str, int] = {}
     for d in store.drifts(open_only=True):
         open_drifts[d.app_id] = open_drifts.get(d.app_id, 0) + 1
-    rows = []
-    for app_id in sorted(desired.keys() | applied.keys()):
-        live = live_by_id.get(app_id)
-        assessed = health.assess(app_id, live)
-        last = applied.get(app_id)
-        revision, applied_definition = (last.revision, last.definition) if last else (None, None)
-        in_sync = app_id in desired and applied_definition == desired[app_id]
-        image = _image(live) or _image(desired.get(app_id))
-        rows.append(AppRow(
-            app_id=app_id,
-            state=app_state(assessed=assessed, quarantined=app_id in quarantines,
-                            drifted=app_id in open_drifts, in_sync_with_git=in_sync),
-            revision=revision, image=image, image_tag=image_tag(image),
-            health=str(assessed.status), healthy=assessed.healthy, instances=assessed.target,
-            open_drifts=open_drifts.get(app_id, 0), quarantine=quarantines.get(app_id),
-            failure=assessed.failure))
-    return rows
+    return status.app_statuses(desired=desired, applied=applied, live_apps=live_apps,
+                               quarantines=quarantines, open_drifts=open_drifts)
 
 
 def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON], app_id: str
@@ -303,49 +220,3 @@ def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON], app_id: 
         drifts=drift_views(store, store.drifts(app_id=app_id)),
         rollbacks=store.rollbacks(app_id=app_id),
         quarantines=[q for q in store.active_quarantines() if q.app_id == app_id])
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
-
-
-def parse_since(text: str | None, *, now: float) -> float | None:
-    """A filter's start as UNIX seconds: ``30m``, ``24h``, ``7d`` or an ISO-8601 time.
-
-    Raises ValueError with what is accepted.
-    """
-    if text is None or not text.strip():
-        return None
-    match = _DURATION.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - amount * {"m": 60, "h": 3600, "d": 86400}[unit]
-    try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"since={text!r}: give 30m, 24h, 7d or an ISO time "
-                         "such as 2026-11-25T03:00:00+00:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
-RequestSync = Callable[[str | None, str], str]
-"""``(app_id or None for all, who) -> what happens next``; queues a sync, must not block long."""
-Rollback = Callable[[str, str], str]
-"""``(app_id, who) -> what happened``; puts the app back to its previous Marathon version."""
-
-
-@dataclass(frozen=True)
-class Deps:
-    """What the on-call pages and the API need from the controller; the controller builds it.
-
-    ``token`` is the API token for actions (``None``: every action is refused). ``live_apps``
-    reads Marathon (the controller may hand out its last poll instead of a fresh request).
-    """
-
-    records: recording.RecordStore
-    live_apps: LiveApps
-    request_sync: RequestSync
-    rollback: Rollback
-    token: str | None
-    clock: Callable[[], float] = time.time

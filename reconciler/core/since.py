@@ -1,0 +1,30 @@
+"""Time filters as people type them (``--since 24h``, ``?since=2026-11-25T03:00``). Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str | None, *, now: float) -> float | None:
+    """A filter's start as UNIX seconds: ``90s``, ``30m``, ``24h``, ``7d``, ``1w`` before
+    ``now``, or an ISO-8601 date or time (UTC when it names no zone); None for no filter.
+
+    Raises ValueError saying what is accepted.
+    """
+    if text is None or not text.strip():
+        return None
+    match = _DURATION.match(text)
+    if match:
+        return now - float(match.group(1)) * _SECONDS[match.group(2)]
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"since={text!r}: give 30m, 24h, 7d (or 90s, 2w) or an ISO time "
+                         "such as 2026-11-25T03:00:00+00:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()

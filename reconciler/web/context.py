@@ -1,0 +1,31 @@
+"""What the on-call pages and the API need from the controller; the controller builds it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from reconciler.core import model
+from reconciler.shell import records as recording
+
+LiveApps = Callable[[], Sequence[model.JSON]]
+"""Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``."""
+RequestSync = Callable[[str | None, str], str]
+"""``(app_id or None for all, who) -> what happens next``; queues a sync, must not block long."""
+Rollback = Callable[[str, str], str]
+"""``(app_id, who) -> what happened``; puts the app back to its previous Marathon version."""
+
+
+@dataclass(frozen=True)
+class Deps:
+    """``token`` is the API token for actions (``None``: every action is refused).
+    ``live_apps`` reads Marathon (the controller may hand out its last poll instead of a fresh
+    request)."""
+
+    records: recording.RecordStore
+    live_apps: LiveApps
+    request_sync: RequestSync
+    rollback: Rollback
+    token: str | None
+    clock: Callable[[], float] = time.time

@@ -1,0 +1,96 @@
+"""The on-call vocabulary: one state word per app, most urgent first; image tags; time filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from reconciler.core import health, model, status
+from reconciler.core import since as since_filter
+
+
+def _health(health_status: health.HealthStatus) -> health.AppHealth:
+    return health.AppHealth(app_id="/a", status=health_status, target=1, healthy=1, running=1,
+                            staged=0, version=None, deployment_ids=(), step=None, failure=None)
+
+
+@pytest.mark.parametrize(("health_status", "quarantined", "drifted", "in_sync", "expected"), [
+    (health.HealthStatus.HEALTHY, False, False, True, model.AppState.IN_SYNC),
+    (health.HealthStatus.HEALTHY, False, False, False, model.AppState.OUT_OF_SYNC),
+    (health.HealthStatus.HEALTHY, False, True, False, model.AppState.DRIFTED),
+    (health.HealthStatus.PROGRESSING, False, True, True, model.AppState.PROGRESSING),
+    (health.HealthStatus.DEGRADED, False, True, True, model.AppState.DEGRADED),
+    (health.HealthStatus.MISSING, False, False, False, model.AppState.DEGRADED),
+    (health.HealthStatus.DEGRADED, True, True, False, model.AppState.QUARANTINED),
+])
+def test_state_word_puts_what_needs_a_human_first(
+        health_status: health.HealthStatus, quarantined: bool, drifted: bool, in_sync: bool,
+        expected: model.AppState) -> None:
+    assert status.app_state(assessed=_health(health_status), quarantined=quarantined, drifted=drifted,
+                           in_sync_with_git=in_sync) is expected
+
+
+@pytest.mark.parametrize(("image", "tag"), [
+    ("lhcbdirac:v8r2p44", "v8r2p44"),
+    ("registry.cern.ch:5000/lhcb/lhcbdirac:v8r2p45", "v8r2p45"),
+    ("registry.cern.ch:5000/lhcb/lhcbdirac", "latest"),
+    (None, None),
+])
+def test_image_tag_ignores_a_registry_port(image: str | None, tag: str | None) -> None:
+    assert status.image_tag(image) == tag
+
+
+def test_since_accepts_durations_and_iso_times_and_explains_the_rest() -> None:
+    now = 1_000_000.0
+    assert since_filter.parse_since("30m", now=now) == now - 1800
+    assert since_filter.parse_since("24h", now=now) == now - 86400
+    assert since_filter.parse_since("7d", now=now) == now - 7 * 86400
+    assert since_filter.parse_since("", now=now) is None
+    at = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+    assert since_filter.parse_since("2026-11-25T03:00:00+00:00", now=now) == at.timestamp()
+    assert since_filter.parse_since("2026-11-25T03:00:00", now=now) == at.timestamp()
+    with pytest.raises(ValueError, match="24h"):
+        since_filter.parse_since("yesterday", now=now)
+
+
+def test_apps_needing_a_human_come_first() -> None:
+    def row(app_id: str, state: model.AppState) -> status.AppStatus:
+        return status.AppStatus(app_id=app_id, state=state, revision=None, image=None,
+                            image_tag=None, health="Healthy", healthy=1, instances=1,
+                            open_drifts=0, quarantine=None)
+    rows = [row("/a", model.AppState.IN_SYNC), row("/b", model.AppState.DRIFTED),
+            row("/c", model.AppState.QUARANTINED), row("/d", model.AppState.DEGRADED),
+            row("/e", model.AppState.IN_SYNC)]
+    assert [r.app_id for r in status.by_urgency(rows)] == ["/c", "/d", "/b", "/a", "/e"]
+    assert set(status.URGENCY) == set(model.AppState)
+
+
+def _live(app_id: str, *, instances: int = 1, healthy: bool = True) -> model.JSON:
+    tasks = [{"id": f"{app_id[1:]}.1", "state": "TASK_RUNNING", "version": "2026-01-01T00:00:00Z",
+              "healthCheckResults": []}] if healthy else []
+    return {"id": app_id, "instances": instances, "version": "2026-01-01T00:00:00Z",
+            "versionInfo": {"lastConfigChangeAt": "2026-01-01T00:00:00Z"},
+            "container": {"docker": {"image": "lhcbdirac:v8r2p44"}},
+            "tasks": tasks, "deployments": []}
+
+
+def test_statuses_come_from_records_and_live_alone() -> None:
+    desired = {"/a": {"id": "/a", "instances": 1}, "/b": {"id": "/b", "instances": 2},
+               "/c": {"id": "/c"}, "/d": {"id": "/d"}}
+    applied = {"/a": status.Applied(revision="r2", definition={"id": "/a", "instances": 1}),
+               "/b": status.Applied(revision="r1", definition={"id": "/b", "instances": 1}),
+               "/c": status.Applied(revision="r2", definition={"id": "/c"}),
+               "/d": status.Applied(revision="r2", definition={"id": "/d"})}
+    got = status.app_statuses(
+        desired=desired, applied=applied,
+        live_apps=[_live("/a"), _live("/b"), _live("/c")],
+        quarantines={"/c": "rolled back: never healthy"}, open_drifts={})
+    by_id = {s.app_id: s for s in got}
+    assert [s.app_id for s in got] == ["/a", "/b", "/c", "/d"]
+    assert by_id["/a"].state is model.AppState.IN_SYNC
+    assert by_id["/a"].image_tag == "v8r2p44"
+    assert by_id["/b"].state is model.AppState.OUT_OF_SYNC
+    assert by_id["/c"].state is model.AppState.QUARANTINED
+    assert by_id["/c"].quarantine == "rolled back: never healthy"
+    assert by_id["/d"].state is model.AppState.DEGRADED  # in Git, missing from Marathon

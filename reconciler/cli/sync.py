@@ -19,8 +19,7 @@ import click
 
 from reconciler.core import health, model
 from reconciler.core import load as loading
-from reconciler.shell import applier as applying
-from reconciler.shell import config, directory, engine, marathon, records
+from reconciler.shell import config, directory, engine, marathon, records, steps
 
 STATE_DIR_HELP = (
     "Where the record store lives (SQLite file inside). Default: $RECONCILER_STATE_DIR, else "
@@ -90,7 +89,7 @@ class ProgressPrinter:
         self._start = start
         self._last: dict[str, str] = {}
 
-    def __call__(self, progress: applying.Progress) -> None:
+    def __call__(self, progress: steps.Progress) -> None:
         parts = [str(progress.outcome) if progress.outcome else str(progress.phase)]
         if progress.health is not None and progress.outcome is None:
             parts.append(f"{progress.health.healthy}/{progress.health.target} healthy")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jsonpatch
@@ -101,20 +102,38 @@ def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] =
 
 def _diff_normalized(desired: model.DesiredApp, live: JSON, *, normal_desired: JSON,
                      ignore: tuple[str, ...]) -> model.AppDiff:
-    normal_live = normalizing.normalize_app(live, ignore=ignore)
-    normal_desired = adopt_server_choices(normal_desired, normal_live)
-    if normal_desired == normal_live:
+    compared = compare(normal_desired, normalizing.normalize_app(live, ignore=ignore))
+    if compared.equal:
         return model.AppDiff(app_id=desired.app_id, action=model.Action.NOOP, patch=(),
                              changes=(), desired=desired.definition, live=live)
-    only_instances = (
-        {k: v for k, v in normal_desired.items() if k != "instances"}
-        == {k: v for k, v in normal_live.items() if k != "instances"})
-    action = model.Action.SCALE if only_instances else model.Action.UPDATE
     return model.AppDiff(
-        app_id=desired.app_id, action=action,
-        patch=redact.mask_patch(make_patch(normal_live, normal_desired)),
-        changes=field_changes(normal_live, normal_desired),
+        app_id=desired.app_id,
+        action=model.Action.SCALE if compared.scale_only else model.Action.UPDATE,
+        patch=redact.mask_patch(make_patch(compared.live, compared.desired)),
+        changes=field_changes(compared.live, compared.desired),
         desired=desired.definition, live=live)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Normalized desired and live side by side, as diff and drift both judge them."""
+
+    desired: JSON
+    """Normalized desired, with what Marathon chose where desired left it to Marathon."""
+    live: JSON
+    equal: bool
+    scale_only: bool
+    """Unequal only in ``instances``: a scale, not a new configuration."""
+
+
+def compare(normal_desired: JSON, normal_live: JSON) -> Comparison:
+    """The one comparison of a normalized desired app with its normalized live twin."""
+    settled = adopt_server_choices(normal_desired, normal_live)
+    if settled == normal_live:
+        return Comparison(desired=settled, live=normal_live, equal=True, scale_only=False)
+    scale_only = ({k: v for k, v in settled.items() if k != "instances"}
+                  == {k: v for k, v in normal_live.items() if k != "instances"})
+    return Comparison(desired=settled, live=normal_live, equal=False, scale_only=scale_only)
 
 
 def _create(desired: model.DesiredApp, *, ignore: tuple[str, ...]) -> model.AppDiff:

@@ -50,15 +50,12 @@ def find_drift(
 ) -> Finding | None:
     """The drift of ``live`` from ``desired`` (last applied definition), None when equal."""
     ignored = tuple(ignore)
-    normal_live = normalizing.normalize_app(live, ignore=ignored)
-    normal_desired = diffing.adopt_server_choices(
-        normalizing.normalize_app(desired, ignore=ignored), normal_live)
-    if normal_desired == normal_live:
+    compared = diffing.compare(normalizing.normalize_app(desired, ignore=ignored),
+                               normalizing.normalize_app(live, ignore=ignored))
+    if compared.equal:
         return None
-    only_instances = ({k: v for k, v in normal_desired.items() if k != "instances"}
-                      == {k: v for k, v in normal_live.items() if k != "instances"})
-    patch = redact.mask_patch(diffing.make_patch(normal_desired, normal_live))
-    return Finding(app_id=app_id, kind=DriftKind.SCALE if only_instances else DriftKind.CONFIG,
+    patch = redact.mask_patch(diffing.make_patch(compared.desired, compared.live))
+    return Finding(app_id=app_id, kind=DriftKind.SCALE if compared.scale_only else DriftKind.CONFIG,
                    patch=patch, fingerprint=fingerprint(patch))
 
 

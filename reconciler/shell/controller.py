@@ -45,8 +45,7 @@ from reconciler.core import drift as drifting
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
-from reconciler.shell import applier as applying
-from reconciler.shell import config, engine, gitsource, marathon, notify, records, telemetry
+from reconciler.shell import config, engine, gitsource, marathon, notify, records, steps, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ class Controller:
                     live = None
                 if live is not None:
                     with self._state_lock:
-                        self._in_sync[app_id] = applying.strip_read_only(live)
+                        self._in_sync[app_id] = steps.strip_read_only(live)
         if report.error:
             return f"rollback failed: {report.error}"
         return f"rollback {report.outcome}"

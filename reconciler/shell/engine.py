@@ -47,7 +47,7 @@ from reconciler.core import diff as diffing
 from reconciler.core import health, model
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
-from reconciler.shell import marathon
+from reconciler.shell import marathon, steps
 
 if TYPE_CHECKING:  # the engine needs the store's record types, not the store module
     from reconciler.shell.records import PendingChange
@@ -127,7 +127,7 @@ class EngineSettings:
     timeout: float | None = None
     """Deadline in seconds for every deployment, instead of the derived ones."""
     cancel_blocking: bool = False
-    apply: applying.ApplyOptions = field(default_factory=applying.ApplyOptions)
+    apply: steps.ApplyOptions = field(default_factory=steps.ApplyOptions)
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ class RunReport:
     trigger: str
     dry_run: bool
     plan: planning.Plan | None
-    results: tuple[applying.StepResult, ...]
-    resumed: tuple[applying.StepResult, ...]
+    results: tuple[steps.StepResult, ...]
+    resumed: tuple[steps.StepResult, ...]
     """Outcomes of deployments started by a crashed predecessor, waited for first."""
     health: Mapping[model.AppId, health.AppHealth]
     error: str | None = None
@@ -214,11 +214,11 @@ class _Journal:
             purpose=purpose, patch=list(patch), deadline_seconds=deadline)
         self._changes[(app_id, purpose)] = change_id
 
-    def step_finished(self, result: applying.StepResult) -> None:
+    def step_finished(self, result: steps.StepResult) -> None:
         with self._lock:
             self._step_finished(result)
 
-    def _step_finished(self, result: applying.StepResult) -> None:
+    def _step_finished(self, result: steps.StepResult) -> None:
         change_id = self._changes.pop((result.app_id, "change"), None)
         if change_id is None:
             change_id = self._store.record_deployment(
@@ -272,7 +272,7 @@ class Engine:
         dry_run: bool = False,
         only_apps: Collection[model.AppId] | None = None,
         retry_quarantined: bool = False,
-        on_progress: applying.ProgressCallback | None = None,
+        on_progress: steps.ProgressCallback | None = None,
     ) -> RunReport:
         """Make Marathon equal to ``desired``; never raises for Marathon or desired problems."""
         self._records.record_revision(
@@ -340,8 +340,8 @@ class Engine:
         return report
 
     def _resume(
-        self, journal: _Journal, on_progress: applying.ProgressCallback | None
-    ) -> tuple[applying.StepResult, ...]:
+        self, journal: _Journal, on_progress: steps.ProgressCallback | None
+    ) -> tuple[steps.StepResult, ...]:
         """Wait on deployments recorded by a predecessor that never saw them end."""
         pending = self._records.pending_changes()
         if not pending:
@@ -351,7 +351,7 @@ class Engine:
         for change in pending:
             started_mono = self._clock() - max(0.0, now_wall - change.started_at)
             deadline = change.deadline_seconds or planning.MARGIN + planning.LAUNCH_ALLOWANCE
-            base = applying.StepResult(
+            base = steps.StepResult(
                 app_id=change.app_id, action=model.Action(change.action),
                 outcome=model.Outcome.FAILED, deployment_id=change.deployment_id,
                 version=change.version, previous_version=change.previous_version,
@@ -379,7 +379,7 @@ class Engine:
         to_revision_state: model.DesiredState | None = None,
         to_version: str | None = None,
         requested_by: str | None = None,
-        on_progress: applying.ProgressCallback | None = None,
+        on_progress: steps.ProgressCallback | None = None,
     ) -> RunReport:
         """Put ``app_id`` back to its definition in ``to_revision_state``, or to a Marathon
         version (``to_version``; default: the version before the live one).
@@ -405,7 +405,7 @@ class Engine:
                 definition = to_revision_state.apps[app_id].definition
             else:
                 version = to_version or _previous_version(self._client, app_id, live)
-                definition = applying.strip_read_only(
+                definition = steps.strip_read_only(
                     self._client.get_app_version(app_id, version))
             single = model.DesiredState(
                 revision=revision,
@@ -450,7 +450,7 @@ class _JournalProxy:
         if self.target is not None:
             self.target.deployment_started(**kwargs)
 
-    def step_finished(self, result: applying.StepResult) -> None:
+    def step_finished(self, result: steps.StepResult) -> None:
         if self.target is not None:
             self.target.step_finished(result)
 
@@ -473,12 +473,12 @@ def _assess_all(
 
 
 def _finish_change(store: RecordStore, change_id: int,
-                   result: applying.StepResult) -> None:
+                   result: steps.StepResult) -> None:
     store.finish_change(change_id, outcome=str(result.outcome), reason=_why(result))
 
 
 def _record_rollback(store: RecordStore, *, run_id: int,
-                     result: applying.StepResult) -> None:
+                     result: steps.StepResult) -> None:
     rollback = result.rollback
     assert rollback is not None
     store.record_rollback(
@@ -488,7 +488,7 @@ def _record_rollback(store: RecordStore, *, run_id: int,
         outcome=str(rollback.outcome), requested_by=None)
 
 
-def _why(result: applying.StepResult) -> str | None:
+def _why(result: steps.StepResult) -> str | None:
     parts = [p for p in (result.reason,
                          f"stuck in {result.stuck_step}" if result.stuck_step else None,
                          f"last task failure: {result.failure}" if result.failure else None,

@@ -27,8 +27,8 @@ def _health(health_status: health.HealthStatus) -> health.AppHealth:
 def test_state_word_puts_what_needs_a_human_first(
         health_status: health.HealthStatus, quarantined: bool, drifted: bool, in_sync: bool,
         expected: model.AppState) -> None:
-    assert status.app_state(assessed=_health(health_status), quarantined=quarantined, drifted=drifted,
-                           in_sync_with_git=in_sync) is expected
+    assert status.app_state(assessed=_health(health_status), quarantined=quarantined,
+                            drifted=drifted, in_sync_with_git=in_sync) is expected
 
 
 @pytest.mark.parametrize(("image", "tag"), [

@@ -187,11 +187,11 @@ def command(
             except (model.InvalidDesiredState, directory.UnreadableDirectory) as e:
                 click.echo(str(e), err=True)
                 report = sync_engine.record_failed_load(
-                    revision=f"dir:{path}", error=e, trigger="cli")
+                    revision=f"dir:{path}", error=e, trigger=model.Trigger.CLI)
                 sys.exit(report.exit_code.value)
             only = tuple(a if a.startswith("/") else f"/{a}" for a in apps) or None
             report = sync_engine.reconcile(
-                desired, trigger="cli", requested_by=current_user(), dry_run=dry_run,
+                desired, trigger=model.Trigger.CLI, requested_by=current_user(), dry_run=dry_run,
                 only_apps=only, retry_quarantined=retry_quarantined,
                 on_progress=ProgressPrinter(out, start=time.monotonic()))
         finally:

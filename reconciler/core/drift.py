@@ -5,9 +5,10 @@ applied, which is a plain out-of-sync). Both sides go through the core normalize
 Marathon fills in are never drift; a port left to Marathon (``0``) is no drift either.
 
 ``find_drift(app_id, desired=..., live=..., ignore=...)`` returns a :class:`Finding` or None;
-:func:`is_flapping` decides when correcting has become a fight (someone or something keeps
-changing live back), and :func:`suggested_ignore` says what to add to ``reconciler.yaml`` if
-the change is meant to stay (an autoscaler owning ``/instances``, say).
+:func:`respond` is the drift policy (correct, report, or stop once correcting has become a
+fight: someone or something keeps changing live back), and :func:`suggested_ignore` says what
+to add to ``reconciler.yaml`` if the change is meant to stay (an autoscaler owning
+``/instances``, say).
 """
 
 from __future__ import annotations
@@ -68,6 +69,33 @@ def fingerprint(patch: Sequence[Mapping[str, Any]]) -> str:
 def is_flapping(corrections_in_window: int, *, threshold: int) -> bool:
     """True once live was corrected ``threshold`` times within the window: stop correcting."""
     return corrections_in_window >= threshold
+
+
+class Response(enum.StrEnum):
+    """What to do about a drift that is still there."""
+
+    CORRECT = "correct"
+    REPORT = "report"
+    REPORT_QUARANTINED = "report: app quarantined"
+    """A quarantined app was rolled back on purpose: re-applying would undo that."""
+    STOP_FLAPPING = "stop: flapping"
+    """Corrected too often within the window: stop, alert, suggest an ignore rule."""
+    LEAVE = "leave"
+    """Already flapping: correction stays stopped until a human decides."""
+
+
+def respond(*, policy: model.DriftPolicy, status: model.DriftStatus, quarantined: bool,
+            corrections_in_window: int, flap_threshold: int) -> Response:
+    """The drift policy: correct, report, or stop a fight with whoever changes live back."""
+    if status is model.DriftStatus.FLAPPING:
+        return Response.LEAVE
+    if quarantined:
+        return Response.REPORT_QUARANTINED
+    if policy is model.DriftPolicy.REPORT:
+        return Response.REPORT
+    if is_flapping(corrections_in_window, threshold=flap_threshold):
+        return Response.STOP_FLAPPING
+    return Response.CORRECT
 
 
 def suggested_ignore(app_id: model.AppId, pointers: Sequence[str]) -> str:

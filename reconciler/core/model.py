@@ -174,7 +174,11 @@ class AppDiff:
 
 
 class AppState(enum.StrEnum):
-    """Status words for one app: a closed set, used by status, dashboard and metrics."""
+    """Status words for one app: a closed set, used by status, dashboard and metrics.
+
+    The closed vocabularies of the controller live in this module (app states, actions,
+    outcomes, triggers, purposes, drift policies, statuses and actions); health words are
+    :class:`reconciler.core.health.HealthStatus`, ordered for :func:`~health.worst`."""
 
     IN_SYNC = "in sync"
     OUT_OF_SYNC = "out of sync"
@@ -193,3 +197,45 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
     """Not attempted: quarantined, dependency failed, or a dry run."""
     TIMED_OUT = "timed out"
+
+
+class Trigger(enum.StrEnum):
+    """What started a run: recorded with it, a label of the reconcile metrics."""
+
+    POLL = "poll"
+    WEBHOOK = "webhook"
+    MANUAL = "manual"
+    """Sync asked for from the dashboard or the API."""
+    DRIFT_CORRECTION = "drift-correction"
+    ROLLBACK = "rollback"
+    """A manual rollback of one app."""
+    CLI = "cli"
+    """``reconciler sync`` on a terminal or in a script."""
+
+
+class Purpose(enum.StrEnum):
+    """Why a change was sent to Marathon."""
+
+    CHANGE = "change"
+    """To make live equal to Git."""
+    ROLLBACK = "rollback"
+    """To undo a change that failed (or a manual rollback)."""
+
+
+class DriftStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    FLAPPING = "flapping"
+    """Corrected too often within the window: correction stopped, a human decides."""
+
+
+class DriftAction(enum.StrEnum):
+    """What was done about a drift, as recorded and counted."""
+
+    REPORTED = "reported"
+    REPORTED_QUARANTINED = "reported (app quarantined)"
+    CORRECTED = "corrected"
+    FLAPPING_STOPPED = "flapping-stopped"
+    GONE = "gone"
+    """Live matches again without reconciler doing anything."""
+    ACKNOWLEDGED = "acknowledged"

@@ -116,7 +116,7 @@ class Applier:
         base = replace(base, deployment_id=ref.deployment_id, version=ref.version, notes=notes)
         self._journal.deployment_started(
             app_id=step.app_id, action=step.action, deployment_id=ref.deployment_id,
-            version=ref.version, previous_version=previous_version, purpose="change",
+            version=ref.version, previous_version=previous_version, purpose=model.Purpose.CHANGE,
             patch=step.diff.patch,
             deadline=step.deadline.seconds)
         try:

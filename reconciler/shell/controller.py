@@ -1,31 +1,24 @@
 """The controller behind ``reconciler run``: keeps Marathon equal to Git with nobody typing.
 
-Three things run in the background (APScheduler's BackgroundScheduler, plus one thread)::
+Wiring only. Three things run in the background:
 
-    poll     every RECONCILER_POLL_INTERVAL: source.check() (one ls-remote); on a new
-             revision read it, load it and Engine.reconcile(trigger "poll"/"webhook").
-             A webhook only moves this job to *now*.
+    poll     every RECONCILER_POLL_INTERVAL (:mod:`scheduler`): source.check() (one
+             ls-remote); on a new revision read it, load it and Engine.reconcile (trigger
+             "poll"/"webhook"). A webhook only moves this job to *now*.
     drift    every RECONCILER_DRIFT_INTERVAL (and at once after a Marathon API write to a
-             managed app): ONE list_apps, each app compared with the definition last applied
-             (records.last_applied()); drift recorded (observe_drift), then, per the repo's
-             drift policy: ``correct`` re-applies desired (trigger "drift-correction"),
-             ``report`` records only; corrected THRESHOLD times within the window means
-             flapping: correcting stops and the record says which fields to ignore.
-    events   a thread following Marathon's event stream; ``api_post_event`` for a managed
+             managed app): ONE list_apps, handed to :mod:`driftcheck`, which records drift and
+             says which apps to correct (trigger "drift-correction").
+    events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
 
-Never two reconciles at once: one lock is held by every job that may write to Marathon. A
-burst of triggers is one run without losing the last one: each job may have one instance
-running and one waiting (``max_instances=2``, and a per-job lock makes the second wait), so a
-trigger that arrives while a run is under way is served by the waiting run, which reads Git
-or Marathon only after the running one finished; further triggers are absorbed by it. Git or
+Never two reconciles at once: one lock is held by every job that may write to Marathon; a
+burst of triggers is one run without losing the last one (see :mod:`scheduler`). Git or
 Marathon down: logged, counted, retried with exponential backoff; nothing here raises out of
 a job (the controller keeps going with the last good revision).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
@@ -39,13 +32,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from reconciler.core import drift as drifting
 from reconciler.core import load as loading
 from reconciler.core import model
-from reconciler.core import normalize as normalizing
-from reconciler.shell import config, engine, gitsource, marathon, notify, records, steps, telemetry
+from reconciler.shell import (
+    config,
+    driftcheck,
+    engine,
+    events,
+    gitsource,
+    marathon,
+    notify,
+    records,
+    scheduler,
+    steps,
+    telemetry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +54,6 @@ POLL_JOB = "poll"
 EMBEDDED_URL_FILE = "url"
 """In ``<state dir>/devcluster``: the embedded dev cluster's URL while it runs."""
 DRIFT_JOB = "drift"
-MAX_BACKOFF = 300.0
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Who last wrote an app through Marathon's API (from ``api_post_event``)."""
-
-    client_ip: str
-    uri: str
-    at: str
-    version: str | None = None
-    """The app version that write produced: the attribution holds for that live version only."""
-
-    def explains(self, live: model.JSON | None) -> bool:
-        """True when this write made ``live`` (an app deleted since has no version to match)."""
-        if live is None or self.version is None:
-            return True
-        return live.get("version") in (None, self.version)
 
 
 @dataclass(frozen=True)
@@ -101,31 +84,6 @@ class Status:
         }
 
 
-class Backoff:
-    """Exponential delays after consecutive failures: ``base * 2**n`` up to ``cap``."""
-
-    def __init__(self, *, base: float, cap: float = MAX_BACKOFF,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._base = base
-        self._cap = cap
-        self._clock = clock
-        self.failures = 0
-        self._not_before = 0.0
-
-    def failed(self) -> float:
-        delay = float(min(self._cap, self._base * 2.0 ** self.failures))
-        self.failures += 1
-        self._not_before = self._clock() + delay
-        return delay
-
-    def succeeded(self) -> None:
-        self.failures = 0
-        self._not_before = 0.0
-
-    def waiting(self) -> bool:
-        return self._clock() < self._not_before
-
-
 class Controller:
     def __init__(
         self, *, settings: config.Settings, source: gitsource.Source,
@@ -142,24 +100,20 @@ class Controller:
         self._engine = engine.Engine(client=client, records=store)
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._scheduler = BackgroundScheduler(
-            job_defaults={"max_instances": 2, "coalesce": True, "misfire_grace_time": None},
-            timezone=dt.UTC)
-        # One run of each job at a time; the second instance the scheduler may start waits
-        # here, and that is what serves a trigger arriving during a run (see the docstring).
-        self._job_locks = {POLL_JOB: threading.Lock(), DRIFT_JOB: threading.Lock()}
-        self._stopping = threading.Event()
-        self._events_thread: threading.Thread | None = None
+        self._scheduler = scheduler.Scheduler()
+        self._api_writes = events.ApiWrites(client, on_write=self._on_api_write)
+        self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
+                                            flap_window=settings.flap_window, clock=clock)
         self._desired: model.DesiredState | None = None
         self._synced: str | None = None
         self._seen: str | None = None
         self._invalid: tuple[str, str] | None = None
-        self._next_trigger = "poll"
-        self._attributions: dict[str, Attribution] = {}
+        self._next_trigger = model.Trigger.POLL
+        self._attributions: dict[str, events.Attribution] = {}
         self._in_sync: dict[str, model.JSON] = {}
         """Apps the latest reconciles left equal to desired, with that desired definition."""
-        self._git_backoff = Backoff(base=min(1.0, settings.poll_interval))
-        self._marathon_backoff = Backoff(base=min(1.0, settings.poll_interval))
+        self._git_backoff = scheduler.Backoff(base=min(1.0, settings.poll_interval))
+        self._marathon_backoff = scheduler.Backoff(base=min(1.0, settings.poll_interval))
         self._last_poll_at: float | None = None
         self._last_sync_at: float | None = None
         self._last_outcome: str | None = None
@@ -170,52 +124,38 @@ class Controller:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        self._scheduler.add_job(self._poll_job, "interval", id=POLL_JOB,
-                                seconds=self.settings.poll_interval, next_run_time=now)
-        self._scheduler.add_job(self._drift_job, "interval", id=DRIFT_JOB,
-                                seconds=self.settings.drift_interval,
-                                next_run_time=now + dt.timedelta(
-                                    seconds=self.settings.drift_interval))
+        self._scheduler.every(POLL_JOB, self._poll_job, seconds=self.settings.poll_interval)
+        self._scheduler.every(DRIFT_JOB, self._drift_job, seconds=self.settings.drift_interval,
+                              first_in=self.settings.drift_interval)
         self._scheduler.start()
-        self._events_thread = threading.Thread(target=self._follow_events, name="marathon-events",
-                                               daemon=True)
-        self._events_thread.start()
+        self._api_writes.start()
         telemetry.event(log, "controller started", source=self._source_name(),
                         ref=self.settings.repo_ref, poll_interval=self.settings.poll_interval,
                         drift_interval=self.settings.drift_interval)
 
     def stop(self) -> None:
-        # The event thread is a daemon: it notices the flag at its next event or idle timeout.
-        self._stopping.set()
-        self._scheduler.shutdown(wait=True)
+        self._api_writes.stop()
+        self._scheduler.shutdown()
         self._engine.close()
         telemetry.event(log, "controller stopped")
 
     # -- triggers --------------------------------------------------------------------------
 
-    def trigger_poll(self, trigger: str = "webhook") -> None:
+    def trigger_poll(self, trigger: model.Trigger = model.Trigger.WEBHOOK) -> None:
         """Poll Git now (a webhook arrived); a poll already running absorbs the burst."""
         with self._state_lock:
             self._next_trigger = trigger
-        self._run_now(POLL_JOB)
+        self._scheduler.run_now(POLL_JOB)
 
     def trigger_drift_check(self) -> None:
-        self._run_now(DRIFT_JOB)
-
-    def _run_now(self, job_id: str) -> None:
-        job = self._scheduler.get_job(job_id)
-        if job is not None:
-            job.modify(next_run_time=dt.datetime.now(dt.UTC))
-            self._scheduler.wakeup()
+        self._scheduler.run_now(DRIFT_JOB)
 
     def request_sync(self, app_id: str | None, who: str) -> str:
         """Queue a reconcile of the current desired state (one app or all); does not block."""
         if self._desired is None:
             return "no desired state loaded yet: the next poll will sync"
         only = (app_id,) if app_id else None
-        self._scheduler.add_job(self._sync_job, kwargs={"only": only, "who": who},
-                                id=f"sync:{app_id or '*'}", replace_existing=True)
+        self._scheduler.once(f"sync:{app_id or '*'}", self._sync_job, only=only, who=who)
         return f"sync of {app_id or 'all apps'} queued"
 
     def rollback(self, app_id: str, who: str) -> str:
@@ -249,7 +189,7 @@ class Controller:
     @property
     def alive(self) -> bool:
         """The scheduler that polls Git and checks drift still runs (``/healthz``)."""
-        return bool(self._scheduler.running)
+        return self._scheduler.running
 
     @property
     def ready(self) -> bool:
@@ -278,18 +218,14 @@ class Controller:
     # -- the poll job ----------------------------------------------------------------------
 
     def _poll_job(self) -> None:
-        with self._job_locks[POLL_JOB]:
-            with self._state_lock:
-                trigger, self._next_trigger = self._next_trigger, "poll"
-            if trigger == "poll" and (self._git_backoff.waiting()
-                                      or self._marathon_backoff.waiting()):
-                return
-            try:
-                self._poll(trigger)
-            except Exception:  # noqa: BLE001 - a job must never die; the log says what happened
-                log.exception("poll failed unexpectedly")
+        with self._state_lock:
+            trigger, self._next_trigger = self._next_trigger, model.Trigger.POLL
+        if trigger is model.Trigger.POLL and (self._git_backoff.waiting()
+                                              or self._marathon_backoff.waiting()):
+            return
+        self._poll(trigger)
 
-    def _poll(self, trigger: str) -> None:
+    def _poll(self, trigger: model.Trigger) -> None:
         telemetry.GIT_REQUESTS.inc()
         self._last_poll_at = self._clock()
         try:
@@ -335,7 +271,7 @@ class Controller:
         self._git_backoff.succeeded()
         self._git_error = None
 
-    def _reconcile(self, desired: model.DesiredState, *, trigger: str,
+    def _reconcile(self, desired: model.DesiredState, *, trigger: model.Trigger,
                    only: Sequence[str] | None = None,
                    requested_by: str | None = None) -> engine.RunReport:
         started = time.monotonic()
@@ -362,7 +298,7 @@ class Controller:
         else:
             self._marathon_backoff.succeeded()
             self._marathon_error = None
-            if trigger != "drift-correction":
+            if trigger is not model.Trigger.DRIFT_CORRECTION:
                 telemetry.SYNCED_REVISION.info({"revision": desired.revision})
             telemetry.LAST_SYNC.set(self._clock())
             telemetry.event(
@@ -376,29 +312,18 @@ class Controller:
         desired = self._desired
         if desired is None:
             return
-        try:
-            self._reconcile(desired, trigger="manual", only=only, requested_by=who)
-        except Exception:  # noqa: BLE001 - a job must never die
-            log.exception("manual sync failed unexpectedly")
+        self._reconcile(desired, trigger=model.Trigger.MANUAL, only=only, requested_by=who)
 
     # -- the drift job ---------------------------------------------------------------------
 
     def _drift_job(self) -> None:
-        with self._job_locks[DRIFT_JOB]:
-            if self._marathon_backoff.waiting():
-                return
-            try:
-                self._check_drift()
-            except Exception:  # noqa: BLE001 - a job must never die
-                log.exception("drift check failed unexpectedly")
-
-    def _check_drift(self) -> None:
+        if self._marathon_backoff.waiting():
+            return
         desired = self._desired
         if desired is None:
             return
         with self._state_lock:
             attributions = dict(self._attributions)
-        to_correct: dict[str, int] = {}
         with self._lock:
             try:
                 live_apps = self.client.list_apps(embed=engine.LIVE_EMBED)
@@ -411,19 +336,13 @@ class Controller:
                 return
             self._marathon_backoff.succeeded()
             self._marathon_error = None
-            live_by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a
-                          for a in live_apps}
-            for app_id, baseline in sorted(self._baselines().items()):
-                if app_id not in desired.apps:
-                    continue  # left Git (or not managed any more): no drift to speak of
-                drift_id = self._observe(app_id, baseline=baseline, live=live_by_id.get(app_id),
-                                         desired=desired, who=attributions.get(app_id))
-                if drift_id is not None:
-                    to_correct[app_id] = drift_id
+            to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines(),
+                                                 live_apps=live_apps, attributions=attributions)
         if to_correct:
-            self._correct(desired, to_correct)
-        else:
-            self._announce()
+            report = self._reconcile(desired, trigger=model.Trigger.DRIFT_CORRECTION,
+                                     only=sorted(to_correct))
+            self._drift.corrected(report.results, to_correct)
+        self._announce()
 
     def _baselines(self) -> dict[str, model.JSON]:
         """Per app, the desired definition live should equal: what drift is measured against.
@@ -451,108 +370,10 @@ class Controller:
                 if result.outcome is not model.Outcome.SUCCEEDED:
                     self._in_sync.pop(result.app_id, None)  # live is the previous version
 
-    def _observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
-                 desired: model.DesiredState, who: Attribution | None) -> int | None:
-        """Record the app's drift (or its end); the drift id when it should be corrected."""
-        ignore = desired.settings.ignored_pointers_for(app_id)
-        if live is None:
-            finding: drifting.Finding | None = drifting.Finding(
-                app_id=app_id, kind=drifting.DriftKind.CONFIG,
-                patch=({"op": "remove", "path": ""},),
-                fingerprint=drifting.fingerprint([{"op": "remove", "path": ""}]))
-        else:
-            finding = drifting.find_drift(app_id, desired=baseline, live=live, ignore=ignore)
-        if finding is None:
-            for resolved in self.records.resolve_drift(app_id=app_id, action="gone"):
-                telemetry.event(log, "drift gone", app=app_id, drift=resolved.drift_id)
-            return None
-        if who is not None and not who.explains(live):
-            who = None  # that write is not what live shows now (ours came after it, say)
-        policy = desired.settings.drift_policy_for(app_id)
-        record, created = self.records.observe_drift(
-            app_id=app_id, kind=str(finding.kind), patch=finding.patch,
-            fingerprint=finding.fingerprint, policy=str(policy),
-            client_ip=who.client_ip if who else None, uri=who.uri if who else None,
-            attributed_at=who.at if who else None,
-            live_version=None if live is None else live.get("version"))
-        if created:
-            telemetry.DRIFT_DETECTED.labels(kind=str(finding.kind)).inc()
-            telemetry.event(log, "drift detected", level=logging.WARNING, app=app_id,
-                            kind=str(finding.kind), fields=list(finding.pointers),
-                            policy=str(policy), client_ip=record.client_ip, uri=record.uri,
-                            live_version=record.live_version)
-        if record.status == "flapping":
-            return None  # correcting stopped: a human decides (ignore rule or fix the culprit)
-        quarantined = self.records.is_quarantined(app_id=app_id, revision=desired.revision)
-        if policy is model.DriftPolicy.REPORT or quarantined:
-            # A quarantined app was rolled back on purpose: re-applying would undo that.
-            action = "reported" if not quarantined else "reported (app quarantined)"
-            if record.action != action:
-                self.records.set_drift_action(record.drift_id, action=action)
-                telemetry.DRIFT_ACTIONS.labels(action="reported").inc()
-            return None
-        since = self._clock() - self.settings.flap_window
-        corrections = self.records.recent_corrections(app_id=app_id, since=since)
-        if drifting.is_flapping(corrections, threshold=self.settings.flap_threshold):
-            self.records.set_drift_action(record.drift_id, action="flapping-stopped",
-                                          status="flapping")
-            telemetry.DRIFT_ACTIONS.labels(action="flapping").inc()
-            telemetry.event(log, "drift flapping: correction stopped", level=logging.ERROR,
-                            app=app_id, corrections=corrections,
-                            window=self.settings.flap_window,
-                            suggested_ignore=drifting.suggested_ignore(app_id, finding.pointers))
-            return None
-        return record.drift_id
-
-    def _correct(self, desired: model.DesiredState, drifts: dict[str, int]) -> None:
-        report = self._reconcile(desired, trigger="drift-correction", only=sorted(drifts))
-        by_app = {r.app_id: r for r in report.results}
-        for app_id, drift_id in drifts.items():
-            result = by_app.get(app_id)
-            if result is not None and result.outcome is model.Outcome.SUCCEEDED:
-                self.records.set_drift_action(drift_id, action="corrected", status="resolved",
-                                              count_correction=True)
-                telemetry.DRIFT_ACTIONS.labels(action="corrected").inc()
-                telemetry.event(log, "drift corrected", app=app_id, drift=drift_id)
-        self._announce()
-
-    # -- Marathon's event stream -----------------------------------------------------------
-
-    def _follow_events(self) -> None:
-        backoff = Backoff(base=0.5, cap=30.0)
-        while not self._stopping.is_set():
-            try:
-                for event in self.client.events(event_types=("api_post_event",),
-                                                idle_timeout=30.0):
-                    backoff.succeeded()
-                    if self._stopping.is_set():
-                        break
-                    self._on_event(event)
-            except marathon.MarathonError as e:
-                if self._stopping.is_set():
-                    break
-                delay = backoff.failed()
-                log.debug("event stream ended (%s); reconnecting in %.1fs", e.message, delay)
-                self._stopping.wait(delay)
-            except Exception:  # noqa: BLE001 - the thread must keep following
-                if self._stopping.is_set():
-                    break
-                log.exception("event stream failed unexpectedly")
-                self._stopping.wait(backoff.failed())
-
-    def _on_event(self, event: marathon.Event) -> None:
-        if event.event_type != "api_post_event":
-            return
-        definition = event.data.get("appDefinition") or {}
-        app_id = normalizing.absolute_id(str(definition.get("id", "")), base="/")
+    def _on_api_write(self, app_id: model.AppId, who: events.Attribution) -> None:
         desired = self._desired
         if desired is None or app_id not in desired.apps:
             return
-        version = definition.get("version")
-        who = Attribution(client_ip=str(event.data.get("clientIp", "")),
-                          uri=str(event.data.get("uri", "")),
-                          at=str(event.data.get("timestamp", "")),
-                          version=str(version) if version else None)
         # Kept per app and matched to the live version by the drift check: the controller's
         # own writes post events too, and must not be taken for the hand edit they correct.
         with self._state_lock:

@@ -134,7 +134,7 @@ class EngineSettings:
 class RunReport:
     run_id: int | None
     revision: str
-    trigger: str
+    trigger: model.Trigger
     dry_run: bool
     plan: planning.Plan | None
     results: tuple[steps.StepResult, ...]
@@ -195,7 +195,7 @@ class _Journal:
 
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
-        previous_version: str | None, purpose: str, patch: tuple[dict[str, Any], ...],
+        previous_version: str | None, purpose: model.Purpose, patch: tuple[dict[str, Any], ...],
         deadline: float,
     ) -> None:
         with self._lock:
@@ -205,7 +205,7 @@ class _Journal:
 
     def _deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
-        previous_version: str | None, purpose: str, patch: tuple[dict[str, Any], ...],
+        previous_version: str | None, purpose: model.Purpose, patch: tuple[dict[str, Any], ...],
         deadline: float,
     ) -> None:
         change_id = self._store.record_deployment(
@@ -224,10 +224,10 @@ class _Journal:
             change_id = self._store.record_deployment(
                 run_id=self._run_id, app_id=result.app_id, action=str(result.action),
                 revision=self._revision, deployment_id=None, version=None,
-                previous_version=result.previous_version, purpose="change", patch=[],
+                previous_version=result.previous_version, purpose=model.Purpose.CHANGE, patch=[],
                 deadline_seconds=None)
         _finish_change(self._store, change_id, result)
-        rollback_id = self._changes.pop((result.app_id, "rollback"), None)
+        rollback_id = self._changes.pop((result.app_id, model.Purpose.ROLLBACK), None)
         if result.rollback is not None:
             if rollback_id is not None:
                 self._store.finish_change(rollback_id, outcome=str(result.rollback.outcome),
@@ -267,7 +267,7 @@ class Engine:
         self,
         desired: model.DesiredState,
         *,
-        trigger: str,
+        trigger: model.Trigger,
         requested_by: str | None = None,
         dry_run: bool = False,
         only_apps: Collection[model.AppId] | None = None,
@@ -326,7 +326,7 @@ class Engine:
                                      summary=_summary(report))
 
     def record_failed_load(
-        self, *, revision: str, error: Exception | str, trigger: str,
+        self, *, revision: str, error: Exception | str, trigger: model.Trigger,
         requested_by: str | None = None,
     ) -> RunReport:
         """Record a run whose desired state could not be loaded or validated."""
@@ -356,7 +356,7 @@ class Engine:
                 outcome=model.Outcome.FAILED, deployment_id=change.deployment_id,
                 version=change.version, previous_version=change.previous_version,
                 started_at=started_mono, notes=("resumed after an interrupted run",))
-            if change.purpose == "rollback":
+            if change.purpose == model.Purpose.ROLLBACK:
                 base = replace(base, action=model.Action.UPDATE)
             # The deadline is the predecessor's: a crash must not buy a broken release time.
             journal.adopt(change.app_id, change.change_id)
@@ -391,10 +391,10 @@ class Engine:
             raise ValueError("give a revision or a Marathon version, not both")
         revision = to_revision_state.revision if to_revision_state is not None else (
             f"marathon:{to_version or 'previous'}")
-        run_id = self._records.start_run(revision=revision, trigger="rollback",
+        run_id = self._records.start_run(revision=revision, trigger=model.Trigger.ROLLBACK,
                                          requested_by=requested_by, dry_run=False)
-        report = RunReport(run_id=run_id, revision=revision, trigger="rollback", dry_run=False,
-                           plan=None, results=(), resumed=(), health={})
+        report = RunReport(run_id=run_id, revision=revision, trigger=model.Trigger.ROLLBACK,
+                           dry_run=False, plan=None, results=(), resumed=(), health={})
         journal = _Journal(self._records, run_id=run_id, revision=revision)
         self._journal_proxy.target = journal
         try:

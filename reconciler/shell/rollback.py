@@ -103,7 +103,8 @@ class Rollbacks:
                                         outcome=model.Outcome.SUCCEEDED, reason=reason)
         self._journal.deployment_started(
             app_id=app_id, action=action, deployment_id=ref.deployment_id, version=ref.version,
-            previous_version=from_version, purpose="rollback", patch=(), deadline=deadline)
+            previous_version=from_version, purpose=model.Purpose.ROLLBACK, patch=(),
+            deadline=deadline)
         ending = self._watch.wait(app_id, ref.deployment_id, started=self._clock(),
                                   deadline_at=started + deadline, on_progress=None)
         if ending is Ending.GONE:

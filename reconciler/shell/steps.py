@@ -94,9 +94,10 @@ class Journal(Protocol):
 
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
-        previous_version: str | None, purpose: str, patch: tuple[JSON, ...], deadline: float,
+        previous_version: str | None, purpose: model.Purpose, patch: tuple[JSON, ...],
+        deadline: float,
     ) -> None:
-        """Called before waiting on a deployment. ``purpose`` is ``change`` or ``rollback``."""
+        """Called before waiting on a deployment (a change's or a rollback's)."""
 
     def step_finished(self, result: StepResult) -> None:
         """Called once per step, as soon as its outcome is known (rollback included)."""

@@ -15,7 +15,9 @@ from typing import Annotated, Any
 
 import fastapi
 
-TriggerPoll = Callable[[str], None]
+from reconciler.core import model
+
+TriggerPoll = Callable[[model.Trigger], None]
 
 
 def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.APIRouter:
@@ -34,7 +36,7 @@ def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.
         if not x_gitlab_token or not hmac.compare_digest(x_gitlab_token.encode(),
                                                          secret.encode()):
             raise refuse("missing or invalid X-Gitlab-Token")
-        trigger_poll("webhook")
+        trigger_poll(model.Trigger.WEBHOOK)
         return {"accepted": True, "event": x_gitlab_event}
 
     @router.post("/github", status_code=202)
@@ -52,7 +54,7 @@ def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.
             raise refuse("missing or invalid X-Hub-Signature-256")
         if x_github_event == "ping":
             return {"accepted": True, "event": "ping"}
-        trigger_poll("webhook")
+        trigger_poll(model.Trigger.WEBHOOK)
         return {"accepted": True, "event": x_github_event}
 
     return router

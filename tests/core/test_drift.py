@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.core import drift
+import pytest
+
+from reconciler.core import drift, model
 
 DESIRED: dict[str, Any] = {
     "id": "/dirac/web", "instances": 2, "cpus": 0.1, "mem": 64,
@@ -66,3 +68,21 @@ def test_flapping_after_threshold_corrections_with_a_suggested_ignore_rule() -> 
                                                  "/container/portMappings/0/hostPort"])
     assert rule.splitlines() == ["ignore:", "  /dirac/web:", "    - /container/portMappings",
                                  "    - /instances"]
+
+
+@pytest.mark.parametrize(("policy", "status", "quarantined", "corrections", "expected"), [
+    (model.DriftPolicy.CORRECT, model.DriftStatus.OPEN, False, 0, drift.Response.CORRECT),
+    (model.DriftPolicy.CORRECT, model.DriftStatus.OPEN, False, 2, drift.Response.CORRECT),
+    (model.DriftPolicy.CORRECT, model.DriftStatus.OPEN, False, 3, drift.Response.STOP_FLAPPING),
+    (model.DriftPolicy.CORRECT, model.DriftStatus.FLAPPING, False, 0, drift.Response.LEAVE),
+    (model.DriftPolicy.REPORT, model.DriftStatus.OPEN, False, 9, drift.Response.REPORT),
+    (model.DriftPolicy.CORRECT, model.DriftStatus.OPEN, True, 0,
+     drift.Response.REPORT_QUARANTINED),
+    (model.DriftPolicy.REPORT, model.DriftStatus.OPEN, True, 0,
+     drift.Response.REPORT_QUARANTINED),
+])
+def test_drift_policy_corrects_reports_or_stops_a_fight(
+        policy: model.DriftPolicy, status: model.DriftStatus, quarantined: bool,
+        corrections: int, expected: drift.Response) -> None:
+    assert drift.respond(policy=policy, status=status, quarantined=quarantined,
+                         corrections_in_window=corrections, flap_threshold=3) is expected

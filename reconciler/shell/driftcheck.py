@@ -1,0 +1,114 @@
+"""The drift check: live compared with what was last applied, recorded, and acted upon.
+
+Per app: :func:`reconciler.core.drift.find_drift` says whether live differs from its baseline
+(the desired definition last applied), the record store keeps one drift record per episode
+(with who wrote it, from Marathon's event stream), and :func:`reconciler.core.drift.respond`
+decides: correct (the controller re-applies desired), report, or stop a fight. Corrections
+are reported back through :meth:`DriftCheck.corrected` once their run is over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from reconciler.core import drift as drifting
+from reconciler.core import model
+from reconciler.core import normalize as normalizing
+from reconciler.shell import events, records, steps, telemetry
+
+log = logging.getLogger(__name__)
+
+_REMOVED = ({"op": "remove", "path": ""},)
+
+
+class DriftCheck:
+    def __init__(self, *, store: records.RecordStore, flap_threshold: int,
+                 flap_window: float, clock: Callable[[], float]) -> None:
+        self._records = store
+        self._flap_threshold = flap_threshold
+        self._flap_window = flap_window
+        self._clock = clock
+
+    def observe_all(
+        self, *, desired: model.DesiredState, baselines: Mapping[str, model.JSON],
+        live_apps: Sequence[model.JSON], attributions: Mapping[str, events.Attribution],
+    ) -> dict[str, int]:
+        """Record every managed app's drift (or its end); the drift ids to correct, by app."""
+        live_by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a
+                      for a in live_apps}
+        to_correct: dict[str, int] = {}
+        for app_id, baseline in sorted(baselines.items()):
+            if app_id not in desired.apps:
+                continue  # left Git (or not managed any more): no drift to speak of
+            drift_id = self.observe(app_id, baseline=baseline, live=live_by_id.get(app_id),
+                                    desired=desired, who=attributions.get(app_id))
+            if drift_id is not None:
+                to_correct[app_id] = drift_id
+        return to_correct
+
+    def observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
+                desired: model.DesiredState, who: events.Attribution | None) -> int | None:
+        """Record the app's drift (or its end); the drift id when it should be corrected."""
+        ignore = desired.settings.ignored_pointers_for(app_id)
+        if live is None:
+            finding: drifting.Finding | None = drifting.Finding(
+                app_id=app_id, kind=drifting.DriftKind.CONFIG, patch=_REMOVED,
+                fingerprint=drifting.fingerprint(_REMOVED))
+        else:
+            finding = drifting.find_drift(app_id, desired=baseline, live=live, ignore=ignore)
+        if finding is None:
+            for resolved in self._records.resolve_drift(app_id=app_id,
+                                                        action=model.DriftAction.GONE):
+                telemetry.event(log, "drift gone", app=app_id, drift=resolved.drift_id)
+            return None
+        if who is not None and not who.explains(live):
+            who = None  # that write is not what live shows now (ours came after it, say)
+        policy = desired.settings.drift_policy_for(app_id)
+        record, created = self._records.observe_drift(
+            app_id=app_id, kind=str(finding.kind), patch=finding.patch,
+            fingerprint=finding.fingerprint, policy=str(policy),
+            client_ip=who.client_ip if who else None, uri=who.uri if who else None,
+            attributed_at=who.at if who else None,
+            live_version=None if live is None else live.get("version"))
+        if created:
+            telemetry.DRIFT_DETECTED.labels(kind=str(finding.kind)).inc()
+            telemetry.event(log, "drift detected", level=logging.WARNING, app=app_id,
+                            kind=str(finding.kind), fields=list(finding.pointers),
+                            policy=str(policy), client_ip=record.client_ip, uri=record.uri,
+                            live_version=record.live_version)
+        corrections = self._records.recent_corrections(
+            app_id=app_id, since=self._clock() - self._flap_window)
+        response = drifting.respond(
+            policy=policy, status=model.DriftStatus(record.status),
+            quarantined=self._records.is_quarantined(app_id=app_id, revision=desired.revision),
+            corrections_in_window=corrections, flap_threshold=self._flap_threshold)
+        if response is drifting.Response.CORRECT:
+            return record.drift_id
+        if response in (drifting.Response.REPORT, drifting.Response.REPORT_QUARANTINED):
+            action = (model.DriftAction.REPORTED if response is drifting.Response.REPORT
+                      else model.DriftAction.REPORTED_QUARANTINED)
+            if record.action != action:
+                self._records.set_drift_action(record.drift_id, action=action)
+                telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.REPORTED)).inc()
+        elif response is drifting.Response.STOP_FLAPPING:
+            self._records.set_drift_action(record.drift_id,
+                                           action=model.DriftAction.FLAPPING_STOPPED,
+                                           status=model.DriftStatus.FLAPPING)
+            telemetry.DRIFT_ACTIONS.labels(action="flapping").inc()
+            telemetry.event(log, "drift flapping: correction stopped", level=logging.ERROR,
+                            app=app_id, corrections=corrections, window=self._flap_window,
+                            suggested_ignore=drifting.suggested_ignore(app_id, finding.pointers))
+        return None
+
+    def corrected(self, results: Sequence[steps.StepResult], drifts: Mapping[str, int]) -> None:
+        """After a correction run: resolve the drift of every app it put back."""
+        by_app = steps.results_by_app(results)
+        for app_id, drift_id in drifts.items():
+            result = by_app.get(app_id)
+            if result is not None and result.outcome is model.Outcome.SUCCEEDED:
+                self._records.set_drift_action(
+                    drift_id, action=model.DriftAction.CORRECTED,
+                    status=model.DriftStatus.RESOLVED, count_correction=True)
+                telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.CORRECTED)).inc()
+                telemetry.event(log, "drift corrected", app=app_id, drift=drift_id)

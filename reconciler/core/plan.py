@@ -20,6 +20,7 @@ runs as it is. Nothing here talks to Marathon or reads the clock.
 from __future__ import annotations
 
 import enum
+import graphlib
 import math
 import posixpath
 from collections.abc import Collection, Iterable, Mapping
@@ -294,20 +295,17 @@ def _longest_prefix(app_id: model.AppId, values: Mapping[model.AppId, float]) ->
 
 
 def _layers(deps: Mapping[model.AppId, tuple[model.AppId, ...]]) -> list[tuple[model.AppId, ...]]:
-    """Kahn's algorithm by layers: each layer depends only on earlier ones, sorted by id."""
-    remaining = dict(deps)
-    done: set[model.AppId] = set()
+    """Topological layers: each depends only on earlier ones, sorted by id (graphlib)."""
+    sorter = graphlib.TopologicalSorter(deps)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        cycle = " -> ".join(e.args[1])
+        raise model.InvalidDesiredState([model.Problem(
+            path=min(e.args[1]), line=None, message=f"dependency cycle among {cycle}")]) from e
     layers: list[tuple[model.AppId, ...]] = []
-    while remaining:
-        ready = sorted(a for a, d in remaining.items() if all(x in done for x in d))
-        if not ready:
-            cycle = " -> ".join(sorted(remaining))
-            raise model.InvalidDesiredState(
-                [model.Problem(path=a, line=None, message=f"dependency cycle among {cycle}")
-                 for a in sorted(remaining)][:1]
-            )
-        layers.append(tuple(ready))
-        done.update(ready)
-        for app_id in ready:
-            del remaining[app_id]
+    while sorter.is_active():
+        ready = tuple(sorted(sorter.get_ready()))
+        layers.append(ready)
+        sorter.done(*ready)
     return layers

@@ -24,13 +24,15 @@ devcluster: install
 	$(VENV)/bin/reconciler devcluster
 
 # Installs everything the tests need (system packages too) and runs the whole suite.
+# Guard rails first (lint, layer contracts, types), then the suite.
 test: install
 	scripts/install-test-deps.sh
-	$(PY) -m ruff check reconciler tests bench
+	$(MAKE) --no-print-directory lint typecheck
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check reconciler tests bench
+	$(PY) -m ruff check reconciler tests bench scripts
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(PY) -m mypy reconciler

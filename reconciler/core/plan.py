@@ -122,7 +122,7 @@ def make_plan(
     revision: str,
     settings: model.RepoSettings,
     quarantined: Collection[model.AppId] = (),
-    options: PlanOptions = PlanOptions(),  # noqa: B008 - frozen, shared safely
+    options: PlanOptions = PlanOptions(),
 ) -> Plan:
     """Order and filter ``diffs`` into a :class:`Plan`.
 

@@ -385,7 +385,7 @@ class Controller:
             return
         try:
             self._notifier.scan()
-        except Exception:  # noqa: BLE001 - notifications never stop the controller
+        except Exception:
             log.exception("notification scan failed")
 
 

@@ -241,7 +241,7 @@ class Engine:
         *,
         client: marathon.MarathonClient,
         records: RecordStore,
-        settings: EngineSettings = EngineSettings(),  # noqa: B008 - frozen
+        settings: EngineSettings = EngineSettings(),
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         sleep: Sleep = time.sleep,

@@ -73,7 +73,7 @@ class ApiWrites:
                 delay = backoff.failed()
                 log.debug("event stream ended (%s); reconnecting in %.1fs", e.message, delay)
                 self._stopping.wait(delay)
-            except Exception:  # noqa: BLE001 - the thread must keep following
+            except Exception:
                 if self._stopping.is_set():
                     break
                 log.exception("event stream failed unexpectedly")

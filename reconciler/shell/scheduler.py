@@ -94,7 +94,7 @@ class Scheduler:
 def _survive(job_id: str, job: Callable[..., None], **kwargs: Any) -> None:
     try:
         job(**kwargs)
-    except Exception:  # noqa: BLE001 - a job must never die; the log says what happened
+    except Exception:
         log.exception("%s job failed unexpectedly", job_id)
 
 

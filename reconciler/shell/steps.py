@@ -140,7 +140,7 @@ def emit(callback: ProgressCallback | None, progress: Progress) -> None:
         return
     try:
         callback(progress)
-    except Exception:  # noqa: BLE001 - a broken display must not break a deployment
+    except Exception:
         log.exception("progress callback failed")
 
 

@@ -92,7 +92,7 @@ def fake_marathon() -> Iterator[dict[str, Any]]:
     state: dict[str, Any] = {"apps": [], "requests": []}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             state["requests"].append(self.path)
             body = json.dumps({"apps": state["apps"]}).encode()
             if not self.path.startswith("/v2/apps"):

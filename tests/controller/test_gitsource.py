@@ -140,7 +140,7 @@ class _RecordingGitServer(http.server.BaseHTTPRequestHandler):
     seen: ClassVar[list[tuple[str, str | None, bool]]] = []
     token: ClassVar[str] = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         in_argv = False
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             with contextlib.suppress(OSError):

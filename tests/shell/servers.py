@@ -84,7 +84,7 @@ class ScriptedMarathon:
             return [s for s in self.seen if (method is None or s.method == method)
                     and (path is None or s.path == path)]
 
-    def _next(self, method: str, path: str) -> Reply | Stream:
+    def next_reply(self, method: str, path: str) -> Reply | Stream:
         with self.lock:
             replies = self.routes.get((method, path))
             if not replies:
@@ -109,7 +109,7 @@ def _handler(marathon: ScriptedMarathon) -> type[http.server.BaseHTTPRequestHand
                     method=self.command, path=parsed.path,
                     query=urllib.parse.parse_qs(parsed.query),
                     headers={k.lower(): v for k, v in self.headers.items()}, body=body))
-            reply = marathon._next(self.command, parsed.path)
+            reply = marathon.next_reply(self.command, parsed.path)
             if isinstance(reply, Stream):
                 self._stream(reply)
                 return
@@ -160,7 +160,7 @@ def _handler(marathon: ScriptedMarathon) -> type[http.server.BaseHTTPRequestHand
                 self.wfile.write(data)
             self.wfile.flush()
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server names
 
     return Handler
 

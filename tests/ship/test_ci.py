@@ -190,13 +190,13 @@ def notes_api() -> Iterator[NotesApi]:
             length = int(self.headers.get("Content-Length", "0"))
             return json.loads(self.rfile.read(length) or b"{}")  # type: ignore[no-any-return]
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self._read()
             if self.path.split("?")[0] != base:
                 return self._answer(404, {"message": "404 Not Found"})
             return self._answer(200, list(reversed(api.notes)))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self._read()
             if self.path != base:
                 return self._answer(404, {"message": "404 Not Found"})
@@ -204,7 +204,7 @@ def notes_api() -> Iterator[NotesApi]:
             api.notes.append(note)
             return self._answer(201, note)
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             body = self._read()
             for note in api.notes:
                 if self.path == f"{base}/{note['id']}":

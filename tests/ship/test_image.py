@@ -174,7 +174,7 @@ def test_the_wheel_built_like_the_image_installs_a_working_command(tmp_path: Pat
 class _Health(http.server.BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.send_response(self.status if self.path == "/healthz" else 404)
         self.end_headers()
 

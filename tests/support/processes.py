@@ -85,7 +85,7 @@ class DevCluster:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(f"{url}/ping", process=process)
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever stopped it, stop it and show the log
             stop_process(process)
             raise RuntimeError(f"dev cluster did not start:\n{log_path.read_text()}") from None
         return cls(url=url, port=port, state_dir=state_dir, log_path=log_path, process=process)

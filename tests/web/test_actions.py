@@ -35,7 +35,7 @@ class Controller:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[records.RecordStore]:
-    filled = test_report._store_with_drift(tmp_path)
+    filled = test_report.store_with_drift(tmp_path)
     filled.quarantine(app_id="/dirac/fts", revision="a" * 40, reason="deadline missed")
     filled.record_rollback(run_id=1, app_id="/dirac/fts", from_version="2026-11-25T03:10:00Z",
                            to_version="2026-11-25T03:00:00Z", reason="deadline missed",

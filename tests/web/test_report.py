@@ -13,7 +13,7 @@ DESIRED = {"id": "/dirac/web/portal", "instances": 2, "cpus": 0.5,
            "env": {"DIRAC_DB_PASSWORD": "hunter2-desired", "DIRAC_SETUP": "LHCb-Production"}}
 
 
-def _store_with_drift(tmp_path: Path) -> records.RecordStore:
+def store_with_drift(tmp_path: Path) -> records.RecordStore:
     """Drift recorded the way the controller records it: after a real applied change."""
     store = records.open_store(tmp_path / "state")
     store.record_revision(revision="a" * 40, definitions={"/dirac/web/portal": DESIRED,
@@ -43,7 +43,7 @@ def _store_with_drift(tmp_path: Path) -> records.RecordStore:
 
 def test_report_is_self_contained_with_open_drift_first_and_each_field_old_to_new(
         tmp_path: Path) -> None:
-    store = _store_with_drift(tmp_path)
+    store = store_with_drift(tmp_path)
     html = report.store_report(store, generated_at="2026-11-25T03:00:00+00:00")
     assert not re.search(r"https?://", html), "the report must not reference anything outside"
     assert not re.search(r"<(script|link|img|iframe)\b", html, re.I)
@@ -62,19 +62,19 @@ def test_report_is_self_contained_with_open_drift_first_and_each_field_old_to_ne
 
 
 def test_report_never_shows_a_secret_value(tmp_path: Path) -> None:
-    html = report.store_report(_store_with_drift(tmp_path), generated_at="now")
+    html = report.store_report(store_with_drift(tmp_path), generated_at="now")
     assert "hunter2" not in html
     assert "/env/DIRAC_DB_PASSWORD" in html and "***" in html
 
 
 def test_report_without_desired_values_says_they_are_unknown(tmp_path: Path) -> None:
-    store = _store_with_drift(tmp_path)
+    store = store_with_drift(tmp_path)
     html = report.render_drift_report(store.drifts(open_only=True), generated_at="now")
     assert "(not recorded)" in html and "Resolved drift" not in html
 
 
 def test_flapping_drift_suggests_the_ignore_rule_that_accepts_it(tmp_path: Path) -> None:
-    store = _store_with_drift(tmp_path)
+    store = store_with_drift(tmp_path)
     before = report.store_report(store, generated_at="now")
     assert "Correction stopped" not in before, "only flapping drift gets a suggestion"
     portal = next(d for d in store.drifts() if d.app_id == "/dirac/web/portal")

@@ -40,10 +40,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.core import diff as diffing  # noqa: E402
-from reconciler.core import model  # noqa: E402
-from reconciler.shell import marathon  # noqa: E402
-from tests.support.processes import DevCluster  # noqa: E402
+from reconciler.core import diff as diffing
+from reconciler.core import model
+from reconciler.shell import marathon
+from tests.support.processes import DevCluster
 
 SERVICES = [
     ("configuration", "server", "Configuration/Server", 9135),
@@ -118,7 +118,7 @@ def as_live(app: model.JSON, *, service_port: int) -> model.JSON:
 
 def serve(payload: bytes) -> tuple[str, Callable[[], None]]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 
-from tests.browser import chrome  # noqa: E402
-from tests.browser.stack import CATALOG, PORTAL, SETTINGS, Stack, apps  # noqa: E402
-from tests.sync import cluster  # noqa: E402
+from tests.browser import chrome
+from tests.browser.stack import CATALOG, PORTAL, SETTINGS, Stack, apps
+from tests.sync import cluster
 
 REQMANAGER = "/dirac/requestmanagement/reqmanager"
 PAGES = (

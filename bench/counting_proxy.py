@@ -14,7 +14,6 @@ import concurrent.futures
 import contextlib
 import re
 import threading
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -90,8 +89,7 @@ class CountingProxy:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server: Any = site._server  # aiohttp exposes the bound port only here
-        port = server.sockets[0].getsockname()[1]
+        port = runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:

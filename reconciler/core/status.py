@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from reconciler.core import health, model
+from reconciler.core import images as imaging
 
 JSON = model.JSON
 
@@ -84,7 +85,7 @@ def app_statuses(
         assessed = health.assess(app_id, live)
         last = applied.get(app_id)
         in_sync = last is not None and app_id in desired and last.definition == desired[app_id]
-        image = image_of(live) or image_of(desired.get(app_id))
+        image = _image(live) or _image(desired.get(app_id))
         statuses.append(AppStatus(
             app_id=app_id,
             state=app_state(assessed=assessed, quarantined=app_id in quarantines,
@@ -107,9 +108,5 @@ def image_tag(image: str | None) -> str | None:
     return last.split(":", 1)[1] if ":" in last else "latest"
 
 
-def image_of(app: Mapping[str, Any] | None) -> str | None:
-    if app is None:
-        return None
-    docker = (app.get("container") or {}).get("docker") or {}
-    image = docker.get("image")
-    return str(image) if image else None
+def _image(app: Mapping[str, Any] | None) -> str | None:
+    return None if app is None else imaging.image_of(app)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import sync as sync_cli
-from reconciler.shell import config, engine, marathon, readmodel
+from reconciler.shell import config, marathon, readmodel
 from reconciler.shell import controller as controlling
 
 
@@ -33,7 +33,7 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
             sys.exit(1)
     with sync_cli.open_store(state_dir) as store, sync_cli.open_client(marathon_url) as client:
         try:
-            live = client.list_apps(embed=engine.LIVE_EMBED)
+            live = client.list_apps(embed=marathon.LIVE_EMBED)
         except marathon.MarathonError as e:
             click.echo(f"Marathon: {e.message}", err=True)
             sys.exit(1)

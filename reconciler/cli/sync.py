@@ -19,7 +19,7 @@ import click
 
 from reconciler.core import health, model
 from reconciler.core import load as loading
-from reconciler.shell import config, directory, engine, marathon, records, steps
+from reconciler.shell import config, directory, engine, marathon, records, runreport, steps
 
 STATE_DIR_HELP = (
     "Where the record store lives (SQLite file inside). Default: $RECONCILER_STATE_DIR, else "
@@ -28,7 +28,7 @@ STATE_DIR_HELP = (
 
 EXIT_CODES_HELP = "\n".join(
     f"  {code.value}  {code.name.lower().replace('_', ' ')}: {code.meaning}"
-    for code in engine.ExitCode
+    for code in runreport.ExitCode
 )
 
 
@@ -106,7 +106,7 @@ class ProgressPrinter:
         self._out.flush()
 
 
-def print_report(report: engine.RunReport, out: IO[str]) -> None:
+def print_report(report: runreport.RunReport, out: IO[str]) -> None:
     plan = report.plan
     if plan is not None:
         counts: dict[str, int] = {}

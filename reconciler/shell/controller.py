@@ -43,6 +43,7 @@ from reconciler.shell import (
     marathon,
     notify,
     records,
+    runreport,
     scheduler,
     steps,
     telemetry,
@@ -200,7 +201,7 @@ class Controller:
                     and self._marathon_error is None)
 
     def live_apps(self) -> list[model.JSON]:
-        return self.client.list_apps(embed=engine.LIVE_EMBED)
+        return self.client.list_apps(embed=marathon.LIVE_EMBED)
 
     def refresh_metrics(self) -> None:
         """Bring counters fed from elsewhere up to date (called before a scrape)."""
@@ -273,7 +274,7 @@ class Controller:
 
     def _reconcile(self, desired: model.DesiredState, *, trigger: model.Trigger,
                    only: Sequence[str] | None = None,
-                   requested_by: str | None = None) -> engine.RunReport:
+                   requested_by: str | None = None) -> runreport.RunReport:
         started = time.monotonic()
         with self._lock:
             report = self._engine.reconcile(desired, trigger=trigger, requested_by=requested_by,
@@ -326,7 +327,7 @@ class Controller:
             attributions = dict(self._attributions)
         with self._lock:
             try:
-                live_apps = self.client.list_apps(embed=engine.LIVE_EMBED)
+                live_apps = self.client.list_apps(embed=marathon.LIVE_EMBED)
             except marathon.MarathonError as e:
                 telemetry.MARATHON_ERRORS.inc()
                 delay = self._marathon_backoff.failed()
@@ -356,7 +357,7 @@ class Controller:
             baselines.update(self._in_sync)
         return baselines
 
-    def _remember_in_sync(self, desired: model.DesiredState, report: engine.RunReport) -> None:
+    def _remember_in_sync(self, desired: model.DesiredState, report: runreport.RunReport) -> None:
         """After a reconcile: the apps now equal to ``desired`` (unchanged or changed fine)."""
         if report.plan is None or report.error is not None:
             return

@@ -43,6 +43,8 @@ import urllib3.util.retry
 JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+LIVE_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
+"""What ``list_apps`` embeds to judge health: tasks, running deployments, last failure."""
 
 
 class MarathonError(Exception):

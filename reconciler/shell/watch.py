@@ -26,7 +26,6 @@ Sleep = Callable[[float], None]
 _WATCHED_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed",
                    "deployment_info", "deployment_step_success", "deployment_step_failure",
                    "health_status_changed_event", "status_update_event")
-_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
 
 
 class Ending(enum.StrEnum):
@@ -166,7 +165,7 @@ class Watch:
             now = self._clock()
             if now - self._apps_at >= self._options.progress_interval:
                 try:
-                    apps = self._client.list_apps(embed=_EMBED)
+                    apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
                 except marathon.MarathonError:
                     return self._apps.get(app_id)
                 self._apps = {str(a["id"]): a for a in apps}

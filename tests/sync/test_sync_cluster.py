@@ -218,3 +218,27 @@ def test_a_deployment_locking_the_app_is_waited_for_or_cancelled_only_when_asked
     assert cancelled.returncode == CONVERGED, cluster.explain(cancelled)
     assert f"cancelled blocking deployment {blocking['id']}" in cancelled.stdout
     assert cluster.image_of(cluster.apps(devcluster.url)["/lock/app"]) == "lhcbdirac:v1"
+
+
+def test_a_manual_rollback_that_fails_is_recorded_as_failed(
+    devcluster: DevCluster, tmp_path: Path
+) -> None:
+    # Regression: the run record was finished with the report from before the rollback ran,
+    # so a rollback that failed (and was itself undone) was recorded as "succeeded".
+    app_id = "/dirac/portal"
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id, grace=2)], tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+    cluster.set_tag(repo, "v2-broken")
+    broken = cluster.sync(devcluster.url, repo, state, "--timeout", "6")
+    assert broken.returncode == ROLLED_BACK, cluster.explain(broken)
+    broken_revision = [e for e in cluster.history(state) if e["kind"] == "run"][-1]["revision"]
+
+    back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
+                              "--to", broken_revision[:12], "--timeout", "6",
+                              "--state-dir", str(state))
+    assert back.returncode == ROLLED_BACK, cluster.explain(back)
+    [run] = [e for e in cluster.history(state) if e["kind"] == "run"
+             and e["trigger"] == "rollback"]
+    assert run["outcome"] == "rolled back", run
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"

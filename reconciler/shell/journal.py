@@ -1,0 +1,108 @@
+"""The run's journal: what the applier reports, written to the record store as it happens.
+
+Deployment ids are recorded before the applier waits on them, so that a successor can resume
+after a crash; each step's outcome (and its rollback) is recorded as soon as it is known.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from reconciler.core import model
+from reconciler.shell import records, steps
+
+
+class Journal:
+    """The applier's journal, written to the record store as things happen."""
+
+    def __init__(self, store: records.RecordStore, *, run_id: int, revision: str) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._revision = revision
+        self._changes: dict[tuple[model.AppId, str], int] = {}
+        # The applier reports from its worker threads; one writer at a time keeps SQLite happy.
+        self._lock = threading.Lock()
+
+    def adopt(self, app_id: model.AppId, change_id: int) -> None:
+        """Finish an existing change record (a predecessor's) instead of creating one."""
+        self._changes[(app_id, "change")] = change_id
+
+    def deployment_started(
+        self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
+        previous_version: str | None, purpose: model.Purpose, patch: tuple[dict[str, Any], ...],
+        deadline: float,
+    ) -> None:
+        with self._lock:
+            self._deployment_started(app_id=app_id, action=action, deployment_id=deployment_id,
+                                     version=version, previous_version=previous_version,
+                                     purpose=purpose, patch=patch, deadline=deadline)
+
+    def _deployment_started(
+        self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
+        previous_version: str | None, purpose: model.Purpose, patch: tuple[dict[str, Any], ...],
+        deadline: float,
+    ) -> None:
+        change_id = self._store.record_deployment(
+            run_id=self._run_id, app_id=app_id, action=str(action), revision=self._revision,
+            deployment_id=deployment_id, version=version, previous_version=previous_version,
+            purpose=purpose, patch=list(patch), deadline_seconds=deadline)
+        self._changes[(app_id, purpose)] = change_id
+
+    def step_finished(self, result: steps.StepResult) -> None:
+        with self._lock:
+            self._step_finished(result)
+
+    def _step_finished(self, result: steps.StepResult) -> None:
+        change_id = self._changes.pop((result.app_id, "change"), None)
+        if change_id is None:
+            change_id = self._store.record_deployment(
+                run_id=self._run_id, app_id=result.app_id, action=str(result.action),
+                revision=self._revision, deployment_id=None, version=None,
+                previous_version=result.previous_version, purpose=model.Purpose.CHANGE, patch=[],
+                deadline_seconds=None)
+        _finish_change(self._store, change_id, result)
+        rollback_id = self._changes.pop((result.app_id, model.Purpose.ROLLBACK), None)
+        if result.rollback is not None:
+            if rollback_id is not None:
+                self._store.finish_change(rollback_id, outcome=str(result.rollback.outcome),
+                                          reason=result.rollback.reason)
+            _record_rollback(self._store, run_id=self._run_id, result=result)
+
+
+class Proxy:
+    """Lets one applier (and its event thread) outlive runs while each run has its journal."""
+
+    target: Journal | None = None
+
+    def deployment_started(self, **kwargs: Any) -> None:
+        if self.target is not None:
+            self.target.deployment_started(**kwargs)
+
+    def step_finished(self, result: steps.StepResult) -> None:
+        if self.target is not None:
+            self.target.step_finished(result)
+
+
+def _finish_change(store: records.RecordStore, change_id: int,
+                   result: steps.StepResult) -> None:
+    store.finish_change(change_id, outcome=str(result.outcome), reason=why(result))
+
+
+def _record_rollback(store: records.RecordStore, *, run_id: int,
+                     result: steps.StepResult) -> None:
+    rollback = result.rollback
+    assert rollback is not None
+    store.record_rollback(
+        run_id=run_id, app_id=result.app_id, from_version=rollback.from_version,
+        to_version=rollback.to_version, reason=rollback.reason, failure=result.failure,
+        stuck_step=result.stuck_step, method=str(rollback.method),
+        outcome=str(rollback.outcome), requested_by=None)
+
+
+def why(result: steps.StepResult) -> str | None:
+    parts = [p for p in (result.reason,
+                         f"stuck in {result.stuck_step}" if result.stuck_step else None,
+                         f"last task failure: {result.failure}" if result.failure else None,
+                         *result.notes) if p]
+    return "; ".join(parts) or None

@@ -1,0 +1,101 @@
+"""How one run ended: its report, its outcome and the exit code ``sync``/``rollback`` give."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.core import health, model
+from reconciler.core import plan as planning
+from reconciler.shell import steps
+
+
+class ExitCode(enum.IntEnum):
+    """What ``reconciler sync`` and ``rollback`` return; the worst that happened wins."""
+
+    CONVERGED = 0
+    ERROR = 1
+    FAILED = 2
+    ROLLED_BACK = 3
+    QUARANTINED = 4
+
+    @property
+    def meaning(self) -> str:
+        return _EXIT_MEANINGS[self]
+
+
+_EXIT_MEANINGS = {
+    ExitCode.CONVERGED: "every planned change succeeded (or there was nothing to do)",
+    ExitCode.ERROR: "nothing was applied: invalid desired state, Marathon unreachable or "
+                    "refusing, bad arguments",
+    ExitCode.FAILED: "a change failed and could not be rolled back, or timed out: needs a human",
+    ExitCode.ROLLED_BACK: "a change failed and was rolled back; its revision is quarantined "
+                          "for that app",
+    ExitCode.QUARANTINED: "nothing failed, but apps were left out because their revision is "
+                          "quarantined",
+}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: int | None
+    revision: str
+    trigger: model.Trigger
+    dry_run: bool
+    plan: planning.Plan | None
+    results: tuple[steps.StepResult, ...]
+    resumed: tuple[steps.StepResult, ...]
+    """Outcomes of deployments started by a crashed predecessor, waited for first."""
+    health: Mapping[model.AppId, health.AppHealth]
+    error: str | None = None
+
+    @property
+    def outcome(self) -> model.Outcome:
+        if self.error is not None:
+            return model.Outcome.FAILED
+        outcomes = {r.outcome for r in (*self.resumed, *self.results)}
+        if outcomes & {model.Outcome.FAILED, model.Outcome.TIMED_OUT}:
+            return model.Outcome.FAILED
+        if model.Outcome.ROLLED_BACK in outcomes:
+            return model.Outcome.ROLLED_BACK
+        if self.dry_run:
+            return model.Outcome.SKIPPED
+        return model.Outcome.SUCCEEDED
+
+    @property
+    def quarantined(self) -> tuple[model.AppId, ...]:
+        """Apps left out because their revision, or a dependency's, is quarantined."""
+        if self.plan is None:
+            return ()
+        held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
+        return tuple(s.app_id for s in self.plan.skipped if s.reason in held)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return ExitCode.ERROR
+        outcome = self.outcome
+        if outcome is model.Outcome.FAILED:
+            return ExitCode.FAILED
+        if outcome is model.Outcome.ROLLED_BACK:
+            return ExitCode.ROLLED_BACK
+        if self.quarantined:
+            return ExitCode.QUARANTINED
+        return ExitCode.CONVERGED
+
+
+def summary(report: RunReport) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for result in (*report.resumed, *report.results):
+        counts[str(result.outcome)] = counts.get(str(result.outcome), 0) + 1
+    plan = report.plan
+    return {
+        "outcomes": counts,
+        "planned": [{"app": s.app_id, "action": str(s.action),
+                     "deadline": s.deadline.seconds} for s in plan.steps] if plan else [],
+        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason)}
+                    for s in plan.skipped] if plan else [],
+        "in_sync": list(plan.in_sync) if plan else [],
+    }

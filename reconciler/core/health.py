@@ -38,6 +38,8 @@ class HealthStatus(enum.StrEnum):
     HEALTHY = "Healthy"
     SUSPENDED = "Suspended"
     PROGRESSING = "Progressing"
+    UNKNOWN = "Unknown"
+    """Marathon could not be read (never returned by :func:`assess`, which has live)."""
     MISSING = "Missing"
     DEGRADED = "Degraded"
 

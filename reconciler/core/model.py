@@ -184,6 +184,10 @@ class AppState(enum.StrEnum):
     OUT_OF_SYNC = "out of sync"
     DRIFTED = "drifted"
     PROGRESSING = "progressing"
+    UNKNOWN = "unknown"
+    """Marathon cannot be read: nothing is known of live."""
+    BLOCKED = "blocked"
+    """Out of sync and held back: a dependency's revision is quarantined."""
     DEGRADED = "degraded"
     QUARANTINED = "quarantined"
 

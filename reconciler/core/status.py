@@ -1,26 +1,63 @@
 """App status: the one place that classifies apps for people. Pure.
 
-Given what the records say (desired definitions of the newest revision, what was last applied,
-active quarantines, open drifts) and what Marathon says (the live apps), :func:`app_statuses`
-gives each app one state word from a closed set (:class:`model.AppState`), most urgent first,
-with the health figures behind it. The dashboard, ``/api/v1/``, ``reconciler status`` and the
-metrics all read this; nothing else classifies apps.
+Each app has two axes, as Argo CD users read them, and conditions:
+
+- **sync**: ``Synced`` when the last applied definition is the newest revision's and live has
+  not drifted from it, ``OutOfSync`` otherwise, ``Unknown`` before any revision or while
+  Marathon cannot be read;
+- **health**: :class:`reconciler.core.health.HealthStatus` of the live app (``Unknown`` while
+  Marathon cannot be read);
+- **conditions**, each with ``since``, ``reason`` and ``message``: *Quarantined* (this
+  revision was rolled back for the app; cleared the moment the desired revision changes or
+  the app is in sync), *Drifted* (fields, who, policy, action), *Blocked* (by a quarantined
+  dependency: which).
+
+:func:`app_statuses` computes them from plain facts (records and live state, read by the
+shell) and sums each app up in one state word (:class:`model.AppState`), most urgent first.
+The dashboard, ``/api/v1/``, ``reconciler status``, metrics and notifications all read this;
+nothing else classifies apps.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reconciler.core import health, model
 from reconciler.core import images as imaging
+from reconciler.core import plan as planning
 
 JSON = model.JSON
 
-URGENCY = (model.AppState.QUARANTINED, model.AppState.DEGRADED, model.AppState.PROGRESSING,
-           model.AppState.DRIFTED, model.AppState.OUT_OF_SYNC, model.AppState.IN_SYNC)
+URGENCY = (model.AppState.QUARANTINED, model.AppState.DEGRADED, model.AppState.BLOCKED,
+           model.AppState.UNKNOWN, model.AppState.PROGRESSING, model.AppState.DRIFTED,
+           model.AppState.OUT_OF_SYNC, model.AppState.IN_SYNC)
 """State words from the one that most needs a human to the calmest (the dashboard's order)."""
+
+
+class SyncStatus(enum.StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(enum.StrEnum):
+    QUARANTINED = "Quarantined"
+    DRIFTED = "Drifted"
+    BLOCKED = "Blocked"
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: ConditionType
+    since: str | None
+    """ISO time the condition started, when known."""
+    reason: str
+    """A machine-readable word: ``RolledBack``, ``ManualChange``, ``DependencyQuarantined``."""
+    message: str
+    """What a person reads."""
 
 
 @dataclass(frozen=True)
@@ -29,37 +66,137 @@ class Applied:
 
     revision: str
     definition: JSON
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """An active quarantine: ``revision`` was rolled back for the app."""
+
+    revision: str
+    since: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An open drift record of the app."""
+
+    since: str | None
+    fields: tuple[str, ...]
+    who: str | None
+    """The Marathon client that wrote it, when known (``10.1.2.3 PUT /v2/apps/x``)."""
+    policy: str
+    action: str | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What people want to know about a revision: who made it and why."""
+
+    revision: str
+    author: str | None = None
+    message: str | None = None
+    seen_at: str | None = None
 
 
 @dataclass(frozen=True)
 class AppStatus:
     app_id: str
     state: model.AppState
+    """The one word that sums the app up, for sorting and at-a-glance reading."""
+    sync: SyncStatus
+    health: str
+    """A :class:`health.HealthStatus` value."""
+    conditions: tuple[Condition, ...]
+    since: str | None
+    """When the app entered ``state``, when known."""
     revision: str | None
     """The config repo revision last applied to this app."""
+    cause: Revision | None
+    """The revision behind the state (a quarantined one, one not applied yet, the applied one)."""
     image: str | None
     image_tag: str | None
-    health: str
     healthy: int
     instances: int
     open_drifts: int
     quarantine: str | None
     """Why the app is quarantined, when it is."""
     failure: str | None = None
+    tasks: tuple[JSON, ...] = field(default=())
+    """Live tasks: id, host, state and health, for the on-call views."""
+
+    def condition(self, kind: ConditionType) -> Condition | None:
+        return next((c for c in self.conditions if c.type is kind), None)
 
     def as_json(self) -> JSON:
-        out = asdict(self)
+        out: dict[str, Any] = asdict(self)
         out["state"] = str(self.state)
+        out["sync"] = str(self.sync)
+        out["conditions"] = [{**asdict(c), "type": str(c.type)} for c in self.conditions]
         return out
 
 
+def app_statuses(
+    *, desired_revision: str | None, desired: Mapping[str, JSON],
+    applied: Mapping[str, Applied], live_apps: Sequence[JSON] | None,
+    quarantines: Mapping[str, Sequence[Quarantine]], drifts: Mapping[str, Sequence[Drift]],
+    revisions: Mapping[str, Revision] | None = None,
+) -> list[AppStatus]:
+    """Every app Git or reconciler knows of, sorted by id.
+
+    ``live_apps`` None means Marathon could not be read: health and sync are ``Unknown``.
+    """
+    known = revisions or {}
+    live_by_id = {str(a.get("id")): a for a in live_apps or ()}
+    ids = sorted(desired.keys() | applied.keys())
+    synced = {app_id: _synced(app_id, desired=desired, applied=applied, drifts=drifts)
+              and (live_apps is None or app_id in live_by_id) for app_id in ids}
+    # Only a quarantine of the revision Git asks for now holds the app: a fix-forward (a new
+    # revision) or an app back in sync clears it, whatever the records still say.
+    quarantined = {app_id: q for app_id, held in quarantines.items() for q in held
+                   if q.revision == desired_revision and not synced.get(app_id, False)}
+    statuses = []
+    for app_id in ids:
+        live = live_by_id.get(app_id)
+        assessed = health.assess(app_id, live) if live_apps is not None else None
+        sync = (SyncStatus.UNKNOWN if desired_revision is None or live_apps is None
+                else SyncStatus.SYNCED if synced[app_id] else SyncStatus.OUT_OF_SYNC)
+        conditions = _conditions(app_id, quarantine=quarantined.get(app_id),
+                                 drifts=drifts.get(app_id, ()), desired=desired.get(app_id),
+                                 quarantined=quarantined, synced=synced[app_id])
+        state = _state(sync=sync, assessed=assessed, conditions=conditions)
+        last = applied.get(app_id)
+        image = _image(live) or _image(desired.get(app_id))
+        quarantine = quarantined.get(app_id)
+        statuses.append(AppStatus(
+            app_id=app_id, state=state, sync=sync,
+            health=str(assessed.status if assessed else health.HealthStatus.UNKNOWN),
+            conditions=conditions,
+            since=_since(state, conditions=conditions, live=live, last=last,
+                         desired_seen=known.get(desired_revision or "")),
+            revision=last.revision if last else None,
+            cause=_cause(state, quarantine=quarantine, last=last,
+                         desired_revision=desired_revision, known=known),
+            image=image, image_tag=image_tag(image),
+            healthy=assessed.healthy if assessed else 0,
+            instances=assessed.target if assessed else 0,
+            open_drifts=len(drifts.get(app_id, ())),
+            quarantine=(quarantine.reason or "quarantined") if quarantine else None,
+            failure=assessed.failure if assessed else None,
+            tasks=tuple(_task(t) for t in (live or {}).get("tasks") or ())))
+    return statuses
+
+
 def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,
-              in_sync_with_git: bool) -> model.AppState:
+              in_sync_with_git: bool, blocked: bool = False) -> model.AppState:
     """The one status word, most urgent first: a human must act on the first ones."""
     if quarantined:
         return model.AppState.QUARANTINED
     if assessed.status in (health.HealthStatus.DEGRADED, health.HealthStatus.MISSING):
         return model.AppState.DEGRADED
+    if blocked:
+        return model.AppState.BLOCKED
     if assessed.status is health.HealthStatus.PROGRESSING:
         return model.AppState.PROGRESSING
     if drifted:
@@ -67,34 +204,6 @@ def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,
     if not in_sync_with_git:
         return model.AppState.OUT_OF_SYNC
     return model.AppState.IN_SYNC
-
-
-def app_statuses(
-    *, desired: Mapping[str, JSON], applied: Mapping[str, Applied], live_apps: Sequence[JSON],
-    quarantines: Mapping[str, str], open_drifts: Mapping[str, int],
-) -> list[AppStatus]:
-    """Every app Git or reconciler knows of, sorted by id, with its state and health.
-
-    ``quarantines`` maps an app to why it is quarantined; ``open_drifts`` to how many drift
-    records are open for it.
-    """
-    live_by_id = {str(a.get("id")): a for a in live_apps}
-    statuses = []
-    for app_id in sorted(desired.keys() | applied.keys()):
-        live = live_by_id.get(app_id)
-        assessed = health.assess(app_id, live)
-        last = applied.get(app_id)
-        in_sync = last is not None and app_id in desired and last.definition == desired[app_id]
-        image = _image(live) or _image(desired.get(app_id))
-        statuses.append(AppStatus(
-            app_id=app_id,
-            state=app_state(assessed=assessed, quarantined=app_id in quarantines,
-                            drifted=app_id in open_drifts, in_sync_with_git=in_sync),
-            revision=last.revision if last else None, image=image, image_tag=image_tag(image),
-            health=str(assessed.status), healthy=assessed.healthy, instances=assessed.target,
-            open_drifts=open_drifts.get(app_id, 0), quarantine=quarantines.get(app_id),
-            failure=assessed.failure))
-    return statuses
 
 
 def by_urgency(statuses: Sequence[AppStatus]) -> list[AppStatus]:
@@ -106,6 +215,89 @@ def image_tag(image: str | None) -> str | None:
         return None
     last = image.rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def _synced(app_id: str, *, desired: Mapping[str, JSON], applied: Mapping[str, Applied],
+            drifts: Mapping[str, Sequence[Drift]]) -> bool:
+    last = applied.get(app_id)
+    return (last is not None and app_id in desired and last.definition == desired[app_id]
+            and not drifts.get(app_id))
+
+
+def _conditions(
+    app_id: str, *, quarantine: Quarantine | None, drifts: Sequence[Drift],
+    desired: JSON | None, quarantined: Mapping[str, Quarantine], synced: bool,
+) -> tuple[Condition, ...]:
+    out = []
+    if quarantine is not None:
+        out.append(Condition(
+            type=ConditionType.QUARANTINED, since=quarantine.since, reason="RolledBack",
+            message=f"revision {quarantine.revision[:12]} was rolled back and will not be "
+                    f"applied again until Git changes"
+                    + (f": {quarantine.reason}" if quarantine.reason else "")))
+    for drift in drifts[:1]:
+        fields = ", ".join(drift.fields) or "the whole app"
+        out.append(Condition(
+            type=ConditionType.DRIFTED, since=drift.since, reason="ManualChange",
+            message=f"{fields} changed outside Git"
+                    + (f" by {drift.who}" if drift.who else "")
+                    + f"; policy {drift.policy}, action {drift.action or 'none yet'}"))
+    if not synced and desired is not None:
+        blockers = [d for d in planning.dependencies_of(app_id, desired) if d in quarantined]
+        if blockers:
+            out.append(Condition(
+                type=ConditionType.BLOCKED, since=quarantined[blockers[0]].since,
+                reason="DependencyQuarantined",
+                message=f"waits for {', '.join(blockers)}, whose revision is quarantined"))
+    return tuple(out)
+
+
+def _state(*, sync: SyncStatus, assessed: health.AppHealth | None,
+           conditions: Sequence[Condition]) -> model.AppState:
+    kinds = {c.type for c in conditions}
+    if assessed is None:
+        return (model.AppState.QUARANTINED if ConditionType.QUARANTINED in kinds
+                else model.AppState.UNKNOWN)
+    return app_state(assessed=assessed, quarantined=ConditionType.QUARANTINED in kinds,
+                     drifted=ConditionType.DRIFTED in kinds,
+                     in_sync_with_git=sync is SyncStatus.SYNCED,
+                     blocked=ConditionType.BLOCKED in kinds)
+
+
+def _since(state: model.AppState, *, conditions: Sequence[Condition], live: JSON | None,
+           last: Applied | None, desired_seen: Revision | None) -> str | None:
+    by_type = {c.type: c.since for c in conditions}
+    info = (live or {}).get("versionInfo") or {}
+    failure = (live or {}).get("lastTaskFailure") or {}
+    return {
+        model.AppState.QUARANTINED: by_type.get(ConditionType.QUARANTINED),
+        model.AppState.BLOCKED: by_type.get(ConditionType.BLOCKED),
+        model.AppState.DRIFTED: by_type.get(ConditionType.DRIFTED),
+        model.AppState.DEGRADED: failure.get("timestamp") or info.get("lastConfigChangeAt"),
+        model.AppState.PROGRESSING: info.get("lastConfigChangeAt") or (live or {}).get("version"),
+        model.AppState.OUT_OF_SYNC: desired_seen.seen_at if desired_seen else None,
+        model.AppState.IN_SYNC: last.at if last else None,
+    }.get(state)
+
+
+def _cause(state: model.AppState, *, quarantine: Quarantine | None, last: Applied | None,
+           desired_revision: str | None, known: Mapping[str, Revision]) -> Revision | None:
+    if quarantine is not None:
+        revision: str | None = quarantine.revision
+    elif state in (model.AppState.OUT_OF_SYNC, model.AppState.BLOCKED):
+        revision = desired_revision
+    else:
+        revision = last.revision if last else desired_revision
+    if revision is None:
+        return None
+    return known.get(revision, Revision(revision=revision))
+
+
+def _task(task: Mapping[str, Any]) -> JSON:
+    results = task.get("healthCheckResults") or ()
+    alive = None if not results else all(r.get("alive") is True for r in results)
+    return {"id": task.get("id"), "host": task.get("host"), "state": task.get("state"),
+            "version": task.get("version"), "healthy": alive}
 
 
 def _image(app: Mapping[str, Any] | None) -> str | None:

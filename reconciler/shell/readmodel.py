@@ -185,30 +185,42 @@ def latest_desired(store: recording.RecordStore, live_ids: Iterable[str] = ()
     return revision, definitions
 
 
-def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON]) -> list[status.AppStatus]:
-    """Every app Git or reconciler knows of, with state, revision, image tag and health."""
-    _, desired = latest_desired(store, (str(a.get("id")) for a in live_apps))
-    applied = {app_id: status.Applied(revision=a.revision, definition=a.definition)
+def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
+             ) -> list[status.AppStatus]:
+    """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
+    could not be read)."""
+    revision, desired = latest_desired(store, (str(a.get("id")) for a in live_apps or ()))
+    applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
+                                      at=a.applied_at)
                for app_id, a in store.last_applied().items()}
-    quarantines = {q.app_id: q.reason or "quarantined"
-                   for q in reversed(store.active_quarantines())}
-    open_drifts: dict[str, int] = {}
+    quarantines: dict[str, list[status.Quarantine]] = {}
+    for q in store.active_quarantines():
+        quarantines.setdefault(q.app_id, []).append(
+            status.Quarantine(revision=q.revision, since=q.at, reason=q.reason))
+    drifts: dict[str, list[status.Drift]] = {}
     for d in store.drifts(open_only=True):
-        open_drifts[d.app_id] = open_drifts.get(d.app_id, 0) + 1
-    return status.app_statuses(desired=desired, applied=applied, live_apps=live_apps,
-                               quarantines=quarantines, open_drifts=open_drifts)
+        drifts.setdefault(d.app_id, []).append(status.Drift(
+            since=d.first_seen_at, fields=tuple(sorted({str(op.get("path")) for op in d.patch})),
+            who=" ".join(x for x in (d.client_ip, d.uri) if x) or None, policy=d.policy,
+            action=d.action))
+    revisions = {r.revision: status.Revision(revision=r.revision, author=r.author,
+                                             message=r.message, seen_at=r.first_seen_at)
+                 for r in store.revisions()}
+    return status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
+                               live_apps=live_apps, quarantines=quarantines, drifts=drifts,
+                               revisions=revisions)
 
 
-def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON], app_id: str
+def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON] | None, app_id: str
                ) -> AppDetail | None:
     rows = {r.app_id: r for r in app_rows(store, live_apps)}
     row = rows.get(app_id)
     if row is None:
         return None
     revision, desired = latest_desired(store, [app_id])
-    live = {str(a.get("id")): a for a in live_apps}.get(app_id)
+    live = {str(a.get("id")): a for a in live_apps or ()}.get(app_id)
     app_diff = None
-    if app_id in desired and revision is not None:
+    if app_id in desired and revision is not None and live_apps is not None:
         wanted = model.DesiredApp(app_id=app_id, definition=desired[app_id], source_path="")
         app_diff = diffing.diff_app(wanted, live) if live is not None else diffing.diff_apps(
             model.DesiredState(revision=revision, apps={app_id: wanted}, images={},

@@ -34,12 +34,13 @@ def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter
         html = report.render(template, root=root, page=name, **context)
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    def live() -> tuple[Sequence[model.JSON], str | None]:
-        # The dashboard must still show records when Marathon is the thing that is down.
+    def live() -> tuple[Sequence[model.JSON] | None, str | None]:
+        # The dashboard must still show records when Marathon is the thing that is down;
+        # None tells the status model that live is unknown, not empty.
         try:
             return deps.live_apps(), None
         except Exception as e:  # noqa: BLE001 - shown on the page, whatever it is
-            return [], str(e) or type(e).__name__
+            return None, str(e) or type(e).__name__
 
     @router.get("/", response_class=responses.HTMLResponse)
     def apps() -> responses.HTMLResponse:

@@ -56,9 +56,10 @@ def test_since_accepts_durations_and_iso_times_and_explains_the_rest() -> None:
 
 def test_apps_needing_a_human_come_first() -> None:
     def row(app_id: str, state: model.AppState) -> status.AppStatus:
-        return status.AppStatus(app_id=app_id, state=state, revision=None, image=None,
-                            image_tag=None, health="Healthy", healthy=1, instances=1,
-                            open_drifts=0, quarantine=None)
+        return status.AppStatus(app_id=app_id, state=state, sync=status.SyncStatus.SYNCED,
+                                health="Healthy", conditions=(), since=None, revision=None,
+                                cause=None, image=None, image_tag=None, healthy=1, instances=1,
+                                open_drifts=0, quarantine=None)
     rows = [row("/a", model.AppState.IN_SYNC), row("/b", model.AppState.DRIFTED),
             row("/c", model.AppState.QUARANTINED), row("/d", model.AppState.DEGRADED),
             row("/e", model.AppState.IN_SYNC)]
@@ -67,8 +68,9 @@ def test_apps_needing_a_human_come_first() -> None:
 
 
 def _live(app_id: str, *, instances: int = 1, healthy: bool = True) -> model.JSON:
-    tasks = [{"id": f"{app_id[1:]}.1", "state": "TASK_RUNNING", "version": "2026-01-01T00:00:00Z",
-              "healthCheckResults": []}] if healthy else []
+    tasks = [{"id": f"{app_id[1:]}.{n}", "host": "node-1", "state": "TASK_RUNNING",
+              "version": "2026-01-01T00:00:00Z", "healthCheckResults": []}
+             for n in range(instances if healthy else 0)]
     return {"id": app_id, "instances": instances, "version": "2026-01-01T00:00:00Z",
             "versionInfo": {"lastConfigChangeAt": "2026-01-01T00:00:00Z"},
             "container": {"docker": {"image": "lhcbdirac:v8r2p44"}},
@@ -80,17 +82,71 @@ def test_statuses_come_from_records_and_live_alone() -> None:
                "/c": {"id": "/c"}, "/d": {"id": "/d"}}
     applied = {"/a": status.Applied(revision="r2", definition={"id": "/a", "instances": 1}),
                "/b": status.Applied(revision="r1", definition={"id": "/b", "instances": 1}),
-               "/c": status.Applied(revision="r2", definition={"id": "/c"}),
+               "/c": status.Applied(revision="r1", definition={"id": "/c", "cmd": "old"}),
                "/d": status.Applied(revision="r2", definition={"id": "/d"})}
     got = status.app_statuses(
-        desired=desired, applied=applied,
+        desired_revision="r2", desired=desired, applied=applied,
         live_apps=[_live("/a"), _live("/b"), _live("/c")],
-        quarantines={"/c": "rolled back: never healthy"}, open_drifts={})
+        quarantines={"/c": [status.Quarantine(revision="r2", since="2026-11-29T03:00:00Z",
+                                              reason="rolled back: never healthy")]},
+        drifts={})
     by_id = {s.app_id: s for s in got}
     assert [s.app_id for s in got] == ["/a", "/b", "/c", "/d"]
     assert by_id["/a"].state is model.AppState.IN_SYNC
+    assert by_id["/a"].sync is status.SyncStatus.SYNCED
     assert by_id["/a"].image_tag == "v8r2p44"
     assert by_id["/b"].state is model.AppState.OUT_OF_SYNC
     assert by_id["/c"].state is model.AppState.QUARANTINED
+    assert by_id["/c"].since == "2026-11-29T03:00:00Z"
+    assert by_id["/c"].cause == status.Revision(revision="r2")
     assert by_id["/c"].quarantine == "rolled back: never healthy"
     assert by_id["/d"].state is model.AppState.DEGRADED  # in Git, missing from Marathon
+    assert by_id["/d"].health == "Missing"
+
+
+_QUARANTINED_R2 = {"/dep": [status.Quarantine(revision="r2", since="t1", reason="broken")]}
+_DESIRED = {"/dep": {"id": "/dep", "cmd": "new"},
+            "/web": {"id": "/web", "instances": 1, "dependencies": ["/dep"]}}
+
+
+@pytest.mark.parametrize(("desired_revision", "applied_dep", "web_instances_live", "expected"), [
+    # The release broke /dep: quarantined at r2, and /web (changed too) is held back.
+    ("r2", {"id": "/dep", "cmd": "old"}, 1, {"/dep": "quarantined", "/web": "blocked"}),
+    # Fix-forward: Git moved to r3; the old quarantine no longer speaks for the app.
+    ("r3", {"id": "/dep", "cmd": "old"}, 1, {"/dep": "out of sync", "/web": "out of sync"}),
+    # Back in sync at r2 (a retry succeeded): not quarantined any more, whatever the records.
+    ("r2", {"id": "/dep", "cmd": "new"}, 1, {"/dep": "in sync", "/web": "out of sync"}),
+])
+def test_quarantine_speaks_only_for_the_revision_git_asks_for(
+        desired_revision: str, applied_dep: model.JSON, web_instances_live: int,
+        expected: dict[str, str]) -> None:
+    applied = {"/dep": status.Applied(revision="r1", definition=applied_dep),
+               "/web": status.Applied(revision="r1", definition={"id": "/web"})}
+    got = status.app_statuses(
+        desired_revision=desired_revision, desired=_DESIRED, applied=applied,
+        live_apps=[_live("/dep"), _live("/web", instances=web_instances_live)],
+        quarantines=_QUARANTINED_R2, drifts={})
+    assert {s.app_id: str(s.state) for s in got} == expected
+
+
+def test_a_drift_is_a_condition_with_who_and_what_and_the_app_is_out_of_sync() -> None:
+    applied = {"/a": status.Applied(revision="r1", definition={"id": "/a"})}
+    got, = status.app_statuses(
+        desired_revision="r1", desired={"/a": {"id": "/a"}}, applied=applied,
+        live_apps=[_live("/a", instances=3)], quarantines={},
+        drifts={"/a": [status.Drift(since="t0", fields=("/instances",),
+                                    who="10.0.0.7 PUT /v2/apps/a", policy="report",
+                                    action="reported")]})
+    assert got.state is model.AppState.DRIFTED
+    assert got.sync is status.SyncStatus.OUT_OF_SYNC
+    drifted = got.condition(status.ConditionType.DRIFTED)
+    assert drifted is not None and drifted.since == "t0"
+    assert "/instances" in drifted.message and "10.0.0.7" in drifted.message
+
+
+def test_marathon_unreachable_is_unknown_not_healthy() -> None:
+    applied = {"/a": status.Applied(revision="r1", definition={"id": "/a"})}
+    got, = status.app_statuses(desired_revision="r1", desired={"/a": {"id": "/a"}},
+                               applied=applied, live_apps=None, quarantines={}, drifts={})
+    assert (got.state, got.sync, got.health) == (model.AppState.UNKNOWN,
+                                                 status.SyncStatus.UNKNOWN, "Unknown")

@@ -589,12 +589,34 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     return app
 
 
-def serve(*, host: str, port: int, state_dir: Path, images: Path | None) -> None:
-    """Run in the foreground until SIGINT/SIGTERM; every task started is stopped on the way out."""
-    asyncio.run(_serve(host=host, port=port, state_dir=state_dir, images=images))
+def serve(
+    *, host: str, port: int, state_dir: Path, images: Path | None, url_file: Path | None = None
+) -> None:
+    """Run in the foreground until SIGINT/SIGTERM; every task started is stopped on the way out.
+
+    ``port`` 0 listens on a free port; ``url_file`` gets the URL once the API listens (so a
+    launcher needs no HTTP probe) and is removed on the way out.
+    """
+    asyncio.run(_serve(host=host, port=port, state_dir=state_dir, images=images,
+                       url_file=url_file))
 
 
-async def _serve(*, host: str, port: int, state_dir: Path, images: Path | None) -> None:
+def _listening_port(runner: web.AppRunner) -> int:
+    address = runner.addresses[0]
+    return int(address[1])
+
+
+def _write_url(url_file: Path, url: str) -> None:
+    # By rename: whoever waits for the file never reads it half written.
+    url_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = url_file.with_name(url_file.name + ".tmp")
+    tmp.write_text(url + "\n")
+    tmp.replace(url_file)
+
+
+async def _serve(
+    *, host: str, port: int, state_dir: Path, images: Path | None, url_file: Path | None
+) -> None:
     cluster = runtime.Cluster(images=catalog.load(images), state_dir=state_dir,
                               clock=time.monotonic)
     await cluster.start()
@@ -603,14 +625,22 @@ async def _serve(*, host: str, port: int, state_dir: Path, images: Path | None) 
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    print(f"dev cluster: Marathon API on http://{host}:{port} (state in {state_dir})", flush=True)
+    url = f"http://{host}:{_listening_port(runner)}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    with contextlib.suppress(Exception):
-        await cluster.stop()
-    await runner.cleanup()
+    print(f"dev cluster: Marathon API on {url} (state in {state_dir})", flush=True)
+    if url_file is not None:
+        _write_url(url_file, url)
+    try:
+        await stop.wait()
+    finally:
+        if url_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                url_file.unlink()
+        with contextlib.suppress(Exception):
+            await cluster.stop()
+        await runner.cleanup()
 
 

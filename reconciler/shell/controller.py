@@ -28,12 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +41,13 @@ from reconciler.core import drift as drifting
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
+from reconciler.devcluster import launch
 from reconciler.shell import applier as applying
 from reconciler.shell import config, engine, gitsource, marathon, notify, records, telemetry
 
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
-EMBEDDED_URL_FILE = "url"
-"""In ``<state dir>/devcluster``: the embedded dev cluster's URL while it runs."""
 DRIFT_JOB = "drift"
 MAX_BACKOFF = 300.0
 
@@ -572,60 +567,25 @@ class Controller:
 # -- building one from settings ----------------------------------------------------------------
 
 
-@dataclass
-class Embedded:
-    """The dev cluster started as a child process (``RECONCILER_MARATHON_URL=embedded``)."""
+Embedded = launch.RunningCluster
+"""The dev cluster started as a child process (``RECONCILER_MARATHON_URL=embedded``)."""
 
-    url: str
-    process: subprocess.Popen[bytes]
-    state_dir: Path
-
-    def stop(self) -> None:
-        url_file = self.state_dir / EMBEDDED_URL_FILE
-        if url_file.is_file():
-            url_file.unlink()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+EMBEDDED_FOLDER = "devcluster"
+"""In the state dir: the embedded dev cluster's state, log and, while it runs, its URL."""
 
 
 def start_embedded_marathon(state_dir: Path, *, timeout: float = 30.0) -> Embedded:
-    """Start ``reconciler devcluster`` on a free port, state under ``state_dir/devcluster``."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    folder = state_dir / "devcluster"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "devcluster.log", "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "devcluster", "--host", "127.0.0.1",
-             "--port", str(port), "--state-dir", str(folder)], stdout=out,
-            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    embedded = Embedded(url=url, process=process, state_dir=folder)
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                # ``reconciler status`` finds the cluster here when no URL is given.
-                (folder / EMBEDDED_URL_FILE).write_text(url + "\n")
-                return embedded
-        except OSError:
-            time.sleep(0.1)
-    embedded.stop()
-    raise RuntimeError(f"the embedded dev cluster did not start; see {folder}/devcluster.log")
+    """Start ``reconciler devcluster`` on a free port, state under ``state_dir/devcluster``.
+
+    Its URL stays in ``state_dir/devcluster/url`` while it runs, so ``reconciler status``
+    finds it; ``stop()`` removes it.
+    """
+    return launch.launch(state_dir=state_dir / EMBEDDED_FOLDER, timeout=timeout)
 
 
 def embedded_url(state_dir: Path) -> str | None:
     """The URL of the embedded dev cluster a ``reconciler run`` started, if it runs."""
-    path = state_dir / "devcluster" / EMBEDDED_URL_FILE
-    return path.read_text().strip() if path.is_file() else None
+    return launch.read_url(state_dir / EMBEDDED_FOLDER)
 
 
 def build(settings: config.Settings, *, marathon_url: str,

@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from reconciler.devcluster import appspec, catalog
+from reconciler.devcluster import catalog, changes, serviceports
 
 JSON = dict[str, Any]
 HOST = "127.0.0.1"
@@ -224,7 +224,7 @@ class Cluster:
         self.clock = clock
         self.apps: dict[str, AppRecord] = {}
         self.deployments: dict[str, Deployment] = {}
-        self.allocator = appspec.ServicePortAllocator()
+        self.allocator = serviceports.ServicePortAllocator()
         self.subscribers: list[tuple[asyncio.Queue[bytes], frozenset[str]]] = []
         self._changed = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
@@ -299,7 +299,7 @@ class Cluster:
         for item in data.get("apps", []):
             app = item["app"]
             self.apps[app["id"]] = AppRecord(app=app, versions=item["versions"])
-            self.allocator.reserve(appspec.service_ports(app))
+            self.allocator.reserve(serviceports.service_ports(app))
         for item in data.get("deployments", []):
             deployment = Deployment(id=item["id"], version=item["version"],
                                     original=item["original"], target=item["target"],
@@ -408,7 +408,7 @@ class Cluster:
                 continue
             new = dict(app)
             previous = record.app if record else None
-            kind = appspec.change_kind(previous, new) if previous else "config"
+            kind = changes.change_kind(previous, new) if previous else "config"
             if restart and previous is not None:
                 # VersionInfo.withRestartChange: version and lastConfigChangeAt move.
                 new["version"] = version
@@ -461,7 +461,7 @@ class Cluster:
             elif old is None:
                 actions.append((app_id, {"action": "StartApplication", "app": app_id}))
             else:
-                kind = appspec.change_kind(old, new)
+                kind = changes.change_kind(old, new)
                 if kind == "config":
                     actions.append((app_id, {"action": "RestartApplication", "app": app_id}))
                 elif kind == "scale":
@@ -520,7 +520,7 @@ class Cluster:
             if record is not None:
                 await asyncio.gather(*(self._kill(record, t, )
                                        for t in list(record.tasks.values())))
-                self.allocator.release(appspec.service_ports(record.app))
+                self.allocator.release(serviceports.service_ports(record.app))
                 del self.apps[app_id]
                 self._touch(app_id)
                 self._changed.set()
@@ -648,7 +648,7 @@ class Cluster:
             return
         task_id = app["id"].strip("/").replace("/", "_") + "." + str(uuid.uuid4())
         host_ports = self._host_ports(app)
-        service_ports = appspec.service_ports(app)
+        service_ports = serviceports.service_ports(app)
         task = Task(id=task_id, app_id=app["id"], version=app["version"], ports=host_ports,
                     service_ports=service_ports, staged_at=now_iso())
         task.health = [HealthResult() for _ in app.get("healthChecks") or []]
@@ -675,7 +675,7 @@ class Cluster:
         for key, value in (app.get("env") or {}).items():
             if isinstance(value, str):
                 env[key] = value
-        names = appspec.port_names(app)
+        names = serviceports.port_names(app)
         for i, port in enumerate(task.ports):
             env[f"PORT{i}"] = str(port)
             name = names[i] if i < len(names) else None

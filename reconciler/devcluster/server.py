@@ -17,7 +17,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from reconciler.devcluster import appspec, catalog, runtime
+from reconciler.devcluster import (
+    catalog,
+    changes,
+    defaults,
+    groups,
+    ids,
+    runtime,
+    serviceports,
+    validation,
+)
 
 JSON = dict[str, Any]
 CLUSTER = web.AppKey("cluster", runtime.Cluster)
@@ -38,7 +47,7 @@ def _invalid(details: list[JSON]) -> web.Response:
 
 def _rejected(definition: JSON) -> web.Response | None:
     """Marathon's 422 for an app definition (two phases: Invalid JSON, then rules), or None."""
-    body = appspec.rejection(definition)
+    body = validation.rejection(definition)
     return None if body is None else _json(body, 422)
 
 
@@ -67,14 +76,14 @@ async def _tentative_ports(request: web.Request, handler: Any) -> web.StreamResp
         response: web.StreamResponse = await handler(request)
         return response
     allocated: list[int] = []
-    token = appspec.ALLOCATED_BY_REQUEST.set(allocated)
+    token = serviceports.ALLOCATED_BY_REQUEST.set(allocated)
     kept = False
     try:
         response = await handler(request)
         kept = response.status < 300 and not _flag(request, "dryRun")
         return response
     finally:
-        appspec.ALLOCATED_BY_REQUEST.reset(token)
+        serviceports.ALLOCATED_BY_REQUEST.reset(token)
         if not kept and allocated:
             request.app[CLUSTER].allocator.release(allocated)
 
@@ -170,7 +179,7 @@ def _label_matches(labels: dict[str, str], selector: str) -> bool:
 
 
 def _prepare(cluster: runtime.Cluster, definition: JSON, previous: JSON | None) -> JSON:
-    return appspec.fill_defaults(definition, allocator=cluster.allocator, previous=previous)
+    return defaults.fill_defaults(definition, allocator=cluster.allocator, previous=previous)
 
 
 async def create_app(request: web.Request) -> web.Response:
@@ -181,7 +190,7 @@ async def create_app(request: web.Request) -> web.Response:
     rejected = _rejected(definition)
     if rejected is not None:
         return rejected
-    app_id = appspec.absolute_id(definition["id"])
+    app_id = ids.absolute_id(definition["id"])
     if app_id in cluster.apps:
         return _json({"message": f"An app with id [{app_id}] already exists."}, 409)
     app = _prepare(cluster, definition, None)
@@ -229,11 +238,11 @@ async def update_app(request: web.Request) -> web.Response:
         return _not_found(app_id)
     partial = request.method == "PATCH" or _flag(request, "partialUpdate", True)
     if record is not None and partial:
-        definition = appspec.apply_partial_update(record.app, update)
+        definition = changes.apply_partial_update(record.app, update)
     else:
         definition = dict(update)
     definition["id"] = app_id
-    if "id" in update and appspec.absolute_id(update["id"]) != app_id:
+    if "id" in update and ids.absolute_id(update["id"]) != app_id:
         return _invalid([{"path": "/id", "errors": ["The id in the body does not match the URL"]}])
     rejected = _rejected(definition)
     if rejected is not None:
@@ -257,13 +266,13 @@ async def update_apps(request: web.Request) -> web.Response:
     target: dict[str, JSON | None] = {}
     details: list[JSON] = []
     for i, update in enumerate(updates):
-        app_id = appspec.absolute_id(update.get("id", ""))
+        app_id = ids.absolute_id(update.get("id", ""))
         record = cluster.apps.get(app_id)
         definition = (
-            appspec.apply_partial_update(record.app, update) if record and partial else update
+            changes.apply_partial_update(record.app, update) if record and partial else update
         )
         definition = {**definition, "id": app_id}
-        problems = appspec.validate_app(definition)
+        problems = validation.validate_app(definition)
         details += [{"path": f"({i}){p['path']}", "errors": p["errors"]} for p in problems]
         if not problems:
             target[app_id] = _prepare(cluster, definition, record.app if record else None)
@@ -461,10 +470,10 @@ async def put_group(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
     body = {k: v for k, v in body.items() if k != "id"}
-    details = appspec.validate_group({**body, "id": group_id})
+    details = groups.validate_group({**body, "id": group_id})
     if details:
         return _invalid(details)
-    apps = appspec.flatten_group(body, base=group_id)
+    apps = groups.flatten_group(body, base=group_id)
     target: dict[str, JSON | None] = {}
     for app in apps:
         record = cluster.apps.get(app["id"])

@@ -36,6 +36,7 @@ def _die_with_parent() -> None:
 
 
 def _free_port() -> int:
+    """A host port for a task, free now: Mesos would offer one from the agent's range."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((model.HOST, 0))
         port: int = sock.getsockname()[1]

@@ -106,6 +106,5 @@ def post_event(request: web.Request, app: JSON) -> None:
     cluster.publish("api_post_event", clientIp=peer, uri=request.path, appDefinition=app)
 
 
-
 def prepare(cluster: runtime.Cluster, definition: JSON, previous: JSON | None) -> JSON:
     return defaults.fill_defaults(definition, allocator=cluster.allocator, previous=previous)

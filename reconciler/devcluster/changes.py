@@ -11,8 +11,6 @@ JSON = dict[str, Any]
 ChangeKind = Literal["none", "scale", "config"]
 
 
-
-
 def apply_partial_update(stored: JSON, update: JSON) -> JSON:
     """Marathon's PATCH / ``partialUpdate=true`` merge of ``update`` into ``stored``.
 

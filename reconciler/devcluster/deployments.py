@@ -71,7 +71,6 @@ class Deployments(shared.SharedState):
         deployment.runner = asyncio.create_task(self._run_deployment(deployment))
         return deployment
 
-
     async def _run_deployment(self, deployment: model.Deployment) -> None:
         """Marathon's ``DeploymentActor``: steps one after the other, actions of a step at once."""
         try:
@@ -221,7 +220,6 @@ class Deployments(shared.SharedState):
         live = sum(1 for t in record.tasks.values() if not t.killing)
         for _ in range(max(0, int(app["instances"]) - live)):
             self._launch(record)
-
 
     def _stop_deployment(self, deployment: model.Deployment) -> None:
         if deployment.runner is not None:

@@ -13,8 +13,6 @@ ID_SEGMENT_MESSAGE = f"must fully match regular expression '{ID_SEGMENT_PATTERN}
 RESERVED_ID_KEYWORDS = ("restart", "tasks", "versions")
 
 
-
-
 def absolute_id(app_id: str, *, base: str = "/") -> str:
     """``PathId.canonicalPath``: a relative id resolved against ``base``, ``.``/``..`` applied."""
     path = app_id if app_id.startswith("/") else base.rstrip("/") + "/" + app_id

@@ -67,8 +67,6 @@ def _label_matches(labels: dict[str, str], selector: str) -> bool:
     return True
 
 
-
-
 async def create_app(request: web.Request) -> web.Response:
     cluster = request.app[api.CLUSTER]
     definition = await api.body(request)

@@ -27,7 +27,6 @@ async def delete_deployment(request: web.Request) -> web.Response:
     return api.deployment_result(revert)
 
 
-
 async def queue(request: web.Request) -> web.Response:
     cluster = request.app[api.CLUSTER]
     items = []

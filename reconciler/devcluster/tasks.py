@@ -70,7 +70,6 @@ class TaskProcesses(shared.SharedState):
                 os.killpg(task.process.pid, signal.SIGKILL)
             self._tell_watchdog(f"-{task.process.pid}")
 
-
     def _launch(self, record: model.AppRecord) -> None:
         if self._stopping:
             return
@@ -183,7 +182,6 @@ class TaskProcesses(shared.SharedState):
         elif not app.get("healthChecks"):
             return
 
-
     async def _kill(
         self, record: model.AppRecord, task: model.Task, *, message: str = "",
         relaunch: bool = False,
@@ -254,7 +252,6 @@ class TaskProcesses(shared.SharedState):
         if relaunch and self.apps.get(task.app_id) is record:
             self._converge_soon(record)
         self._notify(record)
-
 
     def kill_tasks(self, record: model.AppRecord, task_ids: list[str]) -> list[model.Task]:
         killed = [record.tasks[t] for t in task_ids if t in record.tasks]

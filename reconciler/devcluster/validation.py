@@ -20,8 +20,6 @@ INVALID_OBJECT = "Object is not valid"
 """Marathon's top-level message when the app reads but breaks a rule (``Validation.scala``)."""
 
 
-
-
 _MARATHON_PROBES = frozenset({"HTTP", "HTTPS", "TCP"})
 """Checks Marathon itself runs: the only ones whose ``portIndex`` it validates."""
 _MESOS_PROBES = frozenset({"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"})

@@ -48,10 +48,12 @@ class RunningCluster:
     log_path: Path
     url_file: Path
     process: subprocess.Popen[bytes]
+    own_session: bool = True
+    """Started in its own session (and process group), signalled as a group."""
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM (the dev cluster then stops its tasks), SIGKILL after ``timeout``."""
-        _terminate(self.process, timeout=timeout)
+        _terminate(self.process, group=self.own_session, timeout=timeout)
         # A clean exit removes it already; a killed dev cluster could not.
         with contextlib.suppress(FileNotFoundError):
             self.url_file.unlink()
@@ -65,13 +67,17 @@ def launch(
     images: Path | None = None,
     log_path: Path | None = None,
     extra_args: Sequence[str] = (),
+    own_session: bool = True,
     timeout: float = 30.0,
 ) -> RunningCluster:
     """Start ``reconciler devcluster`` with its state in ``state_dir`` and wait until it listens.
 
     ``port`` 0 picks a free port. Output goes to ``log_path`` (default
-    ``state_dir/devcluster.log``, appended). Raises :class:`DidNotStart` with the log's path
-    when the child exits or does not listen within ``timeout`` seconds.
+    ``state_dir/devcluster.log``, appended). ``own_session``: the child does not get the
+    signals of the caller's terminal (Ctrl-C, hangup); without it, it does, as a foreground
+    child would, so a closed terminal takes it down with its caller. Raises
+    :class:`DidNotStart` with the log's path when the child exits or does not listen within
+    ``timeout`` seconds.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or state_dir / LOG_FILE
@@ -85,17 +91,16 @@ def launch(
     if images is not None:
         args += ["--images", str(images)]
     with open(log_path, "ab") as log:
-        # Its own process group: a Ctrl-C meant for the caller's terminal does not reach it,
-        # the caller decides when it stops.
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, start_new_session=own_session)
     try:
         url = _wait_for_url(url_file, process=process, log_path=log_path, timeout=timeout)
     except DidNotStart:
-        _terminate(process, timeout=5.0)
+        _terminate(process, group=own_session, timeout=5.0)
         raise
     return RunningCluster(url=url, port=int(url.rsplit(":", 1)[1]), state_dir=state_dir,
-                          log_path=log_path, url_file=url_file, process=process)
+                          log_path=log_path, url_file=url_file, process=process,
+                          own_session=own_session)
 
 
 def read_url(state_dir: Path) -> str | None:
@@ -122,13 +127,18 @@ def _wait_for_url(
                       log_path=log_path)
 
 
-def _terminate(process: subprocess.Popen[bytes], *, timeout: float) -> None:
-    if process.poll() is None:
+def _terminate(process: subprocess.Popen[bytes], *, group: bool, timeout: float) -> None:
+    def send(signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+
+    if process.poll() is None:
+        send(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
     if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        send(signal.SIGKILL)
     process.wait()

@@ -580,7 +580,10 @@ def start_embedded_marathon(state_dir: Path, *, timeout: float = 30.0) -> Embedd
     Its URL stays in ``state_dir/devcluster/url`` while it runs, so ``reconciler status``
     finds it; ``stop()`` removes it.
     """
-    return launch.launch(state_dir=state_dir / EMBEDDED_FOLDER, timeout=timeout)
+    # In the caller's session, as before the launcher: a terminal that closes on
+    # ``reconciler run`` takes its dev cluster down too.
+    return launch.launch(state_dir=state_dir / EMBEDDED_FOLDER, own_session=False,
+                         timeout=timeout)
 
 
 def embedded_url(state_dir: Path) -> str | None:

@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.counting_proxy import CountingProxy  # noqa: E402
 from reconciler.core import load as loading  # noqa: E402
+from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell import directory  # noqa: E402
-from tests.support.processes import DevCluster  # noqa: E402
 
 MARATHON_DEPLOY_WHY_NOT_311 = (
     "marathon-deploy 3.0.2 needs the `marathon` client library, whose last release (0.13.0, "
@@ -160,7 +160,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         work = Path(tmp)
-        devcluster = DevCluster.start(state_dir=work / "devcluster")
+        devcluster = launch.launch(state_dir=work / "devcluster")
         proxy = CountingProxy(devcluster.url).start()
         try:
             repo = work / "repo"

@@ -41,17 +41,16 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench import support  # noqa: E402
+from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell import marathon  # noqa: E402
-from tests.controller.gitrepos import ServedGit, Upstream  # noqa: E402
-from tests.support.processes import DevCluster, free_port, stop_process, wait_for_http  # noqa: E402
-from tests.sync import cluster  # noqa: E402
 
 APP = "/bench/latency/catalog"
 SECRET = "bench-webhook-secret"
 
 
 def repo_files(instances: int) -> dict[str, str]:
-    app = cluster.fast_app(APP, instances=instances, grace=1)
+    app = support.fast_app(APP, instances=instances, grace=1)
     app.pop("healthChecks")  # a scale is done when tasks run: quick rounds
     return {
         APP.strip("/") + ".yaml": yaml.safe_dump(app),
@@ -99,7 +98,7 @@ class Controller:
 
     def __init__(self, root: Path, *, marathon_url: str, repo_url: str,
                  poll_interval: float) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
+        self.url = f"http://127.0.0.1:{support.free_port()}"
         env = {**os.environ, "RECONCILER_MARATHON_URL": marathon_url,
                "RECONCILER_REPO_URL": repo_url, "RECONCILER_REPO_REF": "main",
                "RECONCILER_STATE_DIR": str(root / "state"),
@@ -115,7 +114,7 @@ class Controller:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "reconciler", "run"], env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
-        wait_for_http(f"{self.url}/healthz", timeout=60, process=self.process)
+        support.wait_for_http(f"{self.url}/healthz", timeout=60, process=self.process)
 
     def synced(self) -> str | None:
         revision = requests.get(f"{self.url}/api/v1/status", timeout=10).json()["revision"]
@@ -127,7 +126,7 @@ class Controller:
                       timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        stop_process(self.process)
+        support.stop_process(self.process)
 
 
 def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 120) -> None:
@@ -140,13 +139,13 @@ def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 120
 
 
 def settled(marathon_url: str, instances: int) -> bool:
-    app = cluster.apps(marathon_url).get(APP)
+    app = support.live_apps(marathon_url).get(APP)
     return bool(app) and not app.get("deployments") and app["instances"] == instances and \
         app.get("tasksRunning", 0) == instances
 
 
-def measure(controller: Controller, upstream: Upstream, writes: Writes, *, marathon_url: str,
-            commits: int, webhook: bool, spread: float, rng: random.Random,
+def measure(controller: Controller, upstream: support.Upstream, writes: Writes, *,
+            marathon_url: str, commits: int, webhook: bool, spread: float, rng: random.Random,
             start_instances: int) -> tuple[list[float], int]:
     latencies: list[float] = []
     instances = start_instances
@@ -183,12 +182,12 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
         root = Path(tmp)
-        dev = DevCluster.start(state_dir=root / "devcluster")
-        served: ServedGit | None = None
+        dev = launch.launch(state_dir=root / "devcluster")
+        served: support.ServedGit | None = None
         controller: Controller | None = None
         try:
-            upstream = Upstream.create(root / "git", repo_files(1), message="bench start")
-            served = ServedGit(upstream.bare.parent, root / "git-daemon.log").start()
+            upstream = support.Upstream.create(root / "git", repo_files(1), message="bench start")
+            served = support.ServedGit(upstream.bare.parent, root / "git-daemon.log").start()
             repo_url = f"{served.url}/{upstream.bare.name}"
             writes = Writes(dev.url)
             results: dict[str, list[float]] = {}

@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.core import diff as diffing
 from reconciler.core import model
+from reconciler.devcluster import launch
 from reconciler.shell import marathon
-from tests.support.processes import DevCluster
 
 SERVICES = [
     ("configuration", "server", "Configuration/Server", 9135),
@@ -172,7 +172,7 @@ def live_source(args: argparse.Namespace, definitions: list[model.JSON]
         yield url, f"Marathon at {url}"
     else:
         with tempfile.TemporaryDirectory(prefix="noop-diff-") as work:
-            cluster = DevCluster.start(state_dir=Path(work) / "devcluster")
+            cluster = launch.launch(state_dir=Path(work) / "devcluster")
             try:
                 load_into_marathon(cluster.url, definitions)
                 yield cluster.url, f"dev cluster started here ({cluster.url})"

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import DevCluster
+from reconciler.devcluster import launch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MARATHON_REFERENCE = REPO_ROOT.parent / "shared" / "marathon-reference"
 
 
 @pytest.fixture
-def devcluster(tmp_path: Path) -> Iterator[DevCluster]:
+def devcluster(tmp_path: Path) -> Iterator[launch.RunningCluster]:
     """A fresh dev cluster subprocess on a free port, with the shipped image catalog."""
-    cluster = DevCluster.start(state_dir=tmp_path / "devcluster")
+    cluster = launch.launch(state_dir=tmp_path / "devcluster")
     try:
         yield cluster
     finally:

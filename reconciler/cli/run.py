@@ -17,7 +17,7 @@ from types import FrameType
 
 import click
 
-from reconciler.shell import config, telemetry
+from reconciler.shell import config, embedded, telemetry
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
@@ -57,11 +57,11 @@ def command(config_file: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    embedded = None
+    child = None
     marathon_url = settings.marathon_url
     if settings.embedded_marathon:
-        embedded = controlling.start_embedded_marathon(settings.state_dir)
-        marathon_url = embedded.url
+        child = embedded.start_embedded_marathon(settings.state_dir)
+        marathon_url = child.url
         telemetry.event(log, "embedded dev cluster started", url=marathon_url)
     controller = None
     server = None
@@ -82,5 +82,5 @@ def command(config_file: Path | None) -> None:
         if controller is not None:
             controller.records.close()
             controller.client.close()
-        if embedded is not None:
-            embedded.stop()
+        if child is not None:
+            child.stop()

@@ -10,8 +10,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import sync as sync_cli
-from reconciler.shell import config, marathon, readmodel
-from reconciler.shell import controller as controlling
+from reconciler.shell import config, embedded, marathon, readmodel
 
 
 @click.command()
@@ -26,7 +25,7 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
     """Show every app reconciler knows: in sync, out of sync, drifted, progressing, degraded
     or quarantined, with the revision last applied and its last change."""
     if not marathon_url or marathon_url == config.EMBEDDED:
-        marathon_url = controlling.embedded_url(state_dir or sync_cli.default_state_dir())
+        marathon_url = embedded.embedded_url(state_dir or sync_cli.default_state_dir())
         if marathon_url is None:
             click.echo("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL (no "
                        "embedded dev cluster runs with this state dir)", err=True)

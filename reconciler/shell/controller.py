@@ -21,15 +21,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reconciler.core import load as loading
@@ -52,8 +47,6 @@ from reconciler.shell import (
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
-EMBEDDED_URL_FILE = "url"
-"""In ``<state dir>/devcluster``: the embedded dev cluster's URL while it runs."""
 DRIFT_JOB = "drift"
 
 
@@ -391,62 +384,6 @@ class Controller:
 
 
 # -- building one from settings ----------------------------------------------------------------
-
-
-@dataclass
-class Embedded:
-    """The dev cluster started as a child process (``RECONCILER_MARATHON_URL=embedded``)."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    state_dir: Path
-
-    def stop(self) -> None:
-        url_file = self.state_dir / EMBEDDED_URL_FILE
-        if url_file.is_file():
-            url_file.unlink()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_embedded_marathon(state_dir: Path, *, timeout: float = 30.0) -> Embedded:
-    """Start ``reconciler devcluster`` on a free port, state under ``state_dir/devcluster``."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    folder = state_dir / "devcluster"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "devcluster.log", "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "devcluster", "--host", "127.0.0.1",
-             "--port", str(port), "--state-dir", str(folder)], stdout=out,
-            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    embedded = Embedded(url=url, process=process, state_dir=folder)
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                # ``reconciler status`` finds the cluster here when no URL is given.
-                (folder / EMBEDDED_URL_FILE).write_text(url + "\n")
-                return embedded
-        except OSError:
-            time.sleep(0.1)
-    embedded.stop()
-    raise RuntimeError(f"the embedded dev cluster did not start; see {folder}/devcluster.log")
-
-
-def embedded_url(state_dir: Path) -> str | None:
-    """The URL of the embedded dev cluster a ``reconciler run`` started, if it runs."""
-    path = state_dir / "devcluster" / EMBEDDED_URL_FILE
-    return path.read_text().strip() if path.is_file() else None
 
 
 def build(settings: config.Settings, *, marathon_url: str,

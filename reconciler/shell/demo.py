@@ -33,6 +33,7 @@ import yaml
 
 from reconciler.core import load as loading
 from reconciler.core import model
+from reconciler.devcluster import launch
 from reconciler.shell import config, directory, marathon, records
 
 GROUP = "/dirac-cert"
@@ -86,7 +87,8 @@ def default_example() -> Path:
 
 
 def port_or_free(preferred: int) -> int:
-    """``preferred`` when nobody listens there, else any free port."""
+    """``preferred`` when nobody listens there, else any free port (for the controller, which
+    cannot pick its own port and tell it yet)."""
     for candidate in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
@@ -112,6 +114,10 @@ class Children:
                                        start_new_session=True)
         self._running.append((name, process))
         return process
+
+    def adopt(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        """Stop and watch ``process`` (started elsewhere, in its own process group) too."""
+        self._running.append((name, process))
 
     def check_alive(self) -> None:
         for name, process in self._running:
@@ -193,15 +199,21 @@ class Story:
                                   "certification services")
 
     def start_devcluster(self) -> None:
-        port = port_or_free(8080)
-        self.marathon_url = f"http://127.0.0.1:{port}"
-        self.children.start(
-            "dev cluster",
-            [sys.executable, "-m", "reconciler", "devcluster", "--host", "127.0.0.1",
-             "--port", str(port), "--state-dir", str(self.options.workdir / "devcluster")],
-            log=self.options.workdir / "devcluster.log")
-        self.wait_for(lambda: answers(f"{self.marathon_url}/ping"), "the dev cluster to answer",
-                      timeout=60)
+        # Marathon's usual port when it is free (the URLs the demo prints are then the familiar
+        # ones), else any free port: the launcher's child tells which one it got.
+        running = None
+        for port in (8080, 0):
+            try:
+                running = launch.launch(state_dir=self.options.workdir / "devcluster", port=port,
+                                        log_path=self.options.workdir / "devcluster.log",
+                                        timeout=60)
+                break
+            except launch.DidNotStart as e:
+                failure = e
+        if running is None:
+            raise StepFailed(str(failure))
+        self.children.adopt("dev cluster", running.process)
+        self.marathon_url = running.url
         self.client = marathon.MarathonClient(
             marathon.ClientSettings(urls=(self.marathon_url,), retries=0))
 

@@ -23,7 +23,8 @@ from typing import Any
 import git
 import requests
 
-from tests.support.processes import DevCluster, free_port, stop_process, wait_for_http
+from reconciler.devcluster import launch
+from tests.support.processes import free_port, stop_process, wait_for_http
 from tests.sync import cluster
 
 TOKEN = "oncall-token-4f1c9a7e2b"
@@ -51,7 +52,7 @@ class Stack:
     """The controller's base URL (dashboard at ``/``, API at ``/api/v1``)."""
     repo: Path
     token: str
-    devcluster: DevCluster
+    devcluster: launch.RunningCluster
     controller: subprocess.Popen[bytes]
     log_path: Path
 
@@ -61,7 +62,7 @@ class Stack:
         desired: list[dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> Stack:
-        dev = DevCluster.start(state_dir=root / "devcluster")
+        dev = launch.launch(state_dir=root / "devcluster")
         controller: subprocess.Popen[bytes] | None = None
         try:
             repo = cluster.write_repo(root / "repo", apps() if desired is None else desired,

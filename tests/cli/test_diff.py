@@ -23,9 +23,10 @@ import pytest
 import requests
 
 from reconciler.core import load as loading
+from reconciler.devcluster import launch
 from reconciler.shell import directory
 from tests.core import repo
-from tests.support.processes import DevCluster, free_port
+from tests.support.processes import free_port
 
 
 def run_diff(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,8 +56,9 @@ def sync(url: str, root: Path) -> None:
 
 
 @pytest.mark.integration
-def test_a_freshly_synced_dev_cluster_shows_no_changes(devcluster: DevCluster, tmp_path: Path
-                                                       ) -> None:
+def test_a_freshly_synced_dev_cluster_shows_no_changes(
+    devcluster: launch.RunningCluster, tmp_path: Path,
+) -> None:
     root = repo.copy_example(tmp_path / "repo")
     sync(devcluster.url, root)
     result = run_diff("--marathon", devcluster.url, "--exit-code", str(root))
@@ -66,7 +68,7 @@ def test_a_freshly_synced_dev_cluster_shows_no_changes(devcluster: DevCluster, t
 
 @pytest.mark.integration
 def test_a_tag_bump_shows_exactly_the_image_change_on_every_app(
-        devcluster: DevCluster, tmp_path: Path) -> None:
+        devcluster: launch.RunningCluster, tmp_path: Path) -> None:
     root = repo.copy_example(tmp_path / "repo")
     sync(devcluster.url, root)
     bump_tag(root, "v8r2p45")

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import requests
 import yaml
 
+from reconciler.devcluster import launch
 from tests.controller.gitrepos import ServedGit, Upstream
-from tests.support.processes import DevCluster, free_port, stop_process, wait_for_http
+from tests.support.processes import free_port, stop_process, wait_for_http
 from tests.sync import cluster
 
 T = TypeVar("T")
@@ -48,13 +49,13 @@ class Controller:
     upstream: Upstream
     process: subprocess.Popen[bytes]
     log: Path
-    dev: DevCluster
+    dev: launch.RunningCluster
     git: ServedGit | None = None
     """The ``git daemon`` serving the repo, when the controller reads it over ``git://``."""
 
     def restart_marathon(self) -> None:
         """Start the dev cluster again on its port, with its state (apps, deployments)."""
-        self.dev = DevCluster.start(state_dir=self.dev.state_dir, port=self.dev.port)
+        self.dev = launch.launch(state_dir=self.dev.state_dir, port=self.dev.port)
 
     def explain(self) -> str:
         with contextlib.suppress(OSError):
@@ -100,7 +101,7 @@ def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
     ``serve_git``: the controller reads the repo from ``git daemon`` (``git://``), which the
     test may stop and start; otherwise through a file URL.
     """
-    dev = DevCluster.start(state_dir=root / "devcluster")
+    dev = launch.launch(state_dir=root / "devcluster")
     process = None
     controller: Controller | None = None
     served: ServedGit | None = None

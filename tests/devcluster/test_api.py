@@ -7,15 +7,15 @@ from pathlib import Path
 
 import requests
 
+from reconciler.devcluster import launch
 from tests.devcluster.helpers import app, docker_app, no_deployments, wait_until
-from tests.support.processes import DevCluster
 
 
 def _reference(marathon_reference: Path, name: str) -> object:
     return json.loads((marathon_reference / "examples" / name).read_text())
 
 
-def test_ping_and_info(devcluster: DevCluster, marathon_reference: Path) -> None:
+def test_ping_and_info(devcluster: launch.RunningCluster, marathon_reference: Path) -> None:
     assert requests.get(f"{devcluster.url}/ping", timeout=5).text == "pong"
     info = requests.get(f"{devcluster.url}/v2/info", timeout=5).json()
     reference = _reference(marathon_reference, "info.json")
@@ -27,7 +27,7 @@ def test_ping_and_info(devcluster: DevCluster, marathon_reference: Path) -> None
 
 
 def test_created_app_has_every_default_and_an_assigned_service_port(
-    devcluster: DevCluster, marathon_reference: Path
+    devcluster: launch.RunningCluster, marathon_reference: Path
 ) -> None:
     response = requests.post(f"{devcluster.url}/v2/apps",
                              json={"id": "web", "cmd": "sleep 600", "instances": 0}, timeout=5)
@@ -56,7 +56,7 @@ def test_created_app_has_every_default_and_an_assigned_service_port(
     assert live["version"] == live["versionInfo"]["lastConfigChangeAt"]
 
 
-def test_service_ports_stay_with_the_app_and_are_unique(devcluster: DevCluster) -> None:
+def test_service_ports_stay_with_the_app_and_are_unique(devcluster: launch.RunningCluster) -> None:
     for name in ("a", "b"):
         requests.post(f"{devcluster.url}/v2/apps",
                       json={"id": name, "cmd": "sleep 600", "instances": 0}, timeout=5)
@@ -69,7 +69,7 @@ def test_service_ports_stay_with_the_app_and_are_unique(devcluster: DevCluster) 
     assert app(devcluster.url, "/a")["portDefinitions"][0]["port"] == a_port
 
 
-def test_errors_carry_marathons_status_and_message(devcluster: DevCluster) -> None:
+def test_errors_carry_marathons_status_and_message(devcluster: launch.RunningCluster) -> None:
     missing = requests.get(f"{devcluster.url}/v2/apps/nope", timeout=5)
     assert missing.status_code == 404
     assert missing.json() == {"message": "App '/nope' does not exist"}
@@ -88,7 +88,7 @@ def test_errors_carry_marathons_status_and_message(devcluster: DevCluster) -> No
     assert again.status_code == 409
 
 
-def test_a_change_to_a_locked_app_gets_409_unless_forced(devcluster: DevCluster) -> None:
+def test_a_change_to_a_locked_app_gets_409_unless_forced(devcluster: launch.RunningCluster) -> None:
     # A broken image keeps its deployment running, so the app stays locked.
     requests.post(f"{devcluster.url}/v2/apps",
                   json=docker_app("locked", image="lhcbdirac:v1-broken"), timeout=5)
@@ -104,7 +104,7 @@ def test_a_change_to_a_locked_app_gets_409_unless_forced(devcluster: DevCluster)
     wait_until(lambda: no_deployments(devcluster.url))
 
 
-def test_a_put_that_changes_nothing_restarts_nothing(devcluster: DevCluster) -> None:
+def test_a_put_that_changes_nothing_restarts_nothing(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps", json={"id": "same", "cmd": "sleep 600"}, timeout=5)
     wait_until(lambda: app(devcluster.url, "/same")["tasksRunning"] == 1)
     wait_until(lambda: no_deployments(devcluster.url))
@@ -116,7 +116,7 @@ def test_a_put_that_changes_nothing_restarts_nothing(devcluster: DevCluster) -> 
     assert after["version"] == before["version"]
 
 
-def test_scaling_moves_only_last_scaling_at(devcluster: DevCluster) -> None:
+def test_scaling_moves_only_last_scaling_at(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps", json={"id": "s", "cmd": "sleep 600",
                                                      "instances": 1}, timeout=5)
     wait_until(lambda: no_deployments(devcluster.url))
@@ -137,7 +137,7 @@ def test_scaling_moves_only_last_scaling_at(devcluster: DevCluster) -> None:
     assert old["cmd"] == "sleep 600" and old["instances"] == 1
 
 
-def test_filters_embeds_groups_tasks_and_queue(devcluster: DevCluster) -> None:
+def test_filters_embeds_groups_tasks_and_queue(devcluster: launch.RunningCluster) -> None:
     for app_id, team in (("/dirac/fc", "dm"), ("/dirac/web", "web"), ("/other", "dm")):
         requests.post(f"{devcluster.url}/v2/apps", json={
             "id": app_id, "cmd": "sleep 600", "labels": {"team": team}}, timeout=5)
@@ -179,7 +179,7 @@ def test_filters_embeds_groups_tasks_and_queue(devcluster: DevCluster) -> None:
     assert "queue" in requests.get(f"{devcluster.url}/v2/queue", timeout=5).json()
 
 
-def test_group_put_with_dry_run_changes_nothing(devcluster: DevCluster) -> None:
+def test_group_put_with_dry_run_changes_nothing(devcluster: launch.RunningCluster) -> None:
     body = {"apps": [{"id": "a", "cmd": "sleep 600", "instances": 0},
                      {"id": "b", "cmd": "sleep 600", "instances": 0, "dependencies": ["a"]}]}
     plan = requests.put(f"{devcluster.url}/v2/groups/g", params={"dryRun": "true"}, json=body,
@@ -202,7 +202,9 @@ def test_group_put_with_dry_run_changes_nothing(devcluster: DevCluster) -> None:
     assert requests.get(f"{devcluster.url}/v2/apps/g/b", timeout=5).status_code == 404
 
 
-def test_service_ports_are_taken_only_by_writes_that_take_effect(devcluster: DevCluster) -> None:
+def test_service_ports_are_taken_only_by_writes_that_take_effect(
+    devcluster: launch.RunningCluster,
+) -> None:
     def create(app_id: str) -> int:
         response = requests.post(f"{devcluster.url}/v2/apps", json={
             "id": app_id, "cmd": "sleep 600", "instances": 0,

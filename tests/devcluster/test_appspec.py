@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.devcluster import appspec
+from reconciler.devcluster import changes, defaults, groups, ids, serviceports, validation
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name.removesuffix("-request.json") for p in GOLDEN.glob("*-request.json"))
@@ -37,10 +37,10 @@ def request_of(case: str, reference: Path) -> Any:
 
 
 def fill_all(request: Any) -> Any:
-    allocator = appspec.ServicePortAllocator()
+    allocator = serviceports.ServicePortAllocator()
     if isinstance(request, list):
-        return [appspec.fill_defaults(app, allocator=allocator) for app in request]
-    return appspec.fill_defaults(request, allocator=allocator)
+        return [defaults.fill_defaults(app, allocator=allocator) for app in request]
+    return defaults.fill_defaults(request, allocator=allocator)
 
 
 def raml_defaults(reference: Path, library: str, type_name: str) -> JSON:
@@ -69,7 +69,7 @@ def errors_at(details: list[JSON], path: str) -> list[str]:
 def test_filled_app_matches_golden(case: str, marathon_reference: Path) -> None:
     request = request_of(case, marathon_reference)
     for app in request if isinstance(request, list) else [request]:
-        assert appspec.validate_app(app) == [], f"{case}: the request itself must be valid"
+        assert validation.validate_app(app) == [], f"{case}: the request itself must be valid"
     filled = fill_all(request)
     golden = GOLDEN / f"{case}-filled.json"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -85,13 +85,13 @@ def test_golden_cases_exist() -> None:
 def test_filled_app_is_a_fixed_point(case: str, marathon_reference: Path) -> None:
     """Sending back what GET returned (as marathon-deploy and the controller do) changes nothing."""
     request = request_of(case, marathon_reference)
-    allocator = appspec.ServicePortAllocator()
+    allocator = serviceports.ServicePortAllocator()
     for app in request if isinstance(request, list) else [request]:
-        filled = appspec.fill_defaults(app, allocator=allocator)
-        assert appspec.validate_app(filled) == []
-        again = appspec.fill_defaults(filled, allocator=allocator, previous=filled)
+        filled = defaults.fill_defaults(app, allocator=allocator)
+        assert validation.validate_app(filled) == []
+        again = defaults.fill_defaults(filled, allocator=allocator, previous=filled)
         assert again == filled
-        assert appspec.change_kind(filled, again) == "none"
+        assert changes.change_kind(filled, again) == "none"
 
 
 # -- defaults straight from Marathon's RAML and examples ------------------------------------
@@ -170,7 +170,7 @@ def test_the_app_list_example_is_reproduced_from_its_non_default_fields(
     request = {k: reference[k] for k in ("id", "cmd", "env", "instances", "cpus", "mem", "disk",
                                          "constraints", "uris", "ports")}
     filled = fill_all(request)
-    skip = appspec.RUNTIME_FIELDS | DEPRECATED | VERSION_DIFFERENCES
+    skip = defaults.RUNTIME_FIELDS | DEPRECATED | VERSION_DIFFERENCES
     compared = [k for k in reference if k not in skip]
     assert len(compared) >= 20
     assert {k: filled[k] for k in compared} == {k: reference[k] for k in compared}
@@ -227,7 +227,7 @@ def test_fill_defaults_never_mutates_its_arguments(marathon_reference: Path) -> 
     reference = json.loads((marathon_reference / "examples/app.json").read_text())
     previous = fill_all(reference)
     before = copy.deepcopy((reference, previous))
-    filled = appspec.fill_defaults(reference, allocator=appspec.ServicePortAllocator(),
+    filled = defaults.fill_defaults(reference, allocator=serviceports.ServicePortAllocator(),
                                    previous=previous)
     assert (reference, previous) == before
     filled["labels"]["owner"] = "hera"
@@ -274,60 +274,60 @@ def test_legacy_host_docker_network_keeps_port_definitions() -> None:
 
 
 def test_service_ports_are_unique_across_apps() -> None:
-    allocator = appspec.ServicePortAllocator()
+    allocator = serviceports.ServicePortAllocator()
     ports = []
     for i in range(5):
-        app = appspec.fill_defaults(minimal(id=f"/app-{i}", portDefinitions=[{}, {}]),
+        app = defaults.fill_defaults(minimal(id=f"/app-{i}", portDefinitions=[{}, {}]),
                                     allocator=allocator)
-        ports += appspec.service_ports(app)
+        ports += serviceports.service_ports(app)
     assert len(ports) == len(set(ports)) == 10
     assert all(10000 <= p <= 20000 for p in ports)
 
 
 def test_service_ports_stay_with_the_app_across_updates() -> None:
-    allocator = appspec.ServicePortAllocator()
-    first = appspec.fill_defaults(minimal(portDefinitions=[{"name": "http"}, {"name": "dips"}]),
+    allocator = serviceports.ServicePortAllocator()
+    first = defaults.fill_defaults(minimal(portDefinitions=[{"name": "http"}, {"name": "dips"}]),
                                   allocator=allocator)
-    appspec.fill_defaults(minimal(id="/other"), allocator=allocator)
-    changed = appspec.apply_partial_update(first, {"cmd": "sleep 200"})
+    defaults.fill_defaults(minimal(id="/other"), allocator=allocator)
+    changed = changes.apply_partial_update(first, {"cmd": "sleep 200"})
     changed["portDefinitions"] = [{"port": 0, "name": "http"}, {"port": 0, "name": "dips"}]
-    second = appspec.fill_defaults(changed, allocator=allocator, previous=first)
-    assert appspec.service_ports(second) == appspec.service_ports(first)
+    second = defaults.fill_defaults(changed, allocator=allocator, previous=first)
+    assert serviceports.service_ports(second) == serviceports.service_ports(first)
 
 
 def test_declared_service_ports_are_kept_and_never_handed_out() -> None:
-    allocator = appspec.ServicePortAllocator(port_min=10000, port_max=10002)
-    fixed = appspec.fill_defaults(minimal(portDefinitions=[{"port": 10001}]), allocator=allocator)
-    assert appspec.service_ports(fixed) == [10001]
-    other = appspec.fill_defaults(minimal(id="/b", portDefinitions=[{}, {}]), allocator=allocator)
-    assert appspec.service_ports(other) == [10000, 10002]
+    allocator = serviceports.ServicePortAllocator(port_min=10000, port_max=10002)
+    fixed = defaults.fill_defaults(minimal(portDefinitions=[{"port": 10001}]), allocator=allocator)
+    assert serviceports.service_ports(fixed) == [10001]
+    other = defaults.fill_defaults(minimal(id="/b", portDefinitions=[{}, {}]), allocator=allocator)
+    assert serviceports.service_ports(other) == [10000, 10002]
     with pytest.raises(RuntimeError, match="exhausted"):
-        appspec.fill_defaults(minimal(id="/c"), allocator=allocator)
+        defaults.fill_defaults(minimal(id="/c"), allocator=allocator)
 
 
 def test_ports_an_app_drops_or_a_deleted_app_held_are_given_back() -> None:
-    allocator = appspec.ServicePortAllocator(port_min=10000, port_max=10001)
-    two = appspec.fill_defaults(minimal(portDefinitions=[{}, {}]), allocator=allocator)
-    one = appspec.fill_defaults(minimal(portDefinitions=[{}]), allocator=allocator, previous=two)
-    assert appspec.service_ports(one) == [10000]
-    other = appspec.fill_defaults(minimal(id="/b"), allocator=allocator)
-    assert appspec.service_ports(other) == [10001]
-    allocator.release(appspec.service_ports(one))
-    assert appspec.service_ports(appspec.fill_defaults(minimal(id="/c"), allocator=allocator)) \
-        == [10000]
+    allocator = serviceports.ServicePortAllocator(port_min=10000, port_max=10001)
+    two = defaults.fill_defaults(minimal(portDefinitions=[{}, {}]), allocator=allocator)
+    one = defaults.fill_defaults(minimal(portDefinitions=[{}]), allocator=allocator, previous=two)
+    assert serviceports.service_ports(one) == [10000]
+    other = defaults.fill_defaults(minimal(id="/b"), allocator=allocator)
+    assert serviceports.service_ports(other) == [10001]
+    allocator.release(serviceports.service_ports(one))
+    third = defaults.fill_defaults(minimal(id="/c"), allocator=allocator)
+    assert serviceports.service_ports(third) == [10000]
 
 
 def test_reserved_ports_survive_a_reload() -> None:
-    allocator = appspec.ServicePortAllocator()
+    allocator = serviceports.ServicePortAllocator()
     allocator.reserve([10000, 10001])
-    app = appspec.fill_defaults(minimal(), allocator=allocator)
-    assert appspec.service_ports(app) == [10002]
+    app = defaults.fill_defaults(minimal(), allocator=allocator)
+    assert serviceports.service_ports(app) == [10002]
 
 
 def test_port_names_follow_mappings_or_definitions(marathon_reference: Path) -> None:
     reference = json.loads((marathon_reference / "examples/app.json").read_text())
-    assert appspec.port_names(fill_all(reference)) == ["http"]
-    assert appspec.port_names(fill_all(minimal())) == ["default"]
+    assert serviceports.port_names(fill_all(reference)) == ["http"]
+    assert serviceports.port_names(fill_all(minimal())) == ["default"]
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -359,9 +359,9 @@ SHAPE_CASES = [
 
 @pytest.mark.parametrize(("definition", "path", "message"), SHAPE_CASES)
 def test_unreadable_bodies_are_invalid_json(definition: JSON, path: str, message: str) -> None:
-    body = appspec.rejection(definition)
+    body = validation.rejection(definition)
     assert body is not None
-    assert body["message"] == appspec.INVALID_JSON == "Invalid JSON"
+    assert body["message"] == validation.INVALID_JSON == "Invalid JSON"
     assert message in errors_at(body["details"], path), body
 
 
@@ -372,9 +372,9 @@ BRIDGE: JSON = {"container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v
                         "portMappings": [{"containerPort": 8080, "name": "https"}]},
           "networks": [{"mode": "container/bridge"}]}
 RULE_CASES = [
-    ({"id": "/DIRAC/Portal", "cmd": "x y"}, "/id", appspec.ID_SEGMENT_MESSAGE),
-    ({"id": "/dirac_web", "cmd": "x y"}, "/id", appspec.ID_SEGMENT_MESSAGE),
-    ({"id": "/-web", "cmd": "x y"}, "/id", appspec.ID_SEGMENT_MESSAGE),
+    ({"id": "/DIRAC/Portal", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
+    ({"id": "/dirac_web", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
+    ({"id": "/-web", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
     ({"id": "/dirac/tasks", "cmd": "x y"}, "/id",
      "must not end with any of the following reserved keywords: restart, tasks, versions"),
     ({"id": "/", "cmd": "x y"}, "/id", "Path must contain at least one path element"),
@@ -423,7 +423,7 @@ RULE_CASES = [
      "'srv[2' is not a valid regular expression"),
     (minimal(constraints=[["hostname", "LIKE"]]), "/constraints(0)",
      "A regular expression value must be provided"),
-    (minimal(dependencies=["/dirac/Config"]), "/dependencies(0)", appspec.ID_SEGMENT_MESSAGE),
+    (minimal(dependencies=["/dirac/Config"]), "/dependencies(0)", ids.ID_SEGMENT_MESSAGE),
     (minimal(env={"DB_PASSWORD": {"secret": "db"}}), "/env/DB_PASSWORD/secret",
      "references an undefined secret"),
     (minimal(acceptedResourceRoles=[]), "/acceptedResourceRoles", "must not be empty"),
@@ -444,15 +444,15 @@ RULE_CASES = [
 def test_rule_violations_carry_marathons_path_and_message(
     definition: JSON, path: str, message: str
 ) -> None:
-    body = appspec.rejection(definition)
+    body = validation.rejection(definition)
     assert body is not None
-    assert body["message"] == appspec.INVALID_OBJECT == "Object is not valid"
+    assert body["message"] == validation.INVALID_OBJECT == "Object is not valid"
     assert message in errors_at(body["details"], path), body
-    assert appspec.validate_app(definition) == body["details"]
+    assert validation.validate_app(definition) == body["details"]
 
 
 def test_id_message_quotes_marathons_own_pattern() -> None:
-    assert appspec.ID_SEGMENT_MESSAGE == (
+    assert ids.ID_SEGMENT_MESSAGE == (
         "must fully match regular expression "
         "'^(([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])\\.)*([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])"
         "|(\\.|\\.\\.)$'"
@@ -474,17 +474,17 @@ def test_id_message_quotes_marathons_own_pattern() -> None:
     minimal(ports=[0, 0], uris=["https://example.org/a.tgz"]),
 ])
 def test_valid_definitions_have_no_problems(definition: JSON) -> None:
-    assert appspec.validate_app(definition) == []
-    assert appspec.rejection(definition) is None
+    assert validation.validate_app(definition) == []
+    assert validation.rejection(definition) is None
 
 
 def test_shape_errors_come_before_rule_errors() -> None:
-    details = appspec.validate_app({"id": "/BAD", "cpus": "lots"})
+    details = validation.validate_app({"id": "/BAD", "cpus": "lots"})
     assert details == [{"path": "/cpus", "errors": ["error.expected.jsnumber"]}]
 
 
 def test_a_body_that_is_not_an_object_is_refused() -> None:
-    assert appspec.rejection([1]) == {  # type: ignore[arg-type]
+    assert validation.rejection([1]) == {  # type: ignore[arg-type]
         "message": "Invalid JSON", "details": [{"path": "/", "errors": ["error.expected.jsobject"]}]
     }
 
@@ -500,7 +500,7 @@ def stored_app() -> JSON:
 
 def test_partial_update_replaces_present_fields_and_keeps_absent_ones() -> None:
     stored = stored_app()
-    merged = appspec.apply_partial_update(stored, {"instances": 4, "env": {"X": "1"}})
+    merged = changes.apply_partial_update(stored, {"instances": 4, "env": {"X": "1"}})
     assert merged["instances"] == 4
     assert merged["env"] == {"X": "1"}  # replaced whole, not merged key by key
     assert merged["labels"] == {"tier": "fts"}
@@ -509,17 +509,17 @@ def test_partial_update_replaces_present_fields_and_keeps_absent_ones() -> None:
 
 def test_partial_update_ignores_nulls_runtime_fields_and_the_id() -> None:
     stored = {**stored_app(), "version": "2024-01-01T00:00:00.000Z", "tasksRunning": 2}
-    merged = appspec.apply_partial_update(
+    merged = changes.apply_partial_update(
         stored, {"cmd": None, "id": "/elsewhere", "tasksRunning": 7, "version": "x"})
     assert merged["cmd"] == "sleep 100"
     assert merged["id"] == stored["id"]
-    assert not appspec.RUNTIME_FIELDS & merged.keys()
+    assert not defaults.RUNTIME_FIELDS & merged.keys()
 
 
 def test_partial_update_never_mutates_its_arguments() -> None:
     stored, update = stored_app(), {"labels": {"tier": "web"}}
     before = copy.deepcopy((stored, update))
-    merged = appspec.apply_partial_update(stored, update)
+    merged = changes.apply_partial_update(stored, update)
     merged["labels"]["tier"] = "db"
     merged["env"]["Y"] = "2"
     assert (stored, update) == before
@@ -527,52 +527,52 @@ def test_partial_update_never_mutates_its_arguments() -> None:
 
 def test_partial_update_migrates_deprecated_fields() -> None:
     stored = stored_app()
-    merged = appspec.apply_partial_update(stored, {"ports": [0, 0], "uris": ["https://a/b.tgz"]})
+    merged = changes.apply_partial_update(stored, {"ports": [0, 0], "uris": ["https://a/b.tgz"]})
     assert merged["portDefinitions"] == [{"port": 0}, {"port": 0}]
     assert merged["fetch"] == [{"uri": "https://a/b.tgz"}]
-    assert appspec.validate_app(merged) == []
+    assert validation.validate_app(merged) == []
 
 
 def test_partial_update_to_a_bridge_container_drops_the_host_port_definitions() -> None:
     stored = stored_app()
-    merged = appspec.apply_partial_update(stored, {"cmd": "run", "container": {
+    merged = changes.apply_partial_update(stored, {"cmd": "run", "container": {
         "type": "DOCKER",
         "docker": {"image": "lhcbdirac:v8r2p44", "network": "BRIDGE",
                    "portMappings": [{"containerPort": 8080}]}}})
     assert merged["networks"] == [{"mode": "container/bridge"}]
     assert "portDefinitions" not in merged
-    assert appspec.validate_app(merged) == []
-    filled = appspec.fill_defaults(merged, allocator=appspec.ServicePortAllocator())
+    assert validation.validate_app(merged) == []
+    filled = defaults.fill_defaults(merged, allocator=serviceports.ServicePortAllocator())
     assert filled["container"]["portMappings"][0]["hostPort"] == 0
 
 
 def test_change_kinds() -> None:
-    allocator = appspec.ServicePortAllocator()
-    old = appspec.fill_defaults(minimal(instances=2), allocator=allocator)
+    allocator = serviceports.ServicePortAllocator()
+    old = defaults.fill_defaults(minimal(instances=2), allocator=allocator)
 
     def updated(**fields: Any) -> JSON:
-        merged = appspec.apply_partial_update(old, fields)
-        return appspec.fill_defaults(merged, allocator=allocator, previous=old)
+        merged = changes.apply_partial_update(old, fields)
+        return defaults.fill_defaults(merged, allocator=allocator, previous=old)
 
-    assert appspec.change_kind(old, updated()) == "none"
-    assert appspec.change_kind(old, updated(instances=2)) == "none"
-    assert appspec.change_kind(old, updated(instances=5)) == "scale"
-    assert appspec.change_kind(old, updated(instances=0)) == "scale"
-    assert appspec.change_kind(old, updated(cmd="sleep 200")) == "config"
-    assert appspec.change_kind(old, updated(instances=5, mem=256)) == "config"
-    assert appspec.change_kind(old, updated(labels={"tier": "x"})) == "config"
+    assert changes.change_kind(old, updated()) == "none"
+    assert changes.change_kind(old, updated(instances=2)) == "none"
+    assert changes.change_kind(old, updated(instances=5)) == "scale"
+    assert changes.change_kind(old, updated(instances=0)) == "scale"
+    assert changes.change_kind(old, updated(cmd="sleep 200")) == "config"
+    assert changes.change_kind(old, updated(instances=5, mem=256)) == "config"
+    assert changes.change_kind(old, updated(labels={"tier": "x"})) == "config"
     runtime = {**old, "version": "2024-01-01T00:00:00.000Z", "tasksRunning": 2,
                "versionInfo": {"lastScalingAt": "x", "lastConfigChangeAt": "x"}}
-    assert appspec.change_kind(runtime, old) == "none"
+    assert changes.change_kind(runtime, old) == "none"
 
 
 def test_sending_back_the_stored_app_is_no_change() -> None:
-    allocator = appspec.ServicePortAllocator()
-    stored = appspec.fill_defaults(
+    allocator = serviceports.ServicePortAllocator()
+    stored = defaults.fill_defaults(
         {"id": "/web", **BRIDGE, "healthChecks": [{"protocol": "HTTP"}]}, allocator=allocator)
-    again = appspec.fill_defaults(appspec.apply_partial_update(stored, stored),
+    again = defaults.fill_defaults(changes.apply_partial_update(stored, stored),
                                   allocator=allocator, previous=stored)
-    assert appspec.change_kind(stored, again) == "none"
+    assert changes.change_kind(stored, again) == "none"
 
 
 # -- groups ---------------------------------------------------------------------------------
@@ -589,7 +589,7 @@ DIRAC_GROUP = {
 
 
 def test_flatten_group_resolves_every_id_against_its_group() -> None:
-    apps = appspec.flatten_group(DIRAC_GROUP, base="/dirac")
+    apps = groups.flatten_group(DIRAC_GROUP, base="/dirac")
     assert [a["id"] for a in apps] == [
         "/dirac/configuration", "/dirac/fts/manager", "/dirac/web/portal",
         "/dirac/web/static/files",
@@ -597,24 +597,24 @@ def test_flatten_group_resolves_every_id_against_its_group() -> None:
     assert apps[1]["dependencies"] == ["../configuration"]  # resolved later, by fill_defaults
     filled = fill_all(apps[1])
     assert filled["dependencies"] == ["/dirac/configuration"]
-    assert appspec.group_ids(DIRAC_GROUP, base="/dirac") == [
+    assert groups.group_ids(DIRAC_GROUP, base="/dirac") == [
         "/dirac", "/dirac/fts", "/dirac/web", "/dirac/web/static"]
 
 
 def test_flatten_group_with_its_own_id() -> None:
-    apps = appspec.flatten_group({"id": "/prod", "apps": [{"id": "a", "cmd": "x y"}]}, base="/")
+    apps = groups.flatten_group({"id": "/prod", "apps": [{"id": "a", "cmd": "x y"}]}, base="/")
     assert [a["id"] for a in apps] == ["/prod/a"]
 
 
 def test_valid_group_has_no_problems() -> None:
-    assert appspec.validate_group({**DIRAC_GROUP, "id": "/dirac"}) == []
+    assert groups.validate_group({**DIRAC_GROUP, "id": "/dirac"}) == []
 
 
 def test_group_problems_are_reported_under_the_app_path() -> None:
     group = {"id": "/dirac", "apps": [{"id": "ok", "cmd": "x y"}, {"id": "bad", "cpus": 0}],
              "groups": [{"id": "fts", "apps": [{"id": "/elsewhere/manager", "cmd": "x y"}]},
                         {"apps": []}]}
-    details = appspec.validate_group(group)
+    details = groups.validate_group(group)
     assert errors_at(details, "/apps(1)/cpus") == ["error.min"]
     assert errors_at(details, "/groups(0)/apps(0)/id") == [
         "Identifier is not child of /dirac/fts. Hint: use relative paths."]
@@ -623,5 +623,5 @@ def test_group_problems_are_reported_under_the_app_path() -> None:
 
 
 def test_group_rule_errors_sit_at_the_app_itself() -> None:
-    details = appspec.validate_group({"id": "/g", "apps": [{"id": "a"}]})
+    details = groups.validate_group({"id": "/g", "apps": [{"id": "a"}]})
     assert errors_at(details, "/apps(0)") == [CMD_OR_CONTAINER]

@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
+from reconciler.devcluster import launch
 from tests.devcluster.helpers import app, deployments, docker_app, no_deployments, wait_until
-from tests.support.processes import DevCluster
 
 
 def _sample_until_done(url: str, app_id: str) -> list[tuple[int, int]]:
@@ -32,7 +32,7 @@ def _sample_until_done(url: str, app_id: str) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize(("n", "minimum", "maximum"), [(4, 0.5, 0.25), (2, 1.0, 0.0)])
 def test_rolling_upgrade_stays_within_its_strategy(
-    devcluster: DevCluster, n: int, minimum: float, maximum: float
+    devcluster: launch.RunningCluster, n: int, minimum: float, maximum: float
 ) -> None:
     definition = docker_app("/roll", instances=n, minimum=minimum, maximum=maximum, grace=5)
     requests.post(f"{devcluster.url}/v2/apps", json=definition, timeout=5)
@@ -57,7 +57,7 @@ def test_rolling_upgrade_stays_within_its_strategy(
 
 
 def test_a_version_that_never_becomes_healthy_never_finishes_and_reverts_on_delete(
-    devcluster: DevCluster,
+    devcluster: launch.RunningCluster,
 ) -> None:
     definition = docker_app("/bad", instances=2, minimum=0.5, maximum=0.5, grace=2)
     requests.post(f"{devcluster.url}/v2/apps", json=definition, timeout=5)
@@ -112,7 +112,7 @@ def test_a_version_that_never_becomes_healthy_never_finishes_and_reverts_on_dele
     wait_until(lambda: app(devcluster.url, "/bad")["tasksHealthy"] == 2)
 
 
-def test_force_deleting_a_deployment_only_stops_it(devcluster: DevCluster) -> None:
+def test_force_deleting_a_deployment_only_stops_it(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps",
                   json=docker_app("/stop", image="lhcbdirac:v1-broken"), timeout=5)
     (running,) = wait_until(lambda: deployments(devcluster.url))
@@ -123,7 +123,7 @@ def test_force_deleting_a_deployment_only_stops_it(devcluster: DevCluster) -> No
     assert app(devcluster.url, "/stop")["container"]["docker"]["image"] == "lhcbdirac:v1-broken"
 
 
-def test_dependencies_start_first(devcluster: DevCluster) -> None:
+def test_dependencies_start_first(devcluster: launch.RunningCluster) -> None:
     started: dict[str, float] = {}
     stop = threading.Event()
 
@@ -150,7 +150,7 @@ def test_dependencies_start_first(devcluster: DevCluster) -> None:
     assert started["/g/config"] < started["/g/portal"]
 
 
-def test_an_unknown_image_fails_like_an_unpullable_one(devcluster: DevCluster) -> None:
+def test_an_unknown_image_fails_like_an_unpullable_one(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps",
                   json=docker_app("/nopull", image="nosuchimage:1"), timeout=5)
     failure = wait_until(

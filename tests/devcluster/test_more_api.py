@@ -9,14 +9,14 @@ import threading
 
 import requests
 
+from reconciler.devcluster import launch
 from tests.devcluster.helpers import app, no_deployments, wait_until
-from tests.support.processes import DevCluster
 
 _LISTEN = (f"{sys.executable} -c \"import socket,os,time; s=socket.socket(); "
            f"s.bind(('127.0.0.1', int(os.environ['PORT0']))); s.listen(); time.sleep(600)\"")
 
 
-def test_tcp_and_command_health_checks_are_performed(devcluster: DevCluster) -> None:
+def test_tcp_and_command_health_checks_are_performed(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps", json={
         "id": "/tcp", "cmd": _LISTEN,
         "healthChecks": [{"protocol": "TCP", "intervalSeconds": 1, "gracePeriodSeconds": 5}],
@@ -42,7 +42,7 @@ def test_tcp_and_command_health_checks_are_performed(devcluster: DevCluster) -> 
     assert results[0]["alive"] is True and results[0]["consecutiveFailures"] == 0
 
 
-def test_restart_bulk_put_patch_and_task_deletion(devcluster: DevCluster) -> None:
+def test_restart_bulk_put_patch_and_task_deletion(devcluster: launch.RunningCluster) -> None:
     bulk = requests.put(f"{devcluster.url}/v2/apps", json=[
         {"id": "/b/one", "cmd": "sleep 600"}, {"id": "/b/two", "cmd": "sleep 600"}], timeout=5)
     assert bulk.status_code == 200 and set(bulk.json()) == {"deploymentId", "version"}
@@ -82,7 +82,9 @@ def test_restart_bulk_put_patch_and_task_deletion(devcluster: DevCluster) -> Non
                and tasks[0]["id"] != task_id and tasks[0]["state"] == "TASK_RUNNING")
 
 
-def test_event_stream_carries_deployment_task_and_health_events(devcluster: DevCluster) -> None:
+def test_event_stream_carries_deployment_task_and_health_events(
+    devcluster: launch.RunningCluster,
+) -> None:
     seen: list[dict[str, object]] = []
     ready = threading.Event()
 

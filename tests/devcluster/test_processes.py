@@ -8,8 +8,8 @@ from pathlib import Path
 
 import requests
 
+from reconciler.devcluster import launch
 from tests.devcluster.helpers import app, deployments, docker_app, no_deployments, wait_until
-from tests.support.processes import DevCluster
 
 
 def _pid_alive(pid: int) -> bool:
@@ -21,7 +21,9 @@ def _pid_alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
-def test_tasks_run_with_marathons_environment(devcluster: DevCluster, tmp_path: Path) -> None:
+def test_tasks_run_with_marathons_environment(
+    devcluster: launch.RunningCluster, tmp_path: Path,
+) -> None:
     out = tmp_path / "env"
     definition = {
         "id": "/dirac/envdump",
@@ -46,7 +48,7 @@ def test_tasks_run_with_marathons_environment(devcluster: DevCluster, tmp_path: 
     assert env["MARATHON_APP_LABEL_TEAM"] == "lhcb"
 
 
-def test_an_exiting_task_is_reported_and_relaunched(devcluster: DevCluster) -> None:
+def test_an_exiting_task_is_reported_and_relaunched(devcluster: launch.RunningCluster) -> None:
     requests.post(f"{devcluster.url}/v2/apps", json={"id": "/crash", "cmd": "exit 3",
                                                      "backoffSeconds": 1}, timeout=5)
     failure = wait_until(
@@ -78,7 +80,7 @@ def _sleeper(marker: str) -> str:
 def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -> None:
     state = tmp_path / "state"
     marker = f"keep-{tmp_path.name}"
-    cluster = DevCluster.start(state_dir=state)
+    cluster = launch.launch(state_dir=state)
     try:
         requests.post(f"{cluster.url}/v2/apps", json={
             "id": "/keep", "cmd": _sleeper(marker), "instances": 2}, timeout=5)
@@ -89,7 +91,7 @@ def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -
     finally:
         cluster.stop()
     assert not any(_pid_alive(p) for p in pids), "tasks outlived the dev cluster"
-    restarted = DevCluster.start(state_dir=state, port=cluster.port)
+    restarted = launch.launch(state_dir=state, port=cluster.port)
     try:
         after = app(restarted.url, "/keep")
         assert after["version"] == before["version"]
@@ -102,7 +104,7 @@ def test_state_survives_a_restart_and_sigterm_stops_every_task(tmp_path: Path) -
 
 def test_sigkill_of_the_dev_cluster_still_kills_every_task_process(tmp_path: Path) -> None:
     marker = f"orphan-{tmp_path.name}"
-    cluster = DevCluster.start(state_dir=tmp_path / "state")
+    cluster = launch.launch(state_dir=tmp_path / "state")
     try:
         # The shell starts two grandchildren: PR_SET_PDEATHSIG alone would miss them.
         requests.post(f"{cluster.url}/v2/apps", json={
@@ -118,14 +120,14 @@ def test_sigkill_of_the_dev_cluster_still_kills_every_task_process(tmp_path: Pat
 
 def test_a_running_deployment_survives_a_restart_and_resumes(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    cluster = DevCluster.start(state_dir=state)
+    cluster = launch.launch(state_dir=state)
     try:
         requests.post(f"{cluster.url}/v2/apps", json=docker_app(
             "/stuck", image="lhcbdirac:v1-broken"), timeout=5)
         (stuck,) = wait_until(lambda: deployments(cluster.url))
     finally:
         cluster.stop()
-    restarted = DevCluster.start(state_dir=state, port=cluster.port)
+    restarted = launch.launch(state_dir=state, port=cluster.port)
     try:
         (resumed,) = deployments(restarted.url)
         assert resumed["id"] == stuck["id"] and resumed["affectedApps"] == ["/stuck"]

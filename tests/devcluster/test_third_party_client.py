@@ -11,15 +11,17 @@ import marathon
 import requests
 from marathon.models import MarathonApp
 
+from reconciler.devcluster import launch
 from tests.devcluster.helpers import no_deployments, wait_until
-from tests.support.processes import DevCluster
 
 # marathon-python 0.13.0 (its last release) still uses collections.Iterable, which Python 3.10
 # removed; restore the alias for it, as its users on current Pythons have to.
 collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]
 
 
-def test_marathon_python_creates_lists_updates_scales_and_kills(devcluster: DevCluster) -> None:
+def test_marathon_python_creates_lists_updates_scales_and_kills(
+    devcluster: launch.RunningCluster,
+) -> None:
     client = marathon.MarathonClient(devcluster.url)
     assert client.ping()
     created = client.create_app("dirac-web", MarathonApp(cmd="sleep 600", instances=1,
@@ -48,7 +50,7 @@ def test_marathon_python_creates_lists_updates_scales_and_kills(devcluster: DevC
     assert len(client.list_versions("dirac-web")) >= 3
 
 
-def test_marathon_python_follows_the_event_stream(devcluster: DevCluster) -> None:
+def test_marathon_python_follows_the_event_stream(devcluster: launch.RunningCluster) -> None:
     client = marathon.MarathonClient(devcluster.url)
     seen: list[str] = []
     attached = threading.Event()
@@ -71,7 +73,7 @@ def test_marathon_python_follows_the_event_stream(devcluster: DevCluster) -> Non
     assert "api_post_event" in seen and seen[-1] == "deployment_success"
 
 
-def test_api_post_event_carries_client_address_and_uri(devcluster: DevCluster) -> None:
+def test_api_post_event_carries_client_address_and_uri(devcluster: launch.RunningCluster) -> None:
     lines: list[str] = []
     with requests.get(f"{devcluster.url}/v2/events", params={"event_type": "api_post_event"},
                       stream=True, timeout=10) as stream:

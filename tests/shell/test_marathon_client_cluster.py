@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from reconciler.devcluster import launch
 from reconciler.shell import marathon
-from tests.support.processes import DevCluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(devcluster: DevCluster) -> Iterator[marathon.MarathonClient]:
+def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClient]:
     client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,), timeout=10))
     try:
         yield client

@@ -23,7 +23,8 @@ import git
 import pytest
 import yaml
 
-from tests.support.processes import DevCluster, free_port
+from reconciler.devcluster import launch
+from tests.support.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_CI = REPO_ROOT / ".gitlab-ci.yml"
@@ -141,7 +142,7 @@ def test_validate_job_passes_on_a_valid_repo_and_fails_with_path_and_line(tmp_pa
 
 @pytest.mark.integration
 def test_diff_job_keeps_the_plan_as_an_artifact_and_passes_when_merging_changes_marathon(
-    tmp_path: Path, devcluster: DevCluster
+    tmp_path: Path, devcluster: launch.RunningCluster
 ) -> None:
     root = config_repo(tmp_path / "repo")
     result = run_job("reconciler:diff", workdir=root,
@@ -228,7 +229,7 @@ def notes_api() -> Iterator[NotesApi]:
 
 @pytest.mark.integration
 def test_diff_job_posts_one_merge_request_note_and_updates_it_on_the_next_push(
-    tmp_path: Path, devcluster: DevCluster, notes_api: NotesApi
+    tmp_path: Path, devcluster: launch.RunningCluster, notes_api: NotesApi
 ) -> None:
     root = config_repo(tmp_path / "repo")
     variables = {**MR, "MARATHON_URL": devcluster.url, "CI_API_V4_URL": notes_api.url,
@@ -251,7 +252,7 @@ def test_diff_job_posts_one_merge_request_note_and_updates_it_on_the_next_push(
 
 
 @pytest.mark.integration
-def test_without_a_token_no_note_is_posted(tmp_path: Path, devcluster: DevCluster,
+def test_without_a_token_no_note_is_posted(tmp_path: Path, devcluster: launch.RunningCluster,
                                            notes_api: NotesApi) -> None:
     root = config_repo(tmp_path / "repo")
     result = run_job("reconciler:diff", workdir=root,

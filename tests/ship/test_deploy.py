@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import requests
 
+from reconciler.devcluster import launch
 from reconciler.shell import config
-from tests.support.processes import DevCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = REPO_ROOT / "deploy" / "reconciler.marathon.json"
@@ -108,7 +108,7 @@ def test_reconciler_validate_accepts_it_in_a_config_repo(tmp_path: Path) -> None
 
 
 @pytest.mark.integration
-def test_marathon_accepts_it(devcluster: DevCluster) -> None:
+def test_marathon_accepts_it(devcluster: launch.RunningCluster) -> None:
     app = definition()
     created = requests.post(f"{devcluster.url}/v2/apps", json=app, timeout=30)
     assert created.status_code == 201, created.text
@@ -119,7 +119,9 @@ def test_marathon_accepts_it(devcluster: DevCluster) -> None:
 
 
 @pytest.mark.integration
-def test_marathon_would_refuse_it_with_a_broken_upgrade_strategy(devcluster: DevCluster) -> None:
+def test_marathon_would_refuse_it_with_a_broken_upgrade_strategy(
+    devcluster: launch.RunningCluster,
+) -> None:
     """The check above can fail: the dev cluster applies Marathon's rules."""
     app = {**definition(), "upgradeStrategy": {"minimumHealthCapacity": 2,
                                                "maximumOverCapacity": 0}}

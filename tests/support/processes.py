@@ -1,4 +1,5 @@
-"""Start real child processes on free ports and always clean them up."""
+"""Start real child processes on free ports and always clean them up (the dev cluster is
+started by the package's own launcher, ``reconciler.devcluster.launch``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
 
 
 def free_port() -> int:
@@ -55,40 +53,3 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-
-
-@dataclass
-class DevCluster:
-    """A running ``reconciler devcluster`` subprocess."""
-
-    url: str
-    port: int
-    state_dir: Path
-    log_path: Path
-    process: subprocess.Popen[bytes]
-
-    @classmethod
-    def start(
-        cls, *, state_dir: Path, images: Path | None = None, port: int | None = None,
-        extra_args: tuple[str, ...] = (),
-    ) -> DevCluster:
-        port = port or free_port()
-        state_dir.mkdir(parents=True, exist_ok=True)
-        log_path = state_dir / "devcluster.log"
-        args = [sys.executable, "-m", "reconciler", "devcluster", "--host", "127.0.0.1",
-                "--port", str(port), "--state-dir", str(state_dir), *extra_args]
-        if images is not None:
-            args += ["--images", str(images)]
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{url}/ping", process=process)
-        except Exception:  # noqa: BLE001 - whatever stopped it, stop it and show the log
-            stop_process(process)
-            raise RuntimeError(f"dev cluster did not start:\n{log_path.read_text()}") from None
-        return cls(url=url, port=port, state_dir=state_dir, log_path=log_path, process=process)
-
-    def stop(self) -> None:
-        stop_process(self.process)

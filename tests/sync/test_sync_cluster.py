@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.processes import DevCluster
+from reconciler.devcluster import launch
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ CONVERGED, FAILED, ROLLED_BACK, QUARANTINED = 0, 2, 3, 4
 
 
 def test_example_desired_state_syncs_from_empty_to_healthy(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     repo = tmp_path / "desired-state"
     shutil.copytree(cluster.REPO_ROOT / "desired-state", repo)
@@ -41,7 +41,7 @@ def test_example_desired_state_syncs_from_empty_to_healthy(
 
 
 def test_tag_bump_rolls_out_to_every_app_within_its_strategy_capacity(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     strategies = {"/dirac/one-at-a-time": (3, 1.0, 0.34), "/dirac/half-down": (2, 0.5, 0.0),
                   "/dirac/surge": (2, 1.0, 1.0)}
@@ -69,7 +69,7 @@ def test_tag_bump_rolls_out_to_every_app_within_its_strategy_capacity(
 
 
 def test_broken_tag_is_rolled_back_at_its_deadline_quarantined_and_retried_after_a_change(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     app_id = "/dirac/fts"
     repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id, instances=2)],
@@ -115,7 +115,7 @@ def test_broken_tag_is_rolled_back_at_its_deadline_quarantined_and_retried_after
 
 
 def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     app_id = "/dirac/web"
     repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id)], tag="v1")
@@ -150,7 +150,7 @@ def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
 
 
 def test_sync_killed_mid_rollout_is_resumed_without_duplicate_deployments(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     app_ids = [f"/dirac/agents/agent{i}" for i in range(3)]
     # A long grace and one-at-a-time upgrades keep the rollout going long enough to kill it.
@@ -192,7 +192,7 @@ def test_sync_killed_mid_rollout_is_resumed_without_duplicate_deployments(
 
 @pytest.mark.integration
 def test_a_deployment_locking_the_app_is_waited_for_or_cancelled_only_when_asked(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app("/lock/app", grace=2)],
                               tag="v1")
@@ -221,7 +221,7 @@ def test_a_deployment_locking_the_app_is_waited_for_or_cancelled_only_when_asked
 
 
 def test_a_manual_rollback_that_fails_is_recorded_as_failed(
-    devcluster: DevCluster, tmp_path: Path
+    devcluster: launch.RunningCluster, tmp_path: Path
 ) -> None:
     # Regression: the run record was finished with the report from before the rollback ran,
     # so a rollback that failed (and was itself undone) was recorded as "succeeded".

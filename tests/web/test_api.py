@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
+from reconciler.devcluster import launch
 from reconciler.shell import records
 from reconciler.web import context
-from tests.support.processes import DevCluster
 from tests.sync import cluster
 from tests.web import server
 
@@ -49,7 +49,7 @@ def _wait_instances(marathon: str, app_id: str, instances: int) -> dict[str, Any
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("oncall")
-    dev = DevCluster.start(state_dir=root / "devcluster")
+    dev = launch.launch(state_dir=root / "devcluster")
     try:
         repo = cluster.write_repo(root / "repo", [cluster.fast_app(APP, grace=2)], tag="v8r2p44")
         state = root / "state"

@@ -1,0 +1,222 @@
+"""``/v2/apps``: list, create, read, update, delete, restart apps and read their versions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from reconciler.devcluster import api, changes, ids, model, validation
+
+JSON = dict[str, Any]
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    embeds = api.embeds(request)
+    prefix = request.query.get("id")
+    label = request.query.get("label")
+    cmd = request.query.get("cmd")
+    records = list(cluster.apps.values())
+    if prefix:
+        needle = prefix.lower()
+        records = [r for r in records if needle in r.app["id"].lower()]
+    if cmd:
+        needle = cmd.lower()
+        records = [r for r in records if needle in (r.app.get("cmd") or "").lower()]
+    if label:
+        records = [r for r in records if _label_matches(r.app.get("labels") or {}, label)]
+    if not embeds & {"tasks", "lastTaskFailure"}:
+        parts = b",".join(cluster.app_bytes(r) for r in records)
+        return web.Response(body=b'{"apps":[' + parts + b"]}", content_type="application/json")
+    return api.json_response({"apps": [cluster.app_json(r, embeds) for r in records]})
+
+
+_LABEL_CLAUSE = re.compile(
+    r"\s*(?P<key>(?:\\.|[^\s,=!()\\])+)\s*"
+    r"(?:(?P<op>==|!=)\s*(?P<value>(?:\\.|[^,\\])*?)"
+    r"|\s(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*(?:,|$)")
+
+
+def _label_matches(labels: dict[str, str], selector: str) -> bool:
+    """Marathon's label selector (apps.raml): ``key``, ``key==v``, ``key!=v``,
+    ``key in (a, b)``, ``key notin (a, b)``, comma separated, ``\\`` escaping; every form
+    needs the label to exist (LabelSelector.matches)."""
+    def unescape(text: str) -> str:
+        return re.sub(r"\\(.)", r"\1", text.strip())
+
+    position = 0
+    while position < len(selector):
+        match = _LABEL_CLAUSE.match(selector, position)
+        if match is None or match.end() == position:
+            return False  # Marathon answers 400 on a bad selector; here nothing matches
+        position = match.end()
+        key = unescape(match["key"])
+        if key not in labels:
+            return False
+        value = labels[key]
+        if match["op"] == "==" and value != unescape(match["value"]):
+            return False
+        if match["op"] == "!=" and value == unescape(match["value"]):
+            return False
+        if match["set"]:
+            members = {unescape(v) for v in re.split(r"(?<!\\),", match["values"])}
+            if (value in members) != (match["set"] == "in"):
+                return False
+    return True
+
+
+async def create_app(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    definition = await api.body(request)
+    if not isinstance(definition, dict):
+        return api.invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
+    rejected = api.rejected(definition)
+    if rejected is not None:
+        return rejected
+    app_id = ids.absolute_id(definition["id"])
+    if app_id in cluster.apps:
+        return api.json_response({"message": f"An app with id [{app_id}] already exists."}, 409)
+    app = api.prepare(cluster, definition, None)
+    try:
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+    except model.Locked as e:
+        return api.locked(e)
+    api.post_event(request, app)
+    body = cluster.app_json(cluster.apps[app_id])
+    body["deployments"] = [{"id": deployment.id}]
+    response = api.json_response(body, 201)
+    response.headers["Location"] = app_id
+    response.headers["Marathon-Deployment-Id"] = deployment.id
+    return response
+
+
+async def get_app(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    record = cluster.apps.get(app_id)
+    if record is None:
+        return await _group_or_404(request, app_id)
+    # Marathon's AppsResource.show always adds tasks, counts, deployments and lastTaskFailure.
+    embeds = api.embeds(request) | {"tasks", "lastTaskFailure"}
+    return api.json_response({"app": cluster.app_json(record, embeds)})
+
+
+async def _group_or_404(request: web.Request, app_id: str) -> web.Response:
+    # GET /v2/apps/{group}/ lists the group's apps in Marathon; a plain miss is a 404.
+    cluster = request.app[api.CLUSTER]
+    if request.match_info["app_id"].endswith("/") or request.path.endswith("/*"):
+        apps = [cluster.app_json(r) for r in cluster.apps.values()
+                if r.app["id"].startswith(app_id.rstrip("*").rstrip("/") + "/")]
+        return api.json_response({"apps": apps})
+    return api.not_found(app_id)
+
+
+async def update_app(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    update = await api.body(request)
+    if not isinstance(update, dict):
+        return api.invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
+    record = cluster.apps.get(app_id)
+    if record is None and request.method == "PATCH":
+        return api.not_found(app_id)
+    partial = request.method == "PATCH" or api.flag(request, "partialUpdate", True)
+    if record is not None and partial:
+        definition = changes.apply_partial_update(record.app, update)
+    else:
+        definition = dict(update)
+    definition["id"] = app_id
+    if "id" in update and ids.absolute_id(update["id"]) != app_id:
+        return api.invalid([{"path": "/id",
+                             "errors": ["The id in the body does not match the URL"]}])
+    rejected = api.rejected(definition)
+    if rejected is not None:
+        return rejected
+    app = api.prepare(cluster, definition, record.app if record else None)
+    try:
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+    except model.Locked as e:
+        return api.locked(e)
+    api.post_event(request, app)
+    status = 201 if record is None else 200
+    return api.deployment_result(deployment, status)
+
+
+async def update_apps(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    updates = await api.body(request)
+    if not isinstance(updates, list):
+        return api.invalid([{"path": "/", "errors": ["error.expected.jsarray"]}])
+    partial = api.flag(request, "partialUpdate", True)
+    target: dict[str, JSON | None] = {}
+    details: list[JSON] = []
+    for i, update in enumerate(updates):
+        app_id = ids.absolute_id(update.get("id", ""))
+        record = cluster.apps.get(app_id)
+        definition = (
+            changes.apply_partial_update(record.app, update) if record and partial else update
+        )
+        definition = {**definition, "id": app_id}
+        problems = validation.validate_app(definition)
+        details += [{"path": f"({i}){p['path']}", "errors": p["errors"]} for p in problems]
+        if not problems:
+            target[app_id] = api.prepare(cluster, definition, record.app if record else None)
+    if details:
+        return api.invalid(details)
+    try:
+        deployment = cluster.start_deployment(target, force=api.flag(request, "force"))
+    except model.Locked as e:
+        return api.locked(e)
+    # Marathon's AppsResource.updateMultiple posts no api_post_event (only single-app writes do).
+    return api.deployment_result(deployment)
+
+
+async def delete_app(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    if app_id not in cluster.apps:
+        return api.not_found(app_id)
+    try:
+        deployment = cluster.start_deployment({app_id: None}, force=api.flag(request, "force"))
+    except model.Locked as e:
+        return api.locked(e)
+    return api.deployment_result(deployment)
+
+
+async def restart_app(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    record = cluster.apps.get(app_id)
+    if record is None:
+        return api.not_found(app_id)
+    try:
+        deployment = cluster.start_deployment(
+            {app_id: record.app}, force=api.flag(request, "force"), restart=True)
+    except model.Locked as e:
+        return api.locked(e)
+    return api.deployment_result(deployment)
+
+
+async def app_versions(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    record = cluster.apps.get(app_id)
+    if record is None:
+        return api.not_found(app_id)
+    return api.json_response({"versions": sorted(record.versions, reverse=True)})
+
+
+async def app_version(request: web.Request) -> web.Response:
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    record = cluster.apps.get(app_id)
+    if record is None:
+        return api.not_found(app_id)
+    version = request.match_info["version"]
+    app = record.versions.get(version)
+    if app is None:
+        message = f"Version '{version}' of app '{app_id}' does not exist"
+        return api.json_response({"message": message}, 404)
+    return api.json_response(app)

@@ -16,8 +16,7 @@ from reconciler.web import views
 
 
 @click.command()
-@click.option("--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", default=None,
-              metavar="URL",
+@click.option("--marathon", "marathon_url", default=None, metavar="URL",
               help="Marathon base URL (or $RECONCILER_MARATHON_URL). Default, or `embedded`: "
                    "the dev cluster a `reconciler run` with this state dir started.")
 @sync_cli.state_dir_option
@@ -26,7 +25,8 @@ from reconciler.web import views
 def command(marathon_url: str | None, state_dir: Path | None, output: str) -> None:
     """Show every app reconciler knows: in sync, out of sync, drifted, progressing, degraded
     or quarantined, with the revision last applied and its last change."""
-    if not marathon_url or marathon_url == config.EMBEDDED:
+    marathon_url = marathon_url or sync_cli.load_settings().marathon_url
+    if marathon_url == config.EMBEDDED:
         marathon_url = controlling.embedded_url(state_dir or sync_cli.default_state_dir())
         if marathon_url is None:
             click.echo("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL (no "

@@ -20,17 +20,17 @@ base URL stays down, the next one is tried, and the last one that answered is tr
 time (Marathon standby masters proxy to the leader, so any live one will do; a standby that
 cannot reach the leader answers 503, which fails over too).
 
-Credentials come from :class:`ClientSettings` only (see :func:`settings_from_env`); they never
-appear in a message, a log line or a ``repr``. A token wins over basic auth when both are set.
+Credentials come from :class:`ClientSettings` only (built by :mod:`reconciler.shell.config`,
+the one place that reads the environment); they never appear in a message, a log line or a
+``repr``. A token wins over basic auth when both are set.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.parse
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,55 +112,6 @@ class Event:
 
     event_type: str
     data: JSON
-
-
-def _read_secret(environ: Mapping[str, str], name: str) -> str | None:
-    """``NAME`` from the environment, or the content of the file named by ``NAME_FILE``."""
-    value = environ.get(name)
-    if value:
-        return value
-    path = environ.get(f"{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip() or None
-        except OSError as e:
-            # The message names the file, never its content.
-            raise ValueError(f"{name}_FILE={path}: cannot read it ({e.strerror})") from e
-    return None
-
-
-def settings_from_env(
-    environ: Mapping[str, str] | None = None, *, urls: str | None = None
-) -> ClientSettings:
-    """Client settings from ``RECONCILER_MARATHON_*`` variables (credentials never from Git).
-
-    ``urls`` (comma-separated) overrides ``RECONCILER_MARATHON_URL``.
-    """
-    env = os.environ if environ is None else environ
-    raw_urls = urls or env.get("RECONCILER_MARATHON_URL", "")
-    parsed = tuple(u.strip().rstrip("/") for u in raw_urls.split(",") if u.strip())
-    if not parsed:
-        raise ValueError("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL")
-    raw_timeout = env.get("RECONCILER_MARATHON_TIMEOUT")
-    try:
-        timeout = float(raw_timeout) if raw_timeout else 10.0
-    except ValueError:
-        timeout = -1.0
-    if timeout <= 0:
-        raise ValueError(
-            f"RECONCILER_MARATHON_TIMEOUT={raw_timeout!r}: expected seconds, a positive number"
-        )
-    return ClientSettings(
-        urls=parsed,
-        username=env.get("RECONCILER_MARATHON_USERNAME") or None,
-        password=_read_secret(env, "RECONCILER_MARATHON_PASSWORD"),
-        token=_read_secret(env, "RECONCILER_MARATHON_TOKEN"),
-        ca_bundle=env.get("RECONCILER_MARATHON_CA_BUNDLE") or None,
-        client_cert=env.get("RECONCILER_MARATHON_CLIENT_CERT") or None,
-        client_key=env.get("RECONCILER_MARATHON_CLIENT_KEY") or None,
-        timeout=timeout,
-    )
 
 
 def _quote_id(app_id: str) -> str:

@@ -15,7 +15,7 @@ with a stable key (``drift:12:detected``, ``rollback:3``...). A notice is delive
 once, whichever process or restart sees it, and the controller can call ``scan()`` as often
 as it likes (after each reconcile and each drift check)::
 
-    notifier = notify.Notifier(records=store, webhook_url=notify.webhook_url_from_env(),
+    notifier = notify.Notifier(records=store, webhook_url=settings.notify_webhook_url,
                                capture=telemetry.capture_message,   # Sentry, optional
                                dashboard_url="https://reconciler.example.org",
                                secrets=[api_token])
@@ -32,7 +32,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import re
 import time
 import urllib.error
@@ -40,7 +39,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reconciler.core import redact
@@ -48,7 +46,6 @@ from reconciler.shell import records as recording
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_ENV = "RECONCILER_NOTIFY_WEBHOOK_URL"
 STREAK_LOOKBACK_RUNS = 500
 """How many recent runs are read to tell whether a failed run continues a failure streak."""
 Capture = Callable[[str, str], Any]
@@ -315,26 +312,6 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 # -- shell: reading records, delivering ---------------------------------------------------------
-
-
-def webhook_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """``RECONCILER_NOTIFY_WEBHOOK_URL``, or the file named by ``..._FILE``; None if unset.
-
-    Raises ValueError when the file cannot be read or the URL is not http(s).
-    """
-    env = os.environ if environ is None else environ
-    url = env.get(WEBHOOK_ENV, "").strip()
-    path = env.get(f"{WEBHOOK_ENV}_FILE", "").strip()
-    if not url and path:
-        try:
-            url = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ValueError(f"{WEBHOOK_ENV}_FILE={path}: cannot read it ({e.strerror})") from e
-    if not url:
-        return None
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"{WEBHOOK_ENV} must be an http(s) URL")
-    return url
 
 
 class Notifier:

@@ -1,4 +1,4 @@
-"""The Marathon client: the only module that imports ``requests``.
+"""The Marathon client: the only module that imports ``requests`` and ``sseclient``.
 
 A small typed client over Marathon's REST API v2. Apps are plain JSON dicts, never model
 objects, so nothing is lost in a round-trip (a diff must see every field Marathon returns).
@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 import requests
 import requests.adapters
+import sseclient
 import urllib3.exceptions
 import urllib3.util.retry
 
@@ -376,9 +377,12 @@ class MarathonClient:
             accept="text/event-stream",
         )
         try:
-            yield from _parse_sse(_stream_lines(response))
+            for sent in sseclient.SSEClient(_chunks(response)).events():
+                yield _event(sent)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise MarathonUnavailable(f"event stream broke: {_describe(e)}") from e
+        except UnicodeDecodeError as e:
+            raise MarathonError("event stream: an event is not UTF-8") from e
         finally:
             response.close()
 
@@ -395,44 +399,28 @@ def _headers(*, body: bool, accept: str | None) -> dict[str, str] | None:
     return headers or None
 
 
-def _stream_lines(response: requests.Response) -> Iterator[str]:
-    """The lines of a streamed answer, each as soon as its end arrived.
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The bytes of a streamed answer, each piece as soon as it arrived.
 
-    ``iter_lines`` would wait for 512 bytes on an answer that is not chunked, holding a
+    ``iter_content`` would wait for a full chunk on an answer that is not chunked, holding a
     small event back until the idle timeout; ``read1`` returns whatever has arrived.
     """
-    pending = b""
     while True:
         chunk = response.raw.read1(65536, decode_content=True)
         if not chunk:
-            break
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
-    if pending:
-        yield pending.removesuffix(b"\r").decode("utf-8", errors="replace")
-    yield ""  # the stream's end ends the last event too
+            return
+        yield chunk
 
 
-def _parse_sse(lines: Iterator[str]) -> Iterator[Event]:
-    """Turn ``event:``/``data:`` lines into events; a blank line ends an event."""
-    event_type = ""
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                try:
-                    payload = json.loads("\n".join(data))
-                except ValueError as e:
-                    raise MarathonError(f"event stream: an event's data is not JSON: {e}") from e
-                yield Event(event_type=event_type or payload.get("eventType", ""), data=payload)
-            event_type, data = "", []
-        elif line.startswith(":"):
-            continue  # a comment, sent as keep-alive
-        elif line.startswith("event:"):
-            event_type = line[len("event:"):].strip()
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].removeprefix(" "))
+def _event(sent: sseclient.Event) -> Event:
+    try:
+        payload = json.loads(sent.data)
+    except ValueError as e:
+        raise MarathonError(f"event stream: an event's data is not JSON: {e}") from e
+    # sseclient names an event without an ``event:`` line "message", as browsers do; Marathon
+    # always sends one, and its JSON carries the type too.
+    event_type = sent.event if sent.event != "message" else payload.get("eventType", "")
+    return Event(event_type=event_type, data=payload)
 
 
 def _never_sent(error: requests.RequestException) -> bool:

@@ -513,6 +513,18 @@ def test_events_handle_crlf_comments_and_multiline_data(server: servers.Scripted
     ]
 
 
+@pytest.mark.parametrize(("part", "problem"), [
+    (b"event: deployment_success\ndata: {\"id\": \xff}\n\n", "UTF-8"),
+    (b"event: deployment_success\ndata: {\"id\": \n\n", "not JSON"),
+])
+def test_a_garbled_event_is_a_marathon_error(
+    server: servers.ScriptedMarathon, part: bytes, problem: str
+) -> None:
+    server.on("GET", "/v2/events", Stream(parts=(part,)))
+    with pytest.raises(marathon.MarathonError, match=problem):
+        list(client_for(server.url).events())
+
+
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 def test_an_event_is_delivered_while_the_stream_stays_open(
     server: servers.ScriptedMarathon, marathon_reference: Path, chunked: bool

@@ -34,14 +34,13 @@ import json
 import logging
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core import redact
+from reconciler.shell import http
 from reconciler.shell import records as recording
 
 log = logging.getLogger(__name__)
@@ -402,18 +401,14 @@ class Notifier:
         return True
 
     def _post(self, body: bytes, *, key: str) -> None:
-        url = self._webhook_url or ""
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        host = urllib.parse.urlsplit(url).hostname
+        # The URL holds the webhook's token: only its host is logged.
+        host = urllib.parse.urlsplit(self._webhook_url or "").hostname
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as e:
-            log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.code)
-        except (urllib.error.URLError, OSError) as e:
-            log.warning("notice %s not delivered to the webhook at %s: %s", key, host,
-                        getattr(e, "reason", e))
+            http.post_json(self._webhook_url or "", body, timeout=self._timeout)
+        except http.Refused as e:
+            log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.status)
+        except http.HttpError as e:
+            log.warning("notice %s not delivered to the webhook at %s: %s", key, host, e)
 
 
 def _rollback(entry: Mapping[str, Any]) -> recording.Rollback:

@@ -148,13 +148,15 @@ def _log_level(value: object) -> str:
     return level
 
 
-def _existing_file(value: object) -> Path | None:
-    if value is None or not str(value).strip():
-        return None
-    path = Path(str(value).strip()).expanduser()
-    if not path.exists():
-        raise ValueError("no such file")
-    return path
+def _host_path(*, directory_too: bool) -> pydantic.BeforeValidator:
+    def check(value: object) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        path = Path(str(value).strip()).expanduser()
+        if not (path.is_file() or (directory_too and path.is_dir())):
+            raise ValueError("no such file")
+        return path
+    return pydantic.BeforeValidator(check)
 
 
 def _stripped(value: object) -> str | None:
@@ -164,7 +166,7 @@ def _stripped(value: object) -> str | None:
 
 _Optional = Annotated[str | None, pydantic.BeforeValidator(_stripped)]
 _Secret = Annotated[str | None, pydantic.BeforeValidator(_stripped), pydantic.Field(repr=False)]
-_HostFile = Annotated[Path | None, pydantic.BeforeValidator(_existing_file)]
+_HostFile = Annotated[Path | None, _host_path(directory_too=False)]
 
 
 class Settings(pydantic_settings.BaseSettings):
@@ -186,7 +188,8 @@ class Settings(pydantic_settings.BaseSettings):
     marathon_token: _Secret = pydantic.Field(
         None, description="DC/OS-style token, sent as `Authorization: token=...`, wins over "
         "basic auth (or MARATHON_TOKEN_FILE). Default: none")
-    marathon_ca_bundle: _HostFile = pydantic.Field(
+    # requests also takes a directory of CA certificates.
+    marathon_ca_bundle: Annotated[Path | None, _host_path(directory_too=True)] = pydantic.Field(
         None, description="CA bundle to verify Marathon's TLS certificate. Default: the "
         "system CAs")
     marathon_client_cert: _HostFile = pydantic.Field(

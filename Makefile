@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,postgres]'
+	$(PY) -m pip install -q -e '.[test,dev,postgres]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -43,15 +43,13 @@ def live_prefix(settings: model.RepoSettings) -> str | None:
 
 
 @click.command()
-@click.option("--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", required=True,
-              metavar="URL", help="Marathon base URL; several separated by commas fail over "
-                                  "in order (or $RECONCILER_MARATHON_URL).")
+@sync_cli.marathon_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--exit-code", "exit_code", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on errors.")
 @click.argument("path", type=click.Path(path_type=Path), default=Path("."))
-def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None:
+def command(marathon_url: str | None, output: str, exit_code: bool, path: Path) -> None:
     """Show what applying the config repo at PATH (default: .) would change in Marathon.
 
     Credentials come from $RECONCILER_MARATHON_USERNAME/PASSWORD or $RECONCILER_MARATHON_TOKEN
@@ -72,12 +70,13 @@ def command(marathon_url: str, output: str, exit_code: bool, path: Path) -> None
             live_apps = client.list_apps(prefix=live_prefix(desired.settings))
         except marathon.MarathonError as e:
             _fail(f"cannot read live apps from Marathon: {e}")
+        marathon_urls = ",".join(client.urls)
     diffs = diffing.diff_apps(desired, live_apps)
     if output == "json":
         click.echo(json.dumps({"revision": desired.revision, **render.render_json(diffs)},
                               indent=2))
     else:
-        click.echo(f"desired {desired.revision} against {shown_url(marathon_url)}")
+        click.echo(f"desired {desired.revision} against {shown_url(marathon_urls)}")
         click.echo(render.render_text(diffs), nl=False)
     if exit_code and render.has_changes(diffs):
         sys.exit(EXIT_CHANGES)

@@ -26,7 +26,7 @@ from reconciler.shell import engine
               help="Deadline in seconds for the rollback deployment.")
 @sync_cli.state_dir_option
 def command(
-    marathon_url: str, app: str, to_revision: str | None, to_version: str | None,
+    marathon_url: str | None, app: str, to_revision: str | None, to_version: str | None,
     timeout: float | None, state_dir: Path | None,
 ) -> None:
     """Roll APP back: to the definition it had in an earlier revision (--to), to a Marathon

@@ -8,7 +8,6 @@ jobs and the web server (webhooks, API, dashboard, metrics) in this one process.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -26,8 +25,8 @@ log = logging.getLogger("reconciler.run")
 def _variables_help() -> str:
     """The configuration reference, from the one place the variables are described."""
     lines = [f"  {config.PREFIX}{name}: {meaning}" for name, meaning in config.VARIABLES.items()]
-    return ("Configuration variables (secrets also as NAME_FILE, naming a file that holds "
-            "the value; Marathon credentials and notifications: see the README):\n\n\b\n"
+    return ("Configuration variables (credentials also as NAME_FILE, naming a file that holds "
+            "the value, and never in the --config file):\n\n\b\n"
             + "\n".join(lines))
 
 
@@ -39,7 +38,7 @@ def command(config_file: Path | None) -> None:
     """Keep Marathon equal to the config repo: poll Git (and accept webhooks), apply new
     revisions, check drift and correct or report it, serve the API, dashboard and metrics."""
     try:
-        settings = config.load(os.environ, config_file=config_file)
+        settings = config.load(config_file=config_file)
     except config.BadConfiguration as e:
         click.echo(f"configuration: {e}", err=True)
         sys.exit(1)

@@ -42,8 +42,7 @@ _EXIT_OF = {
 @click.command(epilog="Exit codes: " + "; ".join(
     f"{c.value} {c.name.lower().replace('_', ' ')}" for c in StatusExit)
     + " (the worst app decides).")
-@click.option("--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", default=None,
-              metavar="URL",
+@click.option("--marathon", "marathon_url", default=None, metavar="URL",
               help="Marathon base URL (or $RECONCILER_MARATHON_URL). Default, or `embedded`: "
                    "the dev cluster a `reconciler run` with this state dir started.")
 @sync_cli.state_dir_option
@@ -52,7 +51,8 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
     """Show every app reconciler knows, most urgent first: its state (quarantined, degraded,
     blocked, unknown, progressing, drifted, out of sync, in sync), sync and health, since
     when, the revision and author behind it, and its conditions."""
-    if not marathon_url or marathon_url == config.EMBEDDED:
+    marathon_url = marathon_url or sync_cli.load_settings().marathon_url
+    if marathon_url == config.EMBEDDED:
         marathon_url = embedded.embedded_url(state_dir or sync_cli.default_state_dir())
         if marathon_url is None:
             click.echo("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL (no "

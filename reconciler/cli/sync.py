@@ -7,7 +7,6 @@ client are shared with ``history`` and ``rollback``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -32,9 +31,18 @@ EXIT_CODES_HELP = "\n".join(
 )
 
 
+def load_settings() -> config.Settings:
+    """The host's configuration (``RECONCILER_*``, see :mod:`reconciler.shell.config`); a bad
+    setting stops the command with exit code 1."""
+    try:
+        return config.load()
+    except config.BadConfiguration as e:
+        click.echo(f"configuration: {e}", err=True)
+        sys.exit(1)
+
+
 def default_state_dir() -> Path:
-    explicit = os.environ.get("RECONCILER_STATE_DIR")
-    return Path(explicit).expanduser() if explicit else config.default_state_dir(os.environ)
+    return load_settings().state_dir
 
 
 def state_dir_option(function: Any) -> Any:
@@ -44,10 +52,9 @@ def state_dir_option(function: Any) -> Any:
 
 def marathon_option(function: Any) -> Any:
     return click.option(
-        "--marathon", "marathon_url", envvar="RECONCILER_MARATHON_URL", required=True,
-        metavar="URL",
+        "--marathon", "marathon_url", default=None, metavar="URL",
         help="Marathon base URL; several separated by commas fail over in order "
-             "(or $RECONCILER_MARATHON_URL).")(function)
+             "(default: $RECONCILER_MARATHON_URL).")(function)
 
 
 @contextmanager
@@ -60,12 +67,13 @@ def open_store(state_dir: Path | None) -> Iterator[records.RecordStore]:
 
 
 @contextmanager
-def open_client(marathon_url: str) -> Iterator[marathon.MarathonClient]:
-    """A client for ``marathon_url`` with the host's ``RECONCILER_MARATHON_*`` credentials,
-    TLS and timeout settings; a bad setting stops the command with exit code 1."""
+def open_client(marathon_url: str | None) -> Iterator[marathon.MarathonClient]:
+    """A client for ``marathon_url`` (else ``RECONCILER_MARATHON_URL``) with the host's
+    ``RECONCILER_MARATHON_*`` credentials, TLS and timeout settings; a bad or missing setting
+    stops the command with exit code 1."""
     try:
-        settings = marathon.settings_from_env(urls=marathon_url)
-    except (ValueError, OSError) as e:
+        settings = load_settings().client_settings(urls=marathon_url)
+    except config.BadConfiguration as e:
         click.echo(f"error: cannot configure the Marathon client: {e}", err=True)
         sys.exit(1)
     client = marathon.MarathonClient(settings)
@@ -166,8 +174,9 @@ def print_report(report: runreport.RunReport, out: IO[str]) -> None:
               help="Try again apps whose revision was rolled back and quarantined.")
 @state_dir_option
 def command(
-    marathon_url: str, path: Path, dry_run: bool, apps: tuple[str, ...], timeout: float | None,
-    parallel: int, cancel_blocking: bool, retry_quarantined: bool, state_dir: Path | None,
+    marathon_url: str | None, path: Path, dry_run: bool, apps: tuple[str, ...],
+    timeout: float | None, parallel: int, cancel_blocking: bool, retry_quarantined: bool,
+    state_dir: Path | None,
 ) -> None:
     """Make Marathon equal to the app definitions under PATH (default: the current folder).
 
@@ -201,4 +210,4 @@ def command(
 
 
 def current_user() -> str | None:
-    return os.environ.get("USER") or os.environ.get("LOGNAME")
+    return config.operator()

@@ -1,31 +1,42 @@
-"""The controller's configuration: one optional YAML file plus environment variables.
+"""Configuration: the one place that reads the environment, ``*_FILE`` secrets and the YAML file.
 
-Environment variables win over the file. Credentials (API token, webhook secret, Git token,
-Sentry DSN, database URL) come from the environment or from host files named by
-``*_FILE`` variables, never from the config repo; they never appear in a ``repr``.
+Every setting of every command comes from here: the controller's (``reconciler run``), the
+Marathon client's (URLs, credentials, TLS, timeout) for ``diff``, ``sync``, ``rollback``,
+``status`` and ``run``, and the notification webhook. pydantic-settings does the reading and
+merging; this module adds the project's rules on top:
 
-``load(environ, config_file=None) -> Settings`` raises :class:`BadConfiguration` (stalling:
-a human must fix the setting) with the variable or file it is about.
+- the environment (``RECONCILER_*``) wins over the file, whose keys are the variable names in
+  lower case without ``RECONCILER_`` (``--config FILE``)::
 
-The YAML file uses the variable names without the ``RECONCILER_`` prefix, lower case::
+      marathon_url: http://marathon:8080
+      marathon_timeout: 20
+      repo_url: https://gitlab.example.org/lhcb/dirac-desired-state.git
+      repo_ref: "v*"
+      poll_interval: 30
 
-    marathon_url: http://marathon:8080
-    repo_url: https://gitlab.example.org/lhcb/dirac-desired-state.git
-    repo_ref: "v*"
-    poll_interval: 30
+- credentials (:data:`CREDENTIALS`) are refused in the file: they come from the environment
+  or from a host file named by ``RECONCILER_<NAME>_FILE`` (the variable wins over its file);
+- credentials never appear in a ``repr``, an error message or a log line
+  (:attr:`Settings.secrets` lists them for masking).
+
+``load(environ=None, *, config_file=None) -> Settings`` raises :class:`BadConfiguration`
+(stalling: a human must fix the setting), one line naming the variable or the file and key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
+import pydantic_settings
 import yaml
+
+from reconciler.shell import marathon
 
 PREFIX = "RECONCILER_"
 EMBEDDED = "embedded"
@@ -35,229 +46,418 @@ BUNDLED_DESIRED_STATE = Path(__file__).resolve().parents[1] / "desired_state"
 """The example config repo shipped with the package (used when no repo is configured); the
 checkout's ``desired-state/`` links here."""
 
-_SECRET_FIELDS = ("api_token", "webhook_secret", "git_token", "sentry_dsn", "database_url")
+CREDENTIALS = frozenset({
+    "marathon_password", "marathon_token", "api_token", "webhook_secret", "git_token",
+    "sentry_dsn", "database_url", "notify_webhook_url",
+})
+"""Settings refused in the file, readable from ``RECONCILER_<NAME>_FILE``, always masked."""
 
 
 class BadConfiguration(Exception):
     """A setting is invalid or a secret file cannot be read: stop and tell the operator."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything ``reconciler run`` needs; see :data:`VARIABLES` for meanings and defaults."""
+# -- parsing of single values (each raises ValueError with what was expected) -----------------
 
-    marathon_url: str = EMBEDDED
-    repo_url: str = str(BUNDLED_DESIRED_STATE)
-    repo_ref: str = "main"
-    repo_path: str = "."
-    poll_interval: float = 30.0
-    drift_interval: float = 60.0
-    state_dir: Path = dataclasses.field(
-        default_factory=lambda: default_state_dir(os.environ))
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8000
-    api_token: str | None = dataclasses.field(default=None, repr=False)
-    webhook_secret: str | None = dataclasses.field(default=None, repr=False)
-    git_ssh_key_file: Path | None = None
-    git_known_hosts_file: Path | None = None
-    git_token: str | None = dataclasses.field(default=None, repr=False)
-    sentry_dsn: str | None = dataclasses.field(default=None, repr=False)
-    database_url: str | None = dataclasses.field(default=None, repr=False)
-    flap_threshold: int = 3
-    flap_window: float = 600.0
-    log_level: str = "INFO"
-    public_url: str | None = None
 
-    def __repr__(self) -> str:
-        shown = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in _SECRET_FIELDS:
-                shown.append(f"{f.name}={'***' if value else None}")
-            else:
-                shown.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(shown)})"
+def _seconds(*, minimum: float, exclusive: bool = False) -> pydantic.BeforeValidator:
+    def parse(value: object) -> float:
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+        too_small = number <= minimum if exclusive else number < minimum
+        if not math.isfinite(number) or too_small:
+            raise ValueError(f"must be {'more than' if exclusive else 'at least'} {minimum:g}")
+        return number
+    return pydantic.BeforeValidator(parse)
+
+
+def _whole_number(value: object) -> int:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if not number.is_integer():
+        raise ValueError("expected a whole number")
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return int(number)
+
+
+def _http_url(value: str) -> bool:
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def marathon_urls(text: str) -> tuple[str, ...]:
+    """``http://m1:8080, http://m2:8080/`` -> both base URLs, in failover order."""
+    urls = tuple(u.strip().rstrip("/") for u in text.split(",") if u.strip())
+    if not urls:
+        raise ValueError("no Marathon URL")
+    if not all(_http_url(u) for u in urls):
+        # The text may hold user:password@: say what is expected, not what was given.
+        raise ValueError("expected http(s) URLs separated by commas, or `embedded`")
+    return urls
+
+
+def _marathon_url(value: object) -> str:
+    text = str(value).strip()
+    if text == EMBEDDED:
+        return text
+    return ",".join(marathon_urls(text))
+
+
+def _repo_path(value: object) -> str:
+    path = str(value).strip().strip("/") or "."
+    if ".." in Path(path).parts:
+        raise ValueError("must stay inside the repo")
+    return path
+
+
+def _listen(value: object) -> str:
+    text = str(value).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port such as 127.0.0.1:8000")
+    return text
+
+
+def _public_url(value: object) -> str | None:
+    text = str(value).strip().rstrip("/") if value is not None else ""
+    if not text:
+        return None
+    if not _http_url(text):
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
+def _webhook_url(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    if not _http_url(text):
+        raise ValueError("must be an http(s) URL")  # the URL holds a token: never repeat it
+    return text
+
+
+def _log_level(value: object) -> str:
+    level = str(value).strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _host_path(*, directory_too: bool) -> pydantic.BeforeValidator:
+    def check(value: object) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        path = Path(str(value).strip()).expanduser()
+        if not (path.is_file() or (directory_too and path.is_dir())):
+            raise ValueError("no such file")
+        return path
+    return pydantic.BeforeValidator(check)
+
+
+def _stripped(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+_Optional = Annotated[str | None, pydantic.BeforeValidator(_stripped)]
+_Secret = Annotated[str | None, pydantic.BeforeValidator(_stripped), pydantic.Field(repr=False)]
+_HostFile = Annotated[Path | None, _host_path(directory_too=False)]
+
+
+class Settings(pydantic_settings.BaseSettings):
+    """Every setting, with its meaning and default; build it with :func:`load`."""
+
+    model_config = pydantic_settings.SettingsConfigDict(
+        env_prefix=PREFIX, frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    marathon_url: Annotated[str, pydantic.BeforeValidator(_marathon_url)] = pydantic.Field(
+        EMBEDDED, description="Marathon base URL(s), comma separated for failover; `embedded` "
+        "starts the dev cluster as a child process on a free port (state under the state "
+        "dir); `status` finds the dev cluster a `run` started, the other commands need a URL "
+        "here or --marathon. Default: embedded")
+    marathon_username: _Optional = pydantic.Field(
+        None, description="User of Marathon's HTTP basic auth. Default: none")
+    marathon_password: _Secret = pydantic.Field(
+        None, description="Password of Marathon's HTTP basic auth (or MARATHON_PASSWORD_FILE). "
+        "Default: none")
+    marathon_token: _Secret = pydantic.Field(
+        None, description="DC/OS-style token, sent as `Authorization: token=...`, wins over "
+        "basic auth (or MARATHON_TOKEN_FILE). Default: none")
+    # requests also takes a directory of CA certificates.
+    marathon_ca_bundle: Annotated[Path | None, _host_path(directory_too=True)] = pydantic.Field(
+        None, description="CA bundle to verify Marathon's TLS certificate. Default: the "
+        "system CAs")
+    marathon_client_cert: _HostFile = pydantic.Field(
+        None, description="Client certificate for Marathon. Default: none")
+    marathon_client_key: _HostFile = pydantic.Field(
+        None, description="Key of the client certificate for Marathon. Default: none")
+    marathon_timeout: Annotated[float, _seconds(minimum=0, exclusive=True)] = pydantic.Field(
+        10.0, description="Seconds per Marathon request. Default: 10")
+    repo_url: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
+        str(BUNDLED_DESIRED_STATE), description="Config repo: a Git URL (https, ssh, file), a "
+        "local Git repository path, or a plain directory. Default: the bundled desired-state/ "
+        "folder")
+    repo_ref: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
+        "main", description="Branch, tag, tag pattern such as `v*` (newest by version), or "
+        "commit sha. Default: main")
+    repo_path: Annotated[str, pydantic.BeforeValidator(_repo_path)] = pydantic.Field(
+        ".", description="Folder inside the repo holding the desired state. Default: . (root)")
+    poll_interval: Annotated[float, _seconds(minimum=0.1)] = pydantic.Field(
+        30.0, description="Seconds between Git polls. Default: 30")
+    drift_interval: Annotated[float, _seconds(minimum=0.1)] = pydantic.Field(
+        60.0, description="Seconds between drift checks of live Marathon. Default: 60")
+    state_dir: Annotated[Path, pydantic.BeforeValidator(lambda v: Path(str(v)).expanduser())
+                         ] = pydantic.Field(
+        description="Where the record store, the Git clone and the embedded cluster live; the "
+        "same default as every other command, so `reconciler status`, `drift` and `history` "
+        "read what `run` recorded. Default: $XDG_STATE_HOME/reconciler, else "
+        "~/.local/state/reconciler")
+    listen: Annotated[str, pydantic.BeforeValidator(_listen)] = pydantic.Field(
+        "127.0.0.1:8000", description="host:port of the web server (webhooks, API, dashboard, "
+        "metrics). Default: 127.0.0.1:8000")
+    api_token: _Secret = pydantic.Field(
+        None, description="Bearer token for API actions (or API_TOKEN_FILE). Default: none, "
+        "actions refused")
+    webhook_secret: _Secret = pydantic.Field(
+        None, description="GitLab token / GitHub HMAC secret of webhooks (or "
+        "WEBHOOK_SECRET_FILE). Default: none, webhooks refused")
+    git_ssh_key_file: _HostFile = pydantic.Field(
+        None, description="Private key for ssh:// repos. Default: none")
+    git_known_hosts_file: _HostFile = pydantic.Field(
+        None, description="known_hosts file the Git server's SSH host key is checked against "
+        "(strictly). Default: known_hosts beside the key file if there is one, else a host is "
+        "trusted on first use")
+    git_token: _Secret = pydantic.Field(
+        None, description="HTTPS token for the repo (or GIT_TOKEN_FILE). Default: none")
+    sentry_dsn: _Secret = pydantic.Field(
+        None, description="Sentry DSN (or SENTRY_DSN_FILE). Default: none, Sentry off")
+    database_url: _Secret = pydantic.Field(
+        None, description="SQLAlchemy URL of the record store (or DATABASE_URL_FILE). "
+        "Default: SQLite in the state dir")
+    notify_webhook_url: Annotated[str | None, pydantic.BeforeValidator(_webhook_url),
+                                  pydantic.Field(repr=False)] = pydantic.Field(
+        None, description="Mattermost/Slack-compatible webhook that is told of transitions "
+        "(or NOTIFY_WEBHOOK_URL_FILE). Default: none")
+    flap_threshold: Annotated[int, pydantic.BeforeValidator(_whole_number)] = pydantic.Field(
+        3, description="Corrections within FLAP_WINDOW after which drift is declared flapping "
+        "and no longer corrected. Default: 3")
+    flap_window: Annotated[float, _seconds(minimum=1)] = pydantic.Field(
+        600.0, description="Seconds of the flapping window. Default: 600")
+    log_level: Annotated[str, pydantic.BeforeValidator(_log_level)] = pydantic.Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR. Default: INFO")
+    public_url: Annotated[str | None, pydantic.BeforeValidator(_public_url)] = pydantic.Field(
+        None, description="The dashboard's address as on-call reaches it (behind a proxy, "
+        "say); notifications link to the app's page under it. Default: none, notifications "
+        "carry no link")
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _known_hosts_beside_the_key(cls, data: Any) -> Any:
+        """A ``known_hosts`` beside the SSH key is used unless one is named."""
+        if isinstance(data, dict) and data.get("git_ssh_key_file") \
+                and not data.get("git_known_hosts_file"):
+            beside = Path(str(data["git_ssh_key_file"]).strip()).expanduser().parent \
+                / "known_hosts"
+            if beside.is_file():
+                data = {**data, "git_known_hosts_file": str(beside)}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[pydantic_settings.BaseSettings],
+        init_settings: pydantic_settings.PydanticBaseSettingsSource,
+        env_settings: pydantic_settings.PydanticBaseSettingsSource,
+        dotenv_settings: pydantic_settings.PydanticBaseSettingsSource,
+        file_secret_settings: pydantic_settings.PydanticBaseSettingsSource,
+    ) -> tuple[pydantic_settings.PydanticBaseSettingsSource, ...]:
+        # ``Settings(...)`` takes its arguments only: reading the environment is load()'s job.
+        return (init_settings,)
 
     @property
     def secrets(self) -> list[str]:
         """The secret values set, for masking them in any text that leaves the process."""
-        return [v for v in (getattr(self, n) for n in _SECRET_FIELDS) if v]
+        return [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
 
     @property
     def embedded_marathon(self) -> bool:
         return self.marathon_url == EMBEDDED
 
+    @property
+    def listen_host(self) -> str:
+        # ":8000" means every address.
+        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"  # noqa: S104 - asked for
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def client_settings(self, *, urls: str | None = None) -> marathon.ClientSettings:
+        """The Marathon client's settings; ``urls`` (``--marathon``, or the embedded dev
+        cluster's address) replaces ``RECONCILER_MARATHON_URL``."""
+        text = self.marathon_url if urls is None else urls
+        if text.strip() == EMBEDDED:
+            raise BadConfiguration(
+                f"no Marathon URL: pass --marathon or set {PREFIX}MARATHON_URL (`embedded` "
+                "only means something to `run` and `status`)")
+        try:
+            parsed = marathon_urls(text)
+        except ValueError as e:
+            source = "--marathon" if urls is not None else f"{PREFIX}MARATHON_URL"
+            raise BadConfiguration(f"{source}: {e}") from e
+        return marathon.ClientSettings(
+            urls=parsed, username=self.marathon_username, password=self.marathon_password,
+            token=self.marathon_token,
+            ca_bundle=str(self.marathon_ca_bundle) if self.marathon_ca_bundle else None,
+            client_cert=str(self.marathon_client_cert) if self.marathon_client_cert else None,
+            client_key=str(self.marathon_client_key) if self.marathon_client_key else None,
+            timeout=self.marathon_timeout)
+
 
 VARIABLES: dict[str, str] = {
-    "MARATHON_URL": "Marathon base URL(s), comma separated for failover; `embedded` starts "
-                    "the dev cluster as a child process on a free port (state under the "
-                    "state dir). Default: embedded",
-    "REPO_URL": "Config repo: a Git URL (https, ssh, file), a local Git repository path, or a "
-                "plain directory. Default: the bundled desired-state/ folder",
-    "REPO_REF": "Branch, tag, tag pattern such as `v*` (newest by version), or commit sha. "
-                "Default: main",
-    "REPO_PATH": "Folder inside the repo holding the desired state. Default: . (root)",
-    "POLL_INTERVAL": "Seconds between Git polls. Default: 30",
-    "DRIFT_INTERVAL": "Seconds between drift checks of live Marathon. Default: 60",
-    "STATE_DIR": "Where the record store, the Git clone and the embedded cluster live; the "
-                 "same default as every other command, so `reconciler status`, `drift` and "
-                 "`history` read what `run` recorded. Default: $XDG_STATE_HOME/reconciler, "
-                 "else ~/.local/state/reconciler",
-    "LISTEN": "host:port of the web server (webhooks, API, dashboard, metrics). "
-              "Default: 127.0.0.1:8000",
-    "API_TOKEN": "Bearer token for API actions (or API_TOKEN_FILE). Default: none, actions "
-                 "refused",
-    "WEBHOOK_SECRET": "GitLab token / GitHub HMAC secret of webhooks (or WEBHOOK_SECRET_FILE). "
-                      "Default: none, webhooks refused",
-    "GIT_SSH_KEY_FILE": "Private key for ssh:// repos. Default: none",
-    "GIT_KNOWN_HOSTS_FILE": "known_hosts file the Git server's SSH host key is checked "
-                            "against (strictly). Default: known_hosts beside the key file if "
-                            "there is one, else a host is trusted on first use",
-    "GIT_TOKEN": "HTTPS token for the repo (or GIT_TOKEN_FILE). Default: none",
-    "SENTRY_DSN": "Sentry DSN (or SENTRY_DSN_FILE). Default: none, Sentry off",
-    "DATABASE_URL": "SQLAlchemy URL of the record store. Default: SQLite in the state dir",
-    "FLAP_THRESHOLD": "Corrections within FLAP_WINDOW after which drift is declared flapping "
-                      "and no longer corrected. Default: 3",
-    "FLAP_WINDOW": "Seconds of the flapping window. Default: 600",
-    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR. Default: INFO",
-    "PUBLIC_URL": "The dashboard's address as on-call reaches it (behind a proxy, say); "
-                  "notifications link to the app's page under it. Default: none, "
-                  "notifications carry no link",
-}
-
-_FILE_BACKED = {"API_TOKEN", "WEBHOOK_SECRET", "GIT_TOKEN", "SENTRY_DSN"}
+    name.upper(): field.description or "" for name, field in Settings.model_fields.items()}
+"""``NAME`` (without the prefix) -> meaning and default: the configuration reference."""
 
 
-def default_state_dir(environ: Mapping[str, str]) -> Path:
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/reconciler``, else ``~/.local/state/reconciler`` (as the CLIs)."""
-    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home())
-                                                 / ".local" / "state")
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home())
+                                            / ".local" / "state")
     return Path(base) / "reconciler"
 
 
-def load(environ: Mapping[str, str], *, config_file: Path | None = None) -> Settings:
-    """Settings from ``config_file`` (optional) overridden by ``environ``."""
-    raw: dict[str, str] = {}
+def operator(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who runs this command (``$USER``, else ``$LOGNAME``), for the audit trail."""
+    env = os.environ if environ is None else environ
+    return env.get("USER") or env.get("LOGNAME")
+
+
+def load(environ: Mapping[str, str] | None = None, *,
+         config_file: Path | None = None) -> Settings:
+    """Settings from ``config_file`` (optional) overridden by ``environ`` (default: this
+    process's environment)."""
+    env = os.environ if environ is None else environ
+    environment = _Environment(Settings, environ=env)
+    sources: list[pydantic_settings.PydanticBaseSettingsSource] = [
+        environment, _SecretFiles(Settings, environ=env)]
     if config_file is not None:
-        raw.update(_read_file(config_file))
-    for name in VARIABLES:
-        if environ.get(PREFIX + name):
-            raw[name] = environ[PREFIX + name]
-    for name in _FILE_BACKED:
-        file_variable = f"{PREFIX}{name}_FILE"
-        if not environ.get(PREFIX + name) and environ.get(file_variable):
-            raw[name] = _read_secret_file(file_variable, Path(environ[file_variable]))
-    return _settings(raw, environ)
-
-
-def _read_file(path: Path) -> dict[str, str]:
+        sources.append(_ConfigFile(Settings, path=config_file))
+    sources.append(pydantic_settings.InitSettingsSource(
+        Settings, init_kwargs={"state_dir": str(default_state_dir(env))}))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BadConfiguration(f"{path}: cannot read the configuration file ({e.strerror})"
-                               ) from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise BadConfiguration(f"{where}: not valid YAML") from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise BadConfiguration(f"{path}: expected a mapping of settings")
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        name = str(key).upper().removeprefix(PREFIX)
-        if name not in VARIABLES:
-            raise BadConfiguration(f"{path}: unknown setting {key!r} (known: "
-                                   f"{', '.join(n.lower() for n in VARIABLES)})")
-        if name in _FILE_BACKED or name == "DATABASE_URL":
-            raise BadConfiguration(f"{path}: {key!r} is a credential: set {PREFIX}{name} or "
-                                   f"{PREFIX}{name}_FILE in the environment instead")
-        out[name] = str(value)
-    return out
+        # pydantic-settings' documented way to build from sources made here, not its defaults.
+        return Settings(_build_sources=(tuple(sources), {}))  # type: ignore[call-arg]
+    except pydantic.ValidationError as e:
+        raise BadConfiguration(_describe(e, from_environment=environment(),
+                                         config_file=config_file)) from e
+
+
+# -- the sources, highest priority first --------------------------------------------------------
+
+
+class _Environment(pydantic_settings.EnvSettingsSource):
+    """``RECONCILER_*`` variables of ``environ``; empty ones count as unset."""
+
+    def __init__(self, settings_cls: type[pydantic_settings.BaseSettings], *,
+                 environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # pydantic-settings reads os.environ here; load() may be given another mapping.
+        return {k.lower(): v for k, v in self._environ.items() if v != ""}
+
+
+class _SecretFiles(pydantic_settings.PydanticBaseSettingsSource):
+    """Credentials from the host files named by ``RECONCILER_<NAME>_FILE``."""
+
+    def __init__(self, settings_cls: type[pydantic_settings.BaseSettings], *,
+                 environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in sorted(CREDENTIALS):
+            variable = f"{PREFIX}{name.upper()}"
+            path = self._environ.get(f"{variable}_FILE")
+            if path and not self._environ.get(variable):
+                content = _read_secret_file(f"{variable}_FILE", Path(path))
+                if content:
+                    values[name] = content
+        return values
+
+
+class _ConfigFile(pydantic_settings.YamlConfigSettingsSource):
+    """The YAML file of ``--config``: known keys only, and no credential."""
+
+    def __init__(self, settings_cls: type[pydantic_settings.BaseSettings], *,
+                 path: Path) -> None:
+        if not path.is_file():
+            # pydantic-settings skips a missing file; a file asked for must exist.
+            raise BadConfiguration(f"{path}: cannot read the configuration file (no such file)")
+        super().__init__(settings_cls, yaml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        path = Path(str(file_path))
+        try:
+            # BaseLoader keeps every scalar as written (`repo_ref: 1.10` stays "1.10"): the
+            # settings are text, as variables are, and parsed the same way. It builds only
+            # strings, lists and mappings, so it is as safe as safe_load.
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        except OSError as e:
+            raise BadConfiguration(f"{path}: cannot read the configuration file ({e.strerror})"
+                                   ) from e
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise BadConfiguration(f"{where}: not valid YAML") from e
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise BadConfiguration(f"{path}: expected a mapping of settings")
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            name = str(key).lower().removeprefix(PREFIX.lower())
+            if name not in Settings.model_fields:
+                known = ", ".join(sorted(set(Settings.model_fields) - CREDENTIALS))
+                raise BadConfiguration(f"{path}: unknown setting {key!r} (known: {known})")
+            if name in CREDENTIALS:
+                raise BadConfiguration(
+                    f"{path}: {key!r} is a credential: set {PREFIX}{name.upper()} or "
+                    f"{PREFIX}{name.upper()}_FILE in the environment instead")
+            if not isinstance(value, str):
+                raise BadConfiguration(f"{path}: {key!r}: expected a single value")
+            if value != "":  # ``key:`` with no value leaves the default, as an empty variable
+                out[name] = value
+        return out
 
 
 def _read_secret_file(variable: str, path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as e:
+        # The message names the file, never its content.
         raise BadConfiguration(f"{variable}={path}: cannot read ({e.strerror})") from e
 
 
-def _number(raw: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    if name not in raw:
-        return default
-    try:
-        value = float(raw[name])
-    except ValueError:
-        raise BadConfiguration(f"{PREFIX}{name}={raw[name]!r}: expected a number of seconds"
-                               ) from None
-    if not math.isfinite(value) or value < minimum:
-        raise BadConfiguration(f"{PREFIX}{name}={raw[name]!r}: must be at least {minimum}")
-    return value
-
-
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise BadConfiguration(f"{PREFIX}LISTEN={text!r}: expected host:port such as "
-                               "127.0.0.1:8000")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":8000" means every address
-
-
-def _settings(raw: Mapping[str, str], environ: Mapping[str, str]) -> Settings:
-    defaults = Settings()
-    values: dict[str, Any] = {}
-    for name in ("MARATHON_URL", "REPO_URL", "REPO_REF", "API_TOKEN", "WEBHOOK_SECRET",
-                 "GIT_TOKEN", "SENTRY_DSN", "DATABASE_URL"):
-        if name in raw:
-            values[name.lower()] = raw[name].strip()
-    if "REPO_PATH" in raw:
-        path = raw["REPO_PATH"].strip().strip("/") or "."
-        if ".." in Path(path).parts:
-            raise BadConfiguration(f"{PREFIX}REPO_PATH={raw['REPO_PATH']!r}: must stay inside "
-                                   "the repo")
-        values["repo_path"] = path
-    values["poll_interval"] = _number(raw, "POLL_INTERVAL", defaults.poll_interval, minimum=0.1)
-    values["drift_interval"] = _number(raw, "DRIFT_INTERVAL", defaults.drift_interval,
-                                       minimum=0.1)
-    values["flap_window"] = _number(raw, "FLAP_WINDOW", defaults.flap_window, minimum=1)
-    threshold = _number(raw, "FLAP_THRESHOLD", defaults.flap_threshold, minimum=1)
-    if threshold != int(threshold):
-        raise BadConfiguration(f"{PREFIX}FLAP_THRESHOLD={raw['FLAP_THRESHOLD']!r}: expected a "
-                               "whole number")
-    values["flap_threshold"] = int(threshold)
-    if "STATE_DIR" in raw:
-        values["state_dir"] = Path(raw["STATE_DIR"]).expanduser()
-    else:
-        values["state_dir"] = default_state_dir(environ)
-    if "LISTEN" in raw:
-        values["listen_host"], values["listen_port"] = _listen(raw["LISTEN"].strip())
-    if "GIT_SSH_KEY_FILE" in raw:
-        key = Path(raw["GIT_SSH_KEY_FILE"]).expanduser()
-        if not key.is_file():
-            raise BadConfiguration(f"{PREFIX}GIT_SSH_KEY_FILE={key}: no such file")
-        values["git_ssh_key_file"] = key
-        beside = key.parent / "known_hosts"
-        if "GIT_KNOWN_HOSTS_FILE" not in raw and beside.is_file():
-            values["git_known_hosts_file"] = beside
-    if "GIT_KNOWN_HOSTS_FILE" in raw:
-        known = Path(raw["GIT_KNOWN_HOSTS_FILE"]).expanduser()
-        if not known.is_file():
-            raise BadConfiguration(f"{PREFIX}GIT_KNOWN_HOSTS_FILE={known}: no such file")
-        values["git_known_hosts_file"] = known
-    if raw.get("PUBLIC_URL", "").strip():
-        public = raw["PUBLIC_URL"].strip().rstrip("/")
-        if not public.startswith(("http://", "https://")):
-            raise BadConfiguration(f"{PREFIX}PUBLIC_URL={raw['PUBLIC_URL']!r}: expected an "
-                                   "http:// or https:// URL")
-        values["public_url"] = public
-    if "LOG_LEVEL" in raw:
-        level = raw["LOG_LEVEL"].strip().upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise BadConfiguration(f"{PREFIX}LOG_LEVEL={raw['LOG_LEVEL']!r}: expected DEBUG, "
-                                   "INFO, WARNING or ERROR")
-        values["log_level"] = level
-    if not values.get("marathon_url", defaults.marathon_url):
-        raise BadConfiguration(f"{PREFIX}MARATHON_URL is empty")
-    return Settings(**values)
+def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str, Any],
+              config_file: Path | None) -> str:
+    """The first problem as one line naming the variable (or the file and key); never the
+    value of a credential."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    message = first["msg"].removeprefix("Value error, ")
+    # A Marathon URL may hold user:password@.
+    shown = "" if name in CREDENTIALS | {"marathon_url"} else f"={first.get('input')!r}"
+    if config_file is not None and name not in from_environment and name not in CREDENTIALS:
+        return f"{config_file}: {name}{shown}: {message}"
+    return f"{PREFIX}{name.upper()}{shown}: {message}"

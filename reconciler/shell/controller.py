@@ -20,7 +20,6 @@ a job (the controller keeps going with the last good revision).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -386,18 +385,19 @@ class Controller:
 # -- building one from settings ----------------------------------------------------------------
 
 
-def build(settings: config.Settings, *, marathon_url: str,
-          environ: dict[str, str] | None = None) -> Controller:
-    """A controller wired from settings (source, client, store, notifier); not started."""
-    env = dict(os.environ if environ is None else environ)
+def build(settings: config.Settings, *, marathon_url: str | None = None) -> Controller:
+    """A controller wired from settings (source, client, store, notifier); not started.
+
+    ``marathon_url`` replaces ``settings.marathon_url`` (the embedded dev cluster's address).
+    """
     source = gitsource.open_source(
         settings.repo_url, ref=settings.repo_ref, path=settings.repo_path,
         cache_dir=settings.state_dir / "git", token=settings.git_token,
         ssh_key_file=settings.git_ssh_key_file,
         known_hosts_file=settings.git_known_hosts_file)
-    client = marathon.MarathonClient(marathon.settings_from_env(env, urls=marathon_url))
+    client = marathon.MarathonClient(settings.client_settings(urls=marathon_url))
     store = records.open_store(settings.state_dir, url=settings.database_url)
-    webhook = notify.webhook_url_from_env(env)
+    webhook = settings.notify_webhook_url
     notifier = notify.Notifier(
         records=store, webhook_url=webhook,
         capture=telemetry.capture_message if settings.sentry_dsn else None,
@@ -405,4 +405,3 @@ def build(settings: config.Settings, *, marathon_url: str,
     ) if (webhook or settings.sentry_dsn) else None
     return Controller(settings=settings, source=source, client=client, store=store,
                       notifier=notifier)
-

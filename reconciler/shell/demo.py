@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import shutil
 import signal
@@ -22,8 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +31,7 @@ import yaml
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.devcluster import launch
-from reconciler.shell import config, directory, marathon, records
+from reconciler.shell import config, directory, http, marathon, records
 
 GROUP = "/dirac-cert"
 DRIFT_APP = "/dirac-cert/datamanagement/filecatalog"
@@ -139,20 +136,6 @@ class Children:
         self._running.clear()
 
 
-def http_json(url: str, *, timeout: float = 5.0) -> Any:
-    """GET a JSON document from one of our own local servers (the controller's API)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.load(response)
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status < 400)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 class Story:
     """The demo's steps, in order, against running children."""
 
@@ -233,7 +216,7 @@ class Story:
         env.pop("RECONCILER_API_TOKEN", None)
         self.children.start("controller", [sys.executable, "-m", "reconciler", "run"],
                             log=self.options.workdir / "controller.log", env=env)
-        self.wait_for(lambda: answers(f"{self.controller_url}/healthz"),
+        self.wait_for(lambda: http.answers(f"{self.controller_url}/healthz"),
                       "the controller to answer /healthz", timeout=60)
 
     # -- watching ------------------------------------------------------------------------
@@ -291,8 +274,8 @@ class Story:
     def controller_revision(self) -> str | None:
         """The revision the controller last synced, from its API (None until it has one)."""
         try:
-            status = http_json(f"{self.controller_url}/api/v1/status")
-        except (urllib.error.URLError, OSError, ValueError):
+            status = http.get_json(f"{self.controller_url}/api/v1/status", timeout=5)
+        except http.HttpError:
             return None
         revision = status.get("revision") or status.get("lastSyncedRevision")
         return str(revision) if revision else None

@@ -1,4 +1,4 @@
-"""The Marathon client: the only module that imports ``requests``.
+"""The Marathon client: the only module that imports ``requests`` and ``sseclient``.
 
 A small typed client over Marathon's REST API v2. Apps are plain JSON dicts, never model
 objects, so nothing is lost in a round-trip (a diff must see every field Marathon returns).
@@ -20,23 +20,24 @@ base URL stays down, the next one is tried, and the last one that answered is tr
 time (Marathon standby masters proxy to the leader, so any live one will do; a standby that
 cannot reach the leader answers 503, which fails over too).
 
-Credentials come from :class:`ClientSettings` only (see :func:`settings_from_env`); they never
-appear in a message, a log line or a ``repr``. A token wins over basic auth when both are set.
+Credentials come from :class:`ClientSettings` only (built by :mod:`reconciler.shell.config`,
+the one place that reads the environment); they never appear in a message, a log line or a
+``repr``. A token wins over basic auth when both are set.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.parse
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import requests
 import requests.adapters
+import sseclient
 import urllib3.exceptions
 import urllib3.util.retry
 
@@ -114,55 +115,6 @@ class Event:
 
     event_type: str
     data: JSON
-
-
-def _read_secret(environ: Mapping[str, str], name: str) -> str | None:
-    """``NAME`` from the environment, or the content of the file named by ``NAME_FILE``."""
-    value = environ.get(name)
-    if value:
-        return value
-    path = environ.get(f"{name}_FILE")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip() or None
-        except OSError as e:
-            # The message names the file, never its content.
-            raise ValueError(f"{name}_FILE={path}: cannot read it ({e.strerror})") from e
-    return None
-
-
-def settings_from_env(
-    environ: Mapping[str, str] | None = None, *, urls: str | None = None
-) -> ClientSettings:
-    """Client settings from ``RECONCILER_MARATHON_*`` variables (credentials never from Git).
-
-    ``urls`` (comma-separated) overrides ``RECONCILER_MARATHON_URL``.
-    """
-    env = os.environ if environ is None else environ
-    raw_urls = urls or env.get("RECONCILER_MARATHON_URL", "")
-    parsed = tuple(u.strip().rstrip("/") for u in raw_urls.split(",") if u.strip())
-    if not parsed:
-        raise ValueError("no Marathon URL: pass --marathon or set RECONCILER_MARATHON_URL")
-    raw_timeout = env.get("RECONCILER_MARATHON_TIMEOUT")
-    try:
-        timeout = float(raw_timeout) if raw_timeout else 10.0
-    except ValueError:
-        timeout = -1.0
-    if timeout <= 0:
-        raise ValueError(
-            f"RECONCILER_MARATHON_TIMEOUT={raw_timeout!r}: expected seconds, a positive number"
-        )
-    return ClientSettings(
-        urls=parsed,
-        username=env.get("RECONCILER_MARATHON_USERNAME") or None,
-        password=_read_secret(env, "RECONCILER_MARATHON_PASSWORD"),
-        token=_read_secret(env, "RECONCILER_MARATHON_TOKEN"),
-        ca_bundle=env.get("RECONCILER_MARATHON_CA_BUNDLE") or None,
-        client_cert=env.get("RECONCILER_MARATHON_CLIENT_CERT") or None,
-        client_key=env.get("RECONCILER_MARATHON_CLIENT_KEY") or None,
-        timeout=timeout,
-    )
 
 
 def _quote_id(app_id: str) -> str:
@@ -427,9 +379,12 @@ class MarathonClient:
             accept="text/event-stream",
         )
         try:
-            yield from _parse_sse(_stream_lines(response))
+            for sent in sseclient.SSEClient(_chunks(response)).events():
+                yield _event(sent)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             raise MarathonUnavailable(f"event stream broke: {_describe(e)}") from e
+        except UnicodeDecodeError as e:
+            raise MarathonError("event stream: an event is not UTF-8") from e
         finally:
             response.close()
 
@@ -446,44 +401,28 @@ def _headers(*, body: bool, accept: str | None) -> dict[str, str] | None:
     return headers or None
 
 
-def _stream_lines(response: requests.Response) -> Iterator[str]:
-    """The lines of a streamed answer, each as soon as its end arrived.
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The bytes of a streamed answer, each piece as soon as it arrived.
 
-    ``iter_lines`` would wait for 512 bytes on an answer that is not chunked, holding a
+    ``iter_content`` would wait for a full chunk on an answer that is not chunked, holding a
     small event back until the idle timeout; ``read1`` returns whatever has arrived.
     """
-    pending = b""
     while True:
         chunk = response.raw.read1(65536, decode_content=True)
         if not chunk:
-            break
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
-    if pending:
-        yield pending.removesuffix(b"\r").decode("utf-8", errors="replace")
-    yield ""  # the stream's end ends the last event too
+            return
+        yield chunk
 
 
-def _parse_sse(lines: Iterator[str]) -> Iterator[Event]:
-    """Turn ``event:``/``data:`` lines into events; a blank line ends an event."""
-    event_type = ""
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                try:
-                    payload = json.loads("\n".join(data))
-                except ValueError as e:
-                    raise MarathonError(f"event stream: an event's data is not JSON: {e}") from e
-                yield Event(event_type=event_type or payload.get("eventType", ""), data=payload)
-            event_type, data = "", []
-        elif line.startswith(":"):
-            continue  # a comment, sent as keep-alive
-        elif line.startswith("event:"):
-            event_type = line[len("event:"):].strip()
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].removeprefix(" "))
+def _event(sent: sseclient.Event) -> Event:
+    try:
+        payload = json.loads(sent.data)
+    except ValueError as e:
+        raise MarathonError(f"event stream: an event's data is not JSON: {e}") from e
+    # sseclient names an event without an ``event:`` line "message", as browsers do; Marathon
+    # always sends one, and its JSON carries the type too.
+    event_type = sent.event if sent.event != "message" else payload.get("eventType", "")
+    return Event(event_type=event_type, data=payload)
 
 
 def _never_sent(error: requests.RequestException) -> bool:

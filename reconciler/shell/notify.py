@@ -15,7 +15,7 @@ with a stable key (``drift:12:detected``, ``rollback:3``...). A notice is delive
 once, whichever process or restart sees it, and the controller can call ``scan()`` as often
 as it likes (after each reconcile and each drift check)::
 
-    notifier = notify.Notifier(records=store, webhook_url=notify.webhook_url_from_env(),
+    notifier = notify.Notifier(records=store, webhook_url=settings.notify_webhook_url,
                                capture=telemetry.capture_message,   # Sentry, optional
                                dashboard_url="https://reconciler.example.org",
                                secrets=[api_token])
@@ -32,23 +32,19 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reconciler.core import redact
+from reconciler.shell import http
 from reconciler.shell import records as recording
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_ENV = "RECONCILER_NOTIFY_WEBHOOK_URL"
 STREAK_LOOKBACK_RUNS = 500
 """How many recent runs are read to tell whether a failed run continues a failure streak."""
 Capture = Callable[[str, str], Any]
@@ -317,26 +313,6 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 # -- shell: reading records, delivering ---------------------------------------------------------
 
 
-def webhook_url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
-    """``RECONCILER_NOTIFY_WEBHOOK_URL``, or the file named by ``..._FILE``; None if unset.
-
-    Raises ValueError when the file cannot be read or the URL is not http(s).
-    """
-    env = os.environ if environ is None else environ
-    url = env.get(WEBHOOK_ENV, "").strip()
-    path = env.get(f"{WEBHOOK_ENV}_FILE", "").strip()
-    if not url and path:
-        try:
-            url = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ValueError(f"{WEBHOOK_ENV}_FILE={path}: cannot read it ({e.strerror})") from e
-    if not url:
-        return None
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"{WEBHOOK_ENV} must be an http(s) URL")
-    return url
-
-
 class Notifier:
     """Finds transitions in the record store and announces each one once."""
 
@@ -425,18 +401,14 @@ class Notifier:
         return True
 
     def _post(self, body: bytes, *, key: str) -> None:
-        url = self._webhook_url or ""
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        host = urllib.parse.urlsplit(url).hostname
+        # The URL holds the webhook's token: only its host is logged.
+        host = urllib.parse.urlsplit(self._webhook_url or "").hostname
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as e:
-            log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.code)
-        except (urllib.error.URLError, OSError) as e:
-            log.warning("notice %s not delivered to the webhook at %s: %s", key, host,
-                        getattr(e, "reason", e))
+            http.post_json(self._webhook_url or "", body, timeout=self._timeout)
+        except http.Refused as e:
+            log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.status)
+        except http.HttpError as e:
+            log.warning("notice %s not delivered to the webhook at %s: %s", key, host, e)
 
 
 def _rollback(entry: Mapping[str, Any]) -> recording.Rollback:

@@ -1,8 +1,9 @@
 """Telemetry, the one place for global state: JSON logs, Prometheus metrics, Sentry.
 
 Logs: one JSON object per line on stdout (``{"at", "level", "logger", "event", ...fields}``),
-through stdlib logging; :func:`event` adds fields. Every line goes through
-:func:`reconciler.core.redact.mask_text` with the configured secrets.
+through stdlib logging and python-json-logger (the only module that imports it); :func:`event`
+adds fields. Every line goes through :func:`reconciler.core.redact.mask_text` with the
+configured secrets.
 
 Metrics live on a dedicated :data:`REGISTRY` (never the process-wide default, so that tests
 and the dev cluster never share counters by accident); ``/metrics`` serves
@@ -15,13 +16,14 @@ string of an event.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import prometheus_client as prom
+import pythonjsonlogger.core
+import pythonjsonlogger.json
 import sentry_sdk
 
 from reconciler.core import redact
@@ -72,21 +74,37 @@ def scrub(text: str) -> str:
     return redact.mask_text(text, _secrets)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record; extra fields come from ``record.fields``."""
+class _Encoder(pythonjsonlogger.json.JsonEncoder):
+    def format_datetime_obj(self, o: dt.time | dt.date | dt.datetime) -> str:
+        # Milliseconds are enough to order lines and shorter to read.
+        return o.isoformat(timespec="milliseconds") if isinstance(o, dt.datetime) \
+            else o.isoformat()
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", None) or {})
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(entry, default=str))
+
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """python-json-logger's formatter with our field names (``at``, ``level``, ``logger``,
+    ``event``, then the fields of :func:`event`, ``error`` for an exception); secrets masked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "message"], timestamp="at", json_encoder=_Encoder,
+            rename_fields={"levelname": "level", "name": "logger", "message": "event",
+                           "exc_info": "error"},
+            # uvicorn repeats each message with terminal colours as an extra.
+            reserved_attrs=[*pythonjsonlogger.core.RESERVED_ATTRS, "color_message"])
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        fields = log_data.pop("fields", None) or {}
+        error = log_data.pop("error", None)
+        entry = {"at": log_data.pop("at"), **log_data, **fields}
+        entry["level"] = str(log_data["level"]).lower()
+        if error is not None:
+            entry["error"] = error
+        return entry
+
+    def serialize_log_record(self, log_data: dict[str, Any]) -> str:
+        # Masked in the final text, so that a secret inside any value's str() is caught too.
+        return scrub(super().serialize_log_record(log_data))
 
 
 def configure_logging(level: str = "INFO") -> None:

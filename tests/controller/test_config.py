@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler.shell import config
 
@@ -103,3 +108,207 @@ def test_the_readme_documents_every_variable() -> None:
     missing = [config.PREFIX + name for name in config.VARIABLES
                if f"`{config.PREFIX}{name}`" not in readme]
     assert not missing, f"README's configuration reference lacks {missing}"
+
+
+def readme_reference() -> dict[str, tuple[bool, str]]:
+    """The README's configuration table: variable (without the prefix) -> (marked ``_FILE``,
+    the default column)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[bool, str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`RECONCILER_"):
+            continue
+        for name, file_mark in re.findall(r"`RECONCILER_([A-Z_]+)`( \(`_FILE`\))?", cells[0]):
+            rows[name] = (bool(file_mark), cells[2])
+    return rows
+
+
+def test_every_variable_of_the_readme_is_a_setting_and_credentials_are_the_file_ones() -> None:
+    rows = readme_reference()
+    assert set(rows) == set(config.VARIABLES)
+    assert {name for name, (file_backed, _) in rows.items() if file_backed} == {
+        name.upper() for name in config.CREDENTIALS}
+
+
+def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
+    """Variable -> (a value to set, the attribute it sets, the value read back)."""
+    for name in ("ca.pem", "client.pem", "client.key", "id_ed25519", "known_hosts"):
+        (tmp_path / name).write_text("\n")
+    return {
+        "MARATHON_URL": ("http://m1:8080/, http://m2:8080", "marathon_url",
+                         "http://m1:8080,http://m2:8080"),
+        "MARATHON_USERNAME": ("ops", "marathon_username", "ops"),
+        "MARATHON_PASSWORD": ("pa55word", "marathon_password", "pa55word"),
+        "MARATHON_TOKEN": ("t0ken", "marathon_token", "t0ken"),
+        "MARATHON_CA_BUNDLE": (str(tmp_path / "ca.pem"), "marathon_ca_bundle",
+                               tmp_path / "ca.pem"),
+        "MARATHON_CLIENT_CERT": (str(tmp_path / "client.pem"), "marathon_client_cert",
+                                 tmp_path / "client.pem"),
+        "MARATHON_CLIENT_KEY": (str(tmp_path / "client.key"), "marathon_client_key",
+                                tmp_path / "client.key"),
+        "MARATHON_TIMEOUT": ("2.5", "marathon_timeout", 2.5),
+        "REPO_URL": ("https://git.example.org/r.git", "repo_url",
+                     "https://git.example.org/r.git"),
+        "REPO_REF": ("1.10", "repo_ref", "1.10"),
+        "REPO_PATH": ("/apps/", "repo_path", "apps"),
+        "POLL_INTERVAL": ("5", "poll_interval", 5.0),
+        "DRIFT_INTERVAL": ("7.5", "drift_interval", 7.5),
+        "STATE_DIR": ("/srv/reconciler", "state_dir", Path("/srv/reconciler")),
+        "LISTEN": (":9000", "listen", ":9000"),
+        "API_TOKEN": ("api-t0ken", "api_token", "api-t0ken"),
+        "WEBHOOK_SECRET": ("hook-s3cret", "webhook_secret", "hook-s3cret"),
+        "GIT_SSH_KEY_FILE": (str(tmp_path / "id_ed25519"), "git_ssh_key_file",
+                             tmp_path / "id_ed25519"),
+        "GIT_KNOWN_HOSTS_FILE": (str(tmp_path / "known_hosts"), "git_known_hosts_file",
+                                 tmp_path / "known_hosts"),
+        "GIT_TOKEN": ("git-t0ken", "git_token", "git-t0ken"),
+        "SENTRY_DSN": ("https://key@sentry.example.org/1", "sentry_dsn",
+                       "https://key@sentry.example.org/1"),
+        "DATABASE_URL": ("postgresql+psycopg://r:pw@db/r", "database_url",
+                         "postgresql+psycopg://r:pw@db/r"),
+        "NOTIFY_WEBHOOK_URL": ("https://chat.example.org/hooks/x", "notify_webhook_url",
+                               "https://chat.example.org/hooks/x"),
+        "FLAP_THRESHOLD": ("5", "flap_threshold", 5),
+        "FLAP_WINDOW": ("120", "flap_window", 120.0),
+        "LOG_LEVEL": ("debug", "log_level", "DEBUG"),
+        "PUBLIC_URL": ("https://ops.example.org/r/", "public_url", "https://ops.example.org/r"),
+    }
+
+
+DEFAULTS: dict[str, tuple[str, object, str]] = {
+    # variable: (attribute, default, how the README's default column says it)
+    "MARATHON_URL": ("marathon_url", "embedded", "`embedded`"),
+    "MARATHON_USERNAME": ("marathon_username", None, "none"),
+    "MARATHON_PASSWORD": ("marathon_password", None, "none"),
+    "MARATHON_TOKEN": ("marathon_token", None, "none"),
+    "MARATHON_CA_BUNDLE": ("marathon_ca_bundle", None, "system CAs"),
+    "MARATHON_CLIENT_CERT": ("marathon_client_cert", None, "none"),
+    "MARATHON_CLIENT_KEY": ("marathon_client_key", None, "none"),
+    "MARATHON_TIMEOUT": ("marathon_timeout", 10.0, "10"),
+    "REPO_URL": ("repo_url", str(config.BUNDLED_DESIRED_STATE), "bundled `desired-state/`"),
+    "REPO_REF": ("repo_ref", "main", "`main`"),
+    "REPO_PATH": ("repo_path", ".", "`.`"),
+    "POLL_INTERVAL": ("poll_interval", 30.0, "30"),
+    "DRIFT_INTERVAL": ("drift_interval", 60.0, "60"),
+    "STATE_DIR": ("state_dir", None, "~/.local/state/reconciler"),  # checked below
+    "LISTEN": ("listen", "127.0.0.1:8000", "`127.0.0.1:8000`"),
+    "API_TOKEN": ("api_token", None, "none"),
+    "WEBHOOK_SECRET": ("webhook_secret", None, "none"),
+    "GIT_SSH_KEY_FILE": ("git_ssh_key_file", None, "none"),
+    "GIT_KNOWN_HOSTS_FILE": ("git_known_hosts_file", None, "trusted on first use"),
+    "GIT_TOKEN": ("git_token", None, "none"),
+    "SENTRY_DSN": ("sentry_dsn", None, "none"),
+    "DATABASE_URL": ("database_url", None, "SQLite in the state dir"),
+    "NOTIFY_WEBHOOK_URL": ("notify_webhook_url", None, "none"),
+    "FLAP_THRESHOLD": ("flap_threshold", 3, "3"),
+    "FLAP_WINDOW": ("flap_window", 600.0, "600"),
+    "LOG_LEVEL": ("log_level", "INFO", "INFO"),
+    "PUBLIC_URL": ("public_url", None, "none"),
+}
+
+
+def test_every_variable_has_its_documented_default(tmp_path: Path) -> None:
+    assert set(DEFAULTS) == set(config.VARIABLES)
+    rows = readme_reference()
+    settings = config.load({"HOME": str(tmp_path)})
+    for name, (attribute, default, documented) in DEFAULTS.items():
+        if name == "STATE_DIR":
+            default = tmp_path / ".local" / "state" / "reconciler"
+        assert getattr(settings, attribute) == default, name
+        assert documented in rows[name][1], f"README's default of {name}: {rows[name][1]}"
+        assert "Default:" in config.VARIABLES[name], f"--help says no default for {name}"
+
+
+def test_every_variable_is_read_from_the_environment(tmp_path: Path) -> None:
+    cases = samples(tmp_path)
+    assert set(cases) == set(config.VARIABLES)
+    settings = config.load({config.PREFIX + name: value for name, (value, _, _) in cases.items()})
+    for name, (_, attribute, expected) in cases.items():
+        assert getattr(settings, attribute) == expected, name
+
+
+def test_every_setting_but_the_credentials_is_read_from_the_file(tmp_path: Path) -> None:
+    cases = samples(tmp_path)
+    file = tmp_path / "reconciler.yaml"
+    plain = {name: case for name, case in cases.items()
+             if name.lower() not in config.CREDENTIALS}
+    file.write_text(yaml.safe_dump({name.lower(): value for name, (value, _, _) in plain.items()}))
+    settings = config.load({}, config_file=file)
+    for name, (_, attribute, expected) in plain.items():
+        assert getattr(settings, attribute) == expected, name
+    for credential in sorted(config.CREDENTIALS):
+        file.write_text(f"{credential}: some-value\n")
+        with pytest.raises(config.BadConfiguration, match="credential") as refused:
+            config.load({}, config_file=file)
+        assert f"{config.PREFIX}{credential.upper()}_FILE" in str(refused.value)
+        assert "some-value" not in str(refused.value)
+
+
+def test_marathon_settings_in_the_file_reach_the_client_and_the_environment_wins(
+        tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("marathon_url: http://m1:8080\nmarathon_timeout: 20\n"
+                    "marathon_username: ops\n")
+    client = config.load({"RECONCILER_MARATHON_TIMEOUT": "3",
+                          "RECONCILER_MARATHON_PASSWORD": "pa55word"},
+                         config_file=file).client_settings()
+    assert (client.urls, client.timeout) == (("http://m1:8080",), 3.0)
+    assert (client.username, client.password) == ("ops", "pa55word")
+    assert config.load({}, config_file=file).client_settings().timeout == 20.0
+
+
+def test_credentials_come_from_their_files_and_never_show(tmp_path: Path) -> None:
+    cases = {name: value for name, (value, _, _) in samples(tmp_path).items()
+             if name.lower() in config.CREDENTIALS}
+    environ = {}
+    for name, value in cases.items():
+        (tmp_path / name).write_text(value + "\n")
+        environ[f"{config.PREFIX}{name}_FILE"] = str(tmp_path / name)
+    settings = config.load(environ)
+    assert sorted(settings.secrets) == sorted(cases.values())
+    for value in cases.values():
+        assert value not in repr(settings) and value not in str(settings)
+        assert value not in repr(settings.client_settings(urls="http://m:8080"))
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("RECONCILER_MARATHON_TIMEOUT", "0", "more than 0"),
+    ("RECONCILER_MARATHON_URL", "ops:pa55word@marathon:8080", "http"),
+    ("RECONCILER_MARATHON_CA_BUNDLE", "/nonexistent/ca.pem", "no such file"),
+    ("RECONCILER_MARATHON_PASSWORD_FILE", "/nonexistent/password", "cannot read"),
+    ("RECONCILER_NOTIFY_WEBHOOK_URL", "chat.example.org/hooks/t0ken", "http"),
+    ("RECONCILER_LOG_LEVEL", "loud", "DEBUG"),
+])
+def test_bad_marathon_and_notification_values_name_the_variable_never_a_secret(
+        name: str, value: str, message: str) -> None:
+    with pytest.raises(config.BadConfiguration, match=message) as error:
+        config.load({name: value})
+    assert name in str(error.value) and "\n" not in str(error.value)
+    assert "pa55word" not in str(error.value) and "t0ken" not in str(error.value)
+
+
+def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("marathon_timeout: soon\n")
+    with pytest.raises(config.BadConfiguration, match=r"reconciler\.yaml: marathon_timeout"):
+        config.load({}, config_file=file)
+    file.write_text("marathon_timout: 20\n")
+    with pytest.raises(config.BadConfiguration, match="unknown setting 'marathon_timout'"):
+        config.load({}, config_file=file)
+    with pytest.raises(config.BadConfiguration, match="no such file"):
+        config.load({}, config_file=tmp_path / "missing.yaml")
+
+
+def test_run_with_a_bad_setting_exits_1_with_one_line_naming_it(tmp_path: Path) -> None:
+    file = tmp_path / "reconciler.yaml"
+    file.write_text("marathon_timeout: 20\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    env.update(RECONCILER_FLAP_WINDOW="soon", RECONCILER_STATE_DIR=str(tmp_path / "state"))
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "run", "--config", str(file)],
+        capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "configuration: RECONCILER_FLAP_WINDOW='soon': expected a number of seconds"]

@@ -60,6 +60,10 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
             lambda: [d for d in drifts(controller, PORTAL) if d["action"] == "reported"])[0]
         assert reported["status"] == "open" and reported["client_ip"] == "127.0.0.1"
         assert controller.live()[PORTAL]["instances"] == 3  # report: live left alone
+        # The report comes about a second after the scale-up, when its new tasks may not have
+        # passed their first health check (1 s apart): until then the portal is progressing.
+        controller.wait("the portal's scale-up to settle", lambda: controller.settled(PORTAL),
+                        timeout=30)
 
         apps = {a["app_id"]: a["state"] for a in controller.get("/api/v1/apps")["apps"]}
         assert apps[PORTAL] == "drifted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 
@@ -22,6 +23,25 @@ def test_log_lines_are_json_with_fields_and_secrets_masked() -> None:
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["revision"] == "abc"
     assert "tok-123456" not in line and "***" in entry["event"]
+
+
+def test_an_exception_is_one_line_with_its_traceback_under_error() -> None:
+    telemetry.set_secrets(["tok-654321"])
+    try:
+        try:
+            raise RuntimeError("Marathon said tok-654321")
+        except RuntimeError:
+            record = logging.LogRecord("reconciler.test", logging.ERROR, __file__, 1,
+                                       "reconcile failed", None, sys.exc_info())
+        record.color_message = "\x1b[31mreconcile failed\x1b[0m"  # as uvicorn adds
+        line = telemetry.JsonFormatter().format(record)
+    finally:
+        telemetry.set_secrets([])
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert list(entry) == ["at", "level", "logger", "event", "error"]
+    assert entry["at"].endswith("+00:00") and entry["level"] == "error"
+    assert "RuntimeError: Marathon said ***" in entry["error"]
 
 
 def test_metrics_are_exposed_under_reconciler_names() -> None:

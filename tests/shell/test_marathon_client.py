@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.shell import marathon
+from reconciler.shell import config, marathon
 from tests.shell import servers
 from tests.shell.servers import Reply, Stream
 
@@ -373,21 +373,23 @@ def test_credentials_never_appear_in_errors_or_settings(server: servers.Scripted
 def test_environment_settings_read_urls_credentials_and_files(tmp_path: Path) -> None:
     (tmp_path / "password").write_text("from-file\n")
     (tmp_path / "token").write_text("tok-file\n")
-    settings = marathon.settings_from_env({
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).write_text("pem\n")
+    settings = config.load({
         "RECONCILER_MARATHON_URL": "https://m1:8443/, https://m2:8443",
         "RECONCILER_MARATHON_USERNAME": "ops",
         "RECONCILER_MARATHON_PASSWORD_FILE": str(tmp_path / "password"),
         "RECONCILER_MARATHON_TOKEN_FILE": str(tmp_path / "token"),
-        "RECONCILER_MARATHON_CA_BUNDLE": "/etc/ca.pem",
-        "RECONCILER_MARATHON_CLIENT_CERT": "/etc/client.pem",
-        "RECONCILER_MARATHON_CLIENT_KEY": "/etc/client.key",
+        "RECONCILER_MARATHON_CA_BUNDLE": str(tmp_path / "ca.pem"),
+        "RECONCILER_MARATHON_CLIENT_CERT": str(tmp_path / "client.pem"),
+        "RECONCILER_MARATHON_CLIENT_KEY": str(tmp_path / "client.key"),
         "RECONCILER_MARATHON_TIMEOUT": "2.5",
-    })
+    }).client_settings()
     assert settings.urls == ("https://m1:8443", "https://m2:8443")
     assert (settings.username, settings.password, settings.token) == ("ops", "from-file",
                                                                       "tok-file")
     assert (settings.ca_bundle, settings.client_cert, settings.client_key) == (
-        "/etc/ca.pem", "/etc/client.pem", "/etc/client.key")
+        str(tmp_path / "ca.pem"), str(tmp_path / "client.pem"), str(tmp_path / "client.key"))
     assert settings.timeout == 2.5
 
 
@@ -395,10 +397,10 @@ def test_environment_settings_prefer_the_explicit_urls_and_the_variable_over_its
     tmp_path: Path,
 ) -> None:
     (tmp_path / "password").write_text("from-file")
-    settings = marathon.settings_from_env(
+    settings = config.load(
         {"RECONCILER_MARATHON_URL": "http://ignored", "RECONCILER_MARATHON_PASSWORD": "direct",
          "RECONCILER_MARATHON_PASSWORD_FILE": str(tmp_path / "password")},
-        urls="http://a:8080,http://b:8080")
+    ).client_settings(urls="http://a:8080,http://b:8080")
     assert settings.urls == ("http://a:8080", "http://b:8080")
     assert settings.password == "direct"
     assert settings.token is None
@@ -415,8 +417,8 @@ def test_environment_settings_prefer_the_explicit_urls_and_the_variable_over_its
 def test_environment_settings_refuse_bad_values_clearly(
     environ: dict[str, str], problem: str
 ) -> None:
-    with pytest.raises(ValueError, match=problem):
-        marathon.settings_from_env(environ)
+    with pytest.raises(config.BadConfiguration, match=problem):
+        config.load(environ).client_settings()
 
 
 # -- TLS -------------------------------------------------------------------------------------
@@ -509,6 +511,18 @@ def test_events_handle_crlf_comments_and_multiline_data(server: servers.Scripted
         marathon.Event("deployment_success", {"id": "d-1", "eventType": "deployment_success"}),
         marathon.Event("api_post_event", {"eventType": "api_post_event", "uri": "/v2/apps/a"}),
     ]
+
+
+@pytest.mark.parametrize(("part", "problem"), [
+    (b"event: deployment_success\ndata: {\"id\": \xff}\n\n", "UTF-8"),
+    (b"event: deployment_success\ndata: {\"id\": \n\n", "not JSON"),
+])
+def test_a_garbled_event_is_a_marathon_error(
+    server: servers.ScriptedMarathon, part: bytes, problem: str
+) -> None:
+    server.on("GET", "/v2/events", Stream(parts=(part,)))
+    with pytest.raises(marathon.MarathonError, match=problem):
+        list(client_for(server.url).events())
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])

@@ -19,7 +19,7 @@ import pytest
 import requests
 import sentry_sdk
 
-from reconciler.shell import notify, records, telemetry
+from reconciler.shell import config, notify, records, telemetry
 from tests.browser import stack as browser_stack
 from tests.support.processes import free_port
 
@@ -334,17 +334,18 @@ def test_webhook_refusal_is_logged(store: records.RecordStore,
 def test_webhook_url_from_environment_or_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "hook"
     secret_file.write_text("https://chat.example.org/hooks/xyz\n")
-    assert notify.webhook_url_from_env({}) is None
-    assert notify.webhook_url_from_env(
-        {"RECONCILER_NOTIFY_WEBHOOK_URL": "http://h/x"}) == "http://h/x"
-    assert notify.webhook_url_from_env(
-        {"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(secret_file)}) == (
+    assert config.load({}).notify_webhook_url is None
+    assert config.load(
+        {"RECONCILER_NOTIFY_WEBHOOK_URL": "http://h/x"}).notify_webhook_url == "http://h/x"
+    assert config.load(
+        {"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(secret_file)}).notify_webhook_url == (
         "https://chat.example.org/hooks/xyz")
-    with pytest.raises(ValueError, match="RECONCILER_NOTIFY_WEBHOOK_URL_FILE=.*cannot read"):
-        notify.webhook_url_from_env(
-            {"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(tmp_path / "missing")})
-    with pytest.raises(ValueError, match="http"):
-        notify.webhook_url_from_env({"RECONCILER_NOTIFY_WEBHOOK_URL": "ftp://h/x"})
+    with pytest.raises(config.BadConfiguration,
+                       match="RECONCILER_NOTIFY_WEBHOOK_URL_FILE=.*cannot read"):
+        config.load({"RECONCILER_NOTIFY_WEBHOOK_URL_FILE": str(tmp_path / "missing")})
+    with pytest.raises(config.BadConfiguration, match="http") as refused:
+        config.load({"RECONCILER_NOTIFY_WEBHOOK_URL": "ftp://h/x"})
+    assert "ftp://h/x" not in str(refused.value)  # the URL holds a token
 
 
 def test_known_secrets_and_url_credentials_are_scrubbed_from_the_text(

@@ -47,10 +47,6 @@ class Database:
             else:
                 self.engine = sa.create_engine(url, pool_pre_ping=True)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextlib.contextmanager
     def opening(self) -> Iterator[None]:
         """Turn the driver's errors while opening the store into :class:`StoreUnavailable`."""

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from reconciler.cli import sync as sync_cli
 from reconciler.core import since as since_filter
+from reconciler.shell import records
 
 
-def _plain(entry: Any) -> dict[str, Any]:
-    is_record = dataclasses.is_dataclass(entry) and not isinstance(entry, type)
-    data = dataclasses.asdict(entry) if is_record else dict(entry)
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
-
-
-def _text(entry: dict[str, Any]) -> str:
-    kind = entry.get("kind", "?")
-    at = entry.get("at") or entry.get("started_at") or ""
-    if kind == "run":
-        line = (f"{at}  run #{entry.get('run_id')}  {entry.get('revision')}  "
-                f"{entry.get('trigger')}  {entry.get('outcome')}")
-        if entry.get("requested_by"):
-            line += f"  by {entry['requested_by']}"
-        if entry.get("error"):
-            line += f"\n      error: {entry['error']}"
+def _text(entry: records.HistoryEntry) -> str:
+    record = entry.record
+    if isinstance(record, records.Run):
+        line = (f"{entry.at}  run #{record.run_id}  {record.revision}  {record.trigger}  "
+                f"{record.outcome}")
+        if record.requested_by:
+            line += f"  by {record.requested_by}"
+        if record.error:
+            line += f"\n      error: {record.error}"
         return line
-    line = f"{at}  {kind:<10} {entry.get('app_id', '')}"
-    if kind == "change":
-        line += (f"  {entry.get('action')} ({entry.get('purpose')})  "
-                 f"{entry.get('outcome') or 'in progress'}")
-        if entry.get("deployment_id"):
-            line += f"  deployment {entry['deployment_id']} -> version {entry.get('version')}"
-    elif kind == "rollback":
-        line += (f"  {entry.get('from_version')} -> {entry.get('to_version')}  "
-                 f"{entry.get('outcome')}  ({entry.get('method')})")
-    elif kind == "quarantine":
-        line += f"  revision {entry.get('revision')}"
-        if entry.get("lifted_at"):
-            line += f"  lifted {entry['lifted_at']} by {entry.get('lifted_by')}"
-    for key in ("reason", "stuck_step", "failure"):
-        if entry.get(key):
-            line += f"\n      {key.replace('_', ' ')}: {entry[key]}"
+    line = f"{entry.at}  {entry.kind:<10} {record.app_id}"
+    details: tuple[tuple[str, str | None], ...] = (("reason", record.reason),)
+    match record:
+        case records.Change():
+            line += f"  {record.action} ({record.purpose})  {record.outcome or 'in progress'}"
+            if record.deployment_id:
+                line += f"  deployment {record.deployment_id} -> version {record.version}"
+        case records.Rollback():
+            line += (f"  {record.from_version} -> {record.to_version}  {record.outcome}  "
+                     f"({record.method})")
+            details += (("stuck step", record.stuck_step), ("failure", record.failure))
+        case records.Quarantine():
+            line += f"  revision {record.revision}"
+            if record.lifted_at:
+                line += f"  lifted {record.lifted_at} by {record.lifted_by}"
+    for name, value in details:
+        if value:
+            line += f"\n      {name}: {value}"
     return line
 
 
@@ -70,9 +63,9 @@ def command(app: str | None, since: str | None, output: str, state_dir: Path | N
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--since") from None
     with sync_cli.open_store(state_dir) as store:
-        entries = [_plain(e) for e in store.history(app_id=app_id, since=since_at)]
+        entries = store.history(app_id=app_id, since=since_at)
     if output == "json":
-        json.dump(entries, sys.stdout, indent=2, default=str)
+        json.dump([e.as_json() for e in entries], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return
     if not entries:

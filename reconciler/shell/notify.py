@@ -350,17 +350,16 @@ class Notifier:
         changes_of_run: dict[int, list[recording.Change]] = {}
         streaks: dict[int, int] | None = None
         for entry in store.history(since=since):
-            kind = entry["kind"]
-            if kind == "run":
-                run = store.run(int(entry["run_id"]))
+            if isinstance(entry.record, recording.Run):
+                run = entry.record
                 if run.outcome == "failed" and streaks is None:
                     streaks = failure_streaks(store.runs(limit=STREAK_LOOKBACK_RUNS))
                 notice = run_notice(run, revision=revisions.get(run.revision),
                                     streak_start=(streaks or {}).get(run.run_id))
                 if notice is not None:
                     notices.append(notice)
-            elif kind == "rollback":
-                rollback = _rollback(entry)
+            elif isinstance(entry.record, recording.Rollback):
+                rollback = entry.record
                 change = None
                 if rollback.run_id is not None:
                     if rollback.run_id not in changes_of_run:
@@ -370,8 +369,8 @@ class Notifier:
                                   None)
                 revision = revisions.get(change.revision) if change is not None else None
                 notices.append(rollback_notice(rollback, change=change, revision=revision))
-            elif kind == "quarantine":
-                quarantine = _quarantine(entry)
+            elif isinstance(entry.record, recording.Quarantine):
+                quarantine = entry.record
                 notices.append(quarantine_notice(quarantine,
                                                  revision=revisions.get(quarantine.revision)))
         return sorted(notices, key=lambda n: n.at)
@@ -409,18 +408,6 @@ class Notifier:
             log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.status)
         except http.HttpError as e:
             log.warning("notice %s not delivered to the webhook at %s: %s", key, host, e)
-
-
-def _rollback(entry: Mapping[str, Any]) -> recording.Rollback:
-    """A history entry (a plain dict) back as the store's typed record."""
-    fields: dict[str, Any] = {f: entry.get(f) for f in recording.Rollback.__dataclass_fields__}
-    return recording.Rollback(**fields)
-
-
-def _quarantine(entry: Mapping[str, Any]) -> recording.Quarantine:
-    fields: dict[str, Any] = {f: entry.get(f)
-                              for f in recording.Quarantine.__dataclass_fields__}
-    return recording.Quarantine(**fields)
 
 
 _MISSING: Any = object()

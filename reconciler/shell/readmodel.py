@@ -8,7 +8,7 @@ shows the same thing; decides how a drift's patch reads old -> new. Never writes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -63,35 +63,36 @@ class HistoryRow:
     patch: tuple[JSON, ...]
 
 
-def history_row(entry: Mapping[str, Any]) -> HistoryRow:
-    kind = str(entry.get("kind", ""))
-    if kind == "change":
-        purpose = entry.get("purpose")
-        what = f"{entry.get('action', 'change')}" + (
-            f" ({purpose})" if purpose and purpose != "change" else "")
-        details = str(entry.get("reason") or "")
-    elif kind == "rollback":
-        what = f"rollback ({entry.get('method') or 'automatic'})"
-        details = "; ".join(str(v) for v in (
-            entry.get("reason"), entry.get("failure"),
-            f"stuck at {entry['stuck_step']}" if entry.get("stuck_step") else None,
-            f"by {entry['requested_by']}" if entry.get("requested_by") else None,
-            f"version {entry.get('from_version') or '?'} -> {entry.get('to_version') or '?'}",
-        ) if v)
-    elif kind == "quarantine":
-        what = "quarantine"
-        details = str(entry.get("reason") or "") + (
-            f"; lifted by {entry['lifted_by']} at {entry.get('lifted_at')}"
-            if entry.get("lifted_by") else "")
-    else:
-        what, details = kind, str(entry.get("error") or "")
-    outcome = entry.get("outcome")
-    if kind == "quarantine":
-        outcome = "lifted" if entry.get("lifted_at") else str(model.AppState.QUARANTINED)
-    return HistoryRow(
-        at=str(entry.get("at") or ""), what=what, outcome=None if outcome is None else str(outcome),
-        revision=str(entry.get("revision") or ""), details=details,
-        deployment_id=entry.get("deployment_id"), patch=tuple(entry.get("patch") or ()))
+def history_row(entry: recording.HistoryEntry) -> HistoryRow:
+    record = entry.record
+    revision: str = getattr(record, "revision", "")
+    deployment_id: str | None = None
+    patch: tuple[JSON, ...] = ()
+    match record:
+        case recording.Change():
+            what = record.action + (
+                f" ({record.purpose})" if record.purpose and record.purpose != "change" else "")
+            details, outcome = record.reason or "", record.outcome
+            deployment_id, patch = record.deployment_id, record.patch
+        case recording.Rollback():
+            what = f"rollback ({record.method or 'automatic'})"
+            details = "; ".join(str(v) for v in (
+                record.reason, record.failure,
+                f"stuck at {record.stuck_step}" if record.stuck_step else None,
+                f"by {record.requested_by}" if record.requested_by else None,
+                f"version {record.from_version or '?'} -> {record.to_version or '?'}",
+            ) if v)
+            outcome = record.outcome
+        case recording.Quarantine():
+            what = "quarantine"
+            details = (record.reason or "") + (
+                f"; lifted by {record.lifted_by} at {record.lifted_at}"
+                if record.lifted_by else "")
+            outcome = "lifted" if record.lifted_at else str(model.AppState.QUARANTINED)
+        case recording.Run():
+            what, details, outcome = entry.kind, record.error or "", record.outcome
+    return HistoryRow(at=entry.at, what=what, outcome=outcome, revision=revision,
+                      details=details, deployment_id=deployment_id, patch=patch)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "git", "uvicorn.access"):
+    # Alembic says which dialect it migrates each time the record store opens: not news.
+    for noisy in ("urllib3", "git", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # A skipped run means a burst was coalesced, which is the point: not worth a warning.
     logging.getLogger("apscheduler").setLevel(max(logging.ERROR, root.level))

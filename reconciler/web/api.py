@@ -128,7 +128,7 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
         return {
             **detail.row.as_json(),
             "diff": render.render_json([detail.diff]) if detail.diff else None,
-            "history": list(reversed(deps.records.history(app_id=app_id))),
+            "history": [e.as_json() for e in reversed(deps.records.history(app_id=app_id))],
             "drift": [v.as_json() for v in detail.drifts],
             "rollbacks": detail.rollbacks,
             "quarantines": detail.quarantines,
@@ -147,7 +147,7 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
         entries = deps.records.history(
             app_id=_absolute(app_id) if app_id else None,
             since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC))
-        return {"history": entries}
+        return {"history": [e.as_json() for e in entries]}
 
     @router.get("/revisions")
     def revisions() -> dict[str, Any]:

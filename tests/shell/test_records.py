@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from reconciler.core import model
 from reconciler.shell import records
-from tests.shell import postgres
+from reconciler.shell.records import migrate
 
 T0 = 1_790_000_000.0  # 2026-09-21T13:33:20Z
 SHA = "3f2a9c0d1b7e4f60a8c5d2e1f0b9a8c7d6e5f4a3"
@@ -32,22 +31,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[postgres.PostgresServer]:
-    with postgres.running_postgres() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state' / 'reconciler.db'}"
-        return
-    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
-    with server.database() as url:
-        yield url
 
 
 @pytest.fixture
@@ -179,8 +162,10 @@ def test_a_change_is_recorded_with_its_patch_masked(store: records.RecordStore) 
         {"op": "replace", "path": "/container/docker/image", "value": "lhcbdirac:v8r2p44"})
     assert (recorded.deployment_id, recorded.previous_version, recorded.outcome) == (
         "d-1", "2026-11-24T06:00:00.000Z", None)
-    history_patch = store.history(app_id="/dirac/fts")[0]["patch"]
-    assert history_patch[0]["value"] == "***"
+    [entry] = store.history(app_id="/dirac/fts")
+    assert isinstance(entry.record, records.Change)
+    assert entry.record.patch[0]["value"] == "***"
+    assert entry.as_json()["patch"][0]["value"] == "***"
 
 
 def test_changes_waiting_on_a_deployment_survive_a_restart_until_they_have_an_outcome(
@@ -292,8 +277,9 @@ def test_a_quarantine_holds_a_revision_for_one_app_until_lifted(
 
     store.quarantine(app_id="/dirac/fts", revision=SHA, reason="failed once more")
     assert store.is_quarantined(app_id="/dirac/fts", revision=SHA)
-    lifted = [e for e in store.history(app_id="/dirac/fts") if e.get("lifted_by")]
-    assert {(e["revision"], e["lifted_by"], e["lifted_at"]) for e in lifted} == {
+    lifted = [e.record for e in store.history(app_id="/dirac/fts")
+              if isinstance(e.record, records.Quarantine) and e.record.lifted_by]
+    assert {(q.revision, q.lifted_by, q.lifted_at) for q in lifted} == {
         (SHA, "ada", iso(T0 + 30)), (OTHER_SHA, "bob", iso(T0 + 30))}
 
 
@@ -400,17 +386,59 @@ def test_history_is_in_time_order_across_kinds_and_filters_by_app_and_time(
     store.quarantine(app_id="/dirac/fts", revision=SHA, reason="rolled back")
     change(store, run_id, "/dirac/web")
 
-    assert [(e["kind"], e.get("app_id"), e["at"]) for e in store.history()] == [
+    assert [(e.kind, e.app_id, e.at) for e in store.history()] == [
         ("run", None, iso(T0)), ("change", "/dirac/fts", iso(T0)),
         ("rollback", "/dirac/fts", iso(T0 + 10)), ("change", "/dirac/web", iso(T0 + 20)),
         ("quarantine", "/dirac/fts", iso(T0 + 20))]
-    assert [e["kind"] for e in store.history(app_id="/dirac/fts")] == [
+    assert [e.kind for e in store.history(app_id="/dirac/fts")] == [
         "change", "rollback", "quarantine"]
     since = dt.datetime.fromtimestamp(T0 + 10, dt.UTC)
-    assert [e["kind"] for e in store.history(since=since)] == ["rollback", "change",
-                                                              "quarantine"]
+    assert [e.kind for e in store.history(since=since)] == ["rollback", "change",
+                                                            "quarantine"]
     with pytest.raises(ValueError, match="time zone"):
         store.history(since=dt.datetime(2026, 1, 1))
+
+
+def test_history_entries_publish_every_field_of_their_record_with_kind_and_time(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The shape of ``reconciler history --output json`` and ``/api/v1/history``."""
+    run_id = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    change_id = change(store, run_id, "/dirac/fts")
+    clock.advance(10)
+    store.finish_change(change_id, outcome="failed", reason="unhealthy")
+    store.record_rollback(run_id=run_id, app_id="/dirac/fts", from_version="v2",
+                          to_version="v1", reason="deployment failed", failure=None,
+                          stuck_step=None, method="cancel", outcome="succeeded",
+                          requested_by=None)
+    store.quarantine(app_id="/dirac/fts", revision=SHA, reason="rolled back")
+
+    run, changed, rollback, quarantine = (e.as_json() for e in store.history())
+    assert list(run.items()) == [
+        ("kind", "run"), ("run_id", run_id), ("revision", SHA), ("trigger", "poll"),
+        ("requested_by", None), ("dry_run", False), ("started_at", iso(T0)),
+        ("finished_at", None), ("outcome", None), ("error", None), ("summary", None),
+        ("at", iso(T0))]
+    assert list(changed.items()) == [
+        ("kind", "change"), ("change_id", change_id), ("run_id", run_id),
+        ("app_id", "/dirac/fts"), ("action", "update"), ("revision", SHA),
+        ("purpose", "change"),
+        ("patch", [{"op": "replace", "path": "/env/DIRAC_DB_PASSWORD", "value": "***"},
+                   {"op": "replace", "path": "/container/docker/image",
+                    "value": "lhcbdirac:v8r2p44"}]),
+        ("deployment_id", "d-1"), ("version", "2026-11-25T06:00:00.000Z"),
+        ("previous_version", "2026-11-24T06:00:00.000Z"), ("deadline_seconds", 600.0),
+        ("started_at", iso(T0)), ("finished_at", iso(T0 + 10)), ("outcome", "failed"),
+        ("reason", "unhealthy"), ("at", iso(T0))]
+    assert list(rollback) == ["kind", "rollback_id", "run_id", "app_id", "from_version",
+                              "to_version", "reason", "failure", "stuck_step", "method",
+                              "outcome", "requested_by", "at"]
+    assert (rollback["kind"], rollback["at"], rollback["method"]) == (
+        "rollback", iso(T0 + 10), "cancel")
+    assert list(quarantine) == ["kind", "quarantine_id", "app_id", "revision", "reason", "at",
+                                "lifted_at", "lifted_by"]
+    assert (quarantine["kind"], quarantine["at"], quarantine["lifted_at"]) == (
+        "quarantine", iso(T0 + 10), None)
 
 
 # -- concurrency, durability, schema ---------------------------------------------------------
@@ -498,44 +526,9 @@ def test_the_sqlite_store_lives_in_the_state_dir_in_wal_mode_and_survives_reopen
     try:
         assert [r.run_id for r in reopened.runs()] == [run_id]
         assert reopened.is_quarantined(app_id="/dirac/fts", revision=SHA)
-        assert reopened.schema_version() == records.SCHEMA_VERSION
+        assert reopened.schema_version() == migrate.head()
     finally:
         reopened.close()
-
-
-def test_a_version_1_database_is_migrated(store_url: str, tmp_path: Path) -> None:
-    (tmp_path / "state").mkdir(exist_ok=True)
-    engine = sa.create_engine(store_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
-        conn.execute(sa.text("INSERT INTO schema_version VALUES (1)"))
-        conn.execute(sa.text(
-            "CREATE TABLE revisions (revision VARCHAR(200) PRIMARY KEY, "
-            "first_seen_at FLOAT NOT NULL, author TEXT, message TEXT, committed_at FLOAT, "
-            "definitions TEXT NOT NULL)"))
-        conn.execute(sa.text(
-            "INSERT INTO revisions VALUES ('old', 1.0, 'ada', 'm', NULL, '{}')"))
-    engine.dispose()
-
-    store = records.RecordStore(store_url)
-    try:
-        assert store.schema_version() == 2
-        store.record_revision(revision=SHA, definitions={}, source="repo", ref="main")
-        assert {(r.revision, r.source) for r in store.revisions()} == {("old", None),
-                                                                      (SHA, "repo")}
-    finally:
-        store.close()
-
-
-def test_a_database_from_a_newer_reconciler_is_refused(store_url: str, tmp_path: Path) -> None:
-    (tmp_path / "state").mkdir(exist_ok=True)
-    records.RecordStore(store_url).close()
-    engine = sa.create_engine(store_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
-    engine.dispose()
-    with pytest.raises(records.StoreUnavailable, match="schema version 99"):
-        records.RecordStore(store_url)
 
 
 def test_an_unreachable_database_is_store_unavailable_without_its_password(

@@ -164,6 +164,19 @@ def test_the_wheel_built_like_the_image_installs_a_working_command(tmp_path: Pat
     assert data_files(installed) == data_files(REPO_ROOT / "reconciler"), (
         "every schema, template, catalog and example file of the package is in the wheel")
 
+    # The record store's Alembic scripts are Python files outside any package: data too.
+    def migration_scripts(package: Path) -> set[str]:
+        folder = package / "shell" / "records" / "migrations"
+        return {p.relative_to(package).as_posix() for p in folder.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+
+    assert migration_scripts(installed) == migration_scripts(REPO_ROOT / "reconciler")
+    assert "shell/records/migrations/env.py" in migration_scripts(installed)
+    history = subprocess.run([command, "history", "--state-dir", str(tmp_path / "state")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert (history.returncode, history.stdout) == (0, "no history\n"), history.stderr
+
     (example / "images.yaml").write_text("images: {lhcbdirac: {repository: lhcbdirac}}\n")
     refused = subprocess.run([command, "validate", str(example)], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=60, check=False)

@@ -1,0 +1,104 @@
+"""The connection to the records' database, shared by every store of the package.
+
+One :class:`Database` holds the SQLAlchemy engine, the write lock and the injected clock.
+SQLite (the default, a file in the state directory) runs in WAL mode, so that the controller
+thread writes while web server threads read; PostgreSQL (``postgresql+psycopg://...``) runs
+the same code. Errors of the driver become :class:`StoreUnavailable` here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.exc
+
+Clock = Callable[[], float]
+When = dt.datetime | float
+"""A point in time: an aware datetime, or UNIX seconds."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be opened or written: stop and alert (disk, URL, credentials)."""
+
+
+class Database:
+    """The engine, the lock and the clock of one database; safe to share between threads.
+
+    Writes are serialized by :attr:`lock` (SQLite allows one writer; on PostgreSQL it keeps
+    read-then-write steps such as claiming a notification atomic within the process).
+    Creating it does not connect: the first connection is the migration's.
+    """
+
+    def __init__(self, url: str, *, clock: Clock) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.url = sa.engine.make_url(url).render_as_string(hide_password=True)
+        """The database URL with its password hidden, fit for logs."""
+        with self.opening():
+            if url.startswith("sqlite"):
+                self.engine = sa.create_engine(
+                    url, connect_args={"check_same_thread": False, "timeout": 30})
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
+
+    @contextlib.contextmanager
+    def opening(self) -> Iterator[None]:
+        """Turn the driver's errors while opening the store into :class:`StoreUnavailable`."""
+        try:
+            yield
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            cause = e.orig if hasattr(e, "orig") else e
+            raise StoreUnavailable(f"cannot open the record store {self.url}: "
+                                   f"{type(cause).__name__}: {_first_line(e)}") from e
+
+    def begin(self) -> contextlib.AbstractContextManager[sa.Connection]:
+        """A connection in a transaction, committed when the block ends without error."""
+        return self.engine.begin()
+
+    def now(self) -> float:
+        return float(self.clock())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Store:
+    """The base of the stores of one concern: they share one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key the database gave the row just inserted."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreUnavailable("the database returned no key for an inserted row")
+    return int(key[0])
+
+
+def seconds(when: When) -> float:
+    """``when`` as UNIX seconds; a naive datetime is refused (its zone would be a guess)."""
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None:
+            raise ValueError(f"{when.isoformat()} has no time zone: pass an aware UTC datetime")
+        return when.timestamp()
+    return float(when)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -1,0 +1,159 @@
+"""Drift: live apps that differ from the desired state last applied, and what was done.
+
+One record per episode of an app (``open``, ``flapping``, then ``resolved``); each correction
+of live is a row of its own with its time, so that flapping is counted in a window. Patches
+are masked before they are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconciler.core import redact
+from reconciler.shell.records import database, rows, schema
+
+_drifts, _corrections = schema.drifts, schema.drift_corrections
+
+_OPEN = ("open", "flapping")
+
+
+class DriftStore(database.Store):
+    """Drift records and their corrections."""
+
+    def observe_drift(
+        self, *, app_id: str, kind: str, patch: Sequence[Mapping[str, Any]], fingerprint: str,
+        policy: str, client_ip: str | None = None, uri: str | None = None,
+        attributed_at: str | None = None, live_version: str | None = None,
+    ) -> tuple[rows.Drift, bool]:
+        """Record drift seen now: the open record of the app is updated, or a new one opened.
+
+        Returns the record and whether it is new (a transition worth a notification).
+        """
+        now = self._db.now()
+        masked = json.dumps(list(redact.mask_patch([dict(op) for op in patch])))
+        attribution = {k: v for k, v in (("client_ip", client_ip), ("uri", uri),
+                                         ("attributed_at", attributed_at)) if v}
+        with self._db.lock, self._db.begin() as conn:
+            row = conn.execute(sa.select(_drifts).where(
+                _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN))
+                .order_by(_drifts.c.drift_id.desc())).mappings().first()
+            if row is not None:
+                conn.execute(_drifts.update().where(_drifts.c.drift_id == row["drift_id"]).values(
+                    last_seen_at=now, patch=masked, kind=kind, fingerprint=fingerprint,
+                    live_version=live_version, **attribution))
+                drift_id, created = int(row["drift_id"]), False
+            else:
+                result = conn.execute(_drifts.insert().values(
+                    app_id=app_id, kind=kind, patch=masked, fingerprint=fingerprint,
+                    first_seen_at=now, last_seen_at=now, policy=policy, status="open",
+                    corrections=0, live_version=live_version, **attribution))
+                drift_id, created = database.inserted_id(result), True
+        return self.drift(drift_id), created
+
+    def attribute_drift(self, *, app_id: str, client_ip: str, uri: str, at: str) -> None:
+        """Remember who last changed the app through Marathon's API (from ``api_post_event``)."""
+        with self._db.lock, self._db.begin() as conn:
+            conn.execute(_drifts.update().where(
+                _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN)).values(
+                client_ip=client_ip, uri=uri, attributed_at=at))
+
+    def set_drift_action(
+        self, drift_id: int, *, action: str, status: str | None = None,
+        count_correction: bool = False,
+    ) -> rows.Drift:
+        """Record what was done about a drift; ``count_correction`` when live was corrected."""
+        now = self._db.now()
+        values: dict[str, Any] = {"action": action}
+        if status is not None:
+            values["status"] = status
+            if status == "resolved":
+                values["resolved_at"] = now
+        if count_correction:
+            values["corrections"] = _drifts.c.corrections + 1
+        with self._db.lock, self._db.begin() as conn:
+            app_id = conn.execute(sa.select(_drifts.c.app_id).where(
+                _drifts.c.drift_id == drift_id)).scalar_one()
+            conn.execute(_drifts.update().where(_drifts.c.drift_id == drift_id).values(**values))
+            if count_correction:
+                conn.execute(_corrections.insert().values(
+                    drift_id=drift_id, app_id=app_id, at=now))
+        return self.drift(drift_id)
+
+    def resolve_drift(self, *, app_id: str, action: str) -> list[rows.Drift]:
+        """Close the app's open (or flapping) drift: live equals desired again."""
+        with self._db.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(_drifts.c.drift_id).where(
+                _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN)))]
+        return [self.set_drift_action(i, action=action, status="resolved") for i in ids]
+
+    def acknowledge_drift(self, drift_id: int, *, by: str) -> rows.Drift:
+        with self._db.lock, self._db.begin() as conn:
+            conn.execute(_drifts.update().where(_drifts.c.drift_id == drift_id).values(
+                acknowledged_by=by, action="acknowledged"))
+        return self.drift(drift_id)
+
+    def recent_corrections(self, *, app_id: str, since: database.When) -> int:
+        """How many times the app's drift was corrected since ``since`` (flapping detection)."""
+        with self._db.begin() as conn:
+            return int(conn.execute(
+                sa.select(sa.func.count()).select_from(_corrections).where(
+                    _corrections.c.app_id == app_id,
+                    _corrections.c.at >= database.seconds(since))).scalar_one())
+
+    def drift(self, drift_id: int) -> rows.Drift:
+        with self._db.begin() as conn:
+            row = conn.execute(sa.select(_drifts).where(
+                _drifts.c.drift_id == drift_id)).mappings().one()
+            times = conn.execute(sa.select(_corrections.c.at).where(
+                _corrections.c.drift_id == drift_id).order_by(
+                _corrections.c.correction_id)).scalars().all()
+        return _drift(row, times)
+
+    def drifts(
+        self, *, open_only: bool = False, since: database.When | None = None,
+        prefix: str | None = None, app_id: str | None = None,
+    ) -> list[rows.Drift]:
+        """Drift records, open (and flapping) first, then newest first.
+
+        ``since`` keeps those seen since then; ``prefix`` those of a group (``/dirac``).
+        """
+        query = sa.select(_drifts)
+        if open_only:
+            query = query.where(_drifts.c.status.in_(_OPEN))
+        if since is not None:
+            query = query.where(_drifts.c.last_seen_at >= database.seconds(since))
+        if app_id is not None:
+            query = query.where(_drifts.c.app_id == app_id)
+        elif prefix and prefix.strip("/"):
+            base = "/" + prefix.strip("/")
+            query = query.where(sa.or_(_drifts.c.app_id == base,
+                                       _drifts.c.app_id.startswith(base + "/", autoescape=True)))
+        with self._db.begin() as conn:
+            found = conn.execute(query.order_by(_drifts.c.last_seen_at.desc(),
+                                                _drifts.c.drift_id.desc())).mappings().all()
+            times: dict[int, list[float]] = {}
+            if found:
+                for drift_id, at in conn.execute(
+                        sa.select(_corrections.c.drift_id, _corrections.c.at)
+                        .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found]))
+                        .order_by(_corrections.c.correction_id)):
+                    times.setdefault(drift_id, []).append(at)
+        drifts = [_drift(r, times.get(r["drift_id"], [])) for r in found]
+        return sorted(drifts, key=lambda d: d.status == "resolved")
+
+
+
+def _drift(row: sa.RowMapping, corrected_at: Sequence[float]) -> rows.Drift:
+    return rows.Drift(
+        drift_id=row["drift_id"], app_id=row["app_id"], kind=row["kind"],
+        patch=tuple(json.loads(row["patch"])), first_seen_at=rows.iso(row["first_seen_at"]),
+        last_seen_at=rows.iso(row["last_seen_at"]), client_ip=row["client_ip"], uri=row["uri"],
+        attributed_at=row["attributed_at"], live_version=row["live_version"],
+        policy=row["policy"], action=row["action"], status=row["status"],
+        corrections=row["corrections"], corrected_at=tuple(rows.iso(t) for t in corrected_at),
+        resolved_at=rows.iso(row["resolved_at"]), acknowledged_by=row["acknowledged_by"],
+    )

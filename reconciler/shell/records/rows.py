@@ -1,0 +1,238 @@
+"""What the record store hands out: typed, frozen rows, and how their values read.
+
+Times are ISO-8601 strings (UTC, whole seconds), except :attr:`PendingChange.started_at`,
+which the engine computes deadlines from. Patches are tuples of RFC 6902 operations with
+secrets masked. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, overload
+
+from reconciler.core import drift as drifting
+
+
+@overload
+def iso(seconds: float) -> str: ...
+@overload
+def iso(seconds: None) -> None: ...
+@overload
+def iso(seconds: float | None) -> str | None: ...
+
+
+def iso(seconds: float | None) -> str | None:
+    """UNIX seconds as an ISO-8601 UTC time (``2026-11-25T06:11:46+00:00``)."""
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
+def definition_digest(definition: Mapping[str, Any]) -> str:
+    """A stable digest of a desired definition (key order does not matter)."""
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    """Git commit sha, or ``dir:<content digest>``."""
+    source: str | None
+    ref: str | None
+    author: str | None
+    message: str | None
+    committed_at: str | None
+    first_seen_at: str
+    apps: int
+    """How many apps this revision's desired state holds."""
+    last_outcome: str | None
+    """Outcome of the last (not dry) run of this revision, None when it never ran."""
+    last_trigger: str | None
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    revision: str
+    trigger: str
+    requested_by: str | None
+    dry_run: bool
+    started_at: str
+    finished_at: str | None
+    outcome: str | None
+    """None while the run is in progress (or when the controller died during it)."""
+    error: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    change_id: int
+    run_id: int
+    app_id: str
+    action: str
+    revision: str
+    purpose: str
+    patch: tuple[dict[str, Any], ...]
+    """RFC 6902 operations, secrets masked."""
+    deployment_id: str | None
+    version: str | None
+    previous_version: str | None
+    """The live Marathon version before this change (what a rollback returns to)."""
+    deadline_seconds: float | None
+    started_at: str
+    finished_at: str | None
+    outcome: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A change whose Marathon deployment was started but whose outcome was never recorded."""
+
+    change_id: int
+    run_id: int
+    app_id: str
+    action: str
+    revision: str
+    deployment_id: str
+    version: str
+    previous_version: str | None
+    purpose: str
+    started_at: float
+    """UNIX seconds (the engine computes deadlines from it)."""
+    deadline_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    rollback_id: int
+    run_id: int | None
+    app_id: str
+    from_version: str | None
+    to_version: str | None
+    reason: str | None
+    """Why: deadline missed, deployment failed, manual."""
+    failure: str | None
+    """Marathon's ``lastTaskFailure`` message, when there was one."""
+    stuck_step: str | None
+    method: str | None
+    outcome: str | None
+    requested_by: str | None
+    at: str
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    quarantine_id: int
+    app_id: str
+    revision: str
+    reason: str | None
+    at: str
+    lifted_at: str | None
+    lifted_by: str | None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The last desired state applied successfully to one app: what drift is measured against."""
+
+    app_id: str
+    revision: str
+    definition: dict[str, Any]
+    digest: str
+    applied_at: str
+
+
+@dataclass(frozen=True)
+class Drift:
+    drift_id: int
+    app_id: str
+    kind: str
+    """``scale`` (only instances differ) or ``config``."""
+    patch: tuple[dict[str, Any], ...]
+    """JSON Patch from desired to live, secrets masked."""
+    first_seen_at: str
+    last_seen_at: str
+    client_ip: str | None
+    uri: str | None
+    attributed_at: str | None
+    live_version: str | None
+    policy: str
+    action: str | None
+    """What was done: ``corrected``, ``reported``, ``flapping-stopped``, ``acknowledged``."""
+    status: str
+    """``open``, ``flapping`` or ``resolved``."""
+    corrections: int
+    corrected_at: tuple[str, ...]
+    resolved_at: str | None
+    acknowledged_by: str | None
+
+    @property
+    def suggested_ignore(self) -> str | None:
+        """For flapping drift: the ``reconciler.yaml`` lines that would accept these changes
+        (something outside Git owns the fields, an autoscaler say); None otherwise."""
+        if self.status != "flapping":
+            return None
+        return drifting.suggested_ignore(self.app_id, [op["path"] for op in self.patch])
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    audit_id: int
+    at: str
+    who: str
+    action: str
+    target: str | None
+    result: str | None
+
+
+HistoryKind = Literal["run", "change", "rollback", "quarantine"]
+HistoryRecord = Run | Change | Rollback | Quarantine
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of the time-ordered history: a run, change, rollback or quarantine."""
+
+    record: HistoryRecord
+
+    @property
+    def kind(self) -> HistoryKind:
+        match self.record:
+            case Run():
+                return "run"
+            case Change():
+                return "change"
+            case Rollback():
+                return "rollback"
+            case Quarantine():
+                return "quarantine"
+
+    @property
+    def at(self) -> str:
+        """When it happened: a run's or change's start, a rollback's or quarantine's time."""
+        if isinstance(self.record, Run | Change):
+            return self.record.started_at
+        return self.record.at
+
+    @property
+    def app_id(self) -> str | None:
+        """The app it is about; None for a run, which is about every app."""
+        return None if isinstance(self.record, Run) else self.record.app_id
+
+    def as_json(self) -> dict[str, Any]:
+        """The published shape (``reconciler history --output json``, ``/api/v1``): the
+        ``kind``, every field of the record, and ``at`` (last, unless the record has one)."""
+        fields = dataclasses.asdict(self.record)
+        if "patch" in fields:
+            fields["patch"] = list(fields["patch"])
+        out: dict[str, Any] = {"kind": self.kind, **fields}
+        out.setdefault("at", self.at)
+        return out

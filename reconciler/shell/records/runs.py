@@ -1,0 +1,326 @@
+"""What reconciler did to Marathon: revisions seen, sync runs, changes, rollbacks, quarantines.
+
+Each change is recorded with its Marathon deployment id *before* the engine waits on it, so
+that a run starting after a crash waits on it instead of starting a duplicate. The desired
+definitions of a revision are kept as they are (a rollback to that revision sends them to
+Marathon again); patches are masked before they are stored. History is never truncated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconciler.core import redact
+from reconciler.shell.records import database, rows, schema
+
+_revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
+_rollbacks, _quarantines = schema.rollbacks, schema.quarantines
+
+
+class RunStore(database.Store):
+    """Revisions, runs and changes, rollbacks and quarantines, and their history."""
+
+    # -- revisions and runs ------------------------------------------------------------------
+
+    def record_revision(
+        self, *, revision: str, definitions: Mapping[str, Any], author: str | None = None,
+        message: str | None = None, committed_at: database.When | None = None,
+        source: str | None = None, ref: str | None = None,
+    ) -> None:
+        """Remember a revision and its desired definitions (per app id) the first time."""
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_revisions.c.revision).where(
+                    _revisions.c.revision == revision)).first() is not None:
+                return
+            conn.execute(_revisions.insert().values(
+                revision=revision, first_seen_at=self._db.now(), author=author,
+                message=message,
+                committed_at=None if committed_at is None else database.seconds(committed_at),
+                definitions=json.dumps(dict(definitions), sort_keys=True),
+                source=source, ref=ref))
+
+    def resolve_revision(self, prefix: str) -> str | None:
+        """The newest recorded revision starting with ``prefix`` (a short sha)."""
+        with self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(_revisions.c.revision)
+                .where(_revisions.c.revision.startswith(prefix, autoescape=True))
+                .order_by(_revisions.c.first_seen_at.desc())
+            ).first()
+        return None if row is None else str(row[0])
+
+    def desired_definition(self, *, revision: str, app_id: str) -> dict[str, Any] | None:
+        """The app's desired definition in ``revision``; None if the revision lacks the app."""
+        with self._db.begin() as conn:
+            row = conn.execute(sa.select(_revisions.c.definitions).where(
+                _revisions.c.revision == revision)).first()
+        if row is None:
+            return None
+        definition: dict[str, Any] | None = json.loads(row[0]).get(app_id)
+        return definition
+
+    def revisions(self) -> list[rows.Revision]:
+        """Revisions seen, newest first, with the outcome of their last run."""
+        last_run = (
+            sa.select(_runs.c.revision, sa.func.max(_runs.c.run_id).label("run_id"))
+            .where(_runs.c.dry_run.is_(False)).group_by(_runs.c.revision).subquery()
+        )
+        query = (
+            sa.select(_revisions, _runs.c.outcome.label("last_outcome"),
+                      _runs.c.trigger.label("last_trigger"))
+            .outerjoin(last_run, last_run.c.revision == _revisions.c.revision)
+            .outerjoin(_runs, _runs.c.run_id == last_run.c.run_id)
+            .order_by(_revisions.c.first_seen_at.desc(), _revisions.c.revision)
+        )
+        with self._db.begin() as conn:
+            found = conn.execute(query).mappings().all()
+        return [rows.Revision(
+            revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
+            message=r["message"], committed_at=rows.iso(r["committed_at"]),
+            first_seen_at=rows.iso(r["first_seen_at"]), apps=len(json.loads(r["definitions"])),
+            last_outcome=r["last_outcome"], last_trigger=r["last_trigger"]) for r in found]
+
+    def start_run(
+        self, *, revision: str, trigger: str, requested_by: str | None, dry_run: bool
+    ) -> int:
+        """Open a run record (outcome empty until :meth:`finish_run`); returns its id."""
+        with self._db.lock, self._db.begin() as conn:
+            result = conn.execute(_runs.insert().values(
+                revision=revision, trigger=trigger, requested_by=requested_by, dry_run=dry_run,
+                started_at=self._db.now()))
+            return database.inserted_id(result)
+
+    def finish_run(
+        self, run_id: int, *, outcome: str, error: str | None,
+        summary: str | Mapping[str, Any] | None,
+    ) -> None:
+        if summary is not None and not isinstance(summary, str):
+            summary = json.dumps(dict(summary), sort_keys=True)
+        with self._db.lock, self._db.begin() as conn:
+            conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(
+                outcome=outcome, error=error, summary=summary, finished_at=self._db.now()))
+
+    def runs(self, *, limit: int | None = None) -> list[rows.Run]:
+        """Runs, newest first (all of them unless ``limit``)."""
+        query = sa.select(_runs).order_by(_runs.c.run_id.desc())
+        if limit:
+            query = query.limit(limit)
+        with self._db.begin() as conn:
+            return [_run(r) for r in conn.execute(query).mappings()]
+
+    def run(self, run_id: int) -> rows.Run:
+        with self._db.begin() as conn:
+            row = conn.execute(sa.select(_runs).where(_runs.c.run_id == run_id)).mappings().first()
+        if row is None:
+            raise KeyError(f"no run {run_id}")
+        return _run(row)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def record_deployment(
+        self, *, run_id: int, app_id: str, action: str, revision: str,
+        deployment_id: str | None, version: str | None, previous_version: str | None,
+        purpose: str, patch: Sequence[Mapping[str, Any]], deadline_seconds: float | None,
+    ) -> int:
+        """Record a change; call it as soon as Marathon answered with a deployment id.
+
+        The patch is masked here, whatever the caller passed.
+        """
+        masked = redact.mask_patch([dict(op) for op in patch])
+        with self._db.lock, self._db.begin() as conn:
+            result = conn.execute(_changes.insert().values(
+                run_id=run_id, app_id=app_id, action=action, revision=revision, purpose=purpose,
+                patch=json.dumps(list(masked)), deployment_id=deployment_id,
+                version=version, previous_version=previous_version,
+                deadline_seconds=deadline_seconds, started_at=self._db.now()))
+            return database.inserted_id(result)
+
+    def finish_change(self, change_id: int, *, outcome: str, reason: str | None) -> None:
+        with self._db.lock, self._db.begin() as conn:
+            conn.execute(_changes.update().where(_changes.c.change_id == change_id).values(
+                outcome=outcome, reason=reason, finished_at=self._db.now()))
+
+    def changes(
+        self, *, run_id: int | None = None, app_id: str | None = None
+    ) -> list[rows.Change]:
+        """Changes in the order they were started."""
+        query = sa.select(_changes).order_by(_changes.c.change_id)
+        if run_id is not None:
+            query = query.where(_changes.c.run_id == run_id)
+        if app_id is not None:
+            query = query.where(_changes.c.app_id == app_id)
+        with self._db.begin() as conn:
+            return [_change(r) for r in conn.execute(query).mappings()]
+
+    def pending_changes(self) -> list[rows.PendingChange]:
+        """Changes with a deployment and no outcome: a restarted controller waits on them."""
+        with self._db.begin() as conn:
+            found = conn.execute(
+                sa.select(_changes).where(_changes.c.outcome.is_(None),
+                                          _changes.c.deployment_id.is_not(None))
+                .order_by(_changes.c.change_id)
+            ).mappings().all()
+        return [rows.PendingChange(
+            change_id=r["change_id"], run_id=r["run_id"], app_id=r["app_id"], action=r["action"],
+            revision=r["revision"], deployment_id=r["deployment_id"], version=r["version"] or "",
+            previous_version=r["previous_version"], purpose=r["purpose"],
+            started_at=r["started_at"], deadline_seconds=r["deadline_seconds"]) for r in found]
+
+    def latest_revision_for(self, *, app_id: str) -> str | None:
+        """The revision of the app's last successful change from Git."""
+        with self._db.begin() as conn:
+            row = conn.execute(
+                sa.select(_changes.c.revision)
+                .where(_changes.c.app_id == app_id, _changes.c.purpose == "change",
+                       _changes.c.outcome == "succeeded")
+                .order_by(_changes.c.change_id.desc())
+            ).first()
+        return None if row is None else str(row[0])
+
+    def last_applied(self) -> dict[str, rows.Applied]:
+        """Per app: the revision and desired definition of its last successful change.
+
+        This is the desired state drift is measured against. An app whose last successful
+        change deleted it is absent.
+        """
+        with self._db.begin() as conn:
+            found = conn.execute(
+                sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
+                          _changes.c.started_at, _revisions.c.definitions)
+                .join(_revisions, _revisions.c.revision == _changes.c.revision)
+                .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
+                .order_by(_changes.c.change_id)
+            ).all()
+        out: dict[str, rows.Applied] = {}
+        parsed: dict[str, dict[str, Any]] = {}
+        for app_id, revision, finished_at, started_at, definitions in found:
+            if revision not in parsed:
+                parsed[revision] = json.loads(definitions)
+            definition = parsed[revision].get(app_id)
+            if definition is None:
+                out.pop(app_id, None)
+                continue
+            out[app_id] = rows.Applied(
+                app_id=app_id, revision=revision, definition=definition,
+                digest=rows.definition_digest(definition),
+                applied_at=rows.iso(finished_at or started_at))
+        return out
+
+    # -- rollbacks and quarantines -----------------------------------------------------------
+
+    def record_rollback(
+        self, *, run_id: int | None, app_id: str, from_version: str | None,
+        to_version: str | None, reason: str | None, failure: str | None,
+        stuck_step: str | None, method: str | None, outcome: str | None,
+        requested_by: str | None,
+    ) -> int:
+        with self._db.lock, self._db.begin() as conn:
+            result = conn.execute(_rollbacks.insert().values(
+                run_id=run_id, app_id=app_id, from_version=from_version, to_version=to_version,
+                reason=reason, failure=failure, stuck_step=stuck_step, method=method,
+                outcome=outcome, requested_by=requested_by, at=self._db.now()))
+            return database.inserted_id(result)
+
+    def rollbacks(self, *, app_id: str | None = None) -> list[rows.Rollback]:
+        """Rollbacks, newest first."""
+        query = sa.select(_rollbacks).order_by(_rollbacks.c.at.desc(),
+                                               _rollbacks.c.rollback_id.desc())
+        if app_id:
+            query = query.where(_rollbacks.c.app_id == app_id)
+        with self._db.begin() as conn:
+            return [_rollback(r) for r in conn.execute(query).mappings()]
+
+    def quarantine(self, *, app_id: str, revision: str, reason: str | None) -> None:
+        """Keep ``revision`` away from the app until someone lifts it (idempotent)."""
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_quarantines.c.quarantine_id).where(
+                    _quarantines.c.app_id == app_id, _quarantines.c.revision == revision,
+                    _quarantines.c.lifted_at.is_(None))).first() is not None:
+                return
+            conn.execute(_quarantines.insert().values(
+                app_id=app_id, revision=revision, reason=reason, at=self._db.now()))
+
+    def is_quarantined(self, *, app_id: str, revision: str) -> bool:
+        with self._db.begin() as conn:
+            return conn.execute(sa.select(_quarantines.c.quarantine_id).where(
+                _quarantines.c.app_id == app_id, _quarantines.c.revision == revision,
+                _quarantines.c.lifted_at.is_(None))).first() is not None
+
+    def lift_quarantine(
+        self, *, app_id: str, revision: str | None = None, lifted_by: str | None = None
+    ) -> int:
+        """Lift the app's quarantine (of ``revision``, or all); returns how many were lifted."""
+        condition = sa.and_(_quarantines.c.app_id == app_id, _quarantines.c.lifted_at.is_(None))
+        if revision is not None:
+            condition = sa.and_(condition, _quarantines.c.revision == revision)
+        with self._db.lock, self._db.begin() as conn:
+            result = conn.execute(_quarantines.update().where(condition).values(
+                lifted_at=self._db.now(), lifted_by=lifted_by))
+            return int(result.rowcount)
+
+    def active_quarantines(self) -> list[rows.Quarantine]:
+        """Quarantines not lifted, newest first."""
+        with self._db.begin() as conn:
+            found = conn.execute(sa.select(_quarantines).where(
+                _quarantines.c.lifted_at.is_(None)).order_by(
+                _quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc())).mappings()
+            return [_quarantine(r) for r in found]
+
+    # -- history -----------------------------------------------------------------------------
+
+    def history(
+        self, *, app_id: str | None = None, since: database.When | None = None
+    ) -> list[rows.HistoryEntry]:
+        """Runs, changes, rollbacks and quarantines in time order (never truncated).
+
+        Runs are left out when ``app_id`` is given (a run is about every app).
+        """
+        after = None if since is None else database.seconds(since)
+        sources: list[tuple[sa.Table, str, _ToRecord]] = [
+            (_changes, "started_at", _change), (_rollbacks, "at", _rollback),
+            (_quarantines, "at", _quarantine)]
+        if app_id is None:
+            sources.insert(0, (_runs, "started_at", _run))
+        entries: list[tuple[float, int, rows.HistoryEntry]] = []
+        with self._db.begin() as conn:
+            for order, (table, at, record) in enumerate(sources):
+                query = sa.select(table).order_by(*table.primary_key.columns)
+                if app_id is not None:
+                    query = query.where(table.c.app_id == app_id)
+                if after is not None:
+                    query = query.where(table.c[at] >= after)
+                entries += [(r[at], order, rows.HistoryEntry(record=record(r)))
+                            for r in conn.execute(query).mappings()]
+        # Stable sort: at equal times, runs come before their changes, rollbacks, quarantines.
+        return [e for _, _, e in sorted(entries, key=lambda item: (item[0], item[1]))]
+
+
+_ToRecord = Callable[[sa.RowMapping], rows.HistoryRecord]
+
+
+
+def _run(row: sa.RowMapping) -> rows.Run:
+    return rows.Run(
+        run_id=row["run_id"], revision=row["revision"], trigger=row["trigger"],
+        requested_by=row["requested_by"], dry_run=bool(row["dry_run"]),
+        started_at=rows.iso(row["started_at"]), finished_at=rows.iso(row["finished_at"]),
+        outcome=row["outcome"], error=row["error"], summary=row["summary"])
+
+
+def _change(row: sa.RowMapping) -> rows.Change:
+    return rows.Change(**{**row, "patch": tuple(json.loads(row["patch"])),
+                          "started_at": rows.iso(row["started_at"]),
+                          "finished_at": rows.iso(row["finished_at"])})
+
+
+def _rollback(row: sa.RowMapping) -> rows.Rollback:
+    return rows.Rollback(**{**row, "at": rows.iso(row["at"])})
+
+
+def _quarantine(row: sa.RowMapping) -> rows.Quarantine:
+    return rows.Quarantine(**{**row, "at": rows.iso(row["at"]),
+                              "lifted_at": rows.iso(row["lifted_at"])})

@@ -1,0 +1,50 @@
+"""The record store callers use: every concern's store over one database, opened migrated.
+
+:class:`RecordStore` is the one object the engine, the controller, the web server and the
+CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.drift`,
+:mod:`.audit`), which share its :class:`database.Database`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from reconciler.shell.records import audit, database, drift, migrate, runs
+
+
+class RecordStore(runs.RunStore, drift.DriftStore, audit.AuditStore):
+    """Typed access to the records; safe to share between threads.
+
+    Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and
+    raises :class:`database.StoreUnavailable` when it cannot.
+    """
+
+    def __init__(self, url: str, *, clock: database.Clock = time.time) -> None:
+        db = database.Database(url, clock=clock)
+        try:
+            migrate.upgrade(db)
+        except BaseException:
+            db.close()
+            raise
+        super().__init__(db)
+        self.url = db.url
+        """The database URL with its password hidden, fit for logs."""
+
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (:func:`migrate.head` once opened)."""
+        with self._db.opening(), self._db.engine.connect() as conn:
+            return migrate.current(conn)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_store(
+    state_dir: Path, *, url: str | None = None, clock: database.Clock = time.time
+) -> RecordStore:
+    """The store at ``url``, or SQLite in ``state_dir`` (created if missing)."""
+    if url is None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{state_dir / 'reconciler.db'}"
+    return RecordStore(url, clock=clock)

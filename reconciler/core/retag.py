@@ -93,3 +93,17 @@ def _verify(source: model.SourceFile, *, text: str, image: str, tag: str,
     if after != {**before, "images": {**before["images"], image: expected}}:
         raise EditRefused(f"{source.path}: the edit of {image} would change more than its tag; "
                           "edit it by hand")
+
+
+def commit_message(*, image: str, old_tag: str, new_tag: str, digest: str,
+                   pinned: bool) -> str:
+    """The bump commit's message: image, old -> new tag, and the manifest digest."""
+    pin = "pinned to" if pinned else "manifest"
+    return (f"images.yaml: {image} {old_tag} -> {new_tag}\n\n"
+            f"{image}:{new_tag} {pin} {digest}\n"
+            "Bumped by the reconciler's registry watcher (update policy in images.yaml).\n")
+
+
+def bump_branch(*, image: str, tag: str) -> str:
+    """The branch a proposed bump goes to (``push: branch``)."""
+    return f"reconciler/bump-{image}-{tag}"

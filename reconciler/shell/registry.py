@@ -42,6 +42,8 @@ MANIFEST_TYPES = ", ".join((
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
+Session = requests.Session
+"""What callers may inject (tests plug a session in; nothing else of ``requests`` leaks)."""
 _MAX_BYTES = 4 * 1024 * 1024
 """The most a tag page or a token may weigh; a registry sending more is broken or hostile."""
 _MAX_PAGES = 200

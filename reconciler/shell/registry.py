@@ -161,6 +161,7 @@ class Client:
         url = f"{self._base}/v2/{repository}/manifests/{urllib.parse.quote(tag)}"
         response = self._request("HEAD", url, repository=repository, what=f"{repository}:{tag}",
                                  headers={"Accept": MANIFEST_TYPES})
+        response.close()
         digest = response.headers.get("Docker-Content-Digest", "")
         if not _DIGEST.match(digest):
             raise RegistryUnavailable(f"{self._base}: {repository}:{tag}: no sha256 "

@@ -37,7 +37,7 @@ def _policy(update: Mapping[str, Any], *, repository: str) -> model.UpdatePolicy
     host = registry.split("://", 1)[-1]
     return model.UpdatePolicy(
         registry=registry,
-        # registry.cern.ch/lhcb/lhcbdirac in registry.cern.ch is lhcb/lhcbdirac there.
+        # registry.example.org/lhcb/lhcbdirac in registry.example.org is lhcb/lhcbdirac there.
         repository=update.get("repository") or repository.removeprefix(f"{host}/"),
         order=model.TagOrder(update["order"]), pattern=update.get("pattern"),
         prereleases=update.get("prereleases", False),

@@ -5,6 +5,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 # The record store tests run against a throwaway PostgreSQL server (initdb + postgres).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The registry tests run against a throwaway Distribution registry (tests/shell/registries.py).
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]} (run this script as root to install them)" >&2

@@ -5,14 +5,18 @@ gets that entry's ``repository:tag``, or pins an image itself with a tag or dige
 (``nginx:1.25``), used as written. An untagged name that is not in the catalog is an error:
 it would silently mean ``latest``. So one tag bump in ``images.yaml`` reaches every app that
 names the image, and nothing else changes.
+
+An entry's optional ``update:`` block (:class:`model.UpdatePolicy`) lets the registry
+watcher move ``tag`` forward itself (docs/releases.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core import model
+from reconciler.core import model, parse
 
 
 class UnknownImage(Exception):
@@ -21,8 +25,40 @@ class UnknownImage(Exception):
 
 def catalog(data: Mapping[str, Any]) -> dict[str, model.ImageRef]:
     """The entries of a schema-valid ``images.yaml``."""
-    return {name: model.ImageRef(name=name, repository=entry["repository"], tag=entry["tag"])
+    return {name: model.ImageRef(name=name, repository=entry["repository"], tag=entry["tag"],
+                                 digest=entry.get("digest"),
+                                 update=_policy(entry["update"], repository=entry["repository"])
+                                 if "update" in entry else None)
             for name, entry in (data.get("images") or {}).items()}
+
+
+def _policy(update: Mapping[str, Any], *, repository: str) -> model.UpdatePolicy:
+    registry = update["registry"].rstrip("/")
+    host = registry.split("://", 1)[-1]
+    return model.UpdatePolicy(
+        registry=registry,
+        # registry.example.org/lhcb/lhcbdirac in registry.example.org is lhcb/lhcbdirac there.
+        repository=update.get("repository") or repository.removeprefix(f"{host}/"),
+        order=model.TagOrder(update["order"]), pattern=update.get("pattern"),
+        prereleases=update.get("prereleases", False),
+        pin_digest=update.get("pinDigest", False),
+        push=model.PushMode(update.get("push", "direct")))
+
+
+def check_catalog(parsed: parse.ParsedFile) -> list[model.Problem]:
+    """What the schema cannot say about a schema-valid ``images.yaml``: patterns compile."""
+    problems = []
+    for name, entry in (parsed.data.get("images") or {}).items():
+        pattern = (entry.get("update") or {}).get("pattern")
+        if pattern is None:
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            at = parse.pointer("images", name, "update", "pattern")
+            problems.append(model.Problem(parsed.path, parsed.line_of(at),
+                                          f"{at}: not a regular expression: {e}"))
+    return problems
 
 
 def is_pinned(image: str) -> bool:

@@ -63,6 +63,9 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
 
     images_present = any(n in parsed for n in IMAGES_FILES)
     images_file = special(IMAGES_FILES, validate.IMAGES_SCHEMA)
+    if images_file is not None and (catalog_problems := imaging.check_catalog(images_file)):
+        problems.extend(catalog_problems)
+        images_file = None
     # A broken catalog is reported once, not again on every app that names an image.
     check_images = images_file is not None or not images_present
     settings_file = special(SETTINGS_FILES, validate.SETTINGS_SCHEMA)

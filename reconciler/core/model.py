@@ -56,10 +56,49 @@ class ImageRef:
     name: str
     repository: str
     tag: str
+    digest: str | None = None
+    """``sha256:...`` when the tag is pinned to one manifest (``pinDigest``)."""
+    update: UpdatePolicy | None = None
+    """How the registry watcher moves ``tag`` forward; None: only by hand."""
 
     @property
     def reference(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        pinned = f"@{self.digest}" if self.digest else ""
+        return f"{self.repository}:{self.tag}{pinned}"
+
+
+class TagOrder(enum.StrEnum):
+    """How the tags of a registry repository are ordered (``core/tags.py``)."""
+
+    LHCBDIRAC = "lhcbdirac"
+    """``vXrYpZ`` with optional ``-preN``."""
+    SEMVER = "semver"
+    REGEX = "regex"
+    """Tags matching ``pattern``, by its ``key`` group, else by name."""
+
+
+class PushMode(enum.StrEnum):
+    """Where the bump commit goes."""
+
+    DIRECT = "direct"
+    """To the branch the controller follows."""
+    BRANCH = "branch"
+    """To a new branch ``reconciler/bump-<image>-<tag>``, for someone to merge."""
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    """The ``update:`` block of an ``images.yaml`` entry."""
+
+    registry: str
+    """``host[:port]`` (HTTPS) or a URL (``http://127.0.0.1:5000``)."""
+    repository: str
+    """The repository in that registry (``lhcb/lhcbdirac``)."""
+    order: TagOrder
+    pattern: str | None = None
+    prereleases: bool = False
+    pin_digest: bool = False
+    push: PushMode = PushMode.DIRECT
 
 
 class DriftPolicy(enum.StrEnum):

@@ -116,6 +116,27 @@ def _is_git_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 
+def credential_environment(*, token: str | None, ssh_key_file: Path | None,
+                           known_hosts_file: Path | None) -> dict[str, str]:
+    """The environment that gives one git process its credentials (and never prompts)."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+    if token:
+        basic = base64.b64encode(f"reconciler:{token}".encode()).decode()
+        env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                   GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+    if ssh_key_file is not None or known_hosts_file is not None:
+        command = ["ssh", "-o", "BatchMode=yes"]
+        if ssh_key_file is not None:
+            command += ["-i", str(ssh_key_file), "-o", "IdentitiesOnly=yes"]
+        if known_hosts_file is not None:
+            command += ["-o", f"UserKnownHostsFile={known_hosts_file}",
+                        "-o", "StrictHostKeyChecking=yes"]
+        else:
+            command += ["-o", "StrictHostKeyChecking=accept-new"]
+        env["GIT_SSH_COMMAND"] = shlex.join(command)
+    return env
+
+
 class DirectorySource:
     """A folder read as it is now; its revision is its content digest (``dir:<sha256>``)."""
 
@@ -201,22 +222,8 @@ class GitSource:
         return runner
 
     def _environment(self) -> dict[str, str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
-        if self._token:
-            basic = base64.b64encode(f"reconciler:{self._token}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
-                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
-        if self._ssh_key_file is not None or self._known_hosts_file is not None:
-            command = ["ssh", "-o", "BatchMode=yes"]
-            if self._ssh_key_file is not None:
-                command += ["-i", str(self._ssh_key_file), "-o", "IdentitiesOnly=yes"]
-            if self._known_hosts_file is not None:
-                command += ["-o", f"UserKnownHostsFile={self._known_hosts_file}",
-                            "-o", "StrictHostKeyChecking=yes"]
-            else:
-                command += ["-o", "StrictHostKeyChecking=accept-new"]
-            env["GIT_SSH_COMMAND"] = shlex.join(command)
-        return env
+        return credential_environment(token=self._token, ssh_key_file=self._ssh_key_file,
+                                      known_hosts_file=self._known_hosts_file)
 
     def _run(self, repo: git.Repo | None, command: str, *args: str) -> str:
         try:

@@ -25,9 +25,7 @@ merging; this module adds the project's rules on top:
 
 from __future__ import annotations
 
-import math
 import os
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,11 +34,11 @@ import pydantic
 import pydantic_settings
 import yaml
 
+from reconciler.shell import config_values as values
 from reconciler.shell import marathon
 
 PREFIX = "RECONCILER_"
-EMBEDDED = "embedded"
-"""``RECONCILER_MARATHON_URL=embedded``: run the dev cluster as a child process."""
+EMBEDDED = values.EMBEDDED
 
 BUNDLED_DESIRED_STATE = Path(__file__).resolve().parents[1] / "desired_state"
 """The example config repo shipped with the package (used when no repo is configured); the
@@ -57,116 +55,10 @@ class BadConfiguration(Exception):
     """A setting is invalid or a secret file cannot be read: stop and tell the operator."""
 
 
-# -- parsing of single values (each raises ValueError with what was expected) -----------------
-
-
-def _seconds(*, minimum: float, exclusive: bool = False) -> pydantic.BeforeValidator:
-    def parse(value: object) -> float:
-        try:
-            number = float(str(value))
-        except ValueError:
-            raise ValueError("expected a number of seconds") from None
-        too_small = number <= minimum if exclusive else number < minimum
-        if not math.isfinite(number) or too_small:
-            raise ValueError(f"must be {'more than' if exclusive else 'at least'} {minimum:g}")
-        return number
-    return pydantic.BeforeValidator(parse)
-
-
-def _whole_number(value: object) -> int:
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-    if not number.is_integer():
-        raise ValueError("expected a whole number")
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return int(number)
-
-
-def _http_url(value: str) -> bool:
-    parts = urllib.parse.urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def marathon_urls(text: str) -> tuple[str, ...]:
-    """``http://m1:8080, http://m2:8080/`` -> both base URLs, in failover order."""
-    urls = tuple(u.strip().rstrip("/") for u in text.split(",") if u.strip())
-    if not urls:
-        raise ValueError("no Marathon URL")
-    if not all(_http_url(u) for u in urls):
-        # The text may hold user:password@: say what is expected, not what was given.
-        raise ValueError("expected http(s) URLs separated by commas, or `embedded`")
-    return urls
-
-
-def _marathon_url(value: object) -> str:
-    text = str(value).strip()
-    if text == EMBEDDED:
-        return text
-    return ",".join(marathon_urls(text))
-
-
-def _repo_path(value: object) -> str:
-    path = str(value).strip().strip("/") or "."
-    if ".." in Path(path).parts:
-        raise ValueError("must stay inside the repo")
-    return path
-
-
-def _listen(value: object) -> str:
-    text = str(value).strip()
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("expected host:port such as 127.0.0.1:8000")
-    return text
-
-
-def _public_url(value: object) -> str | None:
-    text = str(value).strip().rstrip("/") if value is not None else ""
-    if not text:
-        return None
-    if not _http_url(text):
-        raise ValueError("expected an http:// or https:// URL")
-    return text
-
-
-def _webhook_url(value: object) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        return None
-    if not _http_url(text):
-        raise ValueError("must be an http(s) URL")  # the URL holds a token: never repeat it
-    return text
-
-
-def _log_level(value: object) -> str:
-    level = str(value).strip().upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
-    return level
-
-
-def _host_path(*, directory_too: bool) -> pydantic.BeforeValidator:
-    def check(value: object) -> Path | None:
-        if value is None or not str(value).strip():
-            return None
-        path = Path(str(value).strip()).expanduser()
-        if not (path.is_file() or (directory_too and path.is_dir())):
-            raise ValueError("no such file")
-        return path
-    return pydantic.BeforeValidator(check)
-
-
-def _stripped(value: object) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-_Optional = Annotated[str | None, pydantic.BeforeValidator(_stripped)]
-_Secret = Annotated[str | None, pydantic.BeforeValidator(_stripped), pydantic.Field(repr=False)]
-_HostFile = Annotated[Path | None, _host_path(directory_too=False)]
+_Optional = Annotated[str | None, pydantic.BeforeValidator(values.stripped)]
+_Secret = Annotated[str | None, pydantic.BeforeValidator(values.stripped),
+                    pydantic.Field(repr=False)]
+_HostFile = Annotated[Path | None, values.host_path(directory_too=False)]
 
 
 class Settings(pydantic_settings.BaseSettings):
@@ -175,7 +67,7 @@ class Settings(pydantic_settings.BaseSettings):
     model_config = pydantic_settings.SettingsConfigDict(
         env_prefix=PREFIX, frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    marathon_url: Annotated[str, pydantic.BeforeValidator(_marathon_url)] = pydantic.Field(
+    marathon_url: Annotated[str, pydantic.BeforeValidator(values.marathon_url)] = pydantic.Field(
         EMBEDDED, description="Marathon base URL(s), comma separated for failover; `embedded` "
         "starts the dev cluster as a child process on a free port (state under the state "
         "dir); `status` finds the dev cluster a `run` started, the other commands need a URL "
@@ -189,14 +81,15 @@ class Settings(pydantic_settings.BaseSettings):
         None, description="DC/OS-style token, sent as `Authorization: token=...`, wins over "
         "basic auth (or MARATHON_TOKEN_FILE). Default: none")
     # requests also takes a directory of CA certificates.
-    marathon_ca_bundle: Annotated[Path | None, _host_path(directory_too=True)] = pydantic.Field(
+    marathon_ca_bundle: Annotated[Path | None,
+                                  values.host_path(directory_too=True)] = pydantic.Field(
         None, description="CA bundle to verify Marathon's TLS certificate. Default: the "
         "system CAs")
     marathon_client_cert: _HostFile = pydantic.Field(
         None, description="Client certificate for Marathon. Default: none")
     marathon_client_key: _HostFile = pydantic.Field(
         None, description="Key of the client certificate for Marathon. Default: none")
-    marathon_timeout: Annotated[float, _seconds(minimum=0, exclusive=True)] = pydantic.Field(
+    marathon_timeout: Annotated[float, values.seconds(minimum=0, exclusive=True)] = pydantic.Field(
         10.0, description="Seconds per Marathon request. Default: 10")
     repo_url: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
         str(BUNDLED_DESIRED_STATE), description="Config repo: a Git URL (https, ssh, file), a "
@@ -205,11 +98,11 @@ class Settings(pydantic_settings.BaseSettings):
     repo_ref: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
         "main", description="Branch, tag, tag pattern such as `v*` (newest by version), or "
         "commit sha. Default: main")
-    repo_path: Annotated[str, pydantic.BeforeValidator(_repo_path)] = pydantic.Field(
+    repo_path: Annotated[str, pydantic.BeforeValidator(values.repo_path)] = pydantic.Field(
         ".", description="Folder inside the repo holding the desired state. Default: . (root)")
-    poll_interval: Annotated[float, _seconds(minimum=0.1)] = pydantic.Field(
+    poll_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
         30.0, description="Seconds between Git polls. Default: 30")
-    drift_interval: Annotated[float, _seconds(minimum=0.1)] = pydantic.Field(
+    drift_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
         60.0, description="Seconds between drift checks of live Marathon. Default: 60")
     state_dir: Annotated[Path, pydantic.BeforeValidator(lambda v: Path(str(v)).expanduser())
                          ] = pydantic.Field(
@@ -217,7 +110,7 @@ class Settings(pydantic_settings.BaseSettings):
         "same default as every other command, so `reconciler status`, `drift` and `history` "
         "read what `run` recorded. Default: $XDG_STATE_HOME/reconciler, else "
         "~/.local/state/reconciler")
-    listen: Annotated[str, pydantic.BeforeValidator(_listen)] = pydantic.Field(
+    listen: Annotated[str, pydantic.BeforeValidator(values.listen)] = pydantic.Field(
         "127.0.0.1:8000", description="host:port of the web server (webhooks, API, dashboard, "
         "metrics). Default: 127.0.0.1:8000")
     api_token: _Secret = pydantic.Field(
@@ -239,18 +132,18 @@ class Settings(pydantic_settings.BaseSettings):
     database_url: _Secret = pydantic.Field(
         None, description="SQLAlchemy URL of the record store (or DATABASE_URL_FILE). "
         "Default: SQLite in the state dir")
-    notify_webhook_url: Annotated[str | None, pydantic.BeforeValidator(_webhook_url),
+    notify_webhook_url: Annotated[str | None, pydantic.BeforeValidator(values.webhook_url),
                                   pydantic.Field(repr=False)] = pydantic.Field(
         None, description="Mattermost/Slack-compatible webhook that is told of transitions "
         "(or NOTIFY_WEBHOOK_URL_FILE). Default: none")
-    flap_threshold: Annotated[int, pydantic.BeforeValidator(_whole_number)] = pydantic.Field(
+    flap_threshold: Annotated[int, pydantic.BeforeValidator(values.whole_number)] = pydantic.Field(
         3, description="Corrections within FLAP_WINDOW after which drift is declared flapping "
         "and no longer corrected. Default: 3")
-    flap_window: Annotated[float, _seconds(minimum=1)] = pydantic.Field(
+    flap_window: Annotated[float, values.seconds(minimum=1)] = pydantic.Field(
         600.0, description="Seconds of the flapping window. Default: 600")
-    log_level: Annotated[str, pydantic.BeforeValidator(_log_level)] = pydantic.Field(
+    log_level: Annotated[str, pydantic.BeforeValidator(values.log_level)] = pydantic.Field(
         "INFO", description="DEBUG, INFO, WARNING or ERROR. Default: INFO")
-    public_url: Annotated[str | None, pydantic.BeforeValidator(_public_url)] = pydantic.Field(
+    public_url: Annotated[str | None, pydantic.BeforeValidator(values.public_url)] = pydantic.Field(
         None, description="The dashboard's address as on-call reaches it (behind a proxy, "
         "say); notifications link to the app's page under it. Default: none, notifications "
         "carry no link")
@@ -305,7 +198,7 @@ class Settings(pydantic_settings.BaseSettings):
                 f"no Marathon URL: pass --marathon or set {PREFIX}MARATHON_URL (`embedded` "
                 "only means something to `run` and `status`)")
         try:
-            parsed = marathon_urls(text)
+            parsed = values.marathon_urls(text)
         except ValueError as e:
             source = "--marathon" if urls is not None else f"{PREFIX}MARATHON_URL"
             raise BadConfiguration(f"{source}: {e}") from e

@@ -23,6 +23,10 @@ cannot reach the leader answers 503, which fails over too).
 Credentials come from :class:`ClientSettings` only (built by :mod:`reconciler.shell.config`,
 the one place that reads the environment); they never appear in a message, a log line or a
 ``repr``. A token wins over basic auth when both are set.
+
+Longer than our modules usually are, on purpose: it is the one boundary to Marathon (an
+import-linter contract says so), and its errors, retries, failover and endpoints read best
+together.
 """
 
 from __future__ import annotations

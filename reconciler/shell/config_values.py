@@ -1,0 +1,120 @@
+"""Parsing of single setting values for :mod:`reconciler.shell.config`.
+
+Each parser takes what a variable or the file holds (text) and returns the setting's value,
+or raises ValueError saying what was expected (pydantic reports it, naming the variable).
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from pathlib import Path
+
+import pydantic
+
+EMBEDDED = "embedded"
+"""``RECONCILER_MARATHON_URL=embedded``: run the dev cluster as a child process."""
+
+
+def seconds(*, minimum: float, exclusive: bool = False) -> pydantic.BeforeValidator:
+    def parse(value: object) -> float:
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+        too_small = number <= minimum if exclusive else number < minimum
+        if not math.isfinite(number) or too_small:
+            raise ValueError(f"must be {'more than' if exclusive else 'at least'} {minimum:g}")
+        return number
+    return pydantic.BeforeValidator(parse)
+
+
+def whole_number(value: object) -> int:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if not number.is_integer():
+        raise ValueError("expected a whole number")
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return int(number)
+
+
+def http_url(value: str) -> bool:
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def marathon_urls(text: str) -> tuple[str, ...]:
+    """``http://m1:8080, http://m2:8080/`` -> both base URLs, in failover order."""
+    urls = tuple(u.strip().rstrip("/") for u in text.split(",") if u.strip())
+    if not urls:
+        raise ValueError("no Marathon URL")
+    if not all(http_url(u) for u in urls):
+        # The text may hold user:password@: say what is expected, not what was given.
+        raise ValueError("expected http(s) URLs separated by commas, or `embedded`")
+    return urls
+
+
+def marathon_url(value: object) -> str:
+    text = str(value).strip()
+    if text == EMBEDDED:
+        return text
+    return ",".join(marathon_urls(text))
+
+
+def repo_path(value: object) -> str:
+    path = str(value).strip().strip("/") or "."
+    if ".." in Path(path).parts:
+        raise ValueError("must stay inside the repo")
+    return path
+
+
+def listen(value: object) -> str:
+    text = str(value).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port such as 127.0.0.1:8000")
+    return text
+
+
+def public_url(value: object) -> str | None:
+    text = str(value).strip().rstrip("/") if value is not None else ""
+    if not text:
+        return None
+    if not http_url(text):
+        raise ValueError("expected an http:// or https:// URL")
+    return text
+
+
+def webhook_url(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    if not http_url(text):
+        raise ValueError("must be an http(s) URL")  # the URL holds a token: never repeat it
+    return text
+
+
+def log_level(value: object) -> str:
+    level = str(value).strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def host_path(*, directory_too: bool) -> pydantic.BeforeValidator:
+    def check(value: object) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        path = Path(str(value).strip()).expanduser()
+        if not (path.is_file() or (directory_too and path.is_dir())):
+            raise ValueError("no such file")
+        return path
+    return pydantic.BeforeValidator(check)
+
+
+def stripped(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None

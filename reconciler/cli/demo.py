@@ -1,4 +1,4 @@
-"""``reconciler demo``: see the controller work in one command (the story is in shell/demo.py)."""
+"""``reconciler demo``: see the controller work in one command (the story: reconciler/demo/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.shell import demo
+from reconciler.demo import stage, story
 
 
 @click.command()
@@ -33,11 +33,11 @@ def command(non_interactive: bool, example: Path | None, workdir: Path | None,
     Interactive by default: press Enter between steps, Ctrl-C to stop at the end.
     """
     interactive = not non_interactive and sys.stdin.isatty()
-    options = demo.Options(
-        example=example or demo.default_example(),
+    options = stage.Options(
+        example=example or stage.default_example(),
         workdir=workdir or Path(tempfile.mkdtemp(prefix="reconciler-demo-")),
         interactive=interactive,
-        timings=demo.Timings(poll_interval=poll_interval, deadline=deadline,
+        timings=stage.Timings(poll_interval=poll_interval, deadline=deadline,
                              step_timeout=step_timeout))
 
     def pause(next_step: str) -> None:
@@ -49,11 +49,11 @@ def command(non_interactive: bool, example: Path | None, workdir: Path | None,
         if interactive:
             click.echo("\nThe dev cluster and the controller keep running: press Ctrl-C to "
                        "stop them.")
-            demo.wait_forever()
+            story.wait_forever()
 
     try:
-        demo.run(options, out=sys.stdout, pause=pause, wait_at_end=wait_at_end)
-    except demo.StepFailed as e:
+        story.run(options, out=sys.stdout, pause=pause, wait_at_end=wait_at_end)
+    except stage.StepFailed as e:
         click.echo(f"\ndemo failed: {e}", err=True)
         click.echo(f"logs: {options.workdir}/controller.log, {options.workdir}/devcluster.log",
                    err=True)

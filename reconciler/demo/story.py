@@ -13,134 +13,32 @@ whole story behaved. Child processes are always stopped, on success, failure or 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
 from reconciler.core import load as loading
 from reconciler.core import model
+from reconciler.demo import stage
 from reconciler.devcluster import launch
-from reconciler.shell import config, directory, http, marathon, records
+from reconciler.shell import directory, http, marathon, records
 
 GROUP = "/dirac-cert"
 DRIFT_APP = "/dirac-cert/datamanagement/filecatalog"
 IMAGE = "lhcbdirac"
 
 
-class StepFailed(Exception):
-    """A step of the story did not behave: the demo stops, says why, and exits 1."""
-
-
-def _gitsource() -> Any:
-    """The Git source module (the only one that imports ``git``), loaded when the demo runs.
-
-    Imported late so that ``reconciler --help`` and the other commands never depend on it.
-    """
-    try:
-        return importlib.import_module("reconciler.shell.gitsource")
-    except ImportError as e:
-        raise StepFailed(f"the Git source module is missing: {e}") from e
-
-
-@dataclass(frozen=True)
-class Timings:
-    """How fast the story runs; tests shorten it, people keep the defaults."""
-
-    poll_interval: float = 2.0
-    """RECONCILER_POLL_INTERVAL of the controller: how soon a commit or a drift is seen."""
-    deadline: float = 20.0
-    """Seconds a rollout may take before it is rolled back (written into reconciler.yaml)."""
-    step_timeout: float = 180.0
-    """How long one step may take before the demo gives up on it."""
-    tick: float = 0.5
-
-
-@dataclass(frozen=True)
-class Options:
-    example: Path
-    """The config repo folder to start from (``desired-state/``)."""
-    workdir: Path
-    """Where the repo, the state and the logs go."""
-    interactive: bool
-    timings: Timings = field(default_factory=Timings)
-    release_tag: str = "v8r2p45"
-    broken_tag: str = "v8r2p46-broken"
-
-
-def default_example() -> Path:
-    """The example config repo shipped with the package (``desired-state/``)."""
-    return config.BUNDLED_DESIRED_STATE
-
-
-def port_or_free(preferred: int) -> int:
-    """``preferred`` when nobody listens there, else any free port (for the controller, which
-    cannot pick its own port and tell it yet)."""
-    for candidate in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            port: int = sock.getsockname()[1]
-            return port
-    raise StepFailed("no free TCP port on 127.0.0.1")
-
-
-class Children:
-    """Child processes in their own process groups, all stopped by :meth:`stop_all`."""
-
-    def __init__(self) -> None:
-        self._running: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, args: list[str], *, log: Path,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        with open(log, "ab") as handle:
-            process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=env,
-                                       start_new_session=True)
-        self._running.append((name, process))
-        return process
-
-    def adopt(self, name: str, process: subprocess.Popen[bytes]) -> None:
-        """Stop and watch ``process`` (started elsewhere, in its own process group) too."""
-        self._running.append((name, process))
-
-    def check_alive(self) -> None:
-        for name, process in self._running:
-            if process.poll() is not None:
-                raise StepFailed(f"the {name} exited with status {process.returncode}")
-
-    def stop_all(self) -> None:
-        for _, process in reversed(self._running):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for _, process in reversed(self._running):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self._running.clear()
-
-
 class Story:
     """The demo's steps, in order, against running children."""
 
-    def __init__(self, options: Options, *, out: IO[str],
-                 pause: Callable[[str], None], children: Children) -> None:
+    def __init__(self, options: stage.Options, *, out: IO[str],
+                 pause: Callable[[str], None], children: stage.Children) -> None:
         self.options = options
         self.out = out
         self.pause = pause
@@ -178,7 +76,7 @@ class Story:
         settings_path.write_text(
             "# Written by `reconciler demo`: short rollout deadlines so the demo is quick.\n"
             + yaml.safe_dump(settings, sort_keys=False))
-        _gitsource().init_repository(self.repo_dir, message="Desired state of the DIRAC "
+        stage.gitsource().init_repository(self.repo_dir, message="Desired state of the DIRAC "
                                   "certification services")
 
     def start_devcluster(self) -> None:
@@ -194,20 +92,20 @@ class Story:
             except launch.DidNotStart as e:
                 failure = e
         if running is None:
-            raise StepFailed(str(failure))
+            raise stage.StepFailed(str(failure))
         self.children.adopt("dev cluster", running.process)
         self.marathon_url = running.url
         self.client = marathon.MarathonClient(
             marathon.ClientSettings(urls=(self.marathon_url,), retries=0))
 
     def start_controller(self) -> None:
-        port = port_or_free(8000)
+        port = stage.port_or_free(8000)
         self.controller_url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
             "RECONCILER_MARATHON_URL": self.marathon_url,
             "RECONCILER_REPO_URL": self.repo_dir.as_uri(),
-            "RECONCILER_REPO_REF": _gitsource().current_branch(self.repo_dir),
+            "RECONCILER_REPO_REF": stage.gitsource().current_branch(self.repo_dir),
             "RECONCILER_REPO_PATH": ".",
             "RECONCILER_POLL_INTERVAL": str(self.options.timings.poll_interval),
             "RECONCILER_STATE_DIR": str(self.state_dir),
@@ -229,7 +127,7 @@ class Story:
             if condition():
                 return
             time.sleep(self.options.timings.tick)
-        raise StepFailed(f"timed out waiting for {what}")
+        raise stage.StepFailed(f"timed out waiting for {what}")
 
     @property
     def marathon(self) -> marathon.MarathonClient:
@@ -289,7 +187,7 @@ class Story:
         desired = self.load_desired()
         expected_apps = len(desired.apps)
         if DRIFT_APP not in desired.apps:
-            raise StepFailed(f"the example config repo has no app {DRIFT_APP} to drift")
+            raise stage.StepFailed(f"the example config repo has no app {DRIFT_APP} to drift")
         drift_desired = int(desired.apps[DRIFT_APP].definition.get("instances", 1))
         self.say(f"  config repo   {self.repo_dir} (a Git repository made from "
                  f"{options.example})")
@@ -374,14 +272,14 @@ class Story:
             return loading.load_desired_state(files, revision=revision)
         except model.InvalidDesiredState as e:
             problems = "\n".join(str(p) for p in e.problems)
-            raise StepFailed(f"the example config repo is invalid:\n{problems}") from e
+            raise stage.StepFailed(f"the example config repo is invalid:\n{problems}") from e
 
     def bump_tag(self, tag: str, message: str) -> str:
         images = self.repo_dir / "images.yaml"
         catalog = yaml.safe_load(images.read_text())
         old = catalog["images"][IMAGE]["tag"]
         images.write_text(images.read_text().replace(f"tag: {old}", f"tag: {tag}", 1))
-        return _gitsource().commit_all(self.repo_dir, message=message)
+        return stage.gitsource().commit_all(self.repo_dir, message=message)
 
     def broken_release_was_tried(self) -> bool:
         """Some app runs the broken image in Marathon (before the controller rolls it back)."""
@@ -433,11 +331,11 @@ def _signals_raise() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(options: Options, *, out: IO[str], pause: Callable[[str], None],
+def run(options: stage.Options, *, out: IO[str], pause: Callable[[str], None],
         wait_at_end: Callable[[], None]) -> None:
-    """Run the whole story; raises :class:`StepFailed` when a step misbehaves."""
+    """Run the whole story; raises :class:`stage.StepFailed` when a step misbehaves."""
     options.workdir.mkdir(parents=True, exist_ok=True)
-    children = Children()
+    children = stage.Children()
     story = Story(options, out=out, pause=pause, children=children)
     with _signals_raise():
         try:

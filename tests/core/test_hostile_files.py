@@ -99,3 +99,15 @@ def test_the_c_loader_is_used_where_pyyaml_has_it() -> None:
         assert parse._Loader is yaml.CSafeLoader
     else:
         assert parse._Loader is yaml.SafeLoader
+
+
+def test_a_repo_over_the_total_size_limit_is_refused_from_the_file_that_crosses_it() -> None:
+    filler = "instances: 1\nlabels: {a: '" + "x" * (parse.MAX_FILE_BYTES - 100) + "'}\n"
+    count = parse.MAX_REPO_BYTES // len(filler) + 1
+    files = {f"dirac-cert/bulk/app{i:03}.yaml": filler for i in range(count)}
+    problems = problems_of(files)
+    crossing = [p for p in problems if "in total" in p.message]
+    # Sorted by path: the bulk apps come first, the files after them are not read either.
+    assert crossing[0].path == f"dirac-cert/bulk/app{count - 1:03}.yaml"
+    assert {p.path for p in crossing[1:]} == {
+        "dirac-cert/configuration/server.yaml", "images.yaml", "reconciler.yaml"}

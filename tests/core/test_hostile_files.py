@@ -111,3 +111,47 @@ def test_a_repo_over_the_total_size_limit_is_refused_from_the_file_that_crosses_
     assert crossing[0].path == f"dirac-cert/bulk/app{count - 1:03}.yaml"
     assert {p.path for p in crossing[1:]} == {
         "dirac-cert/configuration/server.yaml", "images.yaml", "reconciler.yaml"}
+
+
+# Marathon's own rules, in src/main/scala/mesosphere/marathon/state/AppDefinition.scala
+# (mesosphere/marathon@90619da7, `validAppDefinition`): `instances should be >= 0`,
+# `resources.mem/cpus/disk as ... should be >= 0.0`, `gpus should be >= 0`, where instances
+# and gpus are Scala `Int` (int32) and the resources `Double`s that must compare, which NaN
+# never does; docs/docs/rest-api/public/api/v2/types/app.raml gives instances, gpus,
+# backoffSeconds, maxLaunchDelaySeconds, taskKillGracePeriodSeconds `format: int32`,
+# cpus `minimum: 0.001`, and JSON itself has no NaN or Infinity.
+@pytest.mark.parametrize("field, value, message", [
+    ("instances", "1.0e+32", "is greater than the maximum of 2147483647"),
+    ("instances", "2147483648", "is greater than the maximum of 2147483647"),
+    ("instances", "-1", "is less than the minimum of 0"),
+    ("gpus", "1.0e+10", "is greater than the maximum of 2147483647"),
+    ("cpus", ".nan", "nan is not a finite number"),
+    ("cpus", ".inf", "inf is not a finite number"),
+    ("mem", ".inf", "inf is not a finite number"),
+    ("mem", "-.inf", "-inf is not a finite number"),
+    ("disk", ".NaN", "nan is not a finite number"),
+    ("backoffFactor", ".inf", "inf is not a finite number"),
+    ("taskKillGracePeriodSeconds", "99999999999", "is greater than the maximum"),
+])
+def test_values_marathon_would_never_accept_are_refused_on_their_line(
+        field: str, value: str, message: str) -> None:
+    text = "\n".join(line for line in repo.APP.splitlines()
+                     if not line.startswith(f"{field}:")) + f"\n{field}: {value}\n"
+    problems = problems_of({APP_PATH: text})
+    line = text.splitlines().index(f"{field}: {value}") + 1
+    assert {(p.path, p.line) for p in problems} == {(APP_PATH, line)}
+    assert any(p.message.startswith(f"/{field}: ") and message in p.message for p in problems)
+
+
+def test_a_non_finite_number_is_refused_anywhere_in_any_file() -> None:
+    problems = problems_of({
+        "reconciler.yaml": "managedPrefixes: [/dirac-cert]\n",
+        APP_PATH: repo.APP + "upgradeStrategy: {minimumHealthCapacity: .nan}\n",
+        "dirac-cert/web/portal.json": '{"instances": 1, "cpus": 1e400}',
+    })
+    found = {(p.path, p.message) for p in problems}
+    assert (APP_PATH, "/upgradeStrategy/minimumHealthCapacity: nan is not a finite number") in (
+        found)
+    # JSON's 1e400 is read as a YAML string here, which the schema refuses as not a number.
+    assert any(p.path == "dirac-cert/web/portal.json" and "/cpus" in p.message
+               for p in problems)

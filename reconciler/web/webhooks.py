@@ -4,18 +4,25 @@
 ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body), both in constant time. A bad or
 missing secret is a 401; without a configured secret every webhook is refused. The body is
 never trusted for *what* to apply: the poll reads the repo itself.
+
+Before any work: a GitLab request is judged on its header alone (its body is never read); a
+GitHub request without a well-formed signature header is refused before its body is read, and
+a signed one is hashed chunk by chunk as it streams in, never held (its size is bounded by
+:mod:`reconciler.web.limits`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import fastapi
 
 TriggerPoll = Callable[[str], None]
+_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 
 
 def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.APIRouter:
@@ -45,10 +52,13 @@ def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.
     ) -> dict[str, Any]:
         if secret is None:
             raise refuse("webhooks are disabled: no RECONCILER_WEBHOOK_SECRET configured")
-        body = await request.body()
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not x_hub_signature_256 or not hmac.compare_digest(x_hub_signature_256.encode(),
-                                                              expected.encode()):
+        if not x_hub_signature_256 or not _SIGNATURE.fullmatch(x_hub_signature_256):
+            raise refuse("missing or invalid X-Hub-Signature-256")
+        digest = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+        async for chunk in request.stream():
+            digest.update(chunk)
+        expected = "sha256=" + digest.hexdigest()
+        if not hmac.compare_digest(x_hub_signature_256.encode(), expected.encode()):
             raise refuse("missing or invalid X-Hub-Signature-256")
         if x_github_event == "ping":
             return {"accepted": True, "event": "ping"}

@@ -771,10 +771,14 @@ class RecordStore:
             conn.execute(_audit.insert().values(at=self._now(), who=who, action=action,
                                                 target=target, result=result))
 
-    def audit_log(self) -> list[AuditEntry]:
-        """Audit entries, newest first."""
+    def audit_log(self, *, limit: int | None = None, before: int | None = None
+                  ) -> list[AuditEntry]:
+        """Audit entries, newest first: at most ``limit``, older than audit id ``before``."""
+        query = sa.select(_audit).order_by(_audit.c.audit_id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(_audit.c.audit_id < before)
         with self._tx() as conn:
-            rows = conn.execute(sa.select(_audit).order_by(_audit.c.audit_id.desc())).mappings()
+            rows = conn.execute(query).mappings()
             return [AuditEntry(**{**r, "at": _iso(r["at"])}) for r in rows]
 
     def claim_notification(self, key: str) -> bool:

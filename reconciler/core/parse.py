@@ -30,8 +30,12 @@ MAX_REPO_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences: an app definition needs fewer than ten."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-"""Characters no config file has a reason to hold (tab, LF and CR are fine)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]|\r(?!\n)")
+"""Characters no config file has a reason to hold: C0 and C1 controls (tab, LF and CRLF are
+fine), and the line breaks YAML knows besides LF (NEL, U+2028, U+2029, a lone CR), which would
+make YAML's line numbers disagree with every editor's."""
+
+_STRING = "tag:yaml.org,2002:str"
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader when PyYAML was built with it: the same results, much faster."""
@@ -154,6 +158,12 @@ def _walk(
         for key_node, value_node in node.value:
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
+            if key_node.tag != _STRING:
+                # JSON, and so Marathon, has string keys only; YAML reads `no:` as false.
+                shown = key if isinstance(key_node, yaml.ScalarNode) else "a collection"
+                problems.append(model.Problem(path, line, (
+                    f"key {shown!r} is not a string: quote it")))
+                continue
             if key in seen:
                 problems.append(model.Problem(
                     path, line, f"duplicate key {key!r} (first on line {seen[key]})"))

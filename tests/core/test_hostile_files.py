@@ -68,7 +68,8 @@ def test_nesting_up_to_the_limit_parses() -> None:
         parse.parse(model.SourceFile("deep.json", "[" * (depth + 1) + "]" * (depth + 1)))
 
 
-@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x0c"])
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x0c", "\x85",
+                                       "\u2028", "\r "])
 def test_control_characters_are_refused_on_their_line(character: str) -> None:
     text = repo.APP.replace("mem: 128", f"mem: 128{character}")
     problems = problems_of({APP_PATH: text})
@@ -155,3 +156,14 @@ def test_a_non_finite_number_is_refused_anywhere_in_any_file() -> None:
     # JSON's 1e400 is read as a YAML string here, which the schema refuses as not a number.
     assert any(p.path == "dirac-cert/web/portal.json" and "/cpus" in p.message
                for p in problems)
+
+
+@pytest.mark.parametrize("text, line", [
+    ("instances: 1\nenv:\n  NO: x\n", 3),        # YAML 1.1 reads the key as false
+    ("instances: 1\nlabels: {1: x}\n", 2),
+    ("? \n", 1),                                   # found by the fuzzer: a null key
+])
+def test_a_key_that_is_not_a_string_is_refused_on_its_line(text: str, line: int) -> None:
+    problems = problems_of({APP_PATH: text})
+    assert [(p.path, p.line) for p in problems] == [(APP_PATH, line)]
+    assert "is not a string: quote it" in problems[0].message

@@ -5,7 +5,8 @@
 missing secret is a 401; without a configured secret every webhook is refused. The body is
 never trusted for *what* to apply: the poll reads the repo itself.
 
-Before any work: a GitLab request is judged on its header alone (its body is never read); a
+Before any work: a GitLab request is judged on its header alone (its body is only read, and
+dropped, once the token is right); a
 GitHub request without a well-formed signature header is refused before its body is read, and
 a signed one is hashed chunk by chunk as it streams in, never held (its size is bounded by
 :mod:`reconciler.web.limits`).
@@ -29,10 +30,13 @@ def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.
     router = fastapi.APIRouter(prefix="/webhooks", tags=["webhooks"])
 
     def refuse(reason: str) -> fastapi.HTTPException:
-        return fastapi.HTTPException(status_code=401, detail=reason)
+        # Closing the connection: the server does not read (and drop) the rest of the body.
+        return fastapi.HTTPException(status_code=401, detail=reason,
+                                     headers={"Connection": "close"})
 
     @router.post("/gitlab", status_code=202)
-    def gitlab(
+    async def gitlab(
+        request: fastapi.Request,
         x_gitlab_token: Annotated[str | None, fastapi.Header()] = None,
         x_gitlab_event: Annotated[str | None, fastapi.Header()] = None,
     ) -> dict[str, Any]:
@@ -41,6 +45,10 @@ def webhook_router(*, secret: str | None, trigger_poll: TriggerPoll) -> fastapi.
         if not x_gitlab_token or not hmac.compare_digest(x_gitlab_token.encode(),
                                                          secret.encode()):
             raise refuse("missing or invalid X-Gitlab-Token")
+        # Not needed, but read here, where its size is bounded, rather than drained unbounded
+        # by the server after the answer.
+        async for _ in request.stream():
+            pass
         trigger_poll("webhook")
         return {"accepted": True, "event": x_gitlab_event}
 

@@ -133,3 +133,22 @@ def test_hardening_wraps_any_app_and_keeps_its_own_headers() -> None:
     assert answer.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
+
+
+@pytest.mark.timeout(30)
+def test_a_webhook_refusal_closes_the_connection_instead_of_draining_the_body(
+        site: tuple[str, list[str]]) -> None:
+    url, polls = site
+    for path, given in [("/webhooks/gitlab", {"X-Gitlab-Token": "wrong"}),
+                        ("/webhooks/github", {})]:
+        answer = streaming.stream_post(f"{url}{path}", total=10 * 1024 ** 3, stop_after=1024,
+                                       headers=given, timeout=10)
+        assert answer.status == 401, answer.head
+        assert "connection: close" in answer.head.lower()
+    gitlab = streaming.stream_post(f"{url}/webhooks/gitlab", total=30 * 1024 ** 2,
+                                   headers={"X-Gitlab-Token": SECRET})
+    assert gitlab.status == 413 and gitlab.sent < 30 * 1024 ** 2
+    small = streaming.stream_post(f"{url}/webhooks/gitlab", total=100_000, chunk_size=10_000,
+                                  headers={"X-Gitlab-Token": SECRET})
+    assert small.status == 202, small.head
+    assert polls == ["webhook"]

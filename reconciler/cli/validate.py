@@ -27,7 +27,8 @@ def command(path: Path) -> None:
         files, revision = directory.read_directory(path)
         desired = loading.load_desired_state(files, revision=revision)
     except directory.UnreadableDirectory as e:
-        click.echo(f"error: {e}", err=True)
+        for line in str(e).splitlines():
+            click.echo(f"error: {line}", err=True)
         sys.exit(1)
     except model.InvalidDesiredState as e:
         for problem in e.problems:

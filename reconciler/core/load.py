@@ -42,8 +42,14 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
     """The desired state of ``files``; raises InvalidDesiredState with every problem found."""
     problems: list[model.Problem] = []
     parsed: dict[str, parse.ParsedFile] = {}
+    total = 0
     for source in sorted(files, key=lambda f: f.path):
         if not is_config_file(source.path):
+            continue
+        total += len(source.text)
+        if total > parse.MAX_REPO_BYTES:
+            problems.append(model.Problem(source.path, None, (
+                f"not read: the config files exceed {parse.MAX_REPO_BYTES} bytes in total")))
             continue
         try:
             parsed[source.path] = parse.parse(source)

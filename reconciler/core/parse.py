@@ -2,17 +2,43 @@
 
 The only module that imports ``yaml``. JSON files go through the same parser (YAML 1.1 reads
 JSON), so every file gets the same line tracking and the same error form. Lines are 1-based.
+
+A config repo is untrusted input, so a file is refused, with its path and line, before it can
+cost more than its size: over :data:`MAX_FILE_BYTES`, with a control character (NUL...),
+nested deeper than :data:`MAX_DEPTH`, or with an anchor or alias (app definitions never need
+them, and nested aliases expand a few hundred bytes into billions of nodes). Depth and aliases
+are checked on the event stream, which the parser produces without recursion, before anything
+is composed. libyaml's parser (``CSafeLoader``) is used where PyYAML was built with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from reconciler.core import model
+
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest file read, in bytes of UTF-8: a Marathon app definition is a few KiB."""
+MAX_REPO_BYTES = 64 * 1024 * 1024
+"""Largest total of the files read from one revision."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and sequences: an app definition needs fewer than ten."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]|\r(?!\n)")
+"""Characters no config file has a reason to hold: C0 and C1 controls (tab, LF and CRLF are
+fine), and the line breaks YAML knows besides LF (NEL, U+2028, U+2029, a lone CR), which would
+make YAML's line numbers disagree with every editor's."""
+
+_STRING = "tag:yaml.org,2002:str"
+
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it: the same results, much faster."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +77,16 @@ def pointer(*tokens: object) -> str:
 
 
 def parse(source: model.SourceFile) -> ParsedFile:
-    """Parse ``source``; raise :class:`ParseError` on syntax errors and duplicate keys."""
-    loader = yaml.SafeLoader(source.text)
+    """Parse ``source``; raise :class:`ParseError` on syntax errors, duplicate keys and input
+    beyond the limits above."""
+    _check_text(source)
+    with _located(source.path):
+        _check_events(source)
+    loader = LOADER(source.text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = " ".join(str(part) for part in (e.context, e.problem) if part)
-        raise ParseError([model.Problem(source.path, line, f"invalid YAML: {message}")]) from e
-    except yaml.YAMLError as e:
-        raise ParseError([model.Problem(source.path, None, f"invalid YAML: {e}")]) from e
+        with _located(source.path):
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
     lines: dict[str, int] = {}
@@ -74,6 +98,57 @@ def parse(source: model.SourceFile) -> ParsedFile:
     return ParsedFile(path=source.path, data=data, lines=lines)
 
 
+def _check_text(source: model.SourceFile) -> None:
+    size = len(source.text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise ParseError([model.Problem(source.path, None, (
+            f"file too large: {size} bytes, the limit is {MAX_FILE_BYTES}"))])
+    found = _CONTROL.search(source.text)
+    if found is not None:
+        line = source.text.count("\n", 0, found.start()) + 1
+        raise ParseError([model.Problem(source.path, line, (
+            f"control character {found.group()!r} not allowed in a config file"))])
+
+
+def _check_events(source: model.SourceFile) -> None:
+    """Refuse anchors, aliases and deep nesting before composing anything."""
+    loader = LOADER(source.text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise ParseError([model.Problem(source.path, line, (
+                    "YAML anchors and aliases (&name, *name, <<) are not allowed: write "
+                    "each value out"))])
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ParseError([model.Problem(source.path, line, (
+                        f"nested deeper than {MAX_DEPTH} levels"))])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+@contextmanager
+def _located(path: str) -> Iterator[None]:
+    """PyYAML's errors (and the constructors' ValueErrors) as located problems."""
+    try:
+        yield
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(str(part) for part in (e.context, e.problem) if part)
+        raise ParseError([model.Problem(path, line, f"invalid YAML: {message}")]) from e
+    except yaml.YAMLError as e:
+        raise ParseError([model.Problem(path, None, f"invalid YAML: {e}")]) from e
+    except (ValueError, OverflowError) as e:
+        # A scalar that resolves to a type but does not fit it: 2001-13-45, a 5000-digit int.
+        raise ParseError([model.Problem(path, None, f"invalid YAML value: {e}")]) from e
+
+
 def _walk(
     node: yaml.Node, at: str, lines: dict[str, int], problems: list[model.Problem], path: str
 ) -> None:
@@ -83,6 +158,12 @@ def _walk(
         for key_node, value_node in node.value:
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
+            if key_node.tag != _STRING:
+                # JSON, and so Marathon, has string keys only; YAML reads `no:` as false.
+                shown = key if isinstance(key_node, yaml.ScalarNode) else "a collection"
+                problems.append(model.Problem(path, line, (
+                    f"key {shown!r} is not a string: quote it")))
+                continue
             if key in seen:
                 problems.append(model.Problem(
                     path, line, f"duplicate key {key!r} (first on line {seen[key]})"))

@@ -11,6 +11,7 @@ import difflib
 import functools
 import importlib.resources
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -41,8 +42,13 @@ def _validator(schema_name: str) -> jsonschema.protocols.Validator:
 
 
 def check_schema(parsed: parse.ParsedFile, *, schema: str) -> list[model.Problem]:
-    """Every schema violation of the file, located at the offending field's line."""
-    problems: list[model.Problem] = []
+    """Every schema violation of the file, located at the offending field's line.
+
+    A number that is not finite (``.nan``, ``.inf``) is one too, wherever it is: JSON has no
+    such value and Marathon's doubles must compare (``cpus should be >= 0.0``), which NaN
+    never does, so a JSON Schema ``minimum`` cannot catch it.
+    """
+    problems = _non_finite(parsed.data, "", parsed)
     errors = sorted(_validator(schema).iter_errors(parsed.data),
                     key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
@@ -59,6 +65,18 @@ def check_schema(parsed: parse.ParsedFile, *, schema: str) -> list[model.Problem
             error.message[:_MAX_MESSAGE] + "...")
         problems.append(model.Problem(parsed.path, parsed.line_of(at), f"{at or '/'}: {message}"))
     return problems
+
+
+def _non_finite(value: Any, at: str, parsed: parse.ParsedFile) -> list[model.Problem]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [model.Problem(parsed.path, parsed.line_of(at),
+                              f"{at or '/'}: {value} is not a finite number")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items()
+                for p in _non_finite(v, f"{at}/{parse.escape(str(k))}", parsed)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{at}/{i}", parsed)]
+    return []
 
 
 def _unknown_field(key: str, at: str, allowed: list[str]) -> str:

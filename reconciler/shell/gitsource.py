@@ -40,6 +40,7 @@ import base64
 import fnmatch
 import re
 import shlex
+import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ import git.exc
 import packaging.version
 
 from reconciler.core import load as loading
-from reconciler.core import model, redact
+from reconciler.core import model, parse, redact
 from reconciler.shell import directory
 
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
@@ -329,18 +330,34 @@ class GitSource:
                                 "not a folder")
         prefix = len(tree.path) + 1 if tree.path else 0
         files = []
+        problems: list[str] = []
+        total = 0
         for item in tree.traverse():
-            if item.type != "blob":
-                continue
             relative = item.path[prefix:]
-            if not loading.is_config_file(relative):
+            if item.type != "blob" or not loading.is_config_file(relative):
                 continue
+            # Only regular files: a link's blob is its target path, never the file it names.
+            if stat.S_ISLNK(item.mode):
+                problems.append(f"{relative}: symbolic link not allowed: commit the file itself")
+                continue
+            if item.size > parse.MAX_FILE_BYTES:
+                problems.append(f"{relative}: file too large: {item.size} bytes, the limit is "
+                                f"{parse.MAX_FILE_BYTES}")
+                continue
+            total += item.size
+            if total > parse.MAX_REPO_BYTES:
+                problems.append(f"{relative}: the config files exceed {parse.MAX_REPO_BYTES} "
+                                "bytes in total")
+                break
             data = item.data_stream.read()
             try:
                 text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise BadSource(f"{relative}: not UTF-8 text") from None
+            except UnicodeDecodeError as e:
+                problems.append(f"{relative}: not UTF-8 text ({e.reason} at byte {e.start})")
+                continue
             files.append(model.SourceFile(path=relative, text=text))
+        if problems:
+            raise BadSource("\n".join(sorted(problems)))
         return tuple(sorted(files, key=lambda f: f.path))
 
 

@@ -2,8 +2,10 @@
 
 Reading needs no login. Every action is a POST that needs ``Authorization: Bearer <token>``
 (the token from the controller's configuration, compared in constant time); without a valid
-one it answers 401. Every action, refused or carried out, goes to the audit log with who asked
-(client address, plus the ``X-Reconciler-User`` header when given).
+one it answers 401. Every action carried out goes to the audit log with who asked
+(client address, plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
+rate per client (:mod:`reconciler.web.refusals`). ``GET /audit`` is paginated: ``limit``
+entries, newest first, and ``next_cursor`` to pass as ``cursor`` for the older ones.
 
 Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI document is served at
 ``/api/v1/openapi.json`` whatever the application's settings.
@@ -22,9 +24,11 @@ from fastapi import openapi as fastapi_openapi
 from reconciler.core import render
 from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
-from reconciler.web import context
+from reconciler.web import context, refusals
 
 PREFIX = "/api/v1"
+AUDIT_PAGE = 100
+AUDIT_PAGE_MAX = 1000
 _USER = re.compile(r"[^\w.@+-]")
 
 
@@ -42,6 +46,7 @@ def who_asked(request: fastapi.Request, user: str | None) -> str:
 
 def api_router(deps: context.Deps) -> fastapi.APIRouter:
     router = fastapi.APIRouter(prefix=PREFIX, tags=["reconciler"])
+    refused = refusals.RefusalAudit(deps.records.audit, clock=deps.clock)
 
     def actor(
         request: fastapi.Request,
@@ -56,8 +61,9 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
         if not valid:
             reason = ("refused: actions are disabled (no API token configured)"
                       if deps.token is None else "refused: missing or invalid token")
-            deps.records.audit(who=who, action=f"{request.method} {request.url.path}",
-                               target=None, result=reason)
+            refused.refused(client=request.client.host if request.client else "unknown",
+                            who=who, action=f"{request.method} {request.url.path}",
+                            reason=reason)
             raise ActionRefused(status_code=401, detail=reason,
                                 headers={"WWW-Authenticate": "Bearer"})
         return who
@@ -154,8 +160,13 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
         return {"revisions": deps.records.revisions()}
 
     @router.get("/audit")
-    def audit() -> dict[str, Any]:
-        return {"audit": deps.records.audit_log()}
+    def audit(limit: Annotated[int, fastapi.Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE,
+              cursor: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
+        """Newest first; ``next_cursor`` (null on the last page) gives the next page."""
+        entries = deps.records.audit_log(limit=limit, before=cursor)
+        more = len(entries) == limit and bool(
+            deps.records.audit_log(limit=1, before=entries[-1].audit_id))
+        return {"audit": entries, "next_cursor": entries[-1].audit_id if more else None}
 
     return router
 

@@ -1,7 +1,8 @@
 """The controller's web application: webhooks, operations, the on-call API and dashboard.
 
 ``create_app(controller)`` composes routers, each from its own module, so that a part can be
-left out or added without touching the others. ``serve(app, host=..., port=...)`` runs
+left out or added without touching the others, behind :func:`harden` (bounded request bodies,
+security headers on every response). ``serve(app, host=..., port=...)`` runs
 uvicorn in a daemon thread (``reconciler run`` does).
 """
 
@@ -18,7 +19,7 @@ import uvicorn
 from reconciler.core import model
 from reconciler.shell import controller as controlling
 from reconciler.shell import readmodel, telemetry
-from reconciler.web import api, context, dashboard, ops, webhooks
+from reconciler.web import api, context, dashboard, headers, limits, ops, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,15 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     app.include_router(api.api_router(deps))
     if with_dashboard:
         app.include_router(dashboard.dashboard_router(deps))
+    return harden(app)
+
+
+def harden(app: fastapi.FastAPI) -> fastapi.FastAPI:
+    """``app`` with every request body bounded before any work and security headers on every
+    response, its refusals included (the last middleware added is the outermost)."""
+    app.add_middleware(limits.BodyLimit,
+                       by_prefix={"/webhooks/": limits.WEBHOOK_MAX_BODY})
+    app.add_middleware(headers.SecurityHeaders)
     return app
 
 

@@ -82,7 +82,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter
     @router.get("/history", response_class=responses.HTMLResponse)
     def history() -> responses.HTMLResponse:
         return page("history.html", "history", revisions=deps.records.revisions(),
-                    runs=deps.records.runs(limit=200), audit=deps.records.audit_log()[:200])
+                    runs=deps.records.runs(limit=200), audit=deps.records.audit_log(limit=200))
 
     return router
 

@@ -9,8 +9,10 @@ import threading
 from pathlib import Path
 from typing import ClassVar
 
+import git
 import pytest
 
+from reconciler.core import parse
 from reconciler.shell import gitsource
 from tests.controller.gitrepos import Upstream, git_daemon
 
@@ -193,3 +195,24 @@ def test_ssh_checks_host_keys_against_the_known_hosts_file_given(tmp_path: Path)
     command = source._environment()["GIT_SSH_COMMAND"]  # noqa: SLF001 - what ssh is given
     assert f"UserKnownHostsFile={known}" in command
     assert "StrictHostKeyChecking=yes" in command and f"-i {key}" in command
+
+
+def test_symlinks_and_oversized_blobs_in_a_commit_are_refused_unread(tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path, {"dirac/web.yaml": APP})
+    (upstream.work / "dirac/shadow.yaml").symlink_to("/etc/shadow")
+    (upstream.work / "dirac/outside.yaml").symlink_to("../../elsewhere/app.yaml")
+    (upstream.work / "dirac/huge.json").write_text(" " * (parse.MAX_FILE_BYTES + 1))
+    work = git.Repo(upstream.work)
+    work.git.add(all=True)
+    work.index.commit("links")
+    work.git.push("origin", "HEAD:refs/heads/main")
+    source = gitsource.open_source(upstream.url, ref="main", path=".",
+                                   cache_dir=tmp_path / "cache")
+    with pytest.raises(gitsource.BadSource) as caught:
+        source.read(source.check())
+    reasons = caught.value.reason.splitlines()
+    assert reasons == [
+        f"dirac/huge.json: file too large: {parse.MAX_FILE_BYTES + 1} bytes, the limit is "
+        f"{parse.MAX_FILE_BYTES}",
+        "dirac/outside.yaml: symbolic link not allowed: commit the file itself",
+        "dirac/shadow.yaml: symbolic link not allowed: commit the file itself"]

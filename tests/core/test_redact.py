@@ -47,3 +47,24 @@ def test_mask_patch_masks_values_by_path() -> None:
 
 def test_mask_text_replaces_known_secrets() -> None:
     assert redact.mask_text("token=abcdef in url", ["abcdef"]) == "token=*** in url"
+
+
+@pytest.mark.parametrize("name", [
+    "MYSQL_PWD", "PGPASSWORD", "db_passwd", "REDIS_PASS", "SMTP_PASSPHRASE", "GITLAB_TOKEN",
+    "AWS_SECRET_ACCESS_KEY", "X_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "BASIC_AUTH",
+    "PRIVATE_PEM", "SENTRY_DSN", "Session_Cookie", "HASH_SALT",
+])
+def test_common_spellings_of_secret_names_are_masked(name: str) -> None:
+    assert redact.is_secret_name(name)
+    assert redact.mask({"env": {name: "hunter2"}}) == {"env": {name: "***"}}
+
+
+def test_extra_patterns_from_configuration_extend_the_list_without_replacing_it() -> None:
+    app = {"env": {"DIRAC_X509_PROXY": "-----BEGIN", "MYSQL_PWD": "pw", "MODE": "prod"}}
+    assert redact.mask(app) == {"env": {"DIRAC_X509_PROXY": "-----BEGIN", "MYSQL_PWD": "***",
+                                        "MODE": "prod"}}
+    assert redact.mask(app, extra=["x509", "^MODE$"]) == {
+        "env": {"DIRAC_X509_PROXY": "***", "MYSQL_PWD": "***", "MODE": "***"}}
+    patch = redact.mask_patch([{"op": "add", "path": "/env/DIRAC_X509_PROXY", "value": "p"}],
+                              extra=["X509"])
+    assert patch == ({"op": "add", "path": "/env/DIRAC_X509_PROXY", "value": "***"},)

@@ -11,6 +11,7 @@ import fastapi
 import uvicorn
 
 from reconciler.web import api, context, dashboard
+from reconciler.web import app as web_app
 from tests.support.processes import free_port
 
 
@@ -19,7 +20,7 @@ def oncall_app(deps: context.Deps) -> fastapi.FastAPI:
     app = fastapi.FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(api.api_router(deps))
     app.include_router(dashboard.dashboard_router(deps))
-    return app
+    return web_app.harden(app)
 
 
 @contextmanager

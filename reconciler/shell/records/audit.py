@@ -24,11 +24,14 @@ class AuditStore(database.Store):
             conn.execute(_audit.insert().values(at=self._db.now(), who=who, action=action,
                                                 target=target, result=result))
 
-    def audit_log(self) -> list[rows.AuditEntry]:
-        """Audit entries, newest first."""
+    def audit_log(self, *, limit: int | None = None, before: int | None = None
+                  ) -> list[rows.AuditEntry]:
+        """Audit entries, newest first: at most ``limit``, older than audit id ``before``."""
+        query = sa.select(_audit).order_by(_audit.c.audit_id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(_audit.c.audit_id < before)
         with self._db.begin() as conn:
-            found = conn.execute(
-                sa.select(_audit).order_by(_audit.c.audit_id.desc())).mappings()
+            found = conn.execute(query).mappings()
             return [rows.AuditEntry(**{**r, "at": rows.iso(r["at"])}) for r in found]
 
     def claim_notification(self, key: str) -> bool:

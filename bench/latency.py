@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench import support  # noqa: E402
 from reconciler.devcluster import launch  # noqa: E402
-from reconciler.shell import marathon  # noqa: E402
+from reconciler.shell import marathon, ports  # noqa: E402
 
 APP = "/bench/latency/catalog"
 SECRET = "bench-webhook-secret"
@@ -98,7 +98,7 @@ class Controller:
 
     def __init__(self, root: Path, *, marathon_url: str, repo_url: str,
                  poll_interval: float) -> None:
-        self.url = f"http://127.0.0.1:{support.free_port()}"
+        self.url = f"http://127.0.0.1:{ports.free_port()}"
         env = {**os.environ, "RECONCILER_MARATHON_URL": marathon_url,
                "RECONCILER_REPO_URL": repo_url, "RECONCILER_REPO_REF": "main",
                "RECONCILER_STATE_DIR": str(root / "state"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,14 +21,7 @@ from typing import Any
 import git
 import requests
 
-
-def free_port() -> int:
-    """A port for a child that cannot pick its own and tell it (``git daemon``, the
-    controller); the dev cluster picks its own through the launcher."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from reconciler.shell import ports
 
 
 def wait_for_http(url: str, *, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -103,7 +95,7 @@ class ServedGit:
     def __init__(self, base: Path, log: Path) -> None:
         self.base = base
         self.log = log
-        self.url = f"git://127.0.0.1:{free_port()}"
+        self.url = f"git://127.0.0.1:{ports.free_port()}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServedGit:

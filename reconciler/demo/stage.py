@@ -10,7 +10,6 @@ import contextlib
 import importlib
 import os
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,20 +61,6 @@ class Options:
 def default_example() -> Path:
     """The example config repo shipped with the package (``desired-state/``)."""
     return config.BUNDLED_DESIRED_STATE
-
-
-def port_or_free(preferred: int) -> int:
-    """``preferred`` when nobody listens there, else any free port (for the controller, which
-    cannot pick its own port and tell it yet)."""
-    for candidate in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            port: int = sock.getsockname()[1]
-            return port
-    raise StepFailed("no free TCP port on 127.0.0.1")
 
 
 class Children:

@@ -27,7 +27,7 @@ from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.demo import stage
 from reconciler.devcluster import launch
-from reconciler.shell import directory, http, marathon, records
+from reconciler.shell import directory, http, marathon, ports, records
 
 GROUP = "/dirac-cert"
 DRIFT_APP = "/dirac-cert/datamanagement/filecatalog"
@@ -99,7 +99,7 @@ class Story:
             marathon.ClientSettings(urls=(self.marathon_url,), retries=0))
 
     def start_controller(self) -> None:
-        port = stage.port_or_free(8000)
+        port = ports.port_or_free(8000)
         self.controller_url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,

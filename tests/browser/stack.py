@@ -24,7 +24,8 @@ import git
 import requests
 
 from reconciler.devcluster import launch
-from tests.support.processes import free_port, stop_process, wait_for_http
+from reconciler.shell.ports import free_port
+from tests.support.processes import stop_process, wait_for_http
 from tests.sync import cluster
 
 TOKEN = "oncall-token-4f1c9a7e2b"

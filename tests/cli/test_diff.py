@@ -25,8 +25,8 @@ import requests
 from reconciler.core import load as loading
 from reconciler.devcluster import launch
 from reconciler.shell import directory
+from reconciler.shell.ports import free_port
 from tests.core import repo
-from tests.support.processes import free_port
 
 
 def run_diff(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

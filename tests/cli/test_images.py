@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.shell.ports import free_port
 from tests.core import repo
 from tests.shell import registries
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import git
 
-from tests.support.processes import free_port, stop_process
+from reconciler.shell.ports import free_port
+from tests.support.processes import stop_process
 
 
 @dataclass

@@ -19,8 +19,9 @@ import requests
 import yaml
 
 from reconciler.devcluster import launch
+from reconciler.shell.ports import free_port
 from tests.controller.gitrepos import ServedGit, Upstream
-from tests.support.processes import free_port, stop_process, wait_for_http
+from tests.support.processes import stop_process, wait_for_http
 from tests.sync import cluster
 
 T = TypeVar("T")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.processes import free_port, stop_process
+from reconciler.shell.ports import free_port
+from tests.support.processes import stop_process
 
 
 class PostgresMissing(RuntimeError):

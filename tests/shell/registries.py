@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support.processes import free_port, stop_process, wait_for_http
+from reconciler.shell.ports import free_port
+from tests.support.processes import stop_process, wait_for_http
 
 USER, PASSWORD = "release-manager", "s3cret-registry-pw"
 SERVICE, ISSUER = "test-registry", "test-token-issuer"

@@ -13,7 +13,6 @@ import datetime as dt
 import http.server
 import ipaddress
 import json
-import socket
 import ssl
 import threading
 import time
@@ -27,6 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from reconciler.shell import ports
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,4 @@ def serve(*, tls: TlsFiles | None = None, require_client_cert: bool = True,
 
 def closed_port_url() -> str:
     """An http URL on which nothing listens (connection refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{ports.free_port()}"

@@ -20,8 +20,8 @@ import requests
 import sentry_sdk
 
 from reconciler.shell import config, notify, records, telemetry
+from reconciler.shell.ports import free_port
 from tests.browser import stack as browser_stack
-from tests.support.processes import free_port
 
 SECRET = "s3cr3t-db-password-value"
 OTHER_SECRET = "tok-9f8e7d6c5b4a"

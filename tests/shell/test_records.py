@@ -534,7 +534,7 @@ def test_the_sqlite_store_lives_in_the_state_dir_in_wal_mode_and_survives_reopen
 def test_an_unreachable_database_is_store_unavailable_without_its_password(
     tmp_path: Path,
 ) -> None:
-    from tests.support.processes import free_port
+    from reconciler.shell.ports import free_port
 
     url = f"postgresql+psycopg://reconciler:s3cr3t@127.0.0.1:{free_port()}/records"
     with pytest.raises(records.StoreUnavailable) as caught:

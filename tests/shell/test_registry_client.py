@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from reconciler.shell import registry
+from reconciler.shell.ports import free_port
 from tests.shell import registries
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

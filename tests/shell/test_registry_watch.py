@@ -13,9 +13,9 @@ import git
 import pytest
 
 from reconciler.shell import bumper, registry, registry_watch
+from reconciler.shell.ports import free_port
 from tests.controller.gitrepos import Upstream
 from tests.shell import registries
-from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from reconciler.devcluster import launch
-from tests.support.processes import free_port
+from reconciler.shell.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_CI = REPO_ROOT / ".gitlab-ci.yml"

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import fastapi
 import uvicorn
 
+from reconciler.shell.ports import free_port
 from reconciler.web import api, context, dashboard
 from reconciler.web import app as web_app
-from tests.support.processes import free_port
 
 
 def oncall_app(deps: context.Deps) -> fastapi.FastAPI:

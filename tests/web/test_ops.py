@@ -9,8 +9,8 @@ import requests
 
 from reconciler.shell import config
 from reconciler.shell import controller as controlling
+from reconciler.shell.ports import free_port
 from reconciler.web import app as web
-from tests.support.processes import free_port
 from tests.web import server
 
 

@@ -53,7 +53,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
                    f"action {d.action or '-'}  seen {d.first_seen_at} .. {d.last_seen_at}  "
                    f"by {who}  corrections {d.corrections}")
         for line in view.lines:
-            click.echo(f"    {line.op} {line.path}: {line.old} -> {line.new}")
+            click.echo(f"    {line.path}: live {line.live} -> desired {line.desired}")
         if d.suggested_ignore:
             click.echo("    correction stopped; to accept these changes, add to reconciler.yaml:")
             for rule in d.suggested_ignore.splitlines():

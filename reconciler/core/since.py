@@ -28,3 +28,23 @@ def parse_since(text: str | None, *, now: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
+
+
+def ago(when: str | None, *, now: float) -> str:
+    """``when`` (an ISO time) as people say it relative to ``now``: ``3 min ago``; ``""`` for
+    no time, and the text as given when it is not an ISO time."""
+    if not when:
+        return ""
+    try:
+        at = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return when
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    seconds = now - at.timestamp()
+    if seconds < 0:
+        return "in the future"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"

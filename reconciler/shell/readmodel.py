@@ -28,12 +28,14 @@ UNKNOWN = "(not recorded)"
 
 @dataclass(frozen=True)
 class PatchLine:
-    """One field of a diff as people read it: desired (Git) value -> live value, masked."""
+    """One field of a diff as people read it, always live (Marathon) -> desired (Git), masked:
+    for drift as for a pending change, ``desired`` is what a sync would put back."""
 
     op: str
+    """The patch operation as recorded (drift: desired -> live; a change: live -> desired)."""
     path: str
-    old: str
-    new: str
+    live: str
+    desired: str
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class AppDetail:
     drifts: list[DriftView]
     rollbacks: list[recording.Rollback]
     quarantines: list[recording.Quarantine] = field(default_factory=list)
+    live_definition: str | None = None
+    """The live app as Marathon returns it (tasks left out), masked, as indented JSON."""
+    desired_definition: str | None = None
+    """The newest revision's definition, masked, as indented JSON."""
 
 
 def value_text(value: Any) -> str:
@@ -114,9 +120,9 @@ def value_text(value: Any) -> str:
 
 
 def drift_lines(drift: recording.Drift, desired: JSON | None) -> tuple[PatchLine, ...]:
-    """The drift's patch (desired -> live) with the desired value of each path, masked.
+    """The drift's patch with the desired value of each path, masked, as live -> desired.
 
-    ``desired`` is the definition last applied from Git; without it the old values are unknown.
+    ``desired`` is the definition last applied from Git; without it those values are unknown.
     """
     lines = []
     canonical = _canonical(desired) if desired is not None else {}
@@ -124,22 +130,22 @@ def drift_lines(drift: recording.Drift, desired: JSON | None) -> tuple[PatchLine
         path = str(op.get("path", ""))
         kind = str(op.get("op", ""))
         if desired is None:
-            old = UNKNOWN
+            wanted = UNKNOWN
         else:
             # Drift is measured on normalized apps: Marathon's defaults count as desired.
             found = jsonpointer.resolve_pointer(canonical, path, _MISSING)
-            old = ABSENT if found is _MISSING else value_text(redact.mask(found, pointer=path))
-        new = ABSENT if kind == "remove" else value_text(
+            wanted = ABSENT if found is _MISSING else value_text(redact.mask(found, pointer=path))
+        live = ABSENT if kind == "remove" else value_text(
             redact.mask(op.get("value"), pointer=path))
-        lines.append(PatchLine(op=kind, path=path, old=old, new=new))
+        lines.append(PatchLine(op=kind, path=path, live=live, desired=wanted))
     return tuple(lines)
 
 
 def diff_lines(app_diff: model.AppDiff) -> tuple[PatchLine, ...]:
-    """A current diff (live -> desired) as lines: old is live, new is what Git asks."""
+    """A current diff as lines: live, then what Git asks."""
     ops = {str(op.get("path")): str(op.get("op")) for op in app_diff.patch}
     return tuple(PatchLine(op=ops.get(c.path, str(app_diff.action)), path=c.path,
-                           old=value_text(c.old), new=value_text(c.new))
+                           live=value_text(c.old), desired=value_text(c.new))
                  for c in app_diff.changes)
 
 
@@ -232,4 +238,11 @@ def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON] | None, a
         history=[history_row(e) for e in reversed(store.history(app_id=app_id))],
         drifts=drift_views(store, store.drifts(app_id=app_id)),
         rollbacks=store.rollbacks(app_id=app_id),
-        quarantines=[q for q in store.active_quarantines() if q.app_id == app_id])
+        quarantines=[q for q in store.active_quarantines() if q.app_id == app_id],
+        live_definition=_shown({k: v for k, v in live.items() if k != "tasks"})
+        if live is not None else None,
+        desired_definition=_shown(desired[app_id]) if app_id in desired else None)
+
+
+def _shown(definition: JSON) -> str:
+    return json.dumps(redact.mask(definition), indent=2, sort_keys=True, default=str)

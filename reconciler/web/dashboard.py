@@ -31,7 +31,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter
     router = fastapi.APIRouter(prefix=root, include_in_schema=False)
 
     def page(template: str, name: str, **context: Any) -> responses.HTMLResponse:
-        html = report.render(template, root=root, page=name, **context)
+        html = report.render(template, root=root, page=name, now=deps.clock(), **context)
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     def live() -> tuple[Sequence[model.JSON] | None, str | None]:
@@ -43,13 +43,22 @@ def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter
             return None, str(e) or type(e).__name__
 
     @router.get("/", response_class=responses.HTMLResponse)
-    def apps() -> responses.HTMLResponse:
+    def apps(group: str | None = None, state: str | None = None) -> responses.HTMLResponse:
         live_apps, error = live()
         rows = status.by_urgency(readmodel.app_rows(deps.records, live_apps))
         revision, _ = readmodel.latest_desired(deps.records)
         counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in status.URGENCY]
-        return page("apps.html", "apps", rows=rows, revision=revision, live_error=error,
-                    counts=[c for c in counts if c[1]], generated_at=_now(deps))
+        group = "/" + group.strip("/") if group and group.strip("/") else None
+        shown = [r for r in rows
+                 if (group is None or model.is_under(r.app_id, group))
+                 and (not state or str(r.state) == state)]
+        return page("apps.html", "apps", rows=shown, revision=revision, live_error=error,
+                    counts=[c for c in counts if c[1]], generated_at=_now(deps),
+                    group=group, state=state, states=[str(s) for s in status.URGENCY])
+
+    @router.get("/runbook", response_class=responses.HTMLResponse)
+    def runbook() -> responses.HTMLResponse:
+        return page("runbook.html", "runbook")
 
     @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
     def app(app_id: str) -> responses.HTMLResponse:

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from reconciler.core import model
+from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
 from reconciler.shell import records as recording
 
@@ -29,6 +30,7 @@ def environment() -> jinja2.Environment:
             loader=jinja2.PackageLoader("reconciler.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
             lstrip_blocks=True)
+        _environment.filters["ago"] = lambda when, now: since_filter.ago(when, now=now)
     return _environment
 
 

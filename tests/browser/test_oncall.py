@@ -86,7 +86,8 @@ def _drift_is_readable_on_the_app_page(stack: Stack, browser: webdriver.Chrome) 
         "a drift record on the app page")
     assert "open" in card.text
     lines = [r.text for r in card.find_elements(By.CSS_SELECTOR, "tr")]
-    assert any(re.fullmatch(r"/instances\s+1\s+→\s+2", line) for line in lines), lines
+    # One direction everywhere: live (Marathon) -> desired (Git).
+    assert any(re.fullmatch(r"/instances\s+2\s+→\s+1", line) for line in lines), lines
     assert "report" in card.text  # the policy: reported, not corrected
     assert "hunter2" not in browser.page_source
     assert stack.live_instances(PORTAL) == 2  # policy report: live left alone

@@ -150,3 +150,13 @@ def test_marathon_unreachable_is_unknown_not_healthy() -> None:
                                applied=applied, live_apps=None, quarantines={}, drifts={})
     assert (got.state, got.sync, got.health) == (model.AppState.UNKNOWN,
                                                  status.SyncStatus.UNKNOWN, "Unknown")
+
+
+@pytest.mark.parametrize(("when", "expected"), [
+    ("2026-11-29T03:00:00Z", "0 s ago"), ("2026-11-29T02:59:15+00:00", "45 s ago"),
+    ("2026-11-29T02:30:00Z", "30 min ago"), ("2026-11-28T23:00:00Z", "4 h ago"),
+    ("2026-11-26T03:00:00Z", "3 d ago"), (None, ""), ("not a time", "not a time"),
+])
+def test_since_reads_as_people_say_it(when: str | None, expected: str) -> None:
+    now = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC).timestamp()
+    assert since_filter.ago(when, now=now) == expected

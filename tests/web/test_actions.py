@@ -121,3 +121,25 @@ def test_app_page_shows_rollbacks_quarantine_and_history_of_every_kind(
     assert "rollback (revert)" in text and "create" in text
     assert {e["kind"] for e in detail["history"]} == {"change", "rollback", "quarantine"}
     assert detail["state"] == "quarantined" and detail["rollbacks"][0]["method"] == "revert"
+
+
+def test_apps_page_filters_by_group_and_state_and_links_each_state_to_the_runbook(
+        store: records.RecordStore) -> None:
+    with _site(store, Controller(), TOKEN) as url:
+        everything = requests.get(f"{url}/", timeout=10).text
+        fts_group = requests.get(f"{url}/", params={"group": "dirac/fts"}, timeout=10).text
+        quarantined = requests.get(f"{url}/", params={"state": "quarantined"}, timeout=10).text
+        nothing = requests.get(f"{url}/", params={"state": "in sync"}, timeout=10).text
+        runbook = requests.get(f"{url}/runbook", timeout=10).text
+    assert "/dirac/fts" in everything and "/dirac/web/portal" in everything
+    assert "/dirac/fts" in fts_group and "/dirac/web/portal" not in fts_group
+    assert "/dirac/fts" in quarantined and "/dirac/web/portal" not in quarantined
+    assert "No app matches." in nothing
+    # The state badge says what to do: it links to that state's runbook section, which exists.
+    assert 'href="/runbook#quarantined"' in everything
+    for word in ("quarantined", "degraded", "blocked", "unknown", "progressing", "drifted",
+                 "out-of-sync", "in-sync"):
+        assert f'id="{word}"' in runbook
+    # Since when, with the exact time on hover, and the revision that caused it.
+    assert '<time datetime="' in everything
+    assert "a" * 12 in everything

@@ -98,8 +98,9 @@ def test_drift_api_gives_the_field_diff_old_to_new_and_who(site: Site) -> None:
     drifts = requests.get(f"{site.url}/api/v1/drift", params={"prefix": "/dirac/web"},
                           timeout=10).json()["drift"]
     assert [d["app_id"] for d in drifts] == [APP]
-    assert drifts[0]["changes"] == [{"op": "replace", "path": "/instances", "old": "1",
-                                     "new": "2"}]
+    # One direction everywhere: live (Marathon) -> desired (Git), what a sync would do.
+    assert drifts[0]["changes"] == [{"op": "replace", "path": "/instances", "live": "2",
+                                     "desired": "1"}]
     assert drifts[0]["client_ip"] == "10.9.8.7"
     other = requests.get(f"{site.url}/api/v1/drift", params={"prefix": "/dirac/fts"},
                          timeout=10).json()["drift"]

@@ -51,11 +51,12 @@ def test_report_is_self_contained_with_open_drift_first_and_each_field_old_to_ne
     # Open drift (the portal) before resolved drift (fts).
     assert html.index("/dirac/web/portal") < html.index("/dirac/fts")
     assert html.index("Open drift") < html.index("Resolved drift")
-    # The field-level diff: desired (Git) value, then live value.
-    row = re.search(r"<td>/instances</td><td class=\"old\">(.*?)</td>.*?<td class=\"new\">(.*?)"
-                    r"</td>", html, re.S)
-    assert row is not None and row.groups() == ("2", "7")
-    assert re.search(r"<td>/env/DEBUG</td><td class=\"old\">\(absent\)</td>", html)
+    # The field-level diff, as everywhere: live value, then desired (Git) value.
+    row = re.search(r"<td>/instances</td><td class=\"live\">(.*?)</td>.*?"
+                    r"<td class=\"desired\">(.*?)</td>", html, re.S)
+    assert row is not None and row.groups() == ("7", "2")
+    assert re.search(r"<td>/env/DEBUG</td><td class=\"live\">.*?</td><td class=\"arrow\">"
+                     r"&rarr;</td>\s*<td class=\"desired\">\(absent\)</td>", html, re.S)
     # Attribution and policy/action.
     assert "10.1.2.3" in html and "/v2/apps/dirac/web/portal" in html
     assert "report" in html and "corrected" in html

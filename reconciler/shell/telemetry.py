@@ -26,11 +26,17 @@ import pythonjsonlogger.core
 import pythonjsonlogger.json
 import sentry_sdk
 
-from reconciler.core import redact
+from reconciler.core import model, redact, status
 
 REGISTRY = prom.CollectorRegistry(auto_describe=True)
 
 APPS = prom.Gauge("reconciler_apps", "Managed apps by state word", ["state"], registry=REGISTRY)
+APP_INFO = prom.Gauge("reconciler_app_info",
+                      "1 per managed app, labelled with its sync and health status (Argo CD style)",
+                      ["app", "sync_status", "health_status", "state"], registry=REGISTRY)
+APP_CONDITION = prom.Gauge("reconciler_app_condition",
+                           "1 while the app has the condition (Quarantined, Drifted, Blocked)",
+                           ["app", "condition"], registry=REGISTRY)
 OPEN_DRIFT = prom.Gauge("reconciler_open_drift", "Apps whose drift is open or flapping",
                         registry=REGISTRY)
 DRIFT_DETECTED = prom.Counter("reconciler_drift_detected_total",
@@ -165,3 +171,16 @@ def scrub_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_value(v) for v in value]
     return value
+
+
+def publish_app_statuses(statuses: Sequence[status.AppStatus]) -> None:
+    """Every app's status as gauges, replacing the previous scrape's (apps come and go)."""
+    for gauge in (APP_INFO, APP_CONDITION):
+        gauge.clear()
+    for state in model.AppState:
+        APPS.labels(state=str(state)).set(sum(1 for s in statuses if s.state is state))
+    for s in statuses:
+        APP_INFO.labels(app=s.app_id, sync_status=str(s.sync), health_status=s.health,
+                        state=str(s.state)).set(1)
+        for condition in s.conditions:
+            APP_CONDITION.labels(app=s.app_id, condition=str(condition.type)).set(1)

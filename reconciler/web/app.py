@@ -59,11 +59,10 @@ def harden(app: fastapi.FastAPI) -> fastapi.FastAPI:
 def _before_scrape(controller: controlling.Controller) -> None:
     controller.refresh_metrics()
     try:
-        rows = readmodel.app_rows(controller.records, controller.live_apps())
-    except Exception:  # noqa: BLE001 - Marathon down: keep the last app counts
-        return
-    for state in model.AppState:
-        telemetry.APPS.labels(state=str(state)).set(sum(1 for r in rows if r.state is state))
+        live: list[model.JSON] | None = controller.live_apps()
+    except Exception:  # noqa: BLE001 - Marathon down: every app's live state is unknown
+        live = None
+    telemetry.publish_app_statuses(readmodel.app_rows(controller.records, live))
 
 
 class Server:

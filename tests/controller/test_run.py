@@ -72,6 +72,9 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         assert 'reconciler_drift_actions_total{action="corrected"} 1.0' in metrics
         assert "reconciler_open_drift 1.0" in metrics
         assert 'reconciler_apps{state="drifted"} 1.0' in metrics
+        assert (f'reconciler_app_info{{app="{PORTAL}",health_status="Healthy",'
+                f'state="drifted",sync_status="OutOfSync"}} 1.0') in metrics
+        assert f'reconciler_app_condition{{app="{PORTAL}",condition="Drifted"}} 1.0' in metrics
         assert "reconciler_reconcile_duration_seconds_count" in metrics
 
         state = str(tmp_path / "state")

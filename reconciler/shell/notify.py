@@ -9,7 +9,8 @@ never leave: patches come masked from the record store, desired values are maske
 and credentials written in URLs are masked in the final text.
 
 How it finds transitions: :meth:`Notifier.scan` reads the record store (drift records, runs,
-rollbacks, quarantines of the last ``lookback`` seconds) and turns each record into notices
+rollbacks, quarantines of the last ``lookback`` seconds, and never from before notifications
+were first turned on: no replay) and turns each record into notices
 with a stable key (``drift:12:detected``, ``rollback:3``...). A notice is delivered only if
 :meth:`RecordStore.claim_notification` claims its key first, so a transition is announced
 once, whichever process or restart sees it, and the controller can call ``scan()`` as often
@@ -22,9 +23,10 @@ as it likes (after each reconcile and each drift check)::
     notifier.scan()
 
 The webhook receives a Slack-compatible payload (``text`` plus ``attachments``), which
-Mattermost accepts as is. Delivery is at most once: the key is claimed before sending, so
-a slow or failing chat server never causes duplicates; a failed delivery is logged (without
-the URL, which holds a token) and not retried, while the dashboard and Sentry still show it.
+Mattermost accepts as is. The key is claimed before sending, so several processes never
+announce one transition twice; a failed delivery is logged (without the URL, which holds a
+token) and retried by this process with backoff (5 s doubling up to 5 min, 6 more times),
+while the dashboard and Sentry show it meanwhile.
 """
 
 from __future__ import annotations
@@ -40,11 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core import redact
-from reconciler.shell import http
+from reconciler.shell import http, scheduler
 from reconciler.shell import records as recording
 
 log = logging.getLogger(__name__)
 
+ENABLED_KEY = "notifications:enabled"
+"""Claimed when notifications first run: nothing older than that is announced."""
+RETRY_BASE, RETRY_CAP, RETRY_ATTEMPTS = 5.0, 300.0, 6
+"""A failed delivery is tried again after 5 s, 10 s, ... up to 5 min, 6 more times."""
 STREAK_LOOKBACK_RUNS = 500
 """How many recent runs are read to tell whether a failed run continues a failure streak."""
 Capture = Callable[[str, str], Any]
@@ -336,12 +342,18 @@ class Notifier:
         self._lookback = lookback
         self._timeout = timeout
         self._clock = clock
+        self._enabled_at: float | None = None
+        self._retries: dict[str, _Retry] = {}
 
     def pending(self) -> list[Notice]:
         """Notices for the transitions recorded in the last ``lookback`` seconds, oldest
         first, announced before or not."""
         store = self._records
-        since = self._clock() - self._lookback
+        if self._enabled_at is None:
+            # Announce only what happened since notifications were first turned on (kept
+            # across restarts): turning them on must not replay the last hour.
+            self._enabled_at = store.first_claimed_at(ENABLED_KEY)
+        since = max(self._clock() - self._lookback, self._enabled_at)
         revisions = {r.revision: r for r in store.revisions()}
         applied = {a.app_id: a.definition for a in store.last_applied().values()}
         notices: list[Notice] = []
@@ -376,7 +388,9 @@ class Notifier:
         return sorted(notices, key=lambda n: n.at)
 
     def scan(self) -> list[Notice]:
-        """Announce every transition not announced before; returns those announced now."""
+        """Announce every transition not announced before, and retry failed deliveries that
+        are due; returns the notices announced now."""
+        self._retry_due()
         return [notice for notice in self.pending() if self.send(notice)]
 
     def send(self, notice: Notice) -> bool:
@@ -393,21 +407,46 @@ class Notifier:
             except Exception:
                 # Sentry trouble must not stop the controller; the log line above remains.
                 log.exception("could not send notice %s to Sentry", notice.key)
-        if self._webhook_url is not None:
-            body = scrub(json.dumps(payload(notice, dashboard_url=self._dashboard_url),
-                                    ensure_ascii=False), self._secrets)
-            self._post(body.encode(), key=notice.key)
+        if self._webhook_url is not None and not self._post(notice):
+            self._retries[notice.key] = _Retry(notice=notice, backoff=scheduler.Backoff(
+                base=RETRY_BASE, cap=RETRY_CAP, clock=self._clock))
+            self._retries[notice.key].backoff.failed()
         return True
 
-    def _post(self, body: bytes, *, key: str) -> None:
+    def _retry_due(self) -> None:
+        for key, retry in list(self._retries.items()):
+            if retry.backoff.waiting():
+                continue
+            if self._post(retry.notice):
+                del self._retries[key]
+            elif retry.backoff.failures >= RETRY_ATTEMPTS:
+                del self._retries[key]
+                log.error("notice %s given up after %d attempts", key, RETRY_ATTEMPTS + 1)
+            else:
+                retry.backoff.failed()
+
+    def _post(self, notice: Notice) -> bool:
+        """Deliver to the chat webhook; False when it failed (to be retried)."""
+        body = scrub(json.dumps(payload(notice, dashboard_url=self._dashboard_url),
+                                ensure_ascii=False), self._secrets)
         # The URL holds the webhook's token: only its host is logged.
         host = urllib.parse.urlsplit(self._webhook_url or "").hostname
         try:
-            http.post_json(self._webhook_url or "", body, timeout=self._timeout)
+            http.post_json(self._webhook_url or "", body.encode(), timeout=self._timeout)
         except http.Refused as e:
-            log.warning("notice %s refused by the webhook at %s: HTTP %s", key, host, e.status)
+            log.warning("notice %s refused by the webhook at %s: HTTP %s", notice.key, host,
+                        e.status)
+            return False
         except http.HttpError as e:
-            log.warning("notice %s not delivered to the webhook at %s: %s", key, host, e)
+            log.warning("notice %s not delivered to the webhook at %s: %s", notice.key, host, e)
+            return False
+        return True
+
+
+@dataclass
+class _Retry:
+    notice: Notice
+    backoff: scheduler.Backoff
 
 
 _MISSING: Any = object()

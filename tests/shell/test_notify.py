@@ -36,8 +36,11 @@ PORTAL_DEFINITION = {
 class Receiver:
     """A webhook endpoint that keeps every JSON body it is sent."""
 
-    def __init__(self, *, status: int = 200, parse: bool = True) -> None:
+    def __init__(self, *, status: int = 200, parse: bool = True,
+                 failures: int = 0) -> None:
+        """``failures``: answer 503 to that many posts first (a chat server having trouble)."""
         self.bodies: list[dict[str, Any]] = []
+        self.failures = failures
         self.raw: list[bytes] = []
         receiver = self
 
@@ -47,6 +50,11 @@ class Receiver:
                 if self.headers.get("Content-Encoding") == "gzip":
                     data = gzip.decompress(data)
                 receiver.raw.append(data)
+                if receiver.failures > 0:
+                    receiver.failures -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 if parse:
                     receiver.bodies.append(json.loads(data))
                 self.send_response(status)
@@ -81,6 +89,8 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[records.RecordStore]:
     s = records.open_store(tmp_path / "state")
+    # Notifications on from the start: only what is recorded after this is announced.
+    s.first_claimed_at(notify.ENABLED_KEY)
     try:
         yield s
     finally:
@@ -306,7 +316,7 @@ def test_old_records_are_not_announced(store: records.RecordStore,
     assert receiver.bodies == []
 
 
-def test_an_unreachable_webhook_is_logged_not_raised_and_not_retried(
+def test_an_unreachable_webhook_is_logged_not_raised_and_not_sent_twice_by_another_process(
         store: records.RecordStore, caplog: pytest.LogCaptureFixture) -> None:
     store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
                         patch=[{"op": "replace", "path": "/instances", "value": 5}])
@@ -316,6 +326,50 @@ def test_an_unreachable_webhook_is_logged_not_raised_and_not_retried(
     assert "not delivered" in caplog.text
     assert "secret-hook-token" not in caplog.text
     assert _notifier(store, url).scan() == []
+
+
+def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(
+        store: records.RecordStore) -> None:
+    flaky = Receiver(failures=2)
+    now = [time.time()]
+    try:
+        store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
+                            patch=[{"op": "replace", "path": "/instances", "value": 5}])
+        notifier = _notifier(store, flaky.url, clock=lambda: now[0])
+        assert len(notifier.scan()) == 1 and flaky.bodies == []  # 503: kept for a retry
+        notifier.scan()
+        assert len(flaky.raw) == 1, "retried before its backoff was over"
+        now[0] += notify.RETRY_BASE
+        notifier.scan()
+        assert len(flaky.raw) == 2 and flaky.bodies == []  # 503 again: waits twice as long
+        now[0] += notify.RETRY_BASE
+        notifier.scan()
+        assert len(flaky.raw) == 2
+        now[0] += notify.RETRY_BASE
+        notifier.scan()
+        assert len(flaky.bodies) == 1 and "drift detected" in flaky.texts()[0]
+        now[0] += notify.RETRY_CAP
+        notifier.scan()
+        assert len(flaky.bodies) == 1  # delivered once, then never again
+    finally:
+        flaky.close()
+
+
+def test_turning_notifications_on_announces_nothing_from_before(
+        tmp_path: Path, receiver: Receiver) -> None:
+    store = records.open_store(tmp_path / "state")
+    try:
+        store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="old", policy="report",
+                            patch=[{"op": "replace", "path": "/instances", "value": 5}])
+        time.sleep(0.01)
+        assert _notifier(store, receiver.url).scan() == []  # turned on now: no replay
+        store.resolve_drift(app_id=PORTAL, action="gone")
+        store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="new", policy="report",
+                            patch=[{"op": "replace", "path": "/instances", "value": 6}])
+        assert len(_notifier(store, receiver.url).scan()) == 1
+        assert len(receiver.bodies) == 1 and "6" in receiver.texts()[0]
+    finally:
+        store.close()
 
 
 def test_webhook_refusal_is_logged(store: records.RecordStore,

@@ -34,6 +34,14 @@ class AuditStore(database.Store):
             found = conn.execute(query).mappings()
             return [rows.AuditEntry(**{**r, "at": rows.iso(r["at"])}) for r in found]
 
+    def first_claimed_at(self, key: str) -> float:
+        """When ``key`` was first claimed, claiming it now if it never was (UNIX seconds)."""
+        self.claim_notification(key)
+        with self._db.begin() as conn:
+            at = conn.execute(sa.select(_notifications.c.at)
+                              .where(_notifications.c.key == key)).scalar_one()
+            return float(at)
+
     def claim_notification(self, key: str) -> bool:
         """True the first time ``key`` is claimed: notifications go out once per transition."""
         with self._db.lock:

@@ -16,7 +16,7 @@ from types import FrameType
 
 import click
 
-from reconciler.shell import config, embedded, telemetry
+from reconciler.shell import config, embedded, ports, telemetry
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
@@ -41,6 +41,11 @@ def command(config_file: Path | None) -> None:
         settings = config.load(config_file=config_file)
     except config.BadConfiguration as e:
         click.echo(f"configuration: {e}", err=True)
+        sys.exit(1)
+    try:
+        ports.check_free(settings.listen_host, settings.listen_port)
+    except OSError as e:
+        click.echo(f"{e.strerror} (set {config.PREFIX}LISTEN to another host:port)", err=True)
         sys.exit(1)
     telemetry.set_secrets(settings.secrets)
     telemetry.configure_logging(settings.log_level)

@@ -1,4 +1,5 @@
-"""Free TCP ports on loopback, for children that cannot pick their own and tell it.
+"""Free TCP ports on loopback, for children that cannot pick their own and tell it, and
+whether an address can be listened on.
 
 The one helper of the package (the dev cluster keeps its own: it shares no code). The dev
 cluster itself picks its port through its launcher; this is for the controller, ``git
@@ -26,3 +27,16 @@ def port_or_free(preferred: int) -> int:
             port: int = sock.getsockname()[1]
             return port
     raise OSError("no free TCP port on 127.0.0.1")
+
+
+def check_free(host: str, port: int) -> None:
+    """Raise OSError saying why ``host:port`` cannot be listened on (in use, no such address),
+    so that a command can say so in one line before it starts anything."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            raise OSError(e.errno, f"cannot listen on {host}:{port}: "
+                                   f"{e.strerror or e}") from e

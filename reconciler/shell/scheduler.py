@@ -88,7 +88,8 @@ class Scheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=True)
+        if self._scheduler.running:  # stopping a controller that never started is no error
+            self._scheduler.shutdown(wait=True)
 
 
 def _survive(job_id: str, job: Callable[..., None], **kwargs: Any) -> None:

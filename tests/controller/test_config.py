@@ -312,3 +312,21 @@ def test_run_with_a_bad_setting_exits_1_with_one_line_naming_it(tmp_path: Path) 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "configuration: RECONCILER_FLAP_WINDOW='soon': expected a number of seconds"]
+
+
+def test_a_listen_address_in_use_is_one_line_and_nothing_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "RECONCILER_STATE_DIR": str(tmp_path / "state"),
+               "RECONCILER_LISTEN": f"127.0.0.1:{port}"}
+        result = subprocess.run([sys.executable, "-m", "reconciler", "run"], env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(set RECONCILER_LISTEN to another host:port)"]
+    assert not (tmp_path / "state" / "devcluster").exists(), "the dev cluster was started"

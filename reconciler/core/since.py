@@ -35,16 +35,28 @@ def ago(when: str | None, *, now: float) -> str:
     no time, and the text as given when it is not an ISO time."""
     if not when:
         return ""
-    try:
-        at = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
+    at = _parse(when)
+    if at is None:
         return when
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    seconds = now - at.timestamp()
+    seconds = now - at
     if seconds < 0:
         return "in the future"
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size:
             return f"{int(seconds // size)} {unit} ago"
     return f"{int(seconds)} s ago"
+
+
+def latest(*times: str | None) -> str | None:
+    """The latest of several ISO times (any zone, ``Z`` too), as written; None for none."""
+    known = [(parsed, text) for text in times if text
+             for parsed in [_parse(text)] if parsed is not None]
+    return max(known)[1] if known else None
+
+
+def _parse(text: str) -> float | None:
+    try:
+        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()

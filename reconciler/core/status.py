@@ -28,6 +28,7 @@ from typing import Any
 from reconciler.core import health, model
 from reconciler.core import images as imaging
 from reconciler.core import plan as planning
+from reconciler.core import since as since_filter
 
 JSON = model.JSON
 
@@ -156,6 +157,7 @@ def app_statuses(
     # revision) or an app back in sync clears it, whatever the records still say.
     quarantined = {app_id: q for app_id, held in quarantines.items() for q in held
                    if q.revision == desired_revision and not synced.get(app_id, False)}
+    blocked = _blocked(desired=desired, synced=synced, quarantined=quarantined)
     statuses = []
     for app_id in ids:
         live = live_by_id.get(app_id)
@@ -163,7 +165,7 @@ def app_statuses(
         sync = (SyncStatus.UNKNOWN if desired_revision is None or live_apps is None
                 else SyncStatus.SYNCED if synced[app_id] else SyncStatus.OUT_OF_SYNC)
         conditions = _conditions(app_id, quarantine=quarantined.get(app_id),
-                                 drifts=drifts.get(app_id, ()), desired=desired.get(app_id),
+                                 drifts=drifts.get(app_id, ()), blocked=blocked,
                                  quarantined=quarantined, synced=synced[app_id])
         state = _state(sync=sync, assessed=assessed, conditions=conditions)
         last = applied.get(app_id)
@@ -176,7 +178,7 @@ def app_statuses(
             since=_since(state, conditions=conditions, live=live, last=last,
                          desired_seen=known.get(desired_revision or "")),
             revision=last.revision if last else None,
-            cause=_cause(state, quarantine=quarantine, last=last,
+            cause=_cause(quarantine=quarantine, last=last, synced=synced[app_id],
                          desired_revision=desired_revision, known=known),
             image=image, image_tag=image_tag(image),
             healthy=assessed.healthy if assessed else 0,
@@ -226,7 +228,7 @@ def _synced(app_id: str, *, desired: Mapping[str, JSON], applied: Mapping[str, A
 
 def _conditions(
     app_id: str, *, quarantine: Quarantine | None, drifts: Sequence[Drift],
-    desired: JSON | None, quarantined: Mapping[str, Quarantine], synced: bool,
+    blocked: Mapping[str, tuple[str, str]], quarantined: Mapping[str, Quarantine], synced: bool,
 ) -> tuple[Condition, ...]:
     out = []
     if quarantine is not None:
@@ -242,14 +244,37 @@ def _conditions(
             message=f"{fields} changed outside Git"
                     + (f" by {drift.who}" if drift.who else "")
                     + f"; policy {drift.policy}, action {drift.action or 'none yet'}"))
-    if not synced and desired is not None:
-        blockers = [d for d in planning.dependencies_of(app_id, desired) if d in quarantined]
-        if blockers:
-            out.append(Condition(
-                type=ConditionType.BLOCKED, since=quarantined[blockers[0]].since,
-                reason="DependencyQuarantined",
-                message=f"waits for {', '.join(blockers)}, whose revision is quarantined"))
+    if not synced and app_id in blocked:
+        blocker, root = blocked[app_id]
+        held = ("whose revision is quarantined" if blocker == root
+                else f"held back behind {root}, whose revision is quarantined")
+        out.append(Condition(
+            type=ConditionType.BLOCKED, since=quarantined[root].since,
+            reason="DependencyQuarantined", message=f"waits for {blocker}, {held}"))
     return tuple(out)
+
+
+def _blocked(*, desired: Mapping[str, JSON], synced: Mapping[str, bool],
+             quarantined: Mapping[str, Quarantine]) -> dict[str, tuple[str, str]]:
+    """Apps out of sync held back by a quarantined dependency, directly or through other held
+    apps: app -> (the dependency it waits for, the quarantined app at the root)."""
+    blocked: dict[str, tuple[str, str]] = {}
+    changed = True
+    while changed:  # to a fixed point: each pass reaches one more level of dependents
+        changed = False
+        for app_id, definition in desired.items():
+            if app_id in blocked or app_id in quarantined or synced.get(app_id, False):
+                continue
+            for dependency in planning.dependencies_of(app_id, definition):
+                if dependency in quarantined:
+                    blocked[app_id] = (dependency, dependency)
+                elif dependency in blocked:
+                    blocked[app_id] = (dependency, blocked[dependency][1])
+                else:
+                    continue
+                changed = True
+                break
+    return blocked
 
 
 def _state(*, sync: SyncStatus, assessed: health.AppHealth | None,
@@ -276,15 +301,22 @@ def _since(state: model.AppState, *, conditions: Sequence[Condition], live: JSON
         model.AppState.DEGRADED: failure.get("timestamp") or info.get("lastConfigChangeAt"),
         model.AppState.PROGRESSING: info.get("lastConfigChangeAt") or (live or {}).get("version"),
         model.AppState.OUT_OF_SYNC: desired_seen.seen_at if desired_seen else None,
-        model.AppState.IN_SYNC: last.at if last else None,
+        # Since the later of: applied, and live's last change (a rollback, a corrected drift).
+        model.AppState.IN_SYNC: since_filter.latest(
+            last.at if last else None, info.get("lastConfigChangeAt"),
+            info.get("lastScalingAt")),
     }.get(state)
 
 
-def _cause(state: model.AppState, *, quarantine: Quarantine | None, last: Applied | None,
+def _cause(*, quarantine: Quarantine | None, last: Applied | None, synced: bool,
            desired_revision: str | None, known: Mapping[str, Revision]) -> Revision | None:
+    """The revision behind the app's state: the quarantined one; else the newest one Git asks
+    for (which an app in sync matches, whichever run applied the same definition); else, with
+    no revision seen, the last applied one."""
     if quarantine is not None:
         revision: str | None = quarantine.revision
-    elif state in (model.AppState.OUT_OF_SYNC, model.AppState.BLOCKED):
+    elif desired_revision is not None and (synced or last is None
+                                           or last.revision != desired_revision):
         revision = desired_revision
     else:
         revision = last.revision if last else desired_revision

@@ -160,3 +160,39 @@ def test_marathon_unreachable_is_unknown_not_healthy() -> None:
 def test_since_reads_as_people_say_it(when: str | None, expected: str) -> None:
     now = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC).timestamp()
     assert since_filter.ago(when, now=now) == expected
+
+
+def test_blocking_reaches_every_app_held_back_behind_a_quarantine() -> None:
+    # The executor waits for the request manager, which waits for the quarantined server.
+    desired = {"/server": {"id": "/server", "cmd": "new"},
+               "/reqmanager": {"id": "/reqmanager", "cmd": "new", "dependencies": ["/server"]},
+               "/executor": {"id": "/executor", "cmd": "new", "dependencies": ["/reqmanager"]}}
+    applied = {a: status.Applied(revision="r1", definition={"id": a, "cmd": "old"})
+               for a in desired}
+    got = {s.app_id: s for s in status.app_statuses(
+        desired_revision="r2", desired=desired, applied=applied,
+        live_apps=[_live(a) for a in desired],
+        quarantines={"/server": [status.Quarantine(revision="r2", since="t1", reason="x")]},
+        drifts={})}
+    assert {a: str(s.state) for a, s in got.items()} == {
+        "/server": "quarantined", "/reqmanager": "blocked", "/executor": "blocked"}
+    blocked = got["/executor"].condition(status.ConditionType.BLOCKED)
+    assert blocked is not None and "/reqmanager" in blocked.message
+    assert "/server" in blocked.message
+
+
+def test_an_app_in_sync_names_the_revision_git_asks_for_and_dates_from_its_last_change() -> None:
+    # Applied by an earlier run (another revision with the same definition), then rolled back
+    # and forth in Marathon: in sync with r3, since live last changed, not since r1 was applied.
+    applied = {"/a": status.Applied(revision="dir:old", definition={"id": "/a"},
+                                    at="2026-11-29T20:42:25+00:00")}
+    live = _live("/a")
+    live["versionInfo"] = {"lastConfigChangeAt": "2026-11-29T20:42:54.801Z"}
+    live["tasks"] = [{**t, "version": "2026-11-29T20:42:54.801Z"} for t in live["tasks"]]
+    got, = status.app_statuses(
+        desired_revision="r3", desired={"/a": {"id": "/a"}}, applied=applied, live_apps=[live],
+        quarantines={}, drifts={},
+        revisions={"r3": status.Revision(revision="r3", author="Alice", message="fix")})
+    assert got.state is model.AppState.IN_SYNC
+    assert got.cause == status.Revision(revision="r3", author="Alice", message="fix")
+    assert got.since == "2026-11-29T20:42:54.801Z"

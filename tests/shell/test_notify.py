@@ -6,10 +6,7 @@ HTTP receiver (http.server in a thread) standing in for Mattermost's incoming we
 
 from __future__ import annotations
 
-import gzip
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ import sentry_sdk
 from reconciler.shell import config, notify, records, telemetry
 from reconciler.shell.ports import free_port
 from tests.browser import stack as browser_stack
+from tests.support import webhooks
 
 SECRET = "s3cr3t-db-password-value"
 OTHER_SECRET = "tok-9f8e7d6c5b4a"
@@ -33,53 +31,9 @@ PORTAL_DEFINITION = {
 }
 
 
-class Receiver:
-    """A webhook endpoint that keeps every JSON body it is sent."""
-
-    def __init__(self, *, status: int = 200, parse: bool = True,
-                 failures: int = 0) -> None:
-        """``failures``: answer 503 to that many posts first (a chat server having trouble)."""
-        self.bodies: list[dict[str, Any]] = []
-        self.failures = failures
-        self.raw: list[bytes] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    data = gzip.decompress(data)
-                receiver.raw.append(data)
-                if receiver.failures > 0:
-                    receiver.failures -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                if parse:
-                    receiver.bodies.append(json.loads(data))
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/abc123"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def texts(self) -> list[str]:
-        return [json.dumps(b) for b in self.bodies]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[webhooks.Receiver]:
+    r = webhooks.Receiver()
     try:
         yield r
     finally:
@@ -122,7 +76,7 @@ def _notifier(store: records.RecordStore, url: str | None, **kwargs: Any) -> not
 
 
 def test_drift_detected_is_announced_once_with_what_and_who(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
                         patch=[{"op": "replace", "path": "/instances", "value": 5}],
@@ -146,7 +100,7 @@ def test_drift_detected_is_announced_once_with_what_and_who(
 
 
 def test_a_second_notifier_on_the_same_store_sends_nothing_again(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
                         patch=[{"op": "replace", "path": "/instances", "value": 3}])
@@ -156,7 +110,7 @@ def test_a_second_notifier_on_the_same_store_sends_nothing_again(
 
 
 def test_drift_then_correction_are_two_transitions(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     drift, _ = store.observe_drift(
         app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
@@ -175,7 +129,7 @@ def test_drift_then_correction_are_two_transitions(
 
 
 def test_drift_corrected_before_any_scan_is_announced_once_as_corrected(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     drift, _ = store.observe_drift(
         app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
@@ -190,7 +144,7 @@ def test_drift_corrected_before_any_scan_is_announced_once_as_corrected(
 
 
 def test_flapping_is_announced_beside_the_detection(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     drift, _ = store.observe_drift(
         app_id=PORTAL, kind="scale", fingerprint="f1", policy="correct",
@@ -208,7 +162,7 @@ def test_flapping_is_announced_beside_the_detection(
 
 
 def test_no_secret_value_leaves_in_any_notice(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     store.observe_drift(
         app_id=PORTAL, kind="config", fingerprint="f2", policy="report",
@@ -228,7 +182,7 @@ def test_no_secret_value_leaves_in_any_notice(
 
 
 def test_rollback_and_quarantine_say_which_release_failed_and_whose_it_was(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     _applied(store)
     broken = "b" * 40
     store.record_revision(revision=broken, definitions={PORTAL: PORTAL_DEFINITION},
@@ -270,7 +224,7 @@ def test_rollback_and_quarantine_say_which_release_failed_and_whose_it_was(
 
 
 def test_failed_sync_run_is_announced_with_its_error(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     run_id = store.start_run(revision="c" * 40, trigger="webhook", requested_by=None,
                              dry_run=False)
     store.finish_run(run_id, outcome="failed", error="Marathon: 503 from every URL",
@@ -283,7 +237,7 @@ def test_failed_sync_run_is_announced_with_its_error(
 
 
 def test_retries_failing_alike_are_one_transition_until_a_success(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     """Marathon down: each retry records a failed run; on-call hears it once, and again
     only after it worked in between or failed differently."""
     def run(outcome: str, error: str | None = None, revision: str = "c" * 40) -> int:
@@ -307,7 +261,7 @@ def test_retries_failing_alike_are_one_transition_until_a_success(
 
 
 def test_old_records_are_not_announced(store: records.RecordStore,
-                                       receiver: Receiver) -> None:
+                                       receiver: webhooks.Receiver) -> None:
     store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
                         patch=[{"op": "replace", "path": "/instances", "value": 5}])
     later = notify.Notifier(records=store, webhook_url=receiver.url,
@@ -330,7 +284,7 @@ def test_an_unreachable_webhook_is_logged_not_raised_and_not_sent_twice_by_anoth
 
 def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(
         store: records.RecordStore) -> None:
-    flaky = Receiver(failures=2)
+    flaky = webhooks.Receiver(failures=2)
     now = [time.time()]
     try:
         store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
@@ -356,7 +310,7 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_goes_through(
 
 
 def test_turning_notifications_on_announces_nothing_from_before(
-        tmp_path: Path, receiver: Receiver) -> None:
+        tmp_path: Path, receiver: webhooks.Receiver) -> None:
     store = records.open_store(tmp_path / "state")
     try:
         store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="old", policy="report",
@@ -374,7 +328,7 @@ def test_turning_notifications_on_announces_nothing_from_before(
 
 def test_webhook_refusal_is_logged(store: records.RecordStore,
                                    caplog: pytest.LogCaptureFixture) -> None:
-    refusing = Receiver(status=403)
+    refusing = webhooks.Receiver(status=403)
     try:
         store.observe_drift(app_id=PORTAL, kind="scale", fingerprint="f1", policy="report",
                             patch=[{"op": "replace", "path": "/instances", "value": 5}])
@@ -403,7 +357,7 @@ def test_webhook_url_from_environment_or_file(tmp_path: Path) -> None:
 
 
 def test_known_secrets_and_url_credentials_are_scrubbed_from_the_text(
-        store: records.RecordStore, receiver: Receiver) -> None:
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     api_token = "api-token-0123456789"
     run_id = store.start_run(revision="d" * 40, trigger="manual", requested_by=None,
                              dry_run=False)
@@ -421,7 +375,7 @@ def test_known_secrets_and_url_credentials_are_scrubbed_from_the_text(
 
 @pytest.mark.integration
 def test_the_running_controller_announces_a_drift_once_without_secrets(
-        tmp_path: Path, receiver: Receiver) -> None:
+        tmp_path: Path, receiver: webhooks.Receiver) -> None:
     """``reconciler run`` with the webhook set: someone edits the portal's env in Marathon."""
     leaked = "new-db-password-typed-by-hand"
     stack = browser_stack.Stack.start(
@@ -450,7 +404,7 @@ def test_the_running_controller_announces_a_drift_once_without_secrets(
 
 def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> None:
     """The controller's wiring: capture=telemetry.capture_message, Sentry sending for real."""
-    sentry = Receiver(parse=False)
+    sentry = webhooks.Receiver(parse=False)
     host = sentry.url.split("/")[2]
     try:
         telemetry.init_sentry(f"http://publickey@{host}/42")
@@ -472,7 +426,7 @@ def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> N
 
 @pytest.mark.integration
 def test_the_running_controller_announces_a_corrected_drift_once(
-        tmp_path: Path, receiver: Receiver) -> None:
+        tmp_path: Path, receiver: webhooks.Receiver) -> None:
     """Policy ``correct``: the file catalog scaled by hand is scaled back and people told."""
     app_id = browser_stack.CATALOG
     stack = browser_stack.Stack.start(
@@ -502,7 +456,7 @@ def test_the_running_controller_announces_a_corrected_drift_once(
 
 @pytest.mark.integration
 def test_the_running_controller_announces_a_rollback_with_its_release_and_author(
-        tmp_path: Path, receiver: Receiver) -> None:
+        tmp_path: Path, receiver: webhooks.Receiver) -> None:
     """A broken image committed by Carol: rolled back, quarantined, each announced once."""
     app_id = browser_stack.CATALOG
     settings = {**browser_stack.SETTINGS, "deadlines": {"/dirac/datamanagement": 6}}

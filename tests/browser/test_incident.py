@@ -1,0 +1,178 @@
+"""An incident, walked as on-call lives it, with every view checked at every step.
+
+A real ``reconciler run`` on a dev cluster and a Git config repo: a release; a broken release
+of the configuration server (rolled back and quarantined; the portal, which depends on it,
+held back); a hand scale of the portal during the quarantine; the fix-forward by ``git
+revert``; a manual rollback that fails. At each step the dashboard (headless Chromium), the
+API, ``reconciler status --output json`` and its exit code, ``reconciler history`` and the
+chat notifications must agree on the state, since when, and who caused it. Screenshots of
+each step go to ``$RECONCILER_SCREENSHOTS`` when set (``docs/screenshots/`` is made so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from tests.browser.stack import Stack
+from tests.support import webhooks
+from tests.sync import cluster
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SERVER = "/dirac/configuration/server"
+PORTAL = "/dirac/web/portal"
+SETTINGS = {"managedPrefixes": ["/dirac"], "driftPolicy": {"/dirac": "correct"},
+            "deadlines": {"/dirac": 12}}
+
+
+def _apps() -> list[dict[str, Any]]:
+    return [cluster.fast_app(SERVER, grace=2),
+            cluster.fast_app(PORTAL, grace=2, dependencies=[SERVER])]
+
+
+@pytest.fixture
+def receiver() -> Iterator[webhooks.Receiver]:
+    r = webhooks.Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def incident(tmp_path: Path, receiver: webhooks.Receiver) -> Iterator[Stack]:
+    running = Stack.start(tmp_path / "stack", desired=_apps(), settings=SETTINGS,
+                          extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url,
+                                     "RECONCILER_DRIFT_INTERVAL": "2"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class Views:
+    """Everything on-call can read, read the same way at every step."""
+
+    def __init__(self, stack: Stack, browser: webdriver.Chrome, receiver: webhooks.Receiver
+                 ) -> None:
+        self.stack = stack
+        self.browser = browser
+        self.receiver = receiver
+        self.shots = os.environ.get("RECONCILER_SCREENSHOTS")
+
+    def api_apps(self) -> dict[str, dict[str, Any]]:
+        return {a["app_id"]: a for a in self.stack.api("/apps")["apps"]}
+
+    def status(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        result = subprocess.run(
+            [sys.executable, "-m", "reconciler", "status", "--marathon", self.stack.marathon,
+             "--state-dir", str(self.stack.root / "state"), "--output", "json"],
+            capture_output=True, text=True, timeout=60, env=_plain_env())
+        return result.returncode, {a["app_id"]: a for a in json.loads(result.stdout)}
+
+    def history(self, *args: str) -> list[dict[str, Any]]:
+        return cluster.history(self.stack.root / "state", *args)
+
+    def dashboard_row(self, app_id: str) -> str:
+        self.browser.get(self.stack.url + "/")
+        for row in self.browser.find_elements(By.CSS_SELECTOR, "table tr"):
+            if any(link.text == app_id for link in row.find_elements(By.CSS_SELECTOR, "a")):
+                return row.text
+        raise AssertionError(f"no dashboard row for {app_id}")
+
+    def notices(self) -> list[str]:
+        return self.receiver.texts()
+
+    def screenshot(self, name: str) -> None:
+        if self.shots:
+            Path(self.shots).mkdir(parents=True, exist_ok=True)
+            self.browser.get(self.stack.url + "/")
+            self.browser.save_screenshot(str(Path(self.shots) / f"incident-{name}.png"))
+
+    def agree(self, app_id: str, *, state: str, author: str | None) -> dict[str, Any]:
+        """The API, ``status`` and the dashboard say the same about ``app_id``."""
+        api = self.api_apps()[app_id]
+        code, by_status = self.status()
+        shown = by_status[app_id]
+        assert api["state"] == shown["state"] == state, (api, shown)
+        assert api["since"] and shown["since"] == api["since"], (api, shown)
+        if author is not None:
+            assert api["cause"] and author in (api["cause"]["author"] or ""), api
+        row = self.dashboard_row(app_id)
+        assert state in row, row
+        if author is not None:
+            assert author.split()[0] in row, row
+        return {"api": api, "code": code, "row": row}
+
+
+def _plain_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+
+
+def _wait(what: str, check: Any, *, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_incident_reads_the_same_everywhere_at_every_step(
+        incident: Stack, browser: webdriver.Chrome, receiver: webhooks.Receiver) -> None:
+    views = Views(incident, browser, receiver)
+    incident.wait_for_states({SERVER: "in sync", PORTAL: "in sync"})
+
+    # 1. A release by Bob: every app rolls, in sync, caused by Bob's commit.
+    cluster.set_tag(incident.repo, "v8r2p45")
+    incident.commit("Release v8r2p45", author="Bob Release", email="bob@example.org")
+    _wait("the release to be live", lambda: all(
+        cluster.image_of(a) == "lhcbdirac:v8r2p45" for a in cluster.apps(incident.marathon)
+        .values()) and incident.app_states() == {SERVER: "in sync", PORTAL: "in sync"})
+    for app_id in (SERVER, PORTAL):
+        seen = views.agree(app_id, state="in sync", author="Bob Release")
+    assert seen["code"] == 0
+    views.screenshot("1-release")
+
+    # 2. A broken release by Carol: the server is rolled back and quarantined, the portal
+    # held back behind it; status says so with its exit code, and chat is told once.
+    cluster.set_tag(incident.repo, "v8r2p46-broken")
+    broken = incident.commit("Release v8r2p46", author="Carol Tester",
+                             email="carol@example.org")
+    incident.wait_for_states({SERVER: "quarantined", PORTAL: "blocked"}, timeout=180)
+    server = views.agree(SERVER, state="quarantined", author="Carol Tester")
+    assert server["code"] == 4
+    assert any(c["type"] == "Quarantined" and broken[:12] in c["message"]
+               for c in server["api"]["conditions"])
+    views.agree(PORTAL, state="blocked", author="Carol Tester")
+    assert cluster.image_of(cluster.apps(incident.marathon)[SERVER]) == "lhcbdirac:v8r2p45"
+    _wait("chat to hear of the rollback", lambda: any(
+        "rollback" in n and "Carol Tester" in n for n in views.notices()), timeout=30)
+    views.screenshot("2-quarantined")
+
+    # 4. The fix-forward by Dave: git revert. The quarantine speaks no more: in sync, caused
+    # by Dave's revert, exit code 0.
+    repository = git.Repo(incident.repo)
+    actor = git.Actor("Dave Oncall", "dave@example.org")
+    with repository.config_writer() as config:
+        config.set_value("user", "name", actor.name)
+        config.set_value("user", "email", actor.email)
+    repository.git.revert(broken, no_edit=True)
+    incident.wait_for_states({SERVER: "in sync", PORTAL: "in sync"}, timeout=180)
+    for app_id in (SERVER, PORTAL):
+        fixed = views.agree(app_id, state="in sync", author="Dave Oncall")
+        assert not fixed["api"]["conditions"], fixed["api"]
+    assert fixed["code"] == 0
+    views.screenshot("4-fixed-forward")

@@ -31,7 +31,7 @@ test: install
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
-	$(PY) -m ruff check reconciler tests bench scripts
+	$(PY) -m ruff check reconciler tests bench scripts testbed
 	$(VENV)/bin/lint-imports
 
 typecheck: install

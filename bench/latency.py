@@ -41,16 +41,16 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench import support  # noqa: E402
 from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell import marathon, ports  # noqa: E402
+from testbed import apps, gitrepos, processes  # noqa: E402
 
 APP = "/bench/latency/catalog"
 SECRET = "bench-webhook-secret"
 
 
 def repo_files(instances: int) -> dict[str, str]:
-    app = support.fast_app(APP, instances=instances, grace=1)
+    app = apps.fast_app(APP, instances=instances, grace=1)
     app.pop("healthChecks")  # a scale is done when tasks run: quick rounds
     return {
         APP.strip("/") + ".yaml": yaml.safe_dump(app),
@@ -114,7 +114,7 @@ class Controller:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "reconciler", "run"], env=env, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
-        support.wait_for_http(f"{self.url}/healthz", timeout=60, process=self.process)
+        processes.wait_for_http(f"{self.url}/healthz", timeout=60, process=self.process)
 
     def synced(self) -> str | None:
         revision = requests.get(f"{self.url}/api/v1/status", timeout=10).json()["revision"]
@@ -126,7 +126,7 @@ class Controller:
                       timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        support.stop_process(self.process)
+        processes.stop_process(self.process)
 
 
 def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 120) -> None:
@@ -139,12 +139,12 @@ def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 120
 
 
 def settled(marathon_url: str, instances: int) -> bool:
-    app = support.live_apps(marathon_url).get(APP)
+    app = apps.live_apps(marathon_url).get(APP)
     return bool(app) and not app.get("deployments") and app["instances"] == instances and \
         app.get("tasksRunning", 0) == instances
 
 
-def measure(controller: Controller, upstream: support.Upstream, writes: Writes, *,
+def measure(controller: Controller, upstream: gitrepos.Upstream, writes: Writes, *,
             marathon_url: str, commits: int, webhook: bool, spread: float, rng: random.Random,
             start_instances: int) -> tuple[list[float], int]:
     latencies: list[float] = []
@@ -183,11 +183,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="reconciler-latency-") as tmp:
         root = Path(tmp)
         dev = launch.launch(state_dir=root / "devcluster")
-        served: support.ServedGit | None = None
+        served: gitrepos.ServedGit | None = None
         controller: Controller | None = None
         try:
-            upstream = support.Upstream.create(root / "git", repo_files(1), message="bench start")
-            served = support.ServedGit(upstream.bare.parent, root / "git-daemon.log").start()
+            upstream = gitrepos.Upstream.create(root / "git", repo_files(1), message="bench start")
+            served = gitrepos.ServedGit(upstream.bare.parent, root / "git-daemon.log").start()
             repo_url = f"{served.url}/{upstream.bare.name}"
             writes = Writes(dev.url)
             results: dict[str, list[float]] = {}

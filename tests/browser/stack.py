@@ -25,7 +25,7 @@ import requests
 
 from reconciler.devcluster import launch
 from reconciler.shell.ports import free_port
-from tests.support.processes import stop_process, wait_for_http
+from testbed.processes import stop_process, wait_for_http
 from tests.sync import cluster
 
 TOKEN = "oncall-token-4f1c9a7e2b"

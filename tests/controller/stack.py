@@ -20,8 +20,8 @@ import yaml
 
 from reconciler.devcluster import launch
 from reconciler.shell.ports import free_port
-from tests.controller.gitrepos import ServedGit, Upstream
-from tests.support.processes import stop_process, wait_for_http
+from testbed.gitrepos import ServedGit, Upstream
+from testbed.processes import stop_process, wait_for_http
 from tests.sync import cluster
 
 T = TypeVar("T")

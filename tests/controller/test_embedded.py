@@ -17,7 +17,7 @@ import pytest
 from reconciler.core import load as loading
 from reconciler.shell import config, directory
 from reconciler.shell.ports import free_port
-from tests.support.processes import stop_process, wait_for_http
+from testbed.processes import stop_process, wait_for_http
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration

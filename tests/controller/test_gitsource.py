@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.core import parse
 from reconciler.shell import gitsource
-from tests.controller.gitrepos import Upstream, git_daemon
+from testbed.gitrepos import Upstream, git_daemon
 
 APP = "instances: 1\ncmd: sleep 1000\n"
 

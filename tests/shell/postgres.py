@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg
 
 from reconciler.shell.ports import free_port
-from tests.support.processes import stop_process
+from testbed.processes import stop_process
 
 
 class PostgresMissing(RuntimeError):

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from reconciler.shell.ports import free_port
-from tests.support.processes import stop_process, wait_for_http
+from testbed.processes import stop_process, wait_for_http
 
 USER, PASSWORD = "release-manager", "s3cret-registry-pw"
 SERVICE, ISSUER = "test-registry", "test-token-issuer"

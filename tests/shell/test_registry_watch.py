@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.shell import bumper, registry, registry_watch
 from reconciler.shell.ports import free_port
-from tests.controller.gitrepos import Upstream
+from testbed.gitrepos import Upstream
 from tests.shell import registries
 
 pytestmark = pytest.mark.integration

@@ -17,26 +17,10 @@ from typing import Any
 import requests
 import yaml
 
+from testbed.apps import fast_app  # noqa: F401 - the tests' app, from the one copy
+from testbed.apps import live_apps as apps
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def fast_app(app_id: str, *, instances: int = 1, minimum: float = 1.0, over: float = 1.0,
-             grace: int = 5, **extra: Any) -> dict[str, Any]:
-    """A small app on the ``dirac`` image, with health checks that decide in seconds."""
-    return {
-        "id": app_id,
-        "instances": instances,
-        "cpus": 0.01,
-        "mem": 32,
-        "container": {"type": "DOCKER", "docker": {"image": "dirac"}},
-        "portDefinitions": [{"port": 0, "name": "http"}],
-        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
-                          "gracePeriodSeconds": grace, "intervalSeconds": 1,
-                          "timeoutSeconds": 1, "maxConsecutiveFailures": 3}],
-        "upgradeStrategy": {"minimumHealthCapacity": minimum, "maximumOverCapacity": over},
-        "backoffSeconds": 1,
-        **extra,
-    }
 
 
 def write_repo(root: Path, apps: list[dict[str, Any]], *, tag: str,
@@ -72,13 +56,6 @@ def reconciler(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
 
 def explain(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-
-
-def apps(marathon: str) -> dict[str, dict[str, Any]]:
-    response = requests.get(f"{marathon}/v2/apps",
-                            params={"embed": ["apps.tasks", "apps.deployments"]}, timeout=10)
-    response.raise_for_status()
-    return {app["id"]: app for app in response.json()["apps"]}
 
 
 def deployments(marathon: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import git
 
 from reconciler.shell.ports import free_port
-from tests.support.processes import stop_process
+from testbed.processes import stop_process
 
 
 @dataclass

@@ -10,7 +10,8 @@ whatever happens (Flux's habit)::
     apply       shell.applier.Applier.run(plan)  (deployment ids recorded before waiting)
     quarantine  every rolled-back app for this revision
     assess      ONE more ``GET /v2/apps`` and core.health.assess per desired app
-    record      the run's outcome, always
+    release     open the revision's release, and record each app's outcome in it
+    record      the run's outcome, always; a run that changed nothing is discarded (a check)
 
 Public API (used by ``reconciler sync``/``rollback`` and by the controller, ``reconciler run``)::
 
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core import diff as diffing
-from reconciler.core import health, model
+from reconciler.core import health, model, releases
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import journal as journaling
@@ -52,6 +53,11 @@ from reconciler.shell import records as recording
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+RELEASE_TRIGGERS = frozenset({model.Trigger.POLL, model.Trigger.WEBHOOK, model.Trigger.MANUAL,
+                              model.Trigger.CLI})
+"""Runs that apply a revision, and so open or continue its release (a drift correction
+re-applies what a release already applied; a manual rollback undoes one)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,20 @@ class Engine:
                                              only_apps=only_apps,
                                              retry_quarantined=retry_quarantined))
             run.report = replace(run.report, plan=plan)
+            releasing = not dry_run and trigger in RELEASE_TRIGGERS
+            if releasing and plan.steps:
+                self._records.open_release(
+                    revision=desired.revision, trigger=str(trigger), requested_by=requested_by,
+                    run_id=run.run_id, images=releases.image_references(desired.images),
+                    apps=[(s.app_id, str(s.action)) for s in plan.steps])
             if not dry_run:
                 results = self._applier.run(plan, on_progress=on_progress)
                 run.report = replace(run.report, results=results)
+                for result in results if releasing else ():
+                    self._records.finish_release_app(
+                        revision=desired.revision, app_id=result.app_id,
+                        action=str(result.action), outcome=str(result.outcome),
+                        reason=result.reason, run_id=run.run_id)
                 for result in results:
                     if result.outcome in (model.Outcome.ROLLED_BACK, model.Outcome.FAILED) \
                             and result.deployment_id is not None:
@@ -236,9 +253,15 @@ class Engine:
             results = self._applier.run(plan, on_progress=on_progress)
             run.report = replace(run.report, results=results)
             if current is not None and current != revision:
-                self._records.quarantine(app_id=app_id, revision=current,
-                                         reason=f"manual rollback to {revision}"
-                                         + (f" by {requested_by}" if requested_by else ""))
+                why = f"manual rollback to {revision}" + (
+                    f" by {requested_by}" if requested_by else "")
+                self._records.quarantine(app_id=app_id, revision=current, reason=why)
+                if any(r.outcome is model.Outcome.SUCCEEDED for r in results):
+                    # The release of ``current`` is rolled back for this app, for good.
+                    self._records.finish_release_app(
+                        revision=current, app_id=app_id, action=str(model.Action.UPDATE),
+                        outcome=str(model.Outcome.ROLLED_BACK), reason=why,
+                        run_id=run.run_id)
             for result in results:
                 if result.outcome is model.Outcome.SUCCEEDED:
                     self._records.record_rollback(
@@ -274,9 +297,14 @@ class Engine:
             run.report = replace(run.report, error=_describe(e))
         finally:
             self._journal_proxy.target = None
-            self._records.finish_run(run_id, outcome=str(run.report.outcome),
-                                     error=run.report.error,
-                                     summary=runreport.summary(run.report))
+            if run.report.changed_nothing:
+                # A check that found nothing to do is not a run: counted by the caller.
+                self._records.discard_run(run_id)
+                run.report = replace(run.report, run_id=None)
+            else:
+                self._records.finish_run(run_id, outcome=str(run.report.outcome),
+                                         error=run.report.error,
+                                         summary=runreport.summary(run.report))
 
 
 @dataclass

@@ -188,17 +188,24 @@ def _hold_back_dependents(
     deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped], *,
     blocked: set[model.AppId],
 ) -> None:
-    """Move out of ``deploys`` every app that depends, directly or not, on a blocked one."""
+    """Move out of ``deploys`` every app that depends, directly or not, on a blocked one.
+
+    A scale is never held back: it starts more (or fewer) tasks of what already runs, and so
+    needs nothing of a dependency's new release (a scale-back of a hand edit, say).
+    """
     held = set(blocked)
     changed = bool(held)
     while changed:
         changed = False
         for app_id, diff in sorted(deploys.items()):
-            if any(d in held for d in dependencies_of(app_id, diff.desired)):
+            if app_id in held or not any(
+                    d in held for d in dependencies_of(app_id, diff.desired)):
+                continue
+            held.add(app_id)  # what depends on it stays held back, scaled or not
+            changed = True
+            if diff.action is not model.Action.SCALE:
                 skipped.append(Skipped(app_id, diff.action, SkipReason.DEPENDENCY_QUARANTINED))
-                held.add(app_id)
                 del deploys[app_id]
-                changed = True
 
 
 def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:

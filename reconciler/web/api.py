@@ -159,6 +159,12 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
     def revisions() -> dict[str, Any]:
         return {"revisions": deps.records.revisions()}
 
+    @router.get("/releases")
+    def releases(limit: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
+        """Releases, newest first: author, message, trigger, images changed, per-app and
+        overall outcome."""
+        return {"releases": [r.as_json() for r in deps.records.releases(limit=limit)]}
+
     @router.get("/audit")
     def audit(limit: Annotated[int, fastapi.Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE,
               cursor: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:

@@ -93,6 +93,21 @@ def test_apps_depending_on_a_quarantined_app_are_held_back_too() -> None:
                             planning.SkipReason.DEPENDENCY_QUARANTINED) in only.skipped
 
 
+def test_a_scale_back_of_an_app_whose_dependency_is_quarantined_is_not_held_back() -> None:
+    # A drift correction that only puts the instances back needs nothing of the dependency's
+    # broken release; an update of the same app still waits.
+    diffs = [_diff("/config", model.Action.UPDATE),
+             _diff("/catalog", model.Action.SCALE, dependencies=["/config"]),
+             _diff("/fts", model.Action.UPDATE, dependencies=["/catalog"])]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              quarantined={"/config"},
+                              options=planning.PlanOptions(only_apps={"/catalog", "/fts"}))
+    assert _ids(plan) == [["/catalog"]]
+    assert {s.app_id: s.reason for s in plan.skipped} == {
+        "/config": planning.SkipReason.NOT_SELECTED,
+        "/fts": planning.SkipReason.DEPENDENCY_QUARANTINED}
+
+
 def test_only_selected_apps_are_planned_and_no_ops_count_as_in_sync() -> None:
     diffs = [_diff("/a", model.Action.SCALE), _diff("/b", model.Action.UPDATE),
              _diff("/c", model.Action.NOOP)]

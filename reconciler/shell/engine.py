@@ -107,8 +107,12 @@ class Engine:
         only_apps: Collection[model.AppId] | None = None,
         retry_quarantined: bool = False,
         on_progress: steps.ProgressCallback | None = None,
+        on_plan: Callable[[planning.Plan], None] | None = None,
     ) -> runreport.RunReport:
-        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems."""
+        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems.
+
+        ``on_plan`` is called with the plan before anything is applied (``sync`` prints it).
+        """
         self._records.record_revision(
             revision=desired.revision,
             definitions={a: app.definition for a, app in desired.apps.items()})
@@ -135,6 +139,8 @@ class Engine:
                                              only_apps=only_apps,
                                              retry_quarantined=retry_quarantined))
             run.report = replace(run.report, plan=plan)
+            if on_plan is not None:
+                on_plan(plan)
             releasing = not dry_run and trigger in RELEASE_TRIGGERS
             if releasing and plan.steps:
                 self._records.open_release(
@@ -231,14 +237,9 @@ class Engine:
                                 requested_by=requested_by, dry_run=False,
                                 errors=(marathon.MarathonError, ValueError)) as run:
             live = self._client.get_app(app_id, embed=("app.tasks", "app.lastTaskFailure"))
-            if to_revision_state is not None:
-                if app_id not in to_revision_state.apps:
-                    raise ValueError(f"{app_id} is not in revision {revision}")
-                definition = to_revision_state.apps[app_id].definition
-            else:
-                version = to_version or _previous_version(self._client, app_id, live)
-                definition = steps.strip_read_only(
-                    self._client.get_app_version(app_id, version))
+            definition = self.rollback_target(
+                app_id, to_revision_state=to_revision_state, to_version=to_version,
+                live=live).definition
             single = model.DesiredState(
                 revision=revision,
                 apps={app_id: model.DesiredApp(app_id=app_id, definition=definition,
@@ -273,6 +274,24 @@ class Engine:
             run.report = replace(run.report, health={app_id: health.assess(app_id, refreshed)})
         return run.report
 
+    def rollback_target(
+        self, app_id: model.AppId, *, to_revision_state: model.DesiredState | None = None,
+        to_version: str | None = None, live: Mapping[str, Any] | None = None,
+    ) -> RollbackTarget:
+        """What :meth:`rollback_app` would put back, found without changing anything."""
+        if to_revision_state is not None:
+            if app_id not in to_revision_state.apps:
+                raise ValueError(f"{app_id} is not in revision {to_revision_state.revision}")
+            return RollbackTarget(app_id=app_id, revision=to_revision_state.revision,
+                                  version=None,
+                                  definition=to_revision_state.apps[app_id].definition)
+        if live is None:
+            live = self._client.get_app(app_id)
+        version = to_version or _previous_version(self._client, app_id, live)
+        return RollbackTarget(
+            app_id=app_id, revision=None, version=version,
+            definition=steps.strip_read_only(self._client.get_app_version(app_id, version)))
+
     @contextlib.contextmanager
     def _recorded_run(
         self, *, revision: str, trigger: model.Trigger, requested_by: str | None,
@@ -305,6 +324,21 @@ class Engine:
                 self._records.finish_run(run_id, outcome=str(run.report.outcome),
                                          error=run.report.error,
                                          summary=runreport.summary(run.report))
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    """Where a manual rollback goes: a recorded revision's definition, or a Marathon
+    version's (then ``revision`` is None)."""
+
+    app_id: model.AppId
+    revision: str | None
+    version: str | None
+    definition: model.JSON
+
+    @property
+    def image(self) -> str | None:
+        return ((self.definition.get("container") or {}).get("docker") or {}).get("image")
 
 
 @dataclass

@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core import diff as diffing
 from reconciler.core import load as loading
 from reconciler.core import model
+from reconciler.core import plan as planning
 from reconciler.shell import (
     config,
     driftcheck,
@@ -160,6 +162,33 @@ class Controller:
         only = (app_id,) if app_id else None
         self._scheduler.once(f"sync:{app_id or '*'}", self._sync_job, only=only, who=who)
         return f"sync of {app_id or 'all apps'} queued"
+
+    def preview_sync(self, app_id: str) -> planning.SyncPreview:
+        """What syncing ``app_id`` now would change, or why it would not (answered before the
+        sync is queued, and audited with the request)."""
+        desired = self._desired
+        if desired is None:
+            return planning.SyncPreview(
+                app_id=app_id, accepted=False, action=None, changes=(),
+                message="will not sync: no desired state loaded yet (the next poll will)")
+        try:
+            live_apps = self.client.list_apps(embed=marathon.LIVE_EMBED)
+        except marathon.MarathonError as e:
+            return planning.SyncPreview(app_id=app_id, accepted=False, action=None,
+                                        changes=(), message=f"will not sync: Marathon: "
+                                                            f"{e.message}")
+        diffs = diffing.diff_apps(desired, live_apps)
+        quarantined = {d.app_id for d in diffs if d.action is not model.Action.NOOP
+                       and self.records.is_quarantined(app_id=d.app_id,
+                                                       revision=desired.revision)}
+        try:
+            plan = planning.make_plan(diffs, revision=desired.revision,
+                                      settings=desired.settings, quarantined=quarantined,
+                                      options=planning.PlanOptions(only_apps=(app_id,)))
+        except model.InvalidDesiredState as e:
+            return planning.SyncPreview(app_id=app_id, accepted=False, action=None,
+                                        changes=(), message=f"will not sync: {e}")
+        return planning.preview(plan, app_id)
 
     def rollback(self, app_id: str, who: str) -> str:
         """Put the app back to its previous Marathon version now (waits for the lock)."""

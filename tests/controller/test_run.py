@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.controller.stack import CATALOG, PORTAL, SECRET, Controller, repo_files, running
+from tests.controller.stack import (
+    CATALOG,
+    PORTAL,
+    SECRET,
+    TOKEN,
+    Controller,
+    repo_files,
+    running,
+)
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -33,6 +41,12 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         tmp_path: Path) -> None:
     with running(tmp_path, poll_interval=1, drift_interval=60) as controller:
         first_sync(controller)
+        # "Sync this app" says why it will not, instead of "queued" and nothing after.
+        asked = requests.post(f"{controller.url}/api/v1/apps{CATALOG}/sync", timeout=30,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert asked.status_code == 200, asked.text
+        assert (asked.json()["accepted"], asked.json()["action"]) == (False, "no-op")
+        assert asked.json()["message"].startswith(f"nothing to do: {CATALOG} already equals")
         sha = controller.upstream.commit(repo_files(tag="v8r2p45"), message="Release v8r2p45")
         controller.wait("the commit to reach Marathon",
                         lambda: controller.image_of(CATALOG) == "lhcbdirac:v8r2p45", timeout=30)

@@ -39,9 +39,16 @@ def test_example_desired_state_syncs_from_empty_to_healthy(
     for app_id, app in live.items():
         assert cluster.healthy_tasks(app) >= app["instances"], app_id
         assert not app["deployments"], app_id
+    # The plan, each change with its fields, comes before the first progress line.
+    assert result.stdout.index("plan for dir:") < result.stdout.index("] /"), result.stdout
+    assert "  will create /" in result.stdout and "      /id: " in result.stdout
     again = cluster.sync(devcluster.url, repo, tmp_path / "state")
     assert again.returncode == CONVERGED, cluster.explain(again)
     assert f": no changes; {len(live)} in sync" in again.stdout, again.stdout
+    as_json = cluster.sync(devcluster.url, repo, tmp_path / "state", "--output", "json")
+    report = json.loads(as_json.stdout)
+    assert (report["exitCode"], report["runId"], report["plan"]["steps"]) == (0, None, [])
+    assert sorted(report["plan"]["inSync"]) == sorted(live)
 
 
 def test_tag_bump_rolls_out_to_every_app_within_its_strategy_capacity(
@@ -116,6 +123,15 @@ def test_broken_tag_is_rolled_back_at_its_deadline_quarantined_and_retried_after
     fixed = cluster.sync(devcluster.url, repo, state)
     assert fixed.returncode == CONVERGED, cluster.explain(fixed)
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v3"
+
+    # History: newest first, only runs that did something, each saying what it changed.
+    runs = [e for e in cluster.history(state) if e["kind"] == "run"]
+    assert [r["outcome"] for r in runs] == ["succeeded", "rolled back", "succeeded"], runs
+    assert [e["kind"] for e in cluster.history(state, "--limit", "2")] == ["change", "run"]
+    text = cluster.reconciler("history", "--state-dir", str(state), "--limit", "2")
+    assert text.returncode == 0, cluster.explain(text)
+    assert f"update {app_id}; 1 succeeded" in text.stdout, text.stdout
+    assert "changed: /container/docker/image" in text.stdout, text.stdout
 
 
 def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
@@ -261,7 +277,7 @@ def test_a_manual_rollback_that_fails_is_recorded_as_failed(
     cluster.set_tag(repo, "v2-broken")
     broken = cluster.sync(devcluster.url, repo, state, "--timeout", "6")
     assert broken.returncode == ROLLED_BACK, cluster.explain(broken)
-    broken_revision = [e for e in cluster.history(state) if e["kind"] == "run"][-1]["revision"]
+    broken_revision = [e for e in cluster.history(state) if e["kind"] == "run"][0]["revision"]
     runs_before = len([e for e in cluster.history(state) if e["kind"] == "run"])
     again = cluster.sync(devcluster.url, repo, state)  # nothing to do: quarantined
     assert again.returncode == QUARANTINED, cluster.explain(again)

@@ -291,6 +291,11 @@ def test_a_manual_rollback_that_fails_is_recorded_as_failed(
     assert (str(release.outcome), revision.last_outcome) == ("rolled back", "rolled back")
     assert [(a.app_id, a.outcome) for a in release.apps] == [(app_id, "rolled back")]
     assert [(c.old, c.new) for c in release.images_changed] == [("v1", "v2-broken")]
+    listed = cluster.reconciler("releases", "--state-dir", str(state), "--limit", "1")
+    assert listed.returncode == 0, cluster.explain(listed)
+    assert f"  {broken_revision[:12]}  rolled back  cli" in listed.stdout.splitlines()[0]
+    assert "    image dirac (lhcbdirac): v1 -> v2-broken" in listed.stdout
+    assert f"    {app_id}  update  rolled back" in listed.stdout
 
     back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
                               "--to", broken_revision[:12], "--timeout", "6",

@@ -7,7 +7,6 @@ result scriptable (0 no changes, 2 changes, 1 errors), like ``terraform plan -de
 
 from __future__ import annotations
 
-import json
 import sys
 import urllib.parse
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import NoReturn
 
 import click
 
+from reconciler.cli import _output
 from reconciler.cli import sync as sync_cli
 from reconciler.core import diff as diffing
 from reconciler.core import load as loading
@@ -44,12 +44,14 @@ def live_prefix(settings: model.RepoSettings) -> str | None:
 
 @click.command()
 @sync_cli.marathon_option
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_output.output_option()
 @click.option("--exit-code", "exit_code", is_flag=True,
               help="Exit 0 when nothing would change, 2 when something would, 1 on errors.")
+@click.option("--full", is_flag=True,
+              help="Never shorten values, and list unchanged apps too.")
 @click.argument("path", type=click.Path(path_type=Path), default=Path("."))
-def command(marathon_url: str | None, output: str, exit_code: bool, path: Path) -> None:
+def command(marathon_url: str | None, output: str, exit_code: bool, full: bool,
+            path: Path) -> None:
     """Show what applying the config repo at PATH (default: .) would change in Marathon.
 
     Credentials come from $RECONCILER_MARATHON_USERNAME/PASSWORD or $RECONCILER_MARATHON_TOKEN
@@ -72,12 +74,11 @@ def command(marathon_url: str | None, output: str, exit_code: bool, path: Path) 
             _fail(f"cannot read live apps from Marathon: {e}")
         marathon_urls = ",".join(client.urls)
     diffs = diffing.diff_apps(desired, live_apps)
-    if output == "json":
-        click.echo(json.dumps({"revision": desired.revision, **render.render_json(diffs)},
-                              indent=2))
+    if output != "text":
+        _output.structured({"revision": desired.revision, **render.render_json(diffs)}, output)
     else:
         click.echo(f"desired {desired.revision} against {shown_url(marathon_urls)}")
-        click.echo(render.render_text(diffs), nl=False)
+        click.echo(render.render_text(diffs, full=full), nl=False)
     if exit_code and render.has_changes(diffs):
         sys.exit(EXIT_CHANGES)
 

@@ -8,21 +8,20 @@ watcher does that). Exit 0, or 1 when the folder is invalid or a registry could 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from reconciler.cli import _output
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.shell import directory, registry, registry_watch
 
 
 @click.command()
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_output.output_option()
 @click.option("--auth-file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="RECONCILER_REGISTRY_AUTH_FILE",
               help="Registry credentials, Docker config.json form (or "
@@ -47,9 +46,9 @@ def command(output: str, auth_file: Path | None, timeout: float, path: Path) -> 
     clients = registry_watch.clients_for(desired.images, credentials=credentials,
                                          timeout=timeout)
     reports = {r.image: r for r in registry_watch.survey(desired.images, clients=clients)}
-    if output == "json":
-        click.echo(json.dumps([_as_json(ref, reports.get(name))
-                               for name, ref in sorted(desired.images.items())], indent=2))
+    if output != "text":
+        _output.structured([_as_json(ref, reports.get(name))
+                            for name, ref in sorted(desired.images.items())], output)
     else:
         for name, ref in sorted(desired.images.items()):
             click.echo(_as_text(ref, reports.get(name)), nl=False)

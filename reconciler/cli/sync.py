@@ -7,6 +7,8 @@ client are shared with ``history`` and ``rollback``.
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -16,8 +18,10 @@ from typing import IO, Any
 
 import click
 
+from reconciler.cli import _output
 from reconciler.core import health, model
 from reconciler.core import load as loading
+from reconciler.core import plan as planning
 from reconciler.shell import config, directory, engine, marathon, records, runreport, steps
 
 STATE_DIR_HELP = (
@@ -114,20 +118,74 @@ class ProgressPrinter:
         self._out.flush()
 
 
-def print_report(report: runreport.RunReport, out: IO[str]) -> None:
+def print_plan(plan: planning.Plan, out: IO[str], *, future: bool = True) -> None:
+    """The plan, before anything is applied: what changes (fields), what is left out, why."""
+    counts: dict[str, int] = {}
+    for step in plan.steps:
+        counts[str(step.action)] = counts.get(str(step.action), 0) + 1
+    actions = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
+    out.write(f"plan for {plan.revision}: {actions}; {len(plan.in_sync)} in sync\n")
+    for skipped in plan.skipped:
+        out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.reason}\n")
+    for step in plan.steps:
+        verb = "will" if future else "would"
+        out.write(f"  {verb} {step.action} {step.app_id} (deadline "
+                  f"{step.deadline.seconds:.0f}s, {step.deadline.source})\n")
+        for change in step.diff.changes[:_FIELDS_SHOWN]:
+            out.write(f"      {change.path}: {_short(change.old)} -> {_short(change.new)}\n")
+        if len(step.diff.changes) > _FIELDS_SHOWN:
+            out.write(f"      ... {len(step.diff.changes) - _FIELDS_SHOWN} more field(s): "
+                      "reconciler diff --full\n")
+    out.flush()
+
+
+_FIELDS_SHOWN = 8
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def plan_json(plan: planning.Plan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "revision": plan.revision,
+        "steps": [{"app": s.app_id, "action": str(s.action), "deadline": s.deadline.seconds,
+                   "dependsOn": list(s.depends_on),
+                   "changes": [{"path": c.path, "old": c.old, "new": c.new}
+                               for c in s.diff.changes]} for s in plan.steps],
+        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason)}
+                    for s in plan.skipped],
+        "inSync": list(plan.in_sync),
+    }
+
+
+def report_json(report: runreport.RunReport) -> dict[str, Any]:
+    """A run's report for ``--output json|yaml``: the plan, each result, the exit code."""
+    code = report.exit_code
+    return {
+        "runId": report.run_id, "revision": report.revision, "trigger": str(report.trigger),
+        "dryRun": report.dry_run, "outcome": str(report.outcome), "error": report.error,
+        "exitCode": code.value, "meaning": code.meaning, "plan": plan_json(report.plan),
+        "results": [{"app": r.app_id, "action": str(r.action), "outcome": str(r.outcome),
+                     "reason": r.reason, "deploymentId": r.deployment_id,
+                     "version": r.version, "previousVersion": r.previous_version,
+                     "rollback": None if r.rollback is None else {
+                         "method": r.rollback.method, "from": r.rollback.from_version,
+                         "to": r.rollback.to_version, "outcome": str(r.rollback.outcome)}}
+                    for r in (*report.resumed, *report.results)],
+        "health": {a: {"status": str(h.status), "summary": h.summary}
+                   for a, h in report.health.items()},
+    }
+
+
+def print_report(report: runreport.RunReport, out: IO[str], *,
+                 plan_printed: bool = False) -> None:
     plan = report.plan
-    if plan is not None:
-        counts: dict[str, int] = {}
-        for step in plan.steps:
-            counts[str(step.action)] = counts.get(str(step.action), 0) + 1
-        actions = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
-        out.write(f"plan for {report.revision}: {actions}; {len(plan.in_sync)} in sync\n")
-        for skipped in plan.skipped:
-            out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.reason}\n")
-        if report.dry_run:
-            for step in plan.steps:
-                out.write(f"  would {step.action} {step.app_id} (deadline "
-                          f"{step.deadline.seconds:.0f}s, {step.deadline.source})\n")
+    if plan is not None and not plan_printed:
+        print_plan(plan, out, future=not report.dry_run)
     for result in (*report.resumed, *report.results):
         line = f"  {result.outcome}: {result.action} {result.app_id}"
         if result.reason:
@@ -173,10 +231,11 @@ def print_report(report: runreport.RunReport, out: IO[str]) -> None:
 @click.option("--retry-quarantined", is_flag=True,
               help="Try again apps whose revision was rolled back and quarantined.")
 @state_dir_option
+@_output.output_option()
 def command(
     marathon_url: str | None, path: Path, dry_run: bool, apps: tuple[str, ...],
     timeout: float | None, parallel: int, cancel_blocking: bool, retry_quarantined: bool,
-    state_dir: Path | None,
+    state_dir: Path | None, output: str,
 ) -> None:
     """Make Marathon equal to the app definitions under PATH (default: the current folder).
 
@@ -184,8 +243,12 @@ def command(
     deletes apps; waits for each deployment to become healthy within its deadline and rolls
     it back otherwise. A rolled-back app is quarantined for this revision (the folder's
     content digest): it is not tried again until the folder changes or --retry-quarantined.
+
+    The plan (each change with its fields, each app left out with why) is printed before
+    anything is applied; with --output json or yaml, one document at the end instead.
     """
-    out = sys.stdout
+    text = output == "text"
+    out = sys.stdout if text else io.StringIO()
     settings = engine.EngineSettings(parallel=parallel, timeout=timeout,
                                      cancel_blocking=cancel_blocking)
     with open_store(state_dir) as store, open_client(marathon_url) as client:
@@ -197,15 +260,21 @@ def command(
                 click.echo(str(e), err=True)
                 report = sync_engine.record_failed_load(
                     revision=f"dir:{path}", error=e, trigger=model.Trigger.CLI)
+                if not text:
+                    _output.structured(report_json(report), output)
                 sys.exit(report.exit_code.value)
             only = tuple(a if a.startswith("/") else f"/{a}" for a in apps) or None
             report = sync_engine.reconcile(
                 desired, trigger=model.Trigger.CLI, requested_by=current_user(), dry_run=dry_run,
                 only_apps=only, retry_quarantined=retry_quarantined,
-                on_progress=ProgressPrinter(out, start=time.monotonic()))
+                on_progress=ProgressPrinter(out, start=time.monotonic()),
+                on_plan=lambda plan: print_plan(plan, out, future=not dry_run))
         finally:
             sync_engine.close()
-    print_report(report, out)
+    if text:
+        print_report(report, out, plan_printed=report.plan is not None)
+    else:
+        _output.structured(report_json(report), output)
     sys.exit(report.exit_code.value)
 
 

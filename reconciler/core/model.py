@@ -278,6 +278,12 @@ class DriftAction(enum.StrEnum):
     REPORTED = "reported"
     REPORTED_QUARANTINED = "reported (app quarantined)"
     CORRECTED = "corrected"
+    """Put back by a run of reconciler (its id recorded with the drift)."""
+    BLOCKED = "blocked"
+    """Not corrected: the correction needs something held back (a quarantined dependency),
+    or it failed; the reason is recorded with the drift."""
+    OVERWRITTEN = "overwritten"
+    """The sync of a new revision replaced the hand edit (the revision is recorded)."""
     FLAPPING_STOPPED = "flapping-stopped"
     GONE = "gone"
     """Live matches again without reconciler doing anything."""

@@ -188,17 +188,24 @@ def _hold_back_dependents(
     deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped], *,
     blocked: set[model.AppId],
 ) -> None:
-    """Move out of ``deploys`` every app that depends, directly or not, on a blocked one."""
+    """Move out of ``deploys`` every app that depends, directly or not, on a blocked one.
+
+    A scale is never held back: it starts more (or fewer) tasks of what already runs, and so
+    needs nothing of a dependency's new release (a scale-back of a hand edit, say).
+    """
     held = set(blocked)
     changed = bool(held)
     while changed:
         changed = False
         for app_id, diff in sorted(deploys.items()):
-            if any(d in held for d in dependencies_of(app_id, diff.desired)):
+            if app_id in held or not any(
+                    d in held for d in dependencies_of(app_id, diff.desired)):
+                continue
+            held.add(app_id)  # what depends on it stays held back, scaled or not
+            changed = True
+            if diff.action is not model.Action.SCALE:
                 skipped.append(Skipped(app_id, diff.action, SkipReason.DEPENDENCY_QUARANTINED))
-                held.add(app_id)
                 del deploys[app_id]
-                changed = True
 
 
 def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -309,3 +316,47 @@ def _layers(deps: Mapping[model.AppId, tuple[model.AppId, ...]]) -> list[tuple[m
         layers.append(ready)
         sorter.done(*ready)
     return layers
+
+
+@dataclass(frozen=True)
+class SyncPreview:
+    """What syncing one app would do, said before it is queued: the changes, or why not."""
+
+    app_id: model.AppId
+    accepted: bool
+    message: str
+    action: model.Action | None
+    changes: tuple[model.FieldChange, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"app": self.app_id, "accepted": self.accepted, "message": self.message,
+                "action": None if self.action is None else str(self.action),
+                "changes": [{"path": c.path, "old": c.old, "new": c.new}
+                            for c in self.changes]}
+
+
+def preview(plan: Plan, app_id: model.AppId) -> SyncPreview:
+    """What a run of ``plan`` (made for ``app_id`` alone) would do to the app, or why not."""
+    step = next((s for s in plan.steps if s.app_id == app_id), None)
+    if step is not None:
+        fields = ", ".join(c.path for c in step.diff.changes) or "the whole app"
+        return SyncPreview(app_id=app_id, accepted=True, action=step.action,
+                           changes=step.diff.changes,
+                           message=f"will {step.action} {app_id} to {plan.revision}: {fields}")
+    skipped = next((s for s in plan.skipped if s.app_id == app_id), None)
+    if skipped is not None:
+        why = {
+            SkipReason.QUARANTINED: f"revision {plan.revision} is quarantined for this app "
+                                    "(retry lifts it)",
+            SkipReason.DEPENDENCY_QUARANTINED: "blocked: an app it depends on is quarantined "
+                                               f"at revision {plan.revision}",
+            SkipReason.PRUNE_DISABLED: "not in Git, and prune is disabled",
+        }.get(skipped.reason, str(skipped.reason))
+        return SyncPreview(app_id=app_id, accepted=False, action=skipped.action, changes=(),
+                           message=f"will not sync {app_id}: {why}")
+    if app_id in plan.in_sync:
+        return SyncPreview(app_id=app_id, accepted=False, action=model.Action.NOOP, changes=(),
+                           message=f"nothing to do: {app_id} already equals {plan.revision}")
+    return SyncPreview(app_id=app_id, accepted=False, action=None, changes=(),
+                       message=f"will not sync {app_id}: neither in Git nor in Marathon")
+

@@ -43,11 +43,18 @@ def summary_line(diffs: Sequence[model.AppDiff]) -> str:
             f"{c['delete']} to delete, {c['no-op']} unchanged")
 
 
-def render_text(diffs: Sequence[model.AppDiff]) -> str:
-    """A plan a human reads: counts, then each changed app and its fields, old -> new."""
+def render_text(diffs: Sequence[model.AppDiff], *, full: bool = False) -> str:
+    """A plan a human reads: counts, then each changed app and its fields, old -> new.
+
+    ``full``: values are never shortened, and unchanged apps are listed too.
+    """
+    limit = None if full else _MAX_VALUE
     lines = [f"Plan: {summary_line(diffs)}."]
     for diff in diffs:
         if diff.action is model.Action.NOOP:
+            if full:
+                lines.append("")
+                lines.append(f"  {diff.app_id} (unchanged)")
             continue
         lines.append("")
         lines.append(f"{_SYMBOLS[diff.action]} {diff.app_id} ({diff.action})")
@@ -56,9 +63,10 @@ def render_text(diffs: Sequence[model.AppDiff]) -> str:
             continue
         for change in diff.changes:
             if diff.action is model.Action.CREATE:
-                lines.append(f"    {change.path}: {_value(change.new)}")
+                lines.append(f"    {change.path}: {_value(change.new, limit)}")
             else:
-                lines.append(f"    {change.path}: {_value(change.old)} -> {_value(change.new)}")
+                lines.append(f"    {change.path}: {_value(change.old, limit)} -> "
+                             f"{_value(change.new, limit)}")
     if not has_changes(diffs):
         lines.append("No changes: live Marathon matches the desired state.")
     return "\n".join(lines) + "\n"
@@ -81,8 +89,8 @@ def render_json(diffs: Sequence[model.AppDiff]) -> JSON:
     }
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, limit: int | None = _MAX_VALUE) -> str:
     if value is None:
         return "(absent)"
     text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 3] + "..."
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

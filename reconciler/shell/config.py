@@ -26,6 +26,7 @@ merging; this module adds the project's rules on top:
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -225,9 +226,16 @@ def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def operator(environ: Mapping[str, str] | None = None) -> str | None:
-    """Who runs this command (``$USER``, else ``$LOGNAME``), for the audit trail."""
+    """Who runs this command (``$USER``, else ``$LOGNAME``, else the name of the process's
+    OS user), for the audit trail; None only when the user id has no name."""
     env = os.environ if environ is None else environ
-    return env.get("USER") or env.get("LOGNAME")
+    named = env.get("USER") or env.get("LOGNAME")
+    if named:
+        return named
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return None
 
 
 def load(environ: Mapping[str, str] | None = None, *,

@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core import diff as diffing
 from reconciler.core import load as loading
 from reconciler.core import model
+from reconciler.core import plan as planning
 from reconciler.shell import (
     config,
     driftcheck,
@@ -66,6 +68,10 @@ class Status:
     marathon_error: str | None
     invalid: str | None
     """Why the newest revision cannot be applied (validation problems), if so."""
+    checks: int = 0
+    """Polls, drift checks and syncs since the start that found nothing to change: counted
+    here (and in ``reconciler_checks_total``), never recorded as runs."""
+    last_checked_at: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +80,7 @@ class Status:
             "lastPollAt": self.last_poll_at, "lastSyncAt": self.last_sync_at,
             "lastOutcome": self.last_outcome, "gitError": self.git_error,
             "marathonError": self.marathon_error, "invalid": self.invalid,
+            "checks": self.checks, "lastCheckedAt": self.last_checked_at,
         }
 
 
@@ -113,6 +120,11 @@ class Controller:
         self._git_error: str | None = None
         self._marathon_error: str | None = None
         self._counted_requests = 0
+        # Checks that changed nothing are counted in memory, not recorded: they are not
+        # history, a row per check (or one rewritten every few seconds) would be a write per
+        # poll for a number that Prometheus already keeps across restarts.
+        self._checks = 0
+        self._last_checked_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -151,6 +163,33 @@ class Controller:
         self._scheduler.once(f"sync:{app_id or '*'}", self._sync_job, only=only, who=who)
         return f"sync of {app_id or 'all apps'} queued"
 
+    def preview_sync(self, app_id: str) -> planning.SyncPreview:
+        """What syncing ``app_id`` now would change, or why it would not (answered before the
+        sync is queued, and audited with the request)."""
+        desired = self._desired
+        if desired is None:
+            return planning.SyncPreview(
+                app_id=app_id, accepted=False, action=None, changes=(),
+                message="will not sync: no desired state loaded yet (the next poll will)")
+        try:
+            live_apps = self.client.list_apps(embed=marathon.LIVE_EMBED)
+        except marathon.MarathonError as e:
+            return planning.SyncPreview(app_id=app_id, accepted=False, action=None,
+                                        changes=(), message=f"will not sync: Marathon: "
+                                                            f"{e.message}")
+        diffs = diffing.diff_apps(desired, live_apps)
+        quarantined = {d.app_id for d in diffs if d.action is not model.Action.NOOP
+                       and self.records.is_quarantined(app_id=d.app_id,
+                                                       revision=desired.revision)}
+        try:
+            plan = planning.make_plan(diffs, revision=desired.revision,
+                                      settings=desired.settings, quarantined=quarantined,
+                                      options=planning.PlanOptions(only_apps=(app_id,)))
+        except model.InvalidDesiredState as e:
+            return planning.SyncPreview(app_id=app_id, accepted=False, action=None,
+                                        changes=(), message=f"will not sync: {e}")
+        return planning.preview(plan, app_id)
+
     def rollback(self, app_id: str, who: str) -> str:
         """Put the app back to its previous Marathon version now (waits for the lock)."""
         with self._lock:
@@ -177,7 +216,8 @@ class Controller:
                 source=self._source_name(), last_poll_at=records.iso(self._last_poll_at),
                 last_sync_at=records.iso(self._last_sync_at), last_outcome=self._last_outcome,
                 git_error=self._git_error, marathon_error=self._marathon_error,
-                invalid=self._invalid[1] if self._invalid else None)
+                invalid=self._invalid[1] if self._invalid else None, checks=self._checks,
+                last_checked_at=records.iso(self._last_checked_at))
 
     @property
     def alive(self) -> bool:
@@ -225,6 +265,7 @@ class Controller:
             revision = self.source.check()
             if revision == self._synced:
                 self._git_ok()
+                self._checked("poll")
                 return
             snapshot = self.source.read(revision)
         except gitsource.SourceError as e:
@@ -273,6 +314,8 @@ class Controller:
                                             only_apps=only)
         elapsed = time.monotonic() - started
         self._remember_in_sync(desired, report)
+        if trigger is not model.Trigger.DRIFT_CORRECTION:
+            self._drift.synced(report)
         telemetry.RECONCILE_SECONDS.labels(trigger=trigger).observe(elapsed)
         telemetry.RECONCILES.labels(trigger=trigger, outcome=str(report.outcome)).inc()
         for result in (*report.resumed, *report.results):
@@ -281,6 +324,8 @@ class Controller:
                 telemetry.ROLLBACKS.labels(outcome=str(result.rollback.outcome)).inc()
         self._last_sync_at = self._clock()
         self._last_outcome = str(report.outcome)
+        if report.changed_nothing:
+            self._checked(str(trigger))
         if report.error is not None:
             telemetry.MARATHON_ERRORS.inc()
             delay = self._marathon_backoff.failed()
@@ -334,8 +379,19 @@ class Controller:
         if to_correct:
             report = self._reconcile(desired, trigger=model.Trigger.DRIFT_CORRECTION,
                                      only=sorted(to_correct))
-            self._drift.corrected(report.results, to_correct)
+            self._drift.corrected(report, to_correct)
+        else:
+            self._checked("drift")
         self._announce()
+
+    def _checked(self, kind: str) -> None:
+        """A poll, drift check or sync found nothing to change: count it, record no run."""
+        now = self._clock()
+        with self._state_lock:
+            self._checks += 1
+            self._last_checked_at = now
+        telemetry.CHECKS.labels(kind=kind).inc()
+        telemetry.LAST_CHECK.set(now)
 
     def _baselines(self) -> dict[str, model.JSON]:
         """Per app, the desired definition live should equal: what drift is measured against.

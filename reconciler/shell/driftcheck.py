@@ -3,8 +3,10 @@
 Per app: :func:`reconciler.core.drift.find_drift` says whether live differs from its baseline
 (the desired definition last applied), the record store keeps one drift record per episode
 (with who wrote it, from Marathon's event stream), and :func:`reconciler.core.drift.respond`
-decides: correct (the controller re-applies desired), report, or stop a fight. Corrections
-are reported back through :meth:`DriftCheck.corrected` once their run is over.
+decides: correct (the controller re-applies desired), report, or stop a fight. Every drift
+ends in a recorded action: corrected (by which run) or blocked (why) through
+:meth:`DriftCheck.corrected` once the correction run is over, reported (why), or
+overwritten by the sync of a revision (:meth:`DriftCheck.synced`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from reconciler.core import drift as drifting
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
-from reconciler.shell import events, records, steps, telemetry
+from reconciler.core import plan as planning
+from reconciler.shell import events, records, runreport, steps, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,10 @@ class DriftCheck:
             action = (model.DriftAction.REPORTED if response is drifting.Response.REPORT
                       else model.DriftAction.REPORTED_QUARANTINED)
             if record.action != action:
-                self._records.set_drift_action(record.drift_id, action=action)
+                reason = ("drift policy is report" if response is drifting.Response.REPORT
+                          else f"revision {desired.revision} is quarantined for this app: "
+                               "correcting would undo its rollback")
+                self._records.set_drift_action(record.drift_id, action=action, reason=reason)
                 telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.REPORTED)).inc()
         elif response is drifting.Response.STOP_FLAPPING:
             self._records.set_drift_action(record.drift_id,
@@ -101,14 +107,56 @@ class DriftCheck:
                             suggested_ignore=drifting.suggested_ignore(app_id, finding.pointers))
         return None
 
-    def corrected(self, results: Sequence[steps.StepResult], drifts: Mapping[str, int]) -> None:
-        """After a correction run: resolve the drift of every app it put back."""
-        by_app = steps.results_by_app(results)
+    def corrected(self, report: runreport.RunReport, drifts: Mapping[str, int]) -> None:
+        """After a correction run: every drift it was for ends corrected (by that run) or
+        blocked (with why: a quarantined dependency, the run's error, the change's failure)."""
+        by_app = steps.results_by_app(report.results)
+        held = {s.app_id: s.reason for s in report.plan.skipped} if report.plan else {}
         for app_id, drift_id in drifts.items():
             result = by_app.get(app_id)
             if result is not None and result.outcome is model.Outcome.SUCCEEDED:
                 self._records.set_drift_action(
                     drift_id, action=model.DriftAction.CORRECTED,
-                    status=model.DriftStatus.RESOLVED, count_correction=True)
+                    status=model.DriftStatus.RESOLVED, count_correction=True,
+                    run_id=report.run_id)
                 telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.CORRECTED)).inc()
-                telemetry.event(log, "drift corrected", app=app_id, drift=drift_id)
+                telemetry.event(log, "drift corrected", app=app_id, drift=drift_id,
+                                run=report.run_id)
+                continue
+            reason = _blocked_reason(app_id, report=report, result=result,
+                                     held=held.get(app_id))
+            if reason is None:
+                continue  # nothing to correct after all (live matched by then)
+            self._records.set_drift_action(drift_id, action=model.DriftAction.BLOCKED,
+                                           run_id=report.run_id, reason=reason)
+            telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.BLOCKED)).inc()
+            telemetry.event(log, "drift correction blocked", level=logging.WARNING,
+                            app=app_id, drift=drift_id, reason=reason)
+
+    def synced(self, report: runreport.RunReport) -> None:
+        """After the sync of a revision: the open drift of every app it changed was
+        overwritten by that revision (a hand edit under the ``report`` policy, say)."""
+        for result in report.results:
+            if result.outcome is not model.Outcome.SUCCEEDED:
+                continue
+            for drift in self._records.resolve_drift(
+                    app_id=result.app_id, action=model.DriftAction.OVERWRITTEN,
+                    run_id=report.run_id, revision=report.revision):
+                telemetry.DRIFT_ACTIONS.labels(action=str(model.DriftAction.OVERWRITTEN)).inc()
+                telemetry.event(log, "drift overwritten", app=result.app_id,
+                                drift=drift.drift_id, revision=report.revision)
+
+
+def _blocked_reason(app_id: str, *, report: runreport.RunReport,
+                    result: steps.StepResult | None, held: object) -> str | None:
+    if report.error is not None:
+        return f"correction run failed: {report.error}"
+    if result is not None:
+        why = f": {result.reason}" if result.reason else ""
+        return f"correction {result.outcome} in run {report.run_id}{why}"
+    if held == planning.SkipReason.DEPENDENCY_QUARANTINED:
+        return (f"a dependency of {app_id} is quarantined at revision {report.revision}, "
+                "and the correction would deploy this revision's definition, which needs it")
+    if held is not None:
+        return f"correction left out: {held}"
+    return None

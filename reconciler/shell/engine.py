@@ -10,7 +10,8 @@ whatever happens (Flux's habit)::
     apply       shell.applier.Applier.run(plan)  (deployment ids recorded before waiting)
     quarantine  every rolled-back app for this revision
     assess      ONE more ``GET /v2/apps`` and core.health.assess per desired app
-    record      the run's outcome, always
+    release     open the revision's release, and record each app's outcome in it
+    record      the run's outcome, always; a run that changed nothing is discarded (a check)
 
 Public API (used by ``reconciler sync``/``rollback`` and by the controller, ``reconciler run``)::
 
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core import diff as diffing
-from reconciler.core import health, model
+from reconciler.core import health, model, releases
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import journal as journaling
@@ -52,6 +53,11 @@ from reconciler.shell import records as recording
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+RELEASE_TRIGGERS = frozenset({model.Trigger.POLL, model.Trigger.WEBHOOK, model.Trigger.MANUAL,
+                              model.Trigger.CLI})
+"""Runs that apply a revision, and so open or continue its release (a drift correction
+re-applies what a release already applied; a manual rollback undoes one)."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,12 @@ class Engine:
         only_apps: Collection[model.AppId] | None = None,
         retry_quarantined: bool = False,
         on_progress: steps.ProgressCallback | None = None,
+        on_plan: Callable[[planning.Plan], None] | None = None,
     ) -> runreport.RunReport:
-        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems."""
+        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems.
+
+        ``on_plan`` is called with the plan before anything is applied (``sync`` prints it).
+        """
         self._records.record_revision(
             revision=desired.revision,
             definitions={a: app.definition for a, app in desired.apps.items()})
@@ -129,9 +139,22 @@ class Engine:
                                              only_apps=only_apps,
                                              retry_quarantined=retry_quarantined))
             run.report = replace(run.report, plan=plan)
+            if on_plan is not None:
+                on_plan(plan)
+            releasing = not dry_run and trigger in RELEASE_TRIGGERS
+            if releasing and plan.steps:
+                self._records.open_release(
+                    revision=desired.revision, trigger=str(trigger), requested_by=requested_by,
+                    run_id=run.run_id, images=releases.image_references(desired.images),
+                    apps=[(s.app_id, str(s.action)) for s in plan.steps])
             if not dry_run:
                 results = self._applier.run(plan, on_progress=on_progress)
                 run.report = replace(run.report, results=results)
+                for result in results if releasing else ():
+                    self._records.finish_release_app(
+                        revision=desired.revision, app_id=result.app_id,
+                        action=str(result.action), outcome=str(result.outcome),
+                        reason=result.reason, run_id=run.run_id)
                 for result in results:
                     if result.outcome in (model.Outcome.ROLLED_BACK, model.Outcome.FAILED) \
                             and result.deployment_id is not None:
@@ -214,14 +237,9 @@ class Engine:
                                 requested_by=requested_by, dry_run=False,
                                 errors=(marathon.MarathonError, ValueError)) as run:
             live = self._client.get_app(app_id, embed=("app.tasks", "app.lastTaskFailure"))
-            if to_revision_state is not None:
-                if app_id not in to_revision_state.apps:
-                    raise ValueError(f"{app_id} is not in revision {revision}")
-                definition = to_revision_state.apps[app_id].definition
-            else:
-                version = to_version or _previous_version(self._client, app_id, live)
-                definition = steps.strip_read_only(
-                    self._client.get_app_version(app_id, version))
+            definition = self.rollback_target(
+                app_id, to_revision_state=to_revision_state, to_version=to_version,
+                live=live).definition
             single = model.DesiredState(
                 revision=revision,
                 apps={app_id: model.DesiredApp(app_id=app_id, definition=definition,
@@ -236,9 +254,15 @@ class Engine:
             results = self._applier.run(plan, on_progress=on_progress)
             run.report = replace(run.report, results=results)
             if current is not None and current != revision:
-                self._records.quarantine(app_id=app_id, revision=current,
-                                         reason=f"manual rollback to {revision}"
-                                         + (f" by {requested_by}" if requested_by else ""))
+                why = f"manual rollback to {revision}" + (
+                    f" by {requested_by}" if requested_by else "")
+                self._records.quarantine(app_id=app_id, revision=current, reason=why)
+                if any(r.outcome is model.Outcome.SUCCEEDED for r in results):
+                    # The release of ``current`` is rolled back for this app, for good.
+                    self._records.finish_release_app(
+                        revision=current, app_id=app_id, action=str(model.Action.UPDATE),
+                        outcome=str(model.Outcome.ROLLED_BACK), reason=why,
+                        run_id=run.run_id)
             for result in results:
                 if result.outcome is model.Outcome.SUCCEEDED:
                     self._records.record_rollback(
@@ -249,6 +273,24 @@ class Engine:
             refreshed = self._client.get_app(app_id, embed=("app.tasks", "app.lastTaskFailure"))
             run.report = replace(run.report, health={app_id: health.assess(app_id, refreshed)})
         return run.report
+
+    def rollback_target(
+        self, app_id: model.AppId, *, to_revision_state: model.DesiredState | None = None,
+        to_version: str | None = None, live: Mapping[str, Any] | None = None,
+    ) -> RollbackTarget:
+        """What :meth:`rollback_app` would put back, found without changing anything."""
+        if to_revision_state is not None:
+            if app_id not in to_revision_state.apps:
+                raise ValueError(f"{app_id} is not in revision {to_revision_state.revision}")
+            return RollbackTarget(app_id=app_id, revision=to_revision_state.revision,
+                                  version=None,
+                                  definition=to_revision_state.apps[app_id].definition)
+        if live is None:
+            live = self._client.get_app(app_id)
+        version = to_version or _previous_version(self._client, app_id, live)
+        return RollbackTarget(
+            app_id=app_id, revision=None, version=version,
+            definition=steps.strip_read_only(self._client.get_app_version(app_id, version)))
 
     @contextlib.contextmanager
     def _recorded_run(
@@ -274,9 +316,29 @@ class Engine:
             run.report = replace(run.report, error=_describe(e))
         finally:
             self._journal_proxy.target = None
-            self._records.finish_run(run_id, outcome=str(run.report.outcome),
-                                     error=run.report.error,
-                                     summary=runreport.summary(run.report))
+            if run.report.changed_nothing:
+                # A check that found nothing to do is not a run: counted by the caller.
+                self._records.discard_run(run_id)
+                run.report = replace(run.report, run_id=None)
+            else:
+                self._records.finish_run(run_id, outcome=str(run.report.outcome),
+                                         error=run.report.error,
+                                         summary=runreport.summary(run.report))
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    """Where a manual rollback goes: a recorded revision's definition, or a Marathon
+    version's (then ``revision`` is None)."""
+
+    app_id: model.AppId
+    revision: str | None
+    version: str | None
+    definition: model.JSON
+
+    @property
+    def image(self) -> str | None:
+        return ((self.definition.get("container") or {}).get("docker") or {}).get("image")
 
 
 @dataclass

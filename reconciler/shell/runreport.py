@@ -65,6 +65,14 @@ class RunReport:
         return model.Outcome.SUCCEEDED
 
     @property
+    def changed_nothing(self) -> bool:
+        """Nothing planned, applied, waited for or failed: a check, not a run (a dry run is
+        kept: its plan is what was asked for). Apps left out (quarantined, prune disabled)
+        do not make it a run: nothing changed, and their status says why."""
+        return (self.error is None and not self.dry_run and not self.results
+                and not self.resumed and self.plan is not None and not self.plan.steps)
+
+    @property
     def quarantined(self) -> tuple[model.AppId, ...]:
         """Apps left out because their revision, or a dependency's, is quarantined."""
         if self.plan is None:

@@ -65,6 +65,12 @@ MARATHON_ERRORS = prom.Counter("reconciler_marathon_errors_total",
                                "Marathon calls that failed (after retries)", registry=REGISTRY)
 SYNCED_REVISION = prom.Info("reconciler_synced_revision", "The revision last applied",
                             registry=REGISTRY)
+CHECKS = prom.Counter("reconciler_checks_total",
+                      "Polls, drift checks and syncs that found nothing to change (not runs)",
+                      ["kind"], registry=REGISTRY)
+LAST_CHECK = prom.Gauge("reconciler_last_check_timestamp_seconds",
+                        "When the last check that found nothing to change ended (UNIX seconds)",
+                        registry=REGISTRY)
 LAST_SYNC = prom.Gauge("reconciler_last_sync_timestamp_seconds",
                        "When the last reconcile finished (UNIX seconds)", registry=REGISTRY)
 

@@ -86,10 +86,19 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
 
     @router.post("/apps/{app_id:path}/sync")
     def sync_app(app_id: str, who: str = needs_token) -> dict[str, Any]:
+        """Says what the sync will change (each field, old -> new) before queueing it, or
+        why it will not (quarantined, blocked, nothing to do): ``accepted`` false then."""
         app_id = _absolute(app_id)
+        preview = deps.preview_sync(app_id) if deps.preview_sync else None
+        if preview is not None and not preview.accepted:
+            deps.records.audit(who=who, action="sync", target=app_id, result=preview.message)
+            return {**preview.as_json(), "requested_by": who}
         message = deps.request_sync(app_id, who)
+        if preview is not None:
+            message = f"{preview.message}; {message}"
         deps.records.audit(who=who, action="sync", target=app_id, result=message)
-        return {"accepted": True, "message": message, "requested_by": who}
+        return {**(preview.as_json() if preview else {}), "accepted": True, "message": message,
+                "requested_by": who}
 
     @router.post("/apps/{app_id:path}/retry")
     def retry_app(app_id: str, who: str = needs_token) -> dict[str, Any]:
@@ -158,6 +167,12 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
     @router.get("/revisions")
     def revisions() -> dict[str, Any]:
         return {"revisions": deps.records.revisions()}
+
+    @router.get("/releases")
+    def releases(limit: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
+        """Releases, newest first: author, message, trigger, images changed, per-app and
+        overall outcome."""
+        return {"releases": [r.as_json() for r in deps.records.releases(limit=limit)]}
 
     @router.get("/audit")
     def audit(limit: Annotated[int, fastapi.Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE,

@@ -7,12 +7,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler.core import model
+from reconciler.core import plan as planning
 from reconciler.shell import records as recording
 
 LiveApps = Callable[[], Sequence[model.JSON]]
 """Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``."""
 RequestSync = Callable[[str | None, str], str]
 """``(app_id or None for all, who) -> what happens next``; queues a sync, must not block long."""
+PreviewSync = Callable[[str], planning.SyncPreview]
+"""``app_id -> what syncing it would change, or why not``; asked before a sync is queued."""
 Rollback = Callable[[str, str], str]
 """``(app_id, who) -> what happened``; puts the app back to its previous Marathon version."""
 
@@ -29,3 +32,4 @@ class Deps:
     rollback: Rollback
     token: str | None
     clock: Callable[[], float] = time.time
+    preview_sync: PreviewSync | None = None

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from reconciler.core import load as loading
 from reconciler.devcluster import launch
@@ -165,6 +166,28 @@ def test_secrets_are_masked_in_text_and_json(fake_marathon: dict[str, Any],
         assert result.returncode == 0, result.stderr
         assert "hunter2" not in result.stdout + result.stderr
         assert "***" in result.stdout
+
+
+def test_full_shows_whole_values_and_unchanged_apps_and_yaml_is_the_json_plan(
+        fake_marathon: dict[str, Any], tmp_path: Path) -> None:
+    root = repo.copy_example(tmp_path / "repo")
+    files, revision = directory.read_directory(root)
+    desired = loading.load_desired_state(files, revision=revision)
+    long_value = "x" * 300
+    live = [dict(app.definition) for app in desired.apps.values()]
+    portal = next(a for a in live if a["id"] == "/dirac-cert/web/portal")
+    portal["cmd"] = long_value
+    fake_marathon["apps"] = live
+    short = run_diff("--marathon", fake_marathon["url"], str(root))
+    assert long_value not in short.stdout and "..." in short.stdout
+    assert "(unchanged)" not in short.stdout
+    full = run_diff("--marathon", fake_marathon["url"], "--full", str(root))
+    assert full.returncode == 0, full.stderr
+    assert long_value in full.stdout
+    assert "  /dirac-cert/web/webapp (unchanged)" in full.stdout or "(unchanged)" in full.stdout
+    as_yaml = run_diff("--marathon", fake_marathon["url"], "--output", "yaml", str(root))
+    as_json = run_diff("--marathon", fake_marathon["url"], "--output", "json", str(root))
+    assert yaml.safe_load(as_yaml.stdout) == json.loads(as_json.stdout)
 
 
 def test_an_invalid_repo_is_an_error_without_a_plan(fake_marathon: dict[str, Any],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 from tests.core import repo
 
@@ -21,6 +24,14 @@ def test_the_example_repo_is_valid_with_a_one_line_summary(tmp_path: Path) -> No
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("valid: 7 apps, 1 images (lhcbdirac=lhcbdirac:v8r2p44)")
+
+
+def test_json_and_yaml_say_valid_apps_and_images(tmp_path: Path) -> None:
+    root = repo.copy_example(tmp_path / "repo")
+    as_json = json.loads(run_validate("--output", "json", str(root)).stdout)
+    assert as_json["valid"] is True and len(as_json["apps"]) == 7
+    assert as_json["images"] == ["lhcbdirac=lhcbdirac:v8r2p44"]
+    assert yaml.safe_load(run_validate("--output", "yaml", str(root)).stdout) == as_json
 
 
 def test_the_current_folder_is_the_default(tmp_path: Path) -> None:

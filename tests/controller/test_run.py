@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.controller.stack import CATALOG, PORTAL, SECRET, Controller, repo_files, running
+from tests.controller.stack import (
+    CATALOG,
+    PORTAL,
+    SECRET,
+    TOKEN,
+    Controller,
+    repo_files,
+    running,
+)
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -33,6 +41,12 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         tmp_path: Path) -> None:
     with running(tmp_path, poll_interval=1, drift_interval=60) as controller:
         first_sync(controller)
+        # "Sync this app" says why it will not, instead of "queued" and nothing after.
+        asked = requests.post(f"{controller.url}/api/v1/apps{CATALOG}/sync", timeout=30,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+        assert asked.status_code == 200, asked.text
+        assert (asked.json()["accepted"], asked.json()["action"]) == (False, "no-op")
+        assert asked.json()["message"].startswith(f"nothing to do: {CATALOG} already equals")
         sha = controller.upstream.commit(repo_files(tag="v8r2p45"), message="Release v8r2p45")
         controller.wait("the commit to reach Marathon",
                         lambda: controller.image_of(CATALOG) == "lhcbdirac:v8r2p45", timeout=30)
@@ -90,6 +104,27 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         states = {line.split()[0]: line.split()[1] for line in status.stdout.splitlines()
                   if line.startswith("/")}
         assert states == {CATALOG: "in", PORTAL: "drifted"}
+
+        # Every drift ends in a recorded action: the correction names its run...
+        history = controller.get("/api/v1/history")["history"]
+        runs = {e["run_id"]: e for e in history if e["kind"] == "run"}
+        assert runs[corrected["run_id"]]["trigger"] == "drift-correction"
+        assert reported["reason"] == "drift policy is report"
+        # ...and checks that found nothing to do (a poll a second) are counted, not runs.
+        assert len([r for r in runs.values() if r["trigger"] == "poll"]) == 2, runs
+        checked = controller.get("/api/v1/status")
+        assert checked["checks"] >= 2 and checked["lastCheckedAt"], checked
+        assert "reconciler_checks_total{kind=\"poll\"}" in requests.get(
+            f"{controller.url}/metrics", timeout=10).text
+
+        # A new commit syncs the portal back to Git: the reported hand edit is overwritten
+        # by that revision, and recorded so (it was only "gone" before).
+        newer = controller.upstream.commit(repo_files(tag="v8r2p46"), message="Release v8r2p46")
+        overwritten = controller.wait(
+            "the portal drift to be overwritten by the new revision",
+            lambda: [d for d in drifts(controller, PORTAL) if d["action"] == "overwritten"],
+            timeout=60)[0]
+        assert (overwritten["revision"], overwritten["status"]) == (newer, "resolved")
 
 
 def test_a_webhook_applies_a_commit_long_before_the_next_poll(tmp_path: Path) -> None:

@@ -87,14 +87,109 @@ def test_revisions_carry_the_outcome_of_their_last_real_run(
     first = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
     store.finish_run(first, outcome=model.Outcome.FAILED, error="boom", summary=None)
     second = store.start_run(revision=SHA, trigger="webhook", requested_by=None, dry_run=False)
+    change(store, second)
     store.finish_run(second, outcome=model.Outcome.SUCCEEDED, error=None, summary=None)
     dry = store.start_run(revision=SHA, trigger="cli", requested_by="ada", dry_run=True)
     store.finish_run(dry, outcome=model.Outcome.SKIPPED, error=None, summary=None)
+    # A run of an older database that found nothing to do: not the revision's outcome.
+    noop = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_run(noop, outcome=model.Outcome.SUCCEEDED, error=None, summary=None)
 
     newest, oldest = store.revisions()
     assert (newest.revision, newest.apps, newest.last_outcome) == (OTHER_SHA, 2, None)
     assert (oldest.revision, oldest.last_outcome, oldest.last_trigger) == (
         SHA, "succeeded", "webhook")
+    assert [r.run_id for r in store.runs()] == [dry, second, first]
+    assert [e.record.run_id for e in store.history() if isinstance(e.record, records.Run)
+            ] == [first, second, dry]
+
+
+def test_a_run_that_changed_nothing_is_discarded_and_one_with_a_change_is_kept(
+    store: records.RecordStore,
+) -> None:
+    check = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    real = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    change(store, real)
+    assert store.discard_run(check) and not store.discard_run(real)
+    assert [r.run_id for r in store.runs()] == [real]
+
+
+# -- releases ----------------------------------------------------------------------------------
+
+IMAGES = {"dirac": "registry.cern.ch:443/lhcb/lhcbdirac:v11r0p1",
+          "web": "registry.cern.ch:443/lhcb/webapp:v5r0"}
+
+
+def release(store: records.RecordStore, revision: str, apps: dict[str, str | None], *,
+            images: dict[str, str] = IMAGES, trigger: str = "poll") -> int:
+    """A run of ``revision`` changing ``apps`` (id: outcome, None while under way)."""
+    run_id = store.start_run(revision=revision, trigger=trigger, requested_by=None,
+                             dry_run=False)
+    store.open_release(revision=revision, trigger=trigger, requested_by=None, run_id=run_id,
+                       images=images, apps=[(a, "update") for a in apps])
+    for app_id, outcome in apps.items():
+        change(store, run_id, app_id, revision=revision)
+        if outcome is not None:
+            store.finish_release_app(revision=revision, app_id=app_id, action="update",
+                                     outcome=outcome, reason=None, run_id=run_id)
+    store.finish_run(run_id, outcome="succeeded", error=None, summary=None)
+    return run_id
+
+
+def test_a_release_keeps_author_message_images_changed_and_each_apps_outcome(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    store.record_revision(revision=SHA, definitions={}, author="Ada <ada@cern.ch>",
+                          message="web: v5r1")
+    release(store, SHA, {"/dirac/fts": "succeeded"})
+    clock.advance(60)
+    store.record_revision(revision=OTHER_SHA, definitions={}, author="Bob <bob@cern.ch>",
+                          message="web: v5r1, dirac: v11r0p2")
+    newer = {"dirac": "registry.cern.ch:443/lhcb/lhcbdirac:v11r0p2",
+             "web": "registry.cern.ch:443/lhcb/webapp:v5r1"}
+    run_id = release(store, OTHER_SHA, {"/dirac/fts": "succeeded", "/dirac/web": "rolled back"},
+                     images=newer)
+
+    latest, first = store.releases()
+    assert (latest.revision, latest.author, latest.message, latest.trigger, latest.run_id) == (
+        OTHER_SHA, "Bob <bob@cern.ch>", "web: v5r1, dirac: v11r0p2", "poll", run_id)
+    assert [str(c) for c in latest.images_changed] == [
+        "dirac (registry.cern.ch:443/lhcb/lhcbdirac): v11r0p1 -> v11r0p2",
+        "web (registry.cern.ch:443/lhcb/webapp): v5r0 -> v5r1"]
+    assert [(a.app_id, a.outcome) for a in latest.apps] == [
+        ("/dirac/fts", "succeeded"), ("/dirac/web", "rolled back")]
+    assert str(latest.outcome) == "partially rolled back"
+    assert str(first.outcome) == "succeeded"
+    assert store.release(OTHER_SHA) == latest
+    assert latest.as_json()["imagesChanged"][0] == {
+        "name": "dirac", "repository": "registry.cern.ch:443/lhcb/lhcbdirac",
+        "old": "v11r0p1", "new": "v11r0p2"}
+
+
+def test_a_rolled_back_release_stays_rolled_back_whatever_runs_later(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The Revisions page showed a broken revision "succeeded" once a no-op run followed."""
+    store.record_revision(revision=SHA, definitions={"/dirac/web": {}})
+    release(store, SHA, {"/dirac/web": "rolled back"})
+    for _ in range(3):  # later runs of the same revision with nothing to do
+        clock.advance(5)
+        noop = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+        store.finish_run(noop, outcome="succeeded", error=None, summary=None)
+
+    [revision] = store.revisions()
+    assert revision.last_outcome == "rolled back"
+    assert str(store.releases()[0].outcome) == "rolled back"
+
+
+def test_a_release_left_under_way_is_superseded_by_a_newer_one(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    release(store, SHA, {"/dirac/web": None})
+    assert str(store.releases()[0].outcome) == "in progress"
+    clock.advance(5)
+    release(store, OTHER_SHA, {"/dirac/web": "succeeded"})
+    assert [str(r.outcome) for r in store.releases()] == ["succeeded", "superseded"]
 
 
 def test_a_short_sha_resolves_to_the_newest_matching_revision(

@@ -93,6 +93,21 @@ def test_apps_depending_on_a_quarantined_app_are_held_back_too() -> None:
                             planning.SkipReason.DEPENDENCY_QUARANTINED) in only.skipped
 
 
+def test_a_scale_back_of_an_app_whose_dependency_is_quarantined_is_not_held_back() -> None:
+    # A drift correction that only puts the instances back needs nothing of the dependency's
+    # broken release; an update of the same app still waits.
+    diffs = [_diff("/config", model.Action.UPDATE),
+             _diff("/catalog", model.Action.SCALE, dependencies=["/config"]),
+             _diff("/fts", model.Action.UPDATE, dependencies=["/catalog"])]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              quarantined={"/config"},
+                              options=planning.PlanOptions(only_apps={"/catalog", "/fts"}))
+    assert _ids(plan) == [["/catalog"]]
+    assert {s.app_id: s.reason for s in plan.skipped} == {
+        "/config": planning.SkipReason.NOT_SELECTED,
+        "/fts": planning.SkipReason.DEPENDENCY_QUARANTINED}
+
+
 def test_only_selected_apps_are_planned_and_no_ops_count_as_in_sync() -> None:
     diffs = [_diff("/a", model.Action.SCALE), _diff("/b", model.Action.UPDATE),
              _diff("/c", model.Action.NOOP)]
@@ -176,3 +191,31 @@ def test_example_desired_state_deploys_every_app_after_its_dependencies() -> Non
     overridden = [s for s in plan.steps if s.deadline.source is planning.DeadlineSource.SETTINGS]
     assert overridden and all(s.app_id.startswith("/dirac-cert/datamanagement/")
                               for s in overridden)
+
+
+def test_a_sync_preview_says_what_will_change_or_why_not() -> None:
+    change = model.FieldChange(path="/instances", old=3, new=1)
+    diffs = [model.AppDiff(app_id="/a", action=model.Action.SCALE, patch=(), changes=(change,),
+                           desired={"id": "/a"}, live={"id": "/a"}),
+             _diff("/q", model.Action.UPDATE),
+             _diff("/dep", model.Action.UPDATE, dependencies=["/q"]),
+             _diff("/same", model.Action.NOOP)]
+
+    def preview(app_id: str) -> planning.SyncPreview:
+        plan = planning.make_plan(diffs, revision="r1", settings=model.RepoSettings(),
+                                  quarantined={"/q"},
+                                  options=planning.PlanOptions(only_apps=(app_id,)))
+        return planning.preview(plan, app_id)
+
+    scale = preview("/a")
+    assert (scale.accepted, scale.action, scale.message) == (
+        True, model.Action.SCALE, "will scale /a to r1: /instances")
+    assert scale.as_json()["changes"] == [{"path": "/instances", "old": 3, "new": 1}]
+    assert [(p.accepted, p.message) for p in (preview("/q"), preview("/dep"),
+                                              preview("/same"), preview("/gone"))] == [
+        (False, "will not sync /q: revision r1 is quarantined for this app (retry lifts it)"),
+        (False, "will not sync /dep: blocked: an app it depends on is quarantined at "
+                "revision r1"),
+        (False, "nothing to do: /same already equals r1"),
+        (False, "will not sync /gone: neither in Git nor in Marathon")]
+

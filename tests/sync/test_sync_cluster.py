@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from reconciler.devcluster import launch
+from reconciler.shell import records
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -35,9 +39,16 @@ def test_example_desired_state_syncs_from_empty_to_healthy(
     for app_id, app in live.items():
         assert cluster.healthy_tasks(app) >= app["instances"], app_id
         assert not app["deployments"], app_id
+    # The plan, each change with its fields, comes before the first progress line.
+    assert result.stdout.index("plan for dir:") < result.stdout.index("] /"), result.stdout
+    assert "  will create /" in result.stdout and "      /id: " in result.stdout
     again = cluster.sync(devcluster.url, repo, tmp_path / "state")
     assert again.returncode == CONVERGED, cluster.explain(again)
     assert f": no changes; {len(live)} in sync" in again.stdout, again.stdout
+    as_json = cluster.sync(devcluster.url, repo, tmp_path / "state", "--output", "json")
+    report = json.loads(as_json.stdout)
+    assert (report["exitCode"], report["runId"], report["plan"]["steps"]) == (0, None, [])
+    assert sorted(report["plan"]["inSync"]) == sorted(live)
 
 
 def test_tag_bump_rolls_out_to_every_app_within_its_strategy_capacity(
@@ -113,6 +124,15 @@ def test_broken_tag_is_rolled_back_at_its_deadline_quarantined_and_retried_after
     assert fixed.returncode == CONVERGED, cluster.explain(fixed)
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v3"
 
+    # History: newest first, only runs that did something, each saying what it changed.
+    runs = [e for e in cluster.history(state) if e["kind"] == "run"]
+    assert [r["outcome"] for r in runs] == ["succeeded", "rolled back", "succeeded"], runs
+    assert [e["kind"] for e in cluster.history(state, "--limit", "2")] == ["change", "run"]
+    text = cluster.reconciler("history", "--state-dir", str(state), "--limit", "2")
+    assert text.returncode == 0, cluster.explain(text)
+    assert f"update {app_id}; 1 succeeded" in text.stdout, text.stdout
+    assert "changed: /container/docker/image" in text.stdout, text.stdout
+
 
 def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
     devcluster: launch.RunningCluster, tmp_path: Path
@@ -127,12 +147,32 @@ def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
     cluster.set_tag(repo, "v2")
     assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
 
-    back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
-                              "--to", first_revision[:12], "--state-dir", str(state))
+    rollback = ("rollback", "--marathon", devcluster.url, app_id, "--to", first_revision[:12],
+                "--state-dir", str(state))
+    # Not on a terminal and no --yes: refused, nothing changed.
+    refused = cluster.reconciler(*rollback)
+    assert refused.returncode == 1, cluster.explain(refused)
+    assert "not on a terminal" in refused.stderr and "--yes" in refused.stderr
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
+    # --dry-run says where it would go, and changes nothing either.
+    dry = cluster.reconciler(*rollback, "--dry-run", "--output", "json")
+    assert dry.returncode == CONVERGED, cluster.explain(dry)
+    target = json.loads(dry.stdout)["target"]
+    assert (target["image"], target["revision"], target["liveImage"]) == (
+        "lhcbdirac:v1", first_revision, "lhcbdirac:v2")
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
+    # With --yes it prints the target first, then rolls back, recorded with the OS user's
+    # name even when the environment names nobody.
+    nobody = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME")}
+    back = subprocess.run([sys.executable, "-m", "reconciler", *rollback, "--yes"], env=nobody,
+                          capture_output=True, text=True, timeout=120, cwd=cluster.REPO_ROOT)
     assert back.returncode == CONVERGED, cluster.explain(back)
+    assert back.stdout.startswith(f"rollback of {app_id}\n"), back.stdout
+    assert "image lhcbdirac:v1" in back.stdout.splitlines()[2]
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
-    assert any(e["kind"] == "rollback" and e.get("reason") == "manual rollback"
-               for e in cluster.history(state, app_id))
+    [manual] = [e for e in cluster.history(state, app_id)
+                if e["kind"] == "rollback" and e.get("reason") == "manual rollback"]
+    assert manual["requested_by"] == pwd.getpwuid(os.getuid()).pw_name
 
     # The rolled-back revision stays away until Git changes or a retry is asked for.
     held = cluster.sync(devcluster.url, repo, state)
@@ -144,8 +184,13 @@ def test_manual_rollback_to_a_recorded_revision_and_to_a_marathon_version(
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
 
     to_version = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
-                                    "--to-version", v1_version, "--state-dir", str(state))
+                                    "--to-version", v1_version, "--state-dir", str(state),
+                                    "--yes", "--output", "yaml")
     assert to_version.returncode == CONVERGED, cluster.explain(to_version)
+    printed = yaml.safe_load(to_version.stdout)
+    assert (printed["target"]["version"], printed["target"]["image"]) == (
+        v1_version, "lhcbdirac:v1")
+    assert printed["report"]["outcome"] == "succeeded"
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
 
 
@@ -232,11 +277,29 @@ def test_a_manual_rollback_that_fails_is_recorded_as_failed(
     cluster.set_tag(repo, "v2-broken")
     broken = cluster.sync(devcluster.url, repo, state, "--timeout", "6")
     assert broken.returncode == ROLLED_BACK, cluster.explain(broken)
-    broken_revision = [e for e in cluster.history(state) if e["kind"] == "run"][-1]["revision"]
+    broken_revision = [e for e in cluster.history(state) if e["kind"] == "run"][0]["revision"]
+    runs_before = len([e for e in cluster.history(state) if e["kind"] == "run"])
+    again = cluster.sync(devcluster.url, repo, state)  # nothing to do: quarantined
+    assert again.returncode == QUARANTINED, cluster.explain(again)
+    assert len([e for e in cluster.history(state) if e["kind"] == "run"]) == runs_before
+    store = records.open_store(state)
+    try:
+        [release] = [r for r in store.releases() if r.revision == broken_revision]
+        [revision] = [r for r in store.revisions() if r.revision == broken_revision]
+    finally:
+        store.close()
+    assert (str(release.outcome), revision.last_outcome) == ("rolled back", "rolled back")
+    assert [(a.app_id, a.outcome) for a in release.apps] == [(app_id, "rolled back")]
+    assert [(c.old, c.new) for c in release.images_changed] == [("v1", "v2-broken")]
+    listed = cluster.reconciler("releases", "--state-dir", str(state), "--limit", "1")
+    assert listed.returncode == 0, cluster.explain(listed)
+    assert f"  {broken_revision[:12]}  rolled back  cli" in listed.stdout.splitlines()[0]
+    assert "    image dirac (lhcbdirac): v1 -> v2-broken" in listed.stdout
+    assert f"    {app_id}  update  rolled back" in listed.stdout
 
     back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
                               "--to", broken_revision[:12], "--timeout", "6",
-                              "--state-dir", str(state))
+                              "--state-dir", str(state), "--yes")
     assert back.returncode == ROLLED_BACK, cluster.explain(back)
     [run] = [e for e in cluster.history(state) if e["kind"] == "run"
              and e["trigger"] == "rollback"]

@@ -168,3 +168,13 @@ def test_dashboard_pages_read_without_login_and_use_no_external_asset(site: Site
     assert "Deployment history" in app_page and "/instances" in app_page
     assert "Authorization" in app_page and "sessionStorage" in app_page
     assert requests.get(f"{site.url}/apps/no/such/app", timeout=10).status_code == 404
+
+
+def test_releases_say_trigger_images_and_how_each_app_ended(site: Site) -> None:
+    body = requests.get(f"{site.url}/api/v1/releases", timeout=10).json()
+    [release] = body["releases"]
+    assert (release["trigger"], release["outcome"]) == ("cli", "succeeded")
+    assert release["revision"].startswith("dir:")
+    assert [(a["app"], a["outcome"]) for a in release["apps"]] == [(APP, "succeeded")]
+    assert release["imagesChanged"] == [{"name": "dirac", "repository": "lhcbdirac",
+                                         "old": None, "new": "v8r2p44"}]

@@ -13,8 +13,8 @@ injected clock) and handed out as ISO-8601 strings. Queries return frozen datacl
 Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations/`` (Alembic
 revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
 Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
-one store per concern (:mod:`.runs`, :mod:`.drift`, :mod:`.audit`) and :mod:`.store`, the
-:class:`RecordStore` that has them all. Callers use the names below.
+one store per concern (:mod:`.runs`, :mod:`.releases`, :mod:`.drift`, :mod:`.audit`) and
+:mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.
 
 Vocabulary of the free-text columns: run triggers are ``poll``, ``webhook``, ``manual``,
 ``drift-correction``, ``cli`` and ``rollback``; outcomes are :class:`model.Outcome` values;
@@ -35,6 +35,8 @@ from reconciler.shell.records.rows import (
     HistoryRecord,
     PendingChange,
     Quarantine,
+    Release,
+    ReleaseApp,
     Revision,
     Rollback,
     Run,
@@ -45,6 +47,7 @@ from reconciler.shell.records.store import RecordStore, open_store
 
 __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "HistoryEntry", "HistoryKind",
-    "HistoryRecord", "PendingChange", "Quarantine", "RecordStore", "Revision", "Rollback",
-    "Run", "StoreUnavailable", "When", "definition_digest", "iso", "open_store",
+    "HistoryRecord", "PendingChange", "Quarantine", "RecordStore", "Release", "ReleaseApp",
+    "Revision", "Rollback", "Run", "StoreUnavailable", "When", "definition_digest", "iso",
+    "open_store",
 ]

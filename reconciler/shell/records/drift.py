@@ -63,11 +63,18 @@ class DriftStore(database.Store):
 
     def set_drift_action(
         self, drift_id: int, *, action: str, status: str | None = None,
-        count_correction: bool = False,
+        count_correction: bool = False, run_id: int | None = None, revision: str | None = None,
+        reason: str | None = None,
     ) -> rows.Drift:
-        """Record what was done about a drift; ``count_correction`` when live was corrected."""
+        """Record what was done about a drift; ``count_correction`` when live was corrected.
+
+        ``run_id``: the run that corrected it; ``revision``: the revision whose sync
+        overwrote it; ``reason``: why it is reported or blocked (kept when not given).
+        """
         now = self._db.now()
         values: dict[str, Any] = {"action": action}
+        values.update({k: v for k, v in (("run_id", run_id), ("revision", revision),
+                                         ("reason", reason)) if v is not None})
         if status is not None:
             values["status"] = status
             if status == "resolved":
@@ -83,12 +90,15 @@ class DriftStore(database.Store):
                     drift_id=drift_id, app_id=app_id, at=now))
         return self.drift(drift_id)
 
-    def resolve_drift(self, *, app_id: str, action: str) -> list[rows.Drift]:
-        """Close the app's open (or flapping) drift: live equals desired again."""
+    def resolve_drift(self, *, app_id: str, action: str, run_id: int | None = None,
+                      revision: str | None = None) -> list[rows.Drift]:
+        """Close the app's open (or flapping) drift: live equals desired again (by the run
+        ``run_id``, or by the sync of ``revision``, when that is what put it back)."""
         with self._db.begin() as conn:
             ids = [r[0] for r in conn.execute(sa.select(_drifts.c.drift_id).where(
                 _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN)))]
-        return [self.set_drift_action(i, action=action, status="resolved") for i in ids]
+        return [self.set_drift_action(i, action=action, status="resolved", run_id=run_id,
+                                      revision=revision) for i in ids]
 
     def acknowledge_drift(self, drift_id: int, *, by: str) -> rows.Drift:
         with self._db.lock, self._db.begin() as conn:
@@ -156,4 +166,5 @@ def _drift(row: sa.RowMapping, corrected_at: Sequence[float]) -> rows.Drift:
         policy=row["policy"], action=row["action"], status=row["status"],
         corrections=row["corrections"], corrected_at=tuple(rows.iso(t) for t in corrected_at),
         resolved_at=rows.iso(row["resolved_at"]), acknowledged_by=row["acknowledged_by"],
+        run_id=row["run_id"], revision=row["revision"], reason=row["reason"],
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from reconciler.core import drift as drifting
+from reconciler.core import releases as releasing
 
 
 @overload
@@ -166,13 +167,20 @@ class Drift:
     live_version: str | None
     policy: str
     action: str | None
-    """What was done: ``corrected``, ``reported``, ``flapping-stopped``, ``acknowledged``."""
+    """What was done: ``corrected``, ``reported``, ``blocked``, ``overwritten``,
+    ``flapping-stopped``, ``acknowledged`` (:class:`model.DriftAction`)."""
     status: str
     """``open``, ``flapping`` or ``resolved``."""
     corrections: int
     corrected_at: tuple[str, ...]
     resolved_at: str | None
     acknowledged_by: str | None
+    run_id: int | None = None
+    """The run that corrected it (action ``corrected``), or that overwrote it."""
+    revision: str | None = None
+    """The revision whose sync overwrote it (action ``overwritten``)."""
+    reason: str | None = None
+    """Why it was left alone: reported, or blocked (and by what)."""
 
     @property
     def suggested_ignore(self) -> str | None:
@@ -181,6 +189,46 @@ class Drift:
         if self.status != "flapping":
             return None
         return drifting.suggested_ignore(self.app_id, [op["path"] for op in self.patch])
+
+
+@dataclass(frozen=True)
+class ReleaseApp:
+    """One app's change in a release, and how it ended (None: not ended yet)."""
+
+    app_id: str
+    action: str
+    outcome: str | None
+    reason: str | None
+    run_id: int | None
+    at: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """A revision applied across apps: who, why, which images moved, and how each app ended."""
+
+    revision: str
+    author: str | None
+    message: str | None
+    trigger: str
+    requested_by: str | None
+    run_id: int | None
+    """The run that started it."""
+    started_at: str
+    images_changed: tuple[releasing.ImageChange, ...]
+    apps: tuple[ReleaseApp, ...]
+    outcome: releasing.ReleaseOutcome
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision, "author": self.author, "message": self.message,
+            "trigger": self.trigger, "requestedBy": self.requested_by, "runId": self.run_id,
+            "startedAt": self.started_at, "outcome": str(self.outcome),
+            "imagesChanged": [{"name": c.name, "repository": c.repository, "old": c.old,
+                               "new": c.new} for c in self.images_changed],
+            "apps": [{"app": a.app_id, "action": a.action, "outcome": a.outcome,
+                      "reason": a.reason, "runId": a.run_id, "at": a.at} for a in self.apps],
+        }
 
 
 @dataclass(frozen=True)

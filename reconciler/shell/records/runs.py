@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from reconciler.core import redact
-from reconciler.shell.records import database, rows, schema
+from reconciler.shell.records import database, releases, rows, schema
 
 _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
@@ -64,10 +64,13 @@ class RunStore(database.Store):
         return definition
 
     def revisions(self) -> list[rows.Revision]:
-        """Revisions seen, newest first, with the outcome of their last run."""
+        """Revisions seen, newest first, with their outcome: the release's when the revision
+        was released (a rolled-back release stays rolled back), else that of the last run
+        that did something (no-op runs never count)."""
         last_run = (
             sa.select(_runs.c.revision, sa.func.max(_runs.c.run_id).label("run_id"))
-            .where(_runs.c.dry_run.is_(False)).group_by(_runs.c.revision).subquery()
+            .where(_runs.c.dry_run.is_(False), did_something())
+            .group_by(_runs.c.revision).subquery()
         )
         query = (
             sa.select(_revisions, _runs.c.outcome.label("last_outcome"),
@@ -78,11 +81,13 @@ class RunStore(database.Store):
         )
         with self._db.begin() as conn:
             found = conn.execute(query).mappings().all()
+            released = releases.outcomes(conn)
         return [rows.Revision(
             revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
             message=r["message"], committed_at=rows.iso(r["committed_at"]),
             first_seen_at=rows.iso(r["first_seen_at"]), apps=len(json.loads(r["definitions"])),
-            last_outcome=r["last_outcome"], last_trigger=r["last_trigger"]) for r in found]
+            last_outcome=released.get(r["revision"], r["last_outcome"]),
+            last_trigger=r["last_trigger"]) for r in found]
 
     def start_run(
         self, *, revision: str, trigger: str, requested_by: str | None, dry_run: bool
@@ -104,9 +109,20 @@ class RunStore(database.Store):
             conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(
                 outcome=outcome, error=error, summary=summary, finished_at=self._db.now()))
 
+    def discard_run(self, run_id: int) -> bool:
+        """Forget a run that changed nothing and failed in nothing (a check, not a run);
+        a run with a change recorded is kept. True when it was discarded."""
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_changes.c.change_id).where(
+                    _changes.c.run_id == run_id)).first() is not None:
+                return False
+            conn.execute(_runs.delete().where(_runs.c.run_id == run_id))
+            return True
+
     def runs(self, *, limit: int | None = None) -> list[rows.Run]:
-        """Runs, newest first (all of them unless ``limit``)."""
-        query = sa.select(_runs).order_by(_runs.c.run_id.desc())
+        """Runs that did something (or failed, or are under way), newest first (all of them
+        unless ``limit``)."""
+        query = sa.select(_runs).where(did_something()).order_by(_runs.c.run_id.desc())
         if limit:
             query = query.limit(limit)
         with self._db.begin() as conn:
@@ -277,7 +293,8 @@ class RunStore(database.Store):
     ) -> list[rows.HistoryEntry]:
         """Runs, changes, rollbacks and quarantines in time order (never truncated).
 
-        Runs are left out when ``app_id`` is given (a run is about every app).
+        Runs are left out when ``app_id`` is given (a run is about every app), and so are
+        runs that did nothing (recorded before checks stopped being runs).
         """
         after = None if since is None else database.seconds(since)
         sources: list[tuple[sa.Table, str, _ToRecord]] = [
@@ -289,6 +306,8 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             for order, (table, at, record) in enumerate(sources):
                 query = sa.select(table).order_by(*table.primary_key.columns)
+                if table is _runs:
+                    query = query.where(did_something())
                 if app_id is not None:
                     query = query.where(table.c.app_id == app_id)
                 if after is not None:
@@ -301,6 +320,14 @@ class RunStore(database.Store):
 
 _ToRecord = Callable[[sa.RowMapping], rows.HistoryRecord]
 
+
+def did_something() -> sa.ColumnElement[bool]:
+    """A run that changed something, failed, or is under way: not a check that found nothing
+    to do (the dry runs, which show a plan, count too)."""
+    return sa.or_(
+        _runs.c.outcome.is_(None), _runs.c.error.is_not(None), _runs.c.dry_run.is_(True),
+        _runs.c.outcome.in_(("failed", "rolled back", "timed out")),
+        sa.exists().where(_changes.c.run_id == _runs.c.run_id))
 
 
 def _run(row: sa.RowMapping) -> rows.Run:

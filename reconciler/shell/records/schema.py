@@ -100,6 +100,9 @@ drifts = sa.Table(
     sa.Column("corrections", sa.Integer, nullable=False, default=0),
     sa.Column("resolved_at", sa.Float),
     sa.Column("acknowledged_by", sa.Text),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("revision", sa.String(200)),
+    sa.Column("reason", sa.Text),
 )
 drift_corrections = sa.Table(
     "drift_corrections", metadata,
@@ -120,5 +123,25 @@ audit = sa.Table(
 notifications = sa.Table(
     "notifications", metadata,
     sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+releases = sa.Table(
+    "releases", metadata,
+    sa.Column("revision", sa.String(200), primary_key=True),
+    sa.Column("trigger", sa.String(50), nullable=False),
+    sa.Column("requested_by", sa.Text),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("images", sa.Text, nullable=False),
+    sa.Column("images_before", sa.Text, nullable=False),
+)
+release_apps = sa.Table(
+    "release_apps", metadata,
+    sa.Column("revision", sa.String(200), primary_key=True),
+    sa.Column("app_id", sa.String(500), primary_key=True),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("outcome", sa.String(30)),
+    sa.Column("reason", sa.Text),
+    sa.Column("run_id", sa.Integer),
     sa.Column("at", sa.Float, nullable=False),
 )

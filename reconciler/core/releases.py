@@ -1,0 +1,105 @@
+"""Releases: one revision applied across apps, and how it ended overall. Pure.
+
+A release is a record, not a run: the runs that apply a revision come and go (a retry, a
+webhook, a no-op poll), the release keeps what each app's change of that revision came to.
+:func:`overall` turns the per-app outcomes into the release's outcome; :func:`image_changes`
+says which images the revision moved (old tag -> new tag), from the image references of the
+release before it.
+
+The per-app outcomes are only ever written by a change of that app (a no-op run writes
+nothing), so a rolled-back release stays rolled back whatever runs later.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.core import model
+
+
+class ReleaseOutcome(enum.StrEnum):
+    """How a release ended: a closed set, ordered here from open to final."""
+
+    IN_PROGRESS = "in progress"
+    """Some app's change has no outcome yet."""
+    SUPERSEDED = "superseded"
+    """A newer release started before every app's change of this one ended."""
+    SUCCEEDED = "succeeded"
+    """Every change of the release succeeded (or there was none to make)."""
+    PARTIALLY_ROLLED_BACK = "partially rolled back"
+    """Some apps were rolled back (their revision quarantined), the others succeeded."""
+    ROLLED_BACK = "rolled back"
+    """Every change of the release was rolled back."""
+    FAILED = "failed"
+    """A change failed or timed out and could not be rolled back: a human is needed. Beyond
+    the four words of the issue, because such a release is neither succeeded nor undone."""
+
+
+_BROKEN = frozenset({model.Outcome.FAILED, model.Outcome.TIMED_OUT})
+
+
+def overall(app_outcomes: Mapping[model.AppId, model.Outcome | None], *,
+            superseded: bool = False) -> ReleaseOutcome:
+    """The release's outcome from its apps' (None: change not ended; SKIPPED: not counted).
+
+    ``superseded``: a newer release exists; it only matters while a change has not ended.
+    """
+    outcomes = [o for o in app_outcomes.values() if o is not model.Outcome.SKIPPED]
+    if any(o is None for o in outcomes):
+        return ReleaseOutcome.SUPERSEDED if superseded else ReleaseOutcome.IN_PROGRESS
+    if any(o in _BROKEN for o in outcomes):
+        return ReleaseOutcome.FAILED
+    rolled_back = sum(1 for o in outcomes if o is model.Outcome.ROLLED_BACK)
+    if rolled_back and rolled_back == len(outcomes):
+        return ReleaseOutcome.ROLLED_BACK
+    if rolled_back:
+        return ReleaseOutcome.PARTIALLY_ROLLED_BACK
+    return ReleaseOutcome.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """An image the release moved: ``name`` as in ``images.yaml``."""
+
+    name: str
+    repository: str
+    old: str | None
+    """The tag before (None: the image is new in this release)."""
+    new: str | None
+    """The tag now (None: the image left ``images.yaml``)."""
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.repository}): {self.old or '-'} -> {self.new or '-'}"
+
+
+def image_references(images: Mapping[str, model.ImageRef]) -> dict[str, str]:
+    """``name -> repository:tag[@digest]``: what a release keeps of its images."""
+    return {name: ref.reference for name, ref in sorted(images.items())}
+
+
+def image_changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[ImageChange, ...]:
+    """The images whose reference differs between two releases, by name."""
+    changes = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        repository = _split(after or before or "")[0]
+        changes.append(ImageChange(name=name, repository=repository,
+                                   old=None if before is None else _split(before)[1],
+                                   new=None if after is None else _split(after)[1]))
+    return tuple(changes)
+
+
+def _split(reference: str) -> tuple[str, str]:
+    """``repo:tag@digest`` -> (``repo``, ``tag@digest``); a registry port is not a tag."""
+    name, _, digest = reference.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        repository, tag = name[:colon], name[colon + 1:]
+    else:
+        repository, tag = name, "latest"
+    return repository, tag + (f"@{digest}" if digest else "")

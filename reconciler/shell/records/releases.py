@@ -1,0 +1,125 @@
+"""Releases: a revision applied across apps, each app's outcome, and the release's outcome.
+
+A release is opened by the first run that has changes to make for a revision, with the image
+references of the revision and those of the release before it (what moved, old -> new tag).
+Each app's row is written when its change starts (no outcome yet) and when it ends; a run
+with nothing to do writes nothing, so an outcome is only ever replaced by a later change of
+that app for that revision (a retry, a manual rollback). The release's own outcome is not
+stored: :func:`reconciler.core.releases.overall` computes it from the apps' on every read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconciler.core import model
+from reconciler.core import releases as releasing
+from reconciler.shell.records import database, rows, schema
+
+_releases, _apps, _revisions = schema.releases, schema.release_apps, schema.revisions
+
+
+class ReleaseStore(database.Store):
+    """Releases and their apps' outcomes."""
+
+    def open_release(
+        self, *, revision: str, trigger: str, requested_by: str | None, run_id: int | None,
+        images: Mapping[str, str], apps: Iterable[tuple[str, str]],
+    ) -> None:
+        """Open the release of ``revision`` (once) and mark ``apps`` (id, action) under way."""
+        now = self._db.now()
+        with self._db.lock, self._db.begin() as conn:
+            exists = conn.execute(sa.select(_releases.c.revision).where(
+                _releases.c.revision == revision)).first() is not None
+            if not exists:
+                before = conn.execute(sa.select(_releases.c.images).order_by(
+                    _releases.c.started_at.desc())).first()
+                conn.execute(_releases.insert().values(
+                    revision=revision, trigger=trigger, requested_by=requested_by,
+                    run_id=run_id, started_at=now, images=json.dumps(dict(images)),
+                    images_before=before[0] if before is not None else json.dumps({})))
+            for app_id, action in apps:
+                self._upsert(conn, revision=revision, app_id=app_id, values={
+                    "action": action, "outcome": None, "reason": None, "run_id": run_id,
+                    "at": now})
+
+    def finish_release_app(
+        self, *, revision: str, app_id: str, action: str, outcome: str, reason: str | None,
+        run_id: int | None,
+    ) -> None:
+        """Record how the app's change of ``revision`` ended (a release must be open)."""
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_releases.c.revision).where(
+                    _releases.c.revision == revision)).first() is None:
+                return  # not a release (a folder synced before releases were recorded, say)
+            self._upsert(conn, revision=revision, app_id=app_id, values={
+                "action": action, "outcome": outcome, "reason": reason, "run_id": run_id,
+                "at": self._db.now()})
+
+    def releases(self, *, limit: int | None = None) -> list[rows.Release]:
+        """Releases, newest first."""
+        query = (sa.select(_releases, _revisions.c.author, _revisions.c.message)
+                 .outerjoin(_revisions, _revisions.c.revision == _releases.c.revision)
+                 .order_by(_releases.c.started_at.desc(), _releases.c.revision))
+        if limit:
+            query = query.limit(limit)
+        with self._db.begin() as conn:
+            found = conn.execute(query).mappings().all()
+            newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
+            apps = _apps_by_revision(conn, [r["revision"] for r in found])
+        return [_release(r, apps.get(r["revision"], ()), superseded=r["started_at"] != newest)
+                for r in found]
+
+    def release(self, revision: str) -> rows.Release | None:
+        return next((r for r in self.releases() if r.revision == revision), None)
+
+    @staticmethod
+    def _upsert(conn: sa.Connection, *, revision: str, app_id: str,
+                values: Mapping[str, Any]) -> None:
+        key = sa.and_(_apps.c.revision == revision, _apps.c.app_id == app_id)
+        if conn.execute(sa.select(_apps.c.app_id).where(key)).first() is None:
+            conn.execute(_apps.insert().values(revision=revision, app_id=app_id, **values))
+        else:
+            conn.execute(_apps.update().where(key).values(**values))
+
+
+def _apps_by_revision(conn: sa.Connection, revisions: list[str]
+                      ) -> dict[str, tuple[rows.ReleaseApp, ...]]:
+    out: dict[str, list[rows.ReleaseApp]] = {}
+    if not revisions:
+        return {}
+    for r in conn.execute(sa.select(_apps).where(_apps.c.revision.in_(revisions))
+                          .order_by(_apps.c.app_id)).mappings():
+        out.setdefault(r["revision"], []).append(rows.ReleaseApp(
+            app_id=r["app_id"], action=r["action"], outcome=r["outcome"], reason=r["reason"],
+            run_id=r["run_id"], at=rows.iso(r["at"])))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
+             superseded: bool) -> rows.Release:
+    outcome = releasing.overall(
+        {a.app_id: None if a.outcome is None else model.Outcome(a.outcome) for a in apps},
+        superseded=superseded)
+    return rows.Release(
+        revision=row["revision"], author=row["author"], message=row["message"],
+        trigger=row["trigger"], requested_by=row["requested_by"], run_id=row["run_id"],
+        started_at=rows.iso(row["started_at"]),
+        images_changed=releasing.image_changes(json.loads(row["images_before"]),
+                                               json.loads(row["images"])),
+        apps=apps, outcome=outcome)
+
+
+def outcomes(conn: sa.Connection) -> dict[str, str]:
+    """Per released revision, its release's outcome (for the Revisions view)."""
+    newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
+    found = conn.execute(sa.select(_releases.c.revision, _releases.c.started_at)).all()
+    apps = _apps_by_revision(conn, [r[0] for r in found])
+    return {revision: str(releasing.overall(
+        {a.app_id: None if a.outcome is None else model.Outcome(a.outcome)
+         for a in apps.get(revision, ())}, superseded=started != newest))
+        for revision, started in found}

@@ -1,0 +1,52 @@
+"""A release's overall outcome from its apps', and the images it moved (pure, table-tested)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.core import model, releases
+from reconciler.core.releases import ReleaseOutcome as R
+
+OK, RB, FAIL, TIMEOUT, SKIP = (model.Outcome.SUCCEEDED, model.Outcome.ROLLED_BACK,
+                               model.Outcome.FAILED, model.Outcome.TIMED_OUT,
+                               model.Outcome.SKIPPED)
+
+
+@pytest.mark.parametrize(("apps", "superseded", "expected"), [
+    ({}, False, R.SUCCEEDED),
+    ({"/a": OK, "/b": OK}, False, R.SUCCEEDED),
+    ({"/a": OK, "/b": OK}, True, R.SUCCEEDED),
+    ({"/a": OK, "/b": None}, False, R.IN_PROGRESS),
+    ({"/a": OK, "/b": None}, True, R.SUPERSEDED),
+    ({"/a": RB, "/b": None}, True, R.SUPERSEDED),
+    ({"/a": OK, "/b": RB}, False, R.PARTIALLY_ROLLED_BACK),
+    ({"/a": RB}, False, R.ROLLED_BACK),
+    ({"/a": RB, "/b": RB}, True, R.ROLLED_BACK),
+    ({"/a": RB, "/b": SKIP}, False, R.ROLLED_BACK),
+    ({"/a": OK, "/b": SKIP}, False, R.SUCCEEDED),
+    ({"/a": OK, "/b": FAIL}, False, R.FAILED),
+    ({"/a": RB, "/b": TIMEOUT}, False, R.FAILED),
+])
+def test_the_release_outcome_follows_from_its_apps(
+    apps: dict[str, model.Outcome | None], superseded: bool, expected: R
+) -> None:
+    assert releases.overall(apps, superseded=superseded) is expected
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ({"web": "lhcb/web:v1"}, {"web": "lhcb/web:v1"}, []),
+    ({"web": "lhcb/web:v1"}, {"web": "lhcb/web:v2"}, ["web (lhcb/web): v1 -> v2"]),
+    ({}, {"web": "host:5000/lhcb/web:v2"}, ["web (host:5000/lhcb/web): - -> v2"]),
+    ({"web": "lhcb/web:v1"}, {}, ["web (lhcb/web): v1 -> -"]),
+    ({"web": "lhcb/web"}, {"web": "lhcb/web:v2@sha256:ab"},
+     ["web (lhcb/web): latest -> v2@sha256:ab"]),
+])
+def test_image_changes_say_old_and_new_tag_by_name(
+    old: dict[str, str], new: dict[str, str], expected: list[str]
+) -> None:
+    assert [str(c) for c in releases.image_changes(old, new)] == expected
+
+
+def test_image_references_come_from_images_yaml_entries() -> None:
+    images = {"web": model.ImageRef(name="web", repository="lhcb/web", tag="v2")}
+    assert releases.image_references(images) == {"web": "lhcb/web:v2"}

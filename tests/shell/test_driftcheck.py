@@ -1,0 +1,91 @@
+"""Every drift ends in a recorded action: the drift check on a real record store, with the
+reports of runs as the engine hands them over (corrected, blocked, overwritten)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.core import model
+from reconciler.core import plan as planning
+from reconciler.shell import driftcheck, records, runreport, steps
+
+APP = "/dirac/catalog"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[records.RecordStore]:
+    store = records.open_store(tmp_path / "state")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def open_drift(store: records.RecordStore) -> int:
+    drift, _ = store.observe_drift(
+        app_id=APP, kind="scale", fingerprint="f", policy="correct",
+        patch=[{"op": "replace", "path": "/instances", "value": 3}])
+    return drift.drift_id
+
+
+def report(*, run_id: int | None, trigger: model.Trigger = model.Trigger.DRIFT_CORRECTION,
+           results: tuple[steps.StepResult, ...] = (),
+           skipped: tuple[planning.Skipped, ...] = (), error: str | None = None,
+           ) -> runreport.RunReport:
+    plan = planning.Plan(revision="r2", waves=(), skipped=skipped, in_sync=(), parallel=1)
+    return runreport.RunReport(run_id=run_id, revision="r2", trigger=trigger, dry_run=False,
+                               plan=plan, results=results, resumed=(), health={}, error=error)
+
+
+def check(store: records.RecordStore) -> driftcheck.DriftCheck:
+    return driftcheck.DriftCheck(store=store, flap_threshold=3, flap_window=60.0,
+                                 clock=lambda: 0.0)
+
+
+def test_a_correction_records_the_run_that_made_it(store: records.RecordStore) -> None:
+    drift_id = open_drift(store)
+    done = steps.StepResult(app_id=APP, action=model.Action.SCALE,
+                            outcome=model.Outcome.SUCCEEDED)
+    check(store).corrected(report(run_id=12, results=(done,)), {APP: drift_id})
+    drift = store.drift(drift_id)
+    assert (drift.action, drift.status, drift.run_id) == ("corrected", "resolved", 12)
+
+
+def test_a_correction_held_back_by_a_quarantined_dependency_is_recorded_blocked_with_why(
+    store: records.RecordStore,
+) -> None:
+    drift_id = open_drift(store)
+    held = planning.Skipped(APP, model.Action.UPDATE,
+                            planning.SkipReason.DEPENDENCY_QUARANTINED)
+    check(store).corrected(report(run_id=None, skipped=(held,)), {APP: drift_id})
+    drift = store.drift(drift_id)
+    assert (drift.action, drift.status) == ("blocked", "open")
+    assert drift.reason is not None and "dependency" in drift.reason and "r2" in drift.reason
+
+
+def test_a_failed_correction_is_recorded_blocked_with_the_failure(
+    store: records.RecordStore,
+) -> None:
+    drift_id = open_drift(store)
+    failed = steps.StepResult(app_id=APP, action=model.Action.UPDATE,
+                              outcome=model.Outcome.ROLLED_BACK, reason="deadline missed")
+    check(store).corrected(report(run_id=13, results=(failed,)), {APP: drift_id})
+    drift = store.drift(drift_id)
+    assert (drift.action, drift.run_id, drift.reason) == (
+        "blocked", 13, "correction rolled back in run 13: deadline missed")
+
+
+def test_the_sync_of_a_revision_that_replaces_a_hand_edit_is_recorded_as_overwriting_it(
+    store: records.RecordStore,
+) -> None:
+    """A report-policy hand edit replaced by an unrelated commit was only "gone" before."""
+    drift_id = open_drift(store)
+    synced = steps.StepResult(app_id=APP, action=model.Action.UPDATE,
+                              outcome=model.Outcome.SUCCEEDED)
+    check(store).synced(report(run_id=14, trigger=model.Trigger.POLL, results=(synced,)))
+    drift = store.drift(drift_id)
+    assert (drift.action, drift.status, drift.revision, drift.run_id) == (
+        "overwritten", "resolved", "r2", 14)

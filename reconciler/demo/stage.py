@@ -82,6 +82,10 @@ class Children:
         """Stop and watch ``process`` (started elsewhere, in its own process group) too."""
         self._running.append((name, process))
 
+    def alive(self, name: str) -> bool:
+        """True while the child called ``name`` runs."""
+        return any(n == name and process.poll() is None for n, process in self._running)
+
     def check_alive(self) -> None:
         for name, process in self._running:
             if process.poll() is not None:

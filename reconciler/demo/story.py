@@ -236,27 +236,37 @@ class Story:
         self.pause("change Marathon by hand, outside Git (drift)")
         drifted = drift_desired + 2
         self.heading(4, f"Drift: someone scales {DRIFT_APP} to {drifted} in Marathon")
+        known = {d.drift_id for d in self.record_store().drifts(app_id=DRIFT_APP)}
         self.marathon.scale_app(DRIFT_APP, drifted, force=True)
         self.say(f"  PUT /v2/apps{DRIFT_APP} {{\"instances\": {drifted}}} sent to Marathon "
                  "directly.")
         self.say(f"  Git says {drift_desired}; the repo's driftPolicy for {GROUP} is `correct`:")
+        # Judged from the controller's own record of this drift, not from live alone: a sync
+        # that happened to run meanwhile would also put the instances back.
+        drifts = self.wait_for_records(
+            lambda store: [d for d in store.drifts(app_id=DRIFT_APP)
+                           if d.drift_id not in known and d.action == "corrected"
+                           and d.status == "resolved"],
+            "the controller to record the drift as corrected")
         self.wait_for(lambda: self.instances(DRIFT_APP) == drift_desired
                       and self.converged(options.release_tag, expected_apps=expected_apps),
-                      "the controller to correct the drift")
-        drifts = self.wait_for_records(lambda store: store.drifts(app_id=DRIFT_APP),
-                                       "the controller to record the drift")
+                      "the app back at its desired instances")
         for drift in drifts:
             self.say(f"  record    drift on {drift.app_id}: {drift.kind}, policy {drift.policy}, "
                      f"{drift.action or 'no action'}, {drift.status}")
         self.say(f"  ok: drift detected and corrected, {DRIFT_APP} is back to "
                  f"{drift_desired} instances")
 
-    def wait_for_records(self, query: Callable[[records.RecordStore], list[Any]],
-                         what: str) -> list[Any]:
-        """What the controller recorded, read from its record store (SQLite, shared safely)."""
+    def record_store(self) -> records.RecordStore:
+        """The controller's record store (SQLite, shared safely), opened on first use."""
         if self.store is None:
             self.store = records.open_store(self.state_dir)
-        store = self.store
+        return self.store
+
+    def wait_for_records(self, query: Callable[[records.RecordStore], list[Any]],
+                         what: str) -> list[Any]:
+        """What the controller recorded, once it has: ``query`` found something."""
+        store = self.record_store()
         found: list[Any] = []
 
         def recorded() -> bool:
@@ -299,10 +309,17 @@ class Story:
     def where_to_look(self) -> None:
         self.say()
         self.say("== Where to look")
-        self.say(f"  dashboard        {self.controller_url}/")
-        self.say(f"  API              {self.controller_url}/api/v1/")
-        self.say(f"  metrics          {self.controller_url}/metrics")
-        self.say(f"  dev cluster      {self.marathon_url}/v2/apps")
+        # Addresses only of servers that stay up: a non-interactive demo stops them on exit.
+        keeping = self.options.interactive
+        if keeping and self.children.alive("controller"):
+            self.say(f"  dashboard        {self.controller_url}/")
+            self.say(f"  API              {self.controller_url}/api/v1/")
+            self.say(f"  metrics          {self.controller_url}/metrics")
+        if keeping and self.children.alive("dev cluster"):
+            self.say(f"  dev cluster      {self.marathon_url}/v2/apps")
+        if not keeping:
+            self.say("  (the servers stop with the demo; run it without --non-interactive to "
+                     "keep them up)")
         self.say(f"  logs             {self.options.workdir}/controller.log, devcluster.log")
         self.say("  try:")
         self.say(f"    reconciler diff --marathon {self.marathon_url} {self.repo_dir}")

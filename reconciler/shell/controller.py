@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -379,10 +379,43 @@ class Controller:
         if to_correct:
             report = self._reconcile(desired, trigger=model.Trigger.DRIFT_CORRECTION,
                                      only=sorted(to_correct))
-            self._drift.corrected(report, to_correct)
+            held = self._held_back(report, to_correct)
+            self._drift.corrected(report, {a: d for a, d in to_correct.items() if a not in held})
+            for app_id, drift_id in sorted(held.items()):
+                self._correct_to_baseline(desired, app_id=app_id, drift_id=drift_id)
         else:
             self._checked("drift")
         self._announce()
+
+    @staticmethod
+    def _held_back(report: runreport.RunReport, drifts: Mapping[str, int]) -> dict[str, int]:
+        """The drifted apps whose new revision is held back by a quarantine."""
+        held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
+        skipped = {s.app_id for s in (report.plan.skipped if report.plan else ())
+                   if s.reason in held}
+        return {a: d for a, d in drifts.items() if a in skipped}
+
+    def _correct_to_baseline(self, desired: model.DesiredState, *, app_id: str,
+                             drift_id: int) -> None:
+        """Put a drifted app back to what was last applied to it, when the newest revision
+        cannot go out (it, or a dependency, is quarantined): a scale-back, or the last good
+        definition, needs nothing of the quarantined release."""
+        applied = self.records.last_applied().get(app_id)
+        baseline = self._baselines().get(app_id)
+        if applied is None or baseline is None:
+            self._drift.corrected(runreport.RunReport(
+                run_id=None, revision=desired.revision, trigger=model.Trigger.DRIFT_CORRECTION,
+                dry_run=False, plan=None, results=(), resumed=(), health={},
+                error="no definition was ever applied to put back"), {app_id: drift_id})
+            return
+        last_good = model.DesiredState(
+            revision=applied.revision,
+            apps={app_id: model.DesiredApp(app_id=app_id, definition=baseline,
+                                           source_path=f"applied:{applied.revision}")},
+            images=desired.images, settings=desired.settings)
+        report = self._reconcile(last_good, trigger=model.Trigger.DRIFT_CORRECTION,
+                                 only=(app_id,))
+        self._drift.corrected(report, {app_id: drift_id})
 
     def _checked(self, kind: str) -> None:
         """A poll, drift check or sync found nothing to change: count it, record no run."""

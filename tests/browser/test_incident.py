@@ -162,6 +162,18 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
         "rollback" in n and "Carol Tester" in n for n in views.notices()), timeout=30)
     views.screenshot("2-quarantined")
 
+    # 3. Someone scales the portal by hand during the quarantine. A scale-back needs nothing
+    # of the quarantined server, so the drift is corrected all the same, and recorded so.
+    incident.scale_in_marathon(PORTAL, 3)
+    _wait("the portal's drift to be corrected", lambda: any(
+        d["app_id"] == PORTAL and (d["action"] or "").startswith("corrected")
+        for d in incident.api("/drift")["drift"]), timeout=60)
+    _wait("the portal back at 1 instance", lambda: incident.live_instances(PORTAL) == 1)
+    views.agree(PORTAL, state="blocked", author="Carol Tester")
+    _wait("chat to hear of the drift", lambda: any(
+        "drift" in n and PORTAL in n for n in views.notices()), timeout=30)
+    views.screenshot("3-drift-during-quarantine")
+
     # 4. The fix-forward by Dave: git revert. The quarantine speaks no more: in sync, caused
     # by Dave's revert, exit code 0.
     repository = git.Repo(incident.repo)
@@ -176,3 +188,22 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
         assert not fixed["api"]["conditions"], fixed["api"]
     assert fixed["code"] == 0
     views.screenshot("4-fixed-forward")
+
+    # 5. A manual rollback to the broken revision fails, and is recorded as failing (it was
+    # recorded as "succeeded"), with who asked; the server stays on the good release. Whether
+    # its own undo is a clean revert (3) or meets the controller's drift correction of the
+    # same app (2), it is never a success.
+    back = subprocess.run(
+        [sys.executable, "-m", "reconciler", "rollback", SERVER, "--to", broken[:12], "--yes",
+         "--timeout", "8", "--marathon", incident.marathon,
+         "--state-dir", str(incident.root / "state")],
+        capture_output=True, text=True, timeout=180, env={**_plain_env(), "USER": "erin"})
+    assert back.returncode in (2, 3), back.stdout + back.stderr
+    runs = [e for e in views.history(SERVER) if e["kind"] == "run"] or [
+        e for e in views.history() if e["kind"] == "run"]
+    manual = [r for r in runs if r["trigger"] == "rollback"]
+    assert manual and manual[0]["outcome"] == {2: "failed", 3: "rolled back"}[back.returncode]
+    assert manual[0]["requested_by"] == "erin"
+    assert cluster.image_of(cluster.apps(incident.marathon)[SERVER]) == "lhcbdirac:v8r2p45"
+    incident.wait_for_states({SERVER: "in sync", PORTAL: "in sync"}, timeout=60)
+    views.screenshot("5-failed-manual-rollback")

@@ -76,6 +76,9 @@ def test_the_demo_releases_rolls_back_a_broken_release_and_corrects_drift(tmp_pa
     assert "lhcbdirac:v8r2p46-broken" in output      # the broken release reached Marathon
     assert "record    rollback of /dirac-cert/" in output
     assert "record    drift on /dirac-cert/datamanagement/filecatalog" in output
+    assert "corrected, resolved" in output  # judged from the drift record, not live alone
+    # Non-interactive: the servers stop with the demo, so no address of theirs is offered.
+    assert "dashboard        http" not in output and "the servers stop with the demo" in output
     assert "demo finished: every step behaved." in output
 
     store = records.open_store(workdir / "state")

@@ -38,13 +38,9 @@ def rejected(definition: JSON) -> web.Response | None:
 
 
 def locked(error: model.Locked) -> web.Response:
-    ids = [d.id for d in error.deployments]
+    # MarathonExceptionMapper writes AppLockedException's fixed text, placeholder included.
     return json_response(
-        {
-            "message": "App is locked by one or more deployments. Override with the option "
-            f"'?force=true'. View details at '/v2/deployments/{ids[0]}'.",
-            "deployments": [{"id": i} for i in ids],
-        },
+        {"message": model.LOCKED_MESSAGE, "deployments": [{"id": d.id} for d in error.deployments]},
         409,
     )
 

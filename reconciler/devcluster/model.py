@@ -23,6 +23,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def timestamp_text(text: str) -> str:
+    """``text`` as Marathon's ``Timestamp.toString`` prints it (UTC, milliseconds), when it
+    parses; else as given."""
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def instance_id(task_id: str) -> str:
     """Marathon 1.5+: task ``app.UUID`` belongs to instance ``app.marathon-UUID``."""
     app, _, uuid_ = task_id.rpartition(".")
@@ -145,6 +157,7 @@ class Deployment:
     steps: list[list[JSON]]
     current_step: int = 0
     runner: asyncio.Task[None] | None = None
+    cancel_reason: str = "The upgrade has been cancelled"
 
     @functools.cached_property
     def restarts(self) -> frozenset[str]:
@@ -152,9 +165,14 @@ class Deployment:
         return frozenset(a["app"] for step in self.steps for a in step
                          if a["action"] == "RestartApplication")
 
+    @functools.cached_property
+    def affected(self) -> frozenset[str]:
+        """Apps with an action: only they are locked and listed (``affectedRunSpecIds``)."""
+        return frozenset(a["app"] for step in self.steps for a in step)
+
     @property
     def affected_apps(self) -> list[str]:
-        return sorted(self.target)
+        return sorted(self.affected)
 
     def to_json(self) -> JSON:
         current = self.steps[self.current_step - 1] if self.current_step else []
@@ -170,16 +188,24 @@ class Deployment:
         }
 
     def plan_json(self) -> JSON:
+        """The plan in events: RAML ``DeploymentPlan`` (``DeploymentPlanConversion``)."""
         return {
             "id": self.id,
-            "version": self.version,
             "steps": [{"actions": actions} for actions in self.steps],
-            "original": {"apps": [a for a in self.original.values() if a]},
-            "target": {"apps": [a for a in self.target.values() if a]},
+            "version": self.version,
         }
+
+
+LOCKED_MESSAGE = (
+    "App is locked by one or more deployments. Override with the option '?force=true'. "
+    "View details at '/v2/deployments/<DEPLOYMENT_ID>'."
+)
+"""``AppLockedException``'s fixed text: the placeholder is sent as is."""
+CANCELLED_MESSAGE = "The upgrade has been cancelled"
+"""``DeploymentCanceledException``: the reason of a stopped deployment's ``deployment_failed``."""
 
 
 class Locked(Exception):
     def __init__(self, deployments: list[Deployment]) -> None:
-        super().__init__("locked")
+        super().__init__(LOCKED_MESSAGE)
         self.deployments = deployments

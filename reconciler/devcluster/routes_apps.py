@@ -80,7 +80,8 @@ async def create_app(request: web.Request) -> web.Response:
         return api.json_response({"message": f"An app with id [{app_id}] already exists."}, 409)
     app = api.prepare(cluster, definition, None)
     try:
-        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"),
+                                              group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     api.post_event(request, app)
@@ -123,25 +124,38 @@ async def update_app(request: web.Request) -> web.Response:
     if record is None and request.method == "PATCH":
         return api.not_found(app_id)
     partial = request.method == "PATCH" or api.flag(request, "partialUpdate", True)
+    if partial and "version" in update:
+        # AppHelpers.updateOrRollback: {"version": v} puts that stored version back
+        # (AppValidation.validateAppUpdateVersion: only with ``id``).
+        if set(update) - {"id", "version"}:
+            return api.invalid([{"path": "/", "errors": [
+                "The 'version' field may only be combined with the 'id' field."]}])
+        restored = record.versions.get(str(update["version"])) if record else None
+        if record is not None and restored is None:
+            return api.not_found(app_id)  # rollback: AppNotFoundException, no version named
+        update = {} if restored is None else changes.definition_of(restored)
+        partial = restored is None
     if record is not None and partial:
         definition = changes.apply_partial_update(record.app, update)
     else:
         definition = dict(update)
+    # AppsResource.canonicalAppUpdateFromJson: the URL id replaces whatever id the body has.
     definition["id"] = app_id
-    if "id" in update and ids.absolute_id(update["id"]) != app_id:
-        return api.invalid([{"path": "/id",
-                             "errors": ["The id in the body does not match the URL"]}])
     rejected = api.rejected(definition)
     if rejected is not None:
         return rejected
     app = api.prepare(cluster, definition, record.app if record else None)
     try:
-        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"),
+                                              group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     api.post_event(request, app)
-    status = 201 if record is None else 200
-    return api.deployment_result(deployment, status)
+    if record is None:
+        response = api.deployment_result(deployment, 201)
+        response.headers["Location"] = app_id
+        return response
+    return api.deployment_result(deployment)
 
 
 async def update_apps(request: web.Request) -> web.Response:
@@ -178,8 +192,10 @@ async def delete_app(request: web.Request) -> web.Response:
     app_id = "/" + request.match_info["app_id"].strip("/")
     if app_id not in cluster.apps:
         return api.not_found(app_id)
+    # AppsResource.delete: force defaults to true, so a delete overrides a running deployment.
     try:
-        deployment = cluster.start_deployment({app_id: None}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment(
+            {app_id: None}, force=api.flag(request, "force", True), group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     return api.deployment_result(deployment)
@@ -193,7 +209,8 @@ async def restart_app(request: web.Request) -> web.Response:
         return api.not_found(app_id)
     try:
         deployment = cluster.start_deployment(
-            {app_id: record.app}, force=api.flag(request, "force"), restart=True)
+            {app_id: record.app}, force=api.flag(request, "force"), restart=True,
+            group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     return api.deployment_result(deployment)
@@ -217,6 +234,7 @@ async def app_version(request: web.Request) -> web.Response:
     version = request.match_info["version"]
     app = record.versions.get(version)
     if app is None:
-        message = f"Version '{version}' of app '{app_id}' does not exist"
+        # AppVersionsResource.show: the version as Timestamp.toString prints it.
+        message = f"App '{app_id}' does not exist in version {model.timestamp_text(version)}"
         return api.json_response({"message": message}, 404)
     return api.json_response(app)

@@ -51,7 +51,12 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_delete("/v2/deployments/{deployment_id}", routes_deployments.delete_deployment)
     r.add_get("/v2/groups", routes_groups.get_group)
     r.add_get("/v2/groups/{group_id:.*}", routes_groups.get_group)
+    r.add_put("/v2/groups", routes_groups.put_group)
     r.add_put("/v2/groups/{group_id:.*}", routes_groups.put_group)
+    r.add_post("/v2/groups", routes_groups.post_group)
+    r.add_post("/v2/groups/{group_id:.*}", routes_groups.post_group)
+    r.add_delete("/v2/groups", routes_groups.delete_group)
+    r.add_delete("/v2/groups/{group_id:.*}", routes_groups.delete_group)
     r.add_get("/v2/queue", routes_deployments.queue)
     r.add_get("/v2/events", routes_info.events)
     return app

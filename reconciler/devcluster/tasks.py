@@ -92,7 +92,7 @@ class TaskProcesses(shared.SharedState):
 
     def _delayed_launch(self, record: model.AppRecord, app: JSON) -> None:
         record.launching = 0
-        if self.apps.get(app["id"]) is record and record.app is app:
+        if self.apps.get(app["id"]) is record and record.app["version"] == app["version"]:
             self._converge_soon(record)
             self._notify(record)
 

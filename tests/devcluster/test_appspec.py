@@ -616,8 +616,9 @@ def test_group_problems_are_reported_under_the_app_path() -> None:
                         {"apps": []}]}
     details = groups.validate_group(group)
     assert errors_at(details, "/apps(1)/cpus") == ["error.min"]
+    # PathId.childOf (state/PathId.scala), through AppValidation.validNestedApp.
     assert errors_at(details, "/groups(0)/apps(0)/id") == [
-        "Identifier is not child of /dirac/fts. Hint: use relative paths."]
+        "Identifier is not child of '/dirac/fts'"]
     assert errors_at(details, "/groups(1)/id") == ["error.path.missing"]
     assert not errors_at(details, "/apps(0)")
 

@@ -117,4 +117,7 @@ def test_event_stream_carries_deployment_task_and_health_events(
     running = next(e for e in seen if e["eventType"] == "status_update_event")
     assert running["taskStatus"] == "TASK_RUNNING" and running["appId"] == "/ev"
     success = next(e for e in seen if e["eventType"] == "deployment_success")
-    assert success["plan"]["target"]["apps"][0]["id"] == "/ev"  # type: ignore[index]
+    # DeploymentPlanConversion: an event's plan is RAML DeploymentPlan (id, steps, version).
+    assert set(success["plan"]) == {"id", "steps", "version"}  # type: ignore[arg-type]
+    assert {"action": "StartApplication", "app": "/ev"} in [
+        a for s in success["plan"]["steps"] for a in s["actions"]]  # type: ignore[index]

@@ -190,7 +190,7 @@ def check_shapes(app: JSON, problems: Problems) -> None:
         if not _shape(problems, base, check, "object"):
             continue
         _shape(problems, f"{base}/protocol", check.get("protocol"), "string",
-               enum=defaults.HEALTH_PROTOCOL_DEFAULTS)
+               enum=defaults.HEALTH_PROTOCOLS)
         _shape(problems, f"{base}/ipProtocol", check.get("ipProtocol"), "string",
                enum=("IPv4", "IPv6"))
         _shape(problems, f"{base}/path", check.get("path"), "string")

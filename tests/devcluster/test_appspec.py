@@ -124,16 +124,36 @@ def test_health_check_defaults_are_the_raml_defaults(
               "maxConsecutiveFailures", "delaySeconds")
     assert {k: filled[k] for k in timing} == {k: defaults[k] for k in timing}
     assert filled["protocol"] == protocol
-    if protocol.startswith("MESOS_"):
-        assert filled["ipProtocol"] == defaults["ipProtocol"]
-    if protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
-        assert filled["path"] == "/"
+    # raml/HealthCheckConversion.scala (appHealthCheckWrites): ipProtocol is written for every
+    # protocol, a path only when one was given, ignoreHttp1xx only for HTTP and HTTPS.
+    assert filled["ipProtocol"] == defaults["ipProtocol"]
+    assert "path" not in filled
+    assert ("ignoreHttp1xx" in filled) == (protocol in ("HTTP", "HTTPS"))
     if protocol in ("HTTP", "HTTPS"):
         assert filled["ignoreHttp1xx"] is False
     if protocol == "COMMAND":
         assert "portIndex" not in filled
     else:
         assert filled["portIndex"] == 0
+
+
+def test_health_checks_get_a_port_index_only_when_the_app_has_ports() -> None:
+    # api/v2/AppNormalization.scala: normalizeHealthChecks runs on create only for an app with
+    # port definitions or port mappings.
+    portless = fill_all(minimal(portDefinitions=[], healthChecks=[{"protocol": "TCP"}]))
+    assert portless["healthChecks"] == [{
+        "gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
+        "protocol": "TCP", "ipProtocol": "IPv4", "timeoutSeconds": 20, "delaySeconds": 15}]
+    ported = fill_all(minimal(healthChecks=[{"protocol": "TCP"}]))
+    assert ported["healthChecks"][0]["portIndex"] == 0
+
+
+def test_marathon_checks_are_written_with_the_default_delay() -> None:
+    # HealthCheckConversion.appHealthCheckWrites: MarathonHttpHealthCheck and
+    # MarathonTcpHealthCheck have no delay; create() writes HealthCheck.DefaultDelay.
+    app = fill_all(minimal(healthChecks=[{"protocol": "HTTP", "delaySeconds": 3},
+                                          {"protocol": "MESOS_HTTP", "delaySeconds": 3}]))
+    assert [c["delaySeconds"] for c in app["healthChecks"]] == [15, 3]
 
 
 def test_nested_defaults_are_the_raml_defaults(marathon_reference: Path) -> None:

@@ -246,6 +246,10 @@ class Deployments(shared.SharedState):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(record.wakeup.wait(), timeout)
 
+    def launch_waiting(self, record: model.AppRecord) -> None:
+        """Launch the tasks ``record`` waits for now (its delay was reset)."""
+        self._converge_soon(record)
+
     def _converge_soon(self, record: model.AppRecord) -> None:
         """Outside upgrades: keep ``instances`` tasks running (Marathon's launch queue).
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +38,40 @@ def timestamp_text(text: str) -> str:
 
 
 def instance_id(task_id: str) -> str:
-    """Marathon 1.5+: task ``app.UUID`` belongs to instance ``app.marathon-UUID``."""
-    app, _, uuid_ = task_id.rpartition(".")
-    return f"{app}.marathon-{uuid_}"
+    """Marathon 1.8+: task ``<instance>._app.<incarnation>`` belongs to ``<instance>``."""
+    return task_id.rsplit("._app.", 1)[0]
+
+
+class InvalidTaskId(ValueError):
+    """Not a task id of any shape ``Task.Id.parse`` knows (its ``MatchError``: 400)."""
+
+
+_TASK_ID_SHAPES = (
+    re.compile(r"^(?P<app>.+)[._](?P<prefix>instance-|marathon-)(?P<uuid>[^._]+)"
+               r"\.[^.]+(?:\.\d+)?$"),
+    re.compile(r"^(?P<app>.+)[._](?P<uuid>[^._]+)(?:\.\d+)?$"),
+)
+
+
+def parse_task_id(text: str) -> str:
+    """The instance id of a task id, as ``Task.Id.parse`` reads it (``instance-``/``marathon-``
+    ids with a container and incarnation, legacy ``app.uuid[.n]``). Raises
+    :class:`InvalidTaskId`, or ``ValueError("Invalid UUID string: ...")`` (422) when the shape
+    holds but the UUID does not."""
+    for shape in _TASK_ID_SHAPES:
+        match = shape.match(text)
+        if match is not None:
+            break
+    else:
+        raise InvalidTaskId(
+            f"Invalid task id '{text}'. [taskId {text} no valid identifier "
+            "(of class java.lang.String)]")
+    try:
+        uuid.UUID(match["uuid"])
+    except ValueError:
+        raise ValueError(f"Invalid UUID string: {match['uuid']}") from None
+    prefix = match.groupdict().get("prefix") or "marathon-"
+    return f"{match['app']}.{prefix}{match['uuid']}"
 
 
 @dataclass
@@ -209,3 +242,36 @@ class Locked(Exception):
     def __init__(self, deployments: list[Deployment]) -> None:
         super().__init__(LOCKED_MESSAGE)
         self.deployments = deployments
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def task_stats(tasks: list[Task], *, version_info: JSON, now: str) -> JSON:
+    """``tasksStats`` (``TaskStatsByVersion``): counts and life times of all tasks, of those
+    started after the last scaling, and of those with the latest or an outdated config; a
+    group without tasks is left out. Life time: seconds since ``startedAt``, mean and the
+    middle element (``TaskLifeTime``)."""
+    def stats(group: list[Task]) -> JSON:
+        counts = {"staged": sum(1 for t in group if t.state == "TASK_STAGING"),
+                  "running": sum(1 for t in group if t.state == "TASK_RUNNING"),
+                  "healthy": sum(1 for t in group if t.health and t.healthy),
+                  "unhealthy": sum(1 for t in group if t.unhealthy)}
+        out: JSON = {"counts": counts}
+        lives = sorted((_parse(now) - _parse(t.started_at)).total_seconds()
+                       for t in group if t.started_at)
+        if lives:
+            out["lifeTime"] = {"averageSeconds": sum(lives) / len(lives),
+                               "medianSeconds": lives[len(lives) // 2]}
+        return {"stats": out}
+
+    groups = {
+        "startedAfterLastScaling": [t for t in tasks
+                                    if t.version >= version_info["lastScalingAt"]],
+        "withLatestConfig": [t for t in tasks if t.version >= version_info["lastConfigChangeAt"]],
+        "withOutdatedConfig": [t for t in tasks
+                               if t.version < version_info["lastConfigChangeAt"]],
+        "totalSummary": tasks,
+    }
+    return {name: stats(group) for name, group in groups.items() if group}

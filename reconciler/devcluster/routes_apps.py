@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
-from reconciler.devcluster import api, changes, ids, model, validation
+from reconciler.devcluster import api, changes, ids, labels, model, shapes, validation
 
 JSON = dict[str, Any]
 
@@ -25,46 +24,17 @@ async def list_apps(request: web.Request) -> web.Response:
     if cmd:
         needle = cmd.lower()
         records = [r for r in records if needle in (r.app.get("cmd") or "").lower()]
-    if label:
-        records = [r for r in records if _label_matches(r.app.get("labels") or {}, label)]
-    if not embeds & {"tasks", "lastTaskFailure"}:
+    if label is not None:
+        try:
+            selectors = labels.parse(label)
+        except labels.SelectorError as e:  # IllegalArgumentException: 422 with its message
+            return api.json_response(
+                {"message": f"Can not parse label selector {label}. Reason: {e}"}, 422)
+        records = [r for r in records if labels.matches(r.app.get("labels") or {}, selectors)]
+    if not embeds & {"tasks", "lastTaskFailure", "readiness", "taskStats"}:
         parts = b",".join(cluster.app_bytes(r) for r in records)
         return web.Response(body=b'{"apps":[' + parts + b"]}", content_type="application/json")
     return api.json_response({"apps": [cluster.app_json(r, embeds) for r in records]})
-
-
-_LABEL_CLAUSE = re.compile(
-    r"\s*(?P<key>(?:\\.|[^\s,=!()\\])+)\s*"
-    r"(?:(?P<op>==|!=)\s*(?P<value>(?:\\.|[^,\\])*?)"
-    r"|\s(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*(?:,|$)")
-
-
-def _label_matches(labels: dict[str, str], selector: str) -> bool:
-    """Marathon's label selector (apps.raml): ``key``, ``key==v``, ``key!=v``,
-    ``key in (a, b)``, ``key notin (a, b)``, comma separated, ``\\`` escaping; every form
-    needs the label to exist (LabelSelector.matches)."""
-    def unescape(text: str) -> str:
-        return re.sub(r"\\(.)", r"\1", text.strip())
-
-    position = 0
-    while position < len(selector):
-        match = _LABEL_CLAUSE.match(selector, position)
-        if match is None or match.end() == position:
-            return False  # Marathon answers 400 on a bad selector; here nothing matches
-        position = match.end()
-        key = unescape(match["key"])
-        if key not in labels:
-            return False
-        value = labels[key]
-        if match["op"] == "==" and value != unescape(match["value"]):
-            return False
-        if match["op"] == "!=" and value == unescape(match["value"]):
-            return False
-        if match["set"]:
-            members = {unescape(v) for v in re.split(r"(?<!\\),", match["values"])}
-            if (value in members) != (match["set"] == "in"):
-                return False
-    return True
 
 
 async def create_app(request: web.Request) -> web.Response:
@@ -164,21 +134,35 @@ async def update_apps(request: web.Request) -> web.Response:
     if not isinstance(updates, list):
         return api.invalid([{"path": "/", "errors": ["error.expected.jsarray"]}])
     partial = api.flag(request, "partialUpdate", True)
-    target: dict[str, JSON | None] = {}
-    details: list[JSON] = []
-    for i, update in enumerate(updates):
-        app_id = ids.absolute_id(update.get("id", ""))
+    definitions: list[tuple[JSON, model.AppRecord | None]] = []
+    for update in updates:
+        if not isinstance(update, dict):
+            return api.invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
+        app_id = ids.absolute_id(str(update.get("id", "")))
         record = cluster.apps.get(app_id)
         definition = (
             changes.apply_partial_update(record.app, update) if record and partial else update
         )
-        definition = {**definition, "id": app_id}
-        problems = validation.validate_app(definition)
-        details += [{"path": f"({i}){p['path']}", "errors": p["errors"]} for p in problems]
-        if not problems:
-            target[app_id] = api.prepare(cluster, definition, record.app if record else None)
-    if details:
-        return api.invalid(details)
+        definitions.append(({**definition, "id": app_id}, record))
+    # The RAML reader reads the whole array first (play-json paths carry the index); then
+    # AppsResource.updateMultiple validates app by app and throws on the first invalid one,
+    # its paths relative to that app (AppHelpers.updateOrCreate -> validateOrThrow).
+    shape_details: list[JSON] = []
+    for i, (definition, _) in enumerate(definitions):
+        problems = shapes.Problems()
+        shapes.check_shapes(definition, problems)
+        shape_details += [{"path": f"({i}){d['path']}", "errors": d["errors"]}
+                          for d in problems.details()]
+    if shape_details:
+        return api.json_response({"message": validation.INVALID_JSON,
+                                  "details": shape_details}, 422)
+    target: dict[str, JSON | None] = {}
+    for definition, record in definitions:
+        rejected = api.rejected(definition)
+        if rejected is not None:
+            return rejected
+        target[definition["id"]] = api.prepare(cluster, definition,
+                                               record.app if record else None)
     try:
         deployment = cluster.start_deployment(target, force=api.flag(request, "force"))
     except model.Locked as e:

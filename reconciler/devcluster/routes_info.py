@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from typing import Any
 
 from aiohttp import web
 
-from reconciler.devcluster import api
+from reconciler.devcluster import api, tree
 from reconciler.devcluster import events as events_
 
 JSON = dict[str, Any]
@@ -17,7 +18,9 @@ VERSION = "1.11.0-devcluster"
 
 
 async def info(request: web.Request) -> web.Response:
+    """``InfoResource.index``: every key of Marathon 1.11, defaults as its flags have them."""
     host = request.host
+    port = request.url.port
     return api.json_response({
         "name": "marathon",
         "version": VERSION,
@@ -25,12 +28,45 @@ async def info(request: web.Request) -> web.Response:
         "elected": True,
         "leader": host,
         "frameworkId": "devcluster-framework-0000",
-        "marathon_config": {"master": "devcluster", "local_port_min": 10000,
-                            "local_port_max": 20000, "task_launch_timeout": 300000},
-        "zookeeper_config": {"zk": "none"},
-        "http_config": {"http_port": request.url.port},
-        "event_subscriber": None,
+        "marathon_config": {
+            "access_control_allow_origin": None, "checkpoint": True,
+            "decline_offer_duration": 120000, "default_network_name": None,
+            "env_vars_prefix": None, "executor": "//cmd", "failover_timeout": 604800,
+            "features": [], "framework_name": "marathon", "ha": True,
+            "hostname": request.url.host, "launch_token": 100,
+            "launch_token_refresh_interval": 30000, "leader_proxy_connection_timeout_ms": 5000,
+            "leader_proxy_read_timeout_ms": 10000, "local_port_max": 20000,
+            "local_port_min": 10000, "master": "devcluster", "max_instances_per_offer": 5,
+            "mesos_bridge_name": "mesos-bridge", "mesos_heartbeat_failure_threshold": 5,
+            "mesos_heartbeat_interval": 15000, "mesos_leader_ui_url": None, "mesos_role": "*",
+            "mesos_user": getpass.getuser(), "new_group_enforce_role": "Off",
+            "min_revive_offers_interval": 5000, "offer_matching_timeout": 3000,
+            "on_elected_prepare_timeout": 180000, "reconciliation_initial_delay": 15000,
+            "reconciliation_interval": 600000, "scale_apps_initial_delay": 15000,
+            "scale_apps_interval": 300000, "store_cache": True,
+            "task_launch_confirm_timeout": 300000, "task_launch_timeout": 300000,
+            "task_lost_expunge_initial_delay": 300000, "task_lost_expunge_interval": 30000,
+            "task_reservation_timeout": 20000, "webui_url": None, "maintenance_mode": True,
+        },
+        "zookeeper_config": {
+            "zk": "zk://devcluster/marathon", "zk_compression": True,
+            "zk_compression_threshold": 65536, "zk_connection_timeout": 10000,
+            "zk_max_node_size": 1024000, "zk_max_versions": tree.MAX_VERSIONS,
+            "zk_session_timeout": 10000, "zk_timeout": 10000,
+        },
+        "http_config": {"http_port": port, "https_port": 8443},
     })
+
+
+async def leader(request: web.Request) -> web.Response:
+    """``LeaderResource.index``: this instance is always the elected one."""
+    return api.json_response({"leader": request.host})
+
+
+async def abdicate(request: web.Request) -> web.Response:
+    """``LeaderResource.delete``: acknowledged; with one instance the same one is elected again,
+    so nothing changes (running deployments simply go on, as after a real re-election)."""
+    return api.json_response({"message": "Leadership abdicated"})
 
 
 async def ping(request: web.Request) -> web.Response:

@@ -81,6 +81,11 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
             app["tasks"] = [t.to_json() for t in tasks]
         if "lastTaskFailure" in embed and record.last_task_failure:
             app["lastTaskFailure"] = record.last_task_failure
+        if "readiness" in embed:
+            app["readinessCheckResults"] = []  # readiness checks are not performed here
+        if "taskStats" in embed:
+            app["tasksStats"] = model.task_stats(tasks, version_info=app["versionInfo"],
+                                                 now=self.timestamp())
         return app
 
     def app_bytes(self, record: model.AppRecord) -> bytes:

@@ -40,6 +40,7 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_get("/v2/apps/{app_id:.+}/versions/{version}", routes_apps.app_version)
     r.add_get("/v2/apps/{app_id:.+}/tasks", routes_tasks.app_tasks)
     r.add_delete("/v2/apps/{app_id:.+}/tasks/{task_id}", routes_tasks.kill_app_task)
+    r.add_delete("/v2/apps/{app_id:.+}/tasks", routes_tasks.kill_app_tasks)
     r.add_post("/v2/apps/{app_id:.+}/restart", routes_apps.restart_app)
     r.add_get("/v2/apps/{app_id:.+}", routes_apps.get_app)
     r.add_put("/v2/apps/{app_id:.+}", routes_apps.update_app)
@@ -58,6 +59,9 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_delete("/v2/groups", routes_groups.delete_group)
     r.add_delete("/v2/groups/{group_id:.*}", routes_groups.delete_group)
     r.add_get("/v2/queue", routes_deployments.queue)
+    r.add_delete("/v2/queue/{app_id:.+}/delay", routes_deployments.reset_delay)
+    r.add_get("/v2/leader", routes_info.leader)
+    r.add_delete("/v2/leader", routes_info.abdicate)
     r.add_get("/v2/events", routes_info.events)
     return app
 

@@ -26,6 +26,9 @@ _FAILURE_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DRO
 """States that set ``lastTaskFailure`` (Marathon's ``TaskFailure.isFailureState``)."""
 _RATE_LIMITED_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_DROPPED", "TASK_FINISHED"})
 """States that grow the launch backoff (Marathon's ``NotifyRateLimiterStep.limitWorthy``)."""
+_CONDITIONS = {"TASK_KILLED": "Killed", "TASK_FAILED": "Failed", "TASK_FINISHED": "Finished",
+               "TASK_ERROR": "Error", "TASK_LOST": "Unknown", "TASK_DROPPED": "Dropped"}
+"""``core/condition/Condition.scala``: the condition a terminal Mesos state gives an instance."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -80,7 +83,9 @@ class TaskProcesses(shared.SharedState):
                 record.launching += 1
                 asyncio.get_running_loop().call_later(delay, self._delayed_launch, record, app)
             return
-        task_id = app["id"].strip("/").replace("/", "_") + "." + str(uuid.uuid4())
+        # Instance.Id.forRunSpec (time-based UUID) and Task.Id: <instance>._app.<incarnation>.
+        instance = app["id"].strip("/").replace("/", "_") + ".instance-" + str(uuid.uuid1())
+        task_id = f"{instance}._app.1"
         host_ports = self._host_ports(app)
         service_ports = serviceports.service_ports(app)
         task = model.Task(id=task_id, app_id=app["id"], version=app["version"], ports=host_ports,
@@ -88,6 +93,7 @@ class TaskProcesses(shared.SharedState):
         task.health = [model.HealthResult() for _ in app.get("healthChecks") or []]
         record.tasks[task_id] = task
         self._touch(app["id"])
+        self._instance_changed(task, "Staging")
         task.watchers.append(asyncio.create_task(self._start_task(record, task)))
 
     def _delayed_launch(self, record: model.AppRecord, app: JSON) -> None:
@@ -168,6 +174,7 @@ class TaskProcesses(shared.SharedState):
                      taskStatus="TASK_RUNNING", message="", appId=app["id"], host=model.HOST,
                      ports=task.ports, ipAddresses=[{"ipAddress": model.HOST, "protocol": "IPv4"}],
                      version=task.version)
+        self._instance_changed(task, "Running")
         self._notify(record)
         for index, check in enumerate(app.get("healthChecks") or []):
             task.watchers.append(asyncio.create_task(self._health_loop(record, task, index, check)))
@@ -205,6 +212,7 @@ class TaskProcesses(shared.SharedState):
         task.killing = True
         task.state = "TASK_KILLING"
         self._touch(task.app_id)
+        self._instance_changed(task, "Killing")
         for watcher in task.watchers:
             if watcher is not asyncio.current_task():
                 watcher.cancel()
@@ -241,6 +249,7 @@ class TaskProcesses(shared.SharedState):
                      taskStatus=state, message=message, appId=task.app_id, host=model.HOST,
                      ipAddresses=[{"ipAddress": model.HOST, "protocol": "IPv4"}],
                      ports=task.ports, version=task.version)
+        self._instance_changed(task, _CONDITIONS.get(state, "Unknown"))
         if state in _FAILURE_STATES:
             record.last_task_failure = {
                 "appId": task.app_id, "host": model.HOST, "message": message, "state": state,
@@ -252,6 +261,12 @@ class TaskProcesses(shared.SharedState):
         if relaunch and self.apps.get(task.app_id) is record:
             self._converge_soon(record)
         self._notify(record)
+
+    def _instance_changed(self, task: model.Task, condition: str) -> None:
+        """``InstanceChangedEventsGenerator``: an instance's condition changed."""
+        self.publish("instance_changed_event", instanceId=model.instance_id(task.id),
+                     condition=condition, runSpecId=task.app_id, agentId=model.AGENT_ID,
+                     host=model.HOST, runSpecVersion=task.version)
 
     def kill_tasks(self, record: model.AppRecord, task_ids: list[str]) -> list[model.Task]:
         killed = [record.tasks[t] for t in task_ids if t in record.tasks]

@@ -1,0 +1,218 @@
+"""Endpoints, errors and response shapes as Marathon 1.11 answers them. Each test names the
+Scala source (``src/main/scala/mesosphere/marathon/``) it follows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import requests
+
+from reconciler.devcluster import labels as dl
+from reconciler.devcluster import launch
+from tests.devcluster.helpers import EventLog, app, no_deployments, wait_until
+
+JSON = dict[str, Any]
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _running(url: str, app_id: str, count: int = 1) -> JSON:
+    found: JSON = wait_until(lambda: (a := app(url, app_id, "tasks"))["tasksRunning"] == count
+                             and no_deployments(url) and a)
+    return found
+
+
+def test_leader_is_this_instance_and_abdication_is_acknowledged(
+    devcluster: launch.RunningCluster,
+) -> None:
+    url = devcluster.url
+    info = requests.get(f"{url}/v2/info", timeout=5).json()
+    # api/v2/LeaderResource.scala: index and delete.
+    leader = requests.get(f"{url}/v2/leader", timeout=5)
+    assert (leader.status_code, leader.json()) == (200, {"leader": info["leader"]})
+    abdicated = requests.delete(f"{url}/v2/leader", timeout=5)
+    assert (abdicated.status_code, abdicated.json()) == (200, {"message": "Leadership abdicated"})
+
+
+def test_info_has_every_field_of_marathon_1_11(devcluster: launch.RunningCluster) -> None:
+    info = requests.get(f"{devcluster.url}/v2/info", timeout=5).json()
+    # api/v2/InfoResource.scala index: no event_subscriber in 1.11; options written as null.
+    assert list(info) == ["name", "version", "buildref", "elected", "leader", "frameworkId",
+                          "marathon_config", "zookeeper_config", "http_config"]
+    for key in ("checkpoint", "executor", "failover_timeout", "features", "framework_name",
+                "ha", "hostname", "local_port_max", "local_port_min", "master",
+                "mesos_role", "mesos_user", "task_launch_timeout", "webui_url",
+                "new_group_enforce_role", "maintenance_mode", "mesos_leader_ui_url"):
+        assert key in info["marathon_config"], key
+    assert info["zookeeper_config"]["zk_max_versions"] == 50
+    assert set(info["http_config"]) == {"http_port", "https_port"}
+
+
+def test_task_ids_are_instance_ids_with_an_incarnation(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/ids/app", "cmd": "sleep 600"},
+                  timeout=5).raise_for_status()
+    task = _running(url, "/ids/app")["tasks"][0]
+    # core/instance/Instance.scala (Id.forRunSpec, time-based UUIDs) and core/task/Task.scala
+    # (TaskIdWithIncarnation): <app path with _>.instance-<uuid>._app.<incarnation>.
+    assert re.fullmatch(rf"ids_app\.instance-{UUID}\._app\.1", task["id"]), task["id"]
+
+
+def test_killing_the_tasks_of_an_app(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/k", "cmd": "sleep 600", "instances": 2},
+                  timeout=5).raise_for_status()
+    before = _running(url, "/k", 2)["tasks"]
+    # api/v2/AppTasksResource.scala deleteMany: every (or host's) task, replaced; with scale
+    # the app is scaled down by the number killed.
+    both = requests.delete(f"{url}/v2/apps/k/tasks", params={"host": "elsewhere"}, timeout=5)
+    assert (both.status_code, both.json()) == (200, {"tasks": []})
+    killed = requests.delete(f"{url}/v2/apps/k/tasks", timeout=5)
+    assert sorted(t["id"] for t in killed.json()["tasks"]) == sorted(t["id"] for t in before)
+    _running(url, "/k", 2)
+    scaled = requests.delete(f"{url}/v2/apps/k/tasks", params={"scale": "true", "host": "*"},
+                             timeout=5)
+    assert set(scaled.json()) == {"version", "deploymentId"}
+    wait_until(lambda: no_deployments(url) and not app(url, "/k", "tasks")["tasks"])
+    assert app(url, "/k")["instances"] == 0
+    both_flags = requests.delete(f"{url}/v2/apps/k/tasks",
+                                 params={"scale": "true", "wipe": "true"}, timeout=5)
+    assert (both_flags.status_code, both_flags.json()) == (
+        400, {"message": "You cannot use scale and wipe at the same time."})
+    # TaskKiller.killAndScale: nothing to kill at all is a PathNotFoundException.
+    none = requests.delete(f"{url}/v2/apps/k/tasks", params={"scale": "true"}, timeout=5)
+    assert (none.status_code, none.json()) == (404, {"message": "Path '/k' does not exist"})
+
+
+def test_unknown_task_ids_are_skipped_when_killing(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/skip", "cmd": "sleep 600"},
+                  timeout=5).raise_for_status()
+    task_id = _running(url, "/skip")["tasks"][0]["id"]
+    other = task_id.replace(task_id.split(".instance-")[1][:8], "00000000")
+    # api/v2/TasksResource.scala killTasks: ids that parse but match nothing are skipped.
+    killed = requests.post(f"{url}/v2/tasks/delete", json={"ids": [task_id, other]}, timeout=5)
+    assert killed.status_code == 200
+    assert [t["id"] for t in killed.json()["tasks"]] == [task_id]
+    # Task.Id.parse: an id of no known shape is a MatchError, 400.
+    bad = requests.post(f"{url}/v2/tasks/delete", json={"ids": ["foo"]}, timeout=5)
+    assert (bad.status_code, bad.json()) == (400, {
+        "message": "Invalid task id 'foo'. [taskId foo no valid identifier "
+                   "(of class java.lang.String)]"})
+    # AppTasksResource.deleteOne with scale: an unknown task scales nothing, still 200.
+    scaled = requests.delete(f"{url}/v2/apps/skip/tasks/{other}", params={"scale": "true"},
+                             timeout=5)
+    assert scaled.status_code == 200 and set(scaled.json()) == {"version", "deploymentId"}
+
+
+def test_resetting_the_launch_delay(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    # api/v2/QueueResource.scala resetDelay: 204 when the app waits to launch, else 404.
+    missing = requests.delete(f"{url}/v2/queue/nothing/delay", timeout=5)
+    assert (missing.status_code, missing.json()) == (
+        404, {"message": "Application /nothing not found in tasks queue."})
+    requests.post(f"{url}/v2/apps", json={"id": "/crash", "cmd": "exit 1",
+                                          "backoffSeconds": 60}, timeout=5).raise_for_status()
+    wait_until(lambda: app(url, "/crash").get("lastTaskFailure")
+               or app(url, "/crash", "lastTaskFailure").get("lastTaskFailure"))
+    reset = requests.delete(f"{url}/v2/queue/crash/delay", timeout=5)
+    assert (reset.status_code, reset.content) == (204, b"")
+
+
+def test_request_errors_as_marathon_maps_them(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    # api/MarathonExceptionMapper.scala: Jackson parse errors.
+    broken = requests.post(f"{url}/v2/apps", data=b'{"id":"/test"', timeout=5,
+                           headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400
+    assert broken.json()["message"] == "Invalid JSON"
+    assert isinstance(broken.json()["details"], str)
+    empty = requests.post(f"{url}/v2/apps", data=b"", timeout=5,
+                          headers={"Content-Type": "application/json"})
+    assert (empty.status_code, empty.json()["message"]) == (
+        400, "Please specify data in JSON format")
+    # The generated RAML reader checks strings.PathId's pattern before any model validation.
+    upper = requests.post(f"{url}/v2/apps", json={"id": "/Foo", "cmd": "x"}, timeout=5)
+    assert (upper.status_code, upper.json()) == (422, {
+        "message": "Invalid JSON", "details": [{"path": "/id", "errors": ["error.pattern"]}]})
+    # state/PathId.scala reservedKeywords in 1.11.
+    reserved = requests.post(f"{url}/v2/apps", json={"id": "/a/versions", "cmd": "sleep 1"},
+                             timeout=5)
+    assert reserved.status_code == 422
+    assert reserved.json()["details"] == [{"path": "/id", "errors": [
+        "must not end with any of the following reserved keywords: restart, tasks, versions, "
+        "., .."]}]
+    # api/v2/LabelSelector.scala: an unparsable selector is an IllegalArgumentException, 422.
+    label = requests.get(f"{url}/v2/apps", params={"label": "env==a/b"}, timeout=5)
+    assert label.status_code == 422
+    assert label.json()["message"].startswith(
+        "Can not parse label selector env==a/b. Reason: ")
+
+
+def test_readiness_and_task_stats_embeds(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/st", "cmd": "sleep 600"},
+                  timeout=5).raise_for_status()
+    _running(url, "/st")
+    # api/v2/InfoEmbedResolver.scala: embed names with or without prefix; readiness and
+    # taskStats (core/appinfo/TaskStatsByVersion.scala).
+    got = requests.get(f"{url}/v2/apps/st", params=[("embed", "readiness"),
+                                                     ("embed", "taskStats")], timeout=5).json()
+    assert got["app"]["readinessCheckResults"] == []
+    stats = got["app"]["tasksStats"]
+    assert set(stats) == {"startedAfterLastScaling", "withLatestConfig", "totalSummary"}
+    assert stats["totalSummary"]["stats"]["counts"] == {
+        "staged": 0, "running": 1, "healthy": 0, "unhealthy": 0}
+    assert "averageSeconds" in stats["totalSummary"]["stats"]["lifeTime"]
+    listed = requests.get(f"{url}/v2/apps", params={"embed": "tasks"}, timeout=5).json()
+    assert listed["apps"][0]["tasks"]
+
+
+def test_instance_changes_are_published(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    log = EventLog(url)
+    requests.post(f"{url}/v2/apps", json={"id": "/inst", "cmd": "sleep 600"},
+                  timeout=5).raise_for_status()
+    # core/instance/update/InstanceChangedEventsGenerator.scala
+    # (api/v2/json/Formats.scala InstanceChangedEventWrites).
+    running = log.wait_for("instance_changed_event", condition="Running")
+    assert running["runSpecId"] == "/inst"
+    assert set(running) == {"instanceId", "condition", "runSpecId", "agentId", "host",
+                            "runSpecVersion", "timestamp", "eventType"}
+    assert ".instance-" in running["instanceId"]
+
+
+def test_a_bulk_update_reports_its_first_invalid_app(devcluster: launch.RunningCluster) -> None:
+    # AppsResource.updateMultiple -> AppHelpers.updateOrCreate -> validateOrThrow: the first
+    # invalid app, with paths relative to it.
+    refused = requests.put(f"{devcluster.url}/v2/apps", json=[
+        {"id": "/ok", "cmd": "sleep 1"}, {"id": "/bad", "cmd": "sleep 1", "args": ["x"]},
+        {"id": "/worse"}], timeout=5)
+    assert refused.status_code == 422
+    assert refused.json()["message"] == "Object is not valid"
+    assert [d["path"] for d in refused.json()["details"]] == ["/"]
+    # Shape errors come from reading the whole array: play-json paths carry the index.
+    shapes = requests.put(f"{devcluster.url}/v2/apps", json=[
+        {"id": "/ok", "cmd": "sleep 1"}, {"id": "/bad", "cmd": "sleep 1", "cpus": -1},
+        {"id": "/worse", "cmd": "sleep 1", "mem": -1}], timeout=5)
+    assert (shapes.status_code, shapes.json()) == (422, {"message": "Invalid JSON", "details": [
+        {"path": "(1)/cpus", "errors": ["error.min"]},
+        {"path": "(2)/mem", "errors": ["error.min"]}]})
+
+
+def test_label_selectors_follow_marathons_grammar() -> None:
+    # api/v2/LabelSelector.scala (LabelSelectorParsers): terms of [-A-Za-z0-9_.] or escapes;
+    # every selector needs the label to exist.
+    def select(selector: str, labels: dict[str, str]) -> bool:
+        return dl.matches(labels, dl.parse(selector))
+
+    assert select("env==prod", {"env": "prod"})
+    assert select(r"env==a\/b", {"env": "a/b"})
+    assert not select("tier notin (web)", {"env": "prod"})
+    assert select("tier notin (web), env", {"tier": "db", "env": "x"})
+    assert not select("tier in ()", {"tier": "db"})
+    assert select("", {})
+    for bad in ("env==a/b", "env==", "a b", "env in (x"):
+        with pytest.raises(dl.SelectorError):
+            dl.parse(bad)

@@ -61,6 +61,12 @@ class Deployments(shared.SharedState):
         )
         blocking = self.locking_deployments(deployment.affected)
         if blocking and not force:
+            # GroupManagerImpl.updateRootEither stores the root version (and the changed apps)
+            # before the deployment manager refuses the plan: the refused version is listed.
+            for app_id in deployment.affected:
+                record, app = self.apps.get(app_id), stored.get(app_id)
+                if record is not None and app is not None:
+                    record.versions.setdefault(app["version"], app)
             self.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json(),
                          reason=model.LOCKED_MESSAGE)
             self.publish("group_change_failed", groupId=group_id, version=version,
@@ -194,8 +200,9 @@ class Deployments(shared.SharedState):
     async def _replace(self, record: model.AppRecord) -> None:
         """Marathon's ``TaskReplaceActor``: replace old-version tasks within the upgrade strategy.
 
-        ``minHealthy = ceil(n * minimumHealthCapacity)`` old tasks are kept up front; old tasks
-        (until they are gone, dying ones included) plus new ones never exceed
+        ``killNow = healthy - ceil(n * minimumHealthCapacity)`` old tasks (unhealthy first, and
+        at least the tasks beyond ``n``) are killed up front; old tasks (until they are gone,
+        dying ones included) plus new ones never exceed
         ``maxCapacity = floor(n * (1 + maximumOverCapacity))``, raised by one when it equals
         ``minHealthy`` so that the upgrade can start at all; each new task that becomes healthy
         (running, without health checks) lets the next old task be killed.
@@ -205,12 +212,16 @@ class Deployments(shared.SharedState):
         n = int(app["instances"])
         strategy = app["upgradeStrategy"]
         running = [t for t in record.tasks.values() if not t.killing]
-        old_queue = plans.kill_order(
-            [t for t in running if t.version != version], app.get("killSelection")
-        )
+        healthy_now = sum(1 for t in running if self._is_ready(record, t))
+        # Old tasks, unhealthy ones first (TaskReplaceActor ignores killSelection here).
+        old_queue = sorted((t for t in running if t.version != version),
+                           key=lambda t: (self._is_ready(record, t), t.staged_at))
         min_healthy, max_capacity = plans.upgrade_capacity(
-            instances=n, strategy=strategy, running=len(running))
-        for _ in range(max(0, len(running) - min_healthy)):
+            instances=n, strategy=strategy, healthy=healthy_now)
+        kill_now = max(0, healthy_now - min_healthy)
+        if len(running) > n:  # left over by an earlier forced deployment
+            kill_now = max(len(running) - n, kill_now)
+        for _ in range(kill_now):
             if old_queue:
                 self._kill_soon(record, old_queue.pop(0))
         credited: set[str] = set()

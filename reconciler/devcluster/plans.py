@@ -47,17 +47,18 @@ def new_definitions(
     return stored
 
 
-def upgrade_capacity(*, instances: int, strategy: JSON, running: int) -> tuple[int, int]:
+def upgrade_capacity(*, instances: int, strategy: JSON, healthy: int) -> tuple[int, int]:
     """``(minHealthy, maxCapacity)`` of a rolling upgrade (Marathon's ``TaskReplaceActor``).
 
     ``minHealthy = ceil(n * minimumHealthCapacity)`` old tasks are kept up front; old plus new
     tasks never exceed ``maxCapacity = floor(n * (1 + maximumOverCapacity))``, raised by one
-    when it equals ``minHealthy`` and ``running`` tasks already fill it, so the upgrade can
+    when it equals ``minHealthy`` and ``healthy`` tasks (old and new, healthy or running
+    without checks: ``TaskReplaceActor``'s ``healthyNow``) already fill it, so the upgrade can
     start at all.
     """
     min_healthy = math.ceil(instances * float(strategy["minimumHealthCapacity"]))
     max_capacity = math.floor(instances * (1 + float(strategy["maximumOverCapacity"])))
-    if min_healthy == max_capacity and max_capacity <= running:
+    if min_healthy == max_capacity and max_capacity <= healthy:
         max_capacity += 1
     return min_healthy, max_capacity
 

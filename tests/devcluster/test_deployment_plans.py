@@ -106,9 +106,12 @@ def test_a_config_change_to_zero_instances_and_a_restart_at_zero_are_scales() ->
 
 def test_a_full_capacity_upgrade_may_go_one_task_over_to_make_progress() -> None:
     strict = {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}
-    assert plans.upgrade_capacity(instances=2, strategy=strict, running=2) == (2, 3)
+    assert plans.upgrade_capacity(instances=2, strategy=strict, healthy=2) == (2, 3)
     loose = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5}
-    assert plans.upgrade_capacity(instances=4, strategy=loose, running=4) == (2, 6)
+    assert plans.upgrade_capacity(instances=4, strategy=loose, healthy=4) == (2, 6)
+    # TaskReplaceActor.computeRestartStrategy counts healthy instances: with one of two old
+    # tasks unhealthy the strict strategy gets no extra room.
+    assert plans.upgrade_capacity(instances=2, strategy=strict, healthy=1) == (2, 2)
 
 
 def test_the_launch_backoff_grows_by_its_factor_up_to_its_cap() -> None:

@@ -4,6 +4,7 @@ follows."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -194,3 +195,44 @@ def test_the_url_id_wins_and_an_unknown_version_is_named(
     missing = requests.get(f"{url}/v2/apps/urlwins/versions/2001-01-01T00:00:00Z", timeout=5)
     assert (missing.status_code, missing.json()) == (
         404, {"message": "App '/urlwins' does not exist in version 2001-01-01T00:00:00.000Z"})
+
+
+def test_a_refused_write_still_lists_its_version(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    _create(url, {"id": "/kept", "cmd": "sleep 600"})
+    _stuck_upgrade(url, "/kept")
+    live = app(url, "/kept")
+    refused = requests.put(f"{url}/v2/apps/kept", json={"cmd": "sleep 604"}, timeout=5)
+    assert refused.status_code == 409
+    # GroupManagerImpl.updateRootEither: storeRootVersion runs before deploy refuses the plan,
+    # so the refused definition is a stored version, though the app did not change.
+    versions = requests.get(f"{url}/v2/apps/kept/versions", timeout=5).json()["versions"]
+    assert len(versions) == 3 and versions[0] > live["version"]
+    assert app(url, "/kept")["version"] == live["version"]
+    refused_app = requests.get(f"{url}/v2/apps/kept/versions/{versions[0]}", timeout=5).json()
+    assert refused_app["cmd"] == "sleep 604"
+
+
+def test_a_rolling_upgrade_kills_unhealthy_old_tasks_first(
+    devcluster: launch.RunningCluster, tmp_path: Path,
+) -> None:
+    url = devcluster.url
+    # A task is unhealthy once the test drops a file named after it.
+    check = {"protocol": "COMMAND", "command": {"value": 'test ! -e "$MARK/$MESOS_TASK_ID"'},
+             "gracePeriodSeconds": 0, "intervalSeconds": 1, "maxConsecutiveFailures": 1000}
+    base = {"id": "/order", "cmd": "sleep 600", "env": {"MARK": str(tmp_path)},
+            "healthChecks": [check], "killSelection": "YOUNGEST_FIRST",
+            "upgradeStrategy": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}}
+    _create(url, {**base, "instances": 1})
+    wait_until(lambda: app(url, "/order")["tasksHealthy"] == 1)
+    requests.put(f"{url}/v2/apps/order", json={"instances": 2}, timeout=5).raise_for_status()
+    wait_until(lambda: app(url, "/order")["tasksHealthy"] == 2 and no_deployments(url))
+    oldest = min(app(url, "/order", "tasks")["tasks"], key=lambda t: t["stagedAt"])
+    (tmp_path / oldest["id"]).touch()
+    wait_until(lambda: app(url, "/order")["tasksUnhealthy"] == 1)
+    log = EventLog(url)
+    requests.put(f"{url}/v2/apps/order", json={"cmd": "sleep 601"}, timeout=5).raise_for_status()
+    # TaskReplaceActor: killNow = healthy (1) - minHealthy (0), old instances unhealthy first,
+    # whatever killSelection says (YOUNGEST_FIRST would pick the healthy one).
+    first = log.wait_for("instance_changed_event", condition="Killing")
+    assert first["instanceId"] == oldest["id"].rsplit("._app.", 1)[0]

@@ -75,13 +75,18 @@ async def get_app(request: web.Request) -> web.Response:
 
 
 async def _group_or_404(request: web.Request, app_id: str) -> web.Response:
-    # GET /v2/apps/{group}/ lists the group's apps in Marathon; a plain miss is a 404.
+    """``AppsResource.show``'s ``ListApps``: ``/v2/apps/{group}/*`` lists the group's apps,
+    transitively, under the key ``*``; anything else is an unknown app."""
     cluster = request.app[api.CLUSTER]
-    if request.match_info["app_id"].endswith("/") or request.path.endswith("/*"):
-        apps = [cluster.app_json(r) for r in cluster.apps.values()
-                if r.app["id"].startswith(app_id.rstrip("*").rstrip("/") + "/")]
-        return api.json_response({"apps": apps})
-    return api.not_found(app_id)
+    if not request.path.endswith("*"):
+        return api.not_found(app_id)
+    group_id = ids.absolute_id(request.match_info["app_id"].rstrip("*"))
+    if not cluster.tree.exists(group_id):
+        return api.json_response({"message": f"Group '{group_id}' does not exist"}, 404)
+    embeds = api.embeds(request) | {"tasks", "lastTaskFailure"}
+    prefix = "/" if group_id == "/" else group_id + "/"
+    return api.json_response({"*": [cluster.app_json(r, embeds) for a, r in cluster.apps.items()
+                                     if a.startswith(prefix)]})
 
 
 async def update_app(request: web.Request) -> web.Response:
@@ -138,6 +143,10 @@ async def update_apps(request: web.Request) -> web.Response:
     for update in updates:
         if not isinstance(update, dict):
             return api.invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
+        if partial and not update.get("id"):
+            # AppsResource.canonicalAppUpdatesFromJson: a Scala require, mapped to 422.
+            return api.json_response(
+                {"message": "requirement failed: App Update must have app id set"}, 422)
         app_id = ids.absolute_id(str(update.get("id", "")))
         record = cluster.apps.get(app_id)
         definition = (

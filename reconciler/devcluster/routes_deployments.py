@@ -43,8 +43,9 @@ async def queue(request: web.Request) -> web.Response:
                 "since": record.app["versionInfo"]["lastConfigChangeAt"],
                 "processedOffersSummary": {"processedOffersCount": 0,
                                            "unusedOffersCount": 0, "rejectSummaryLastOffers": []},
-                "lastUnusedOffers": [],
             })
+            if "lastUnusedOffers" in request.query.getall("embed", []):
+                items[-1]["lastUnusedOffers"] = []  # QueueResource.index: only when embedded
     return api.json_response({"queue": items})
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from reconciler.devcluster import api, tree
-from reconciler.devcluster import events as events_
 
 JSON = dict[str, Any]
 
@@ -85,16 +84,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     subscriber = cluster.events.subscribe(types)
     queue_, _ = subscriber
+    remote = request.remote or ""
+    # HttpEventStreamHandleActor publishes both on the bus: every stream hears of every other.
+    cluster.publish("event_stream_attached", remoteAddress=remote)
     try:
-        attached = {"remoteAddress": request.remote or "", "eventType": "event_stream_attached",
-                    "timestamp": cluster.timestamp()}
-        if not types or "event_stream_attached" in types:
-            await response.write(events_.frame("event_stream_attached", attached))
         while True:
-            frame = await queue_.get()
+            try:
+                frame = await asyncio.wait_for(queue_.get(), 1.0)
+            except TimeoutError:
+                # A quiet stream notices its client left only here: aiohttp does not cancel.
+                if request.transport is None or request.transport.is_closing():
+                    break
+                continue
             await response.write(frame)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         cluster.events.unsubscribe(subscriber)
+        cluster.publish("event_stream_detached", remoteAddress=remote)
     return response

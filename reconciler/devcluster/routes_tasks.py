@@ -110,10 +110,13 @@ def kill_response(
 
 async def list_tasks(request: web.Request) -> web.Response:
     cluster = request.app[api.CLUSTER]
-    status = request.query.get("status")
+    # TasksResource.indexJson: status (repeatable, also as status[]) knows running and
+    # staging only; any other value filters nothing.
+    wanted = {f"TASK_{s.upper()}" for s in request.query.getall("status", [])
+              + request.query.getall("status[]", []) if s.lower() in ("running", "staging")}
     tasks = [t.to_json() for r in cluster.apps.values() for t in r.tasks.values()]
-    if status:
-        tasks = [t for t in tasks if t["state"].lower() == f"task_{status.lower()}"]
+    if wanted:
+        tasks = [t for t in tasks if t["state"] in wanted]
     return api.json_response({"tasks": tasks})
 
 

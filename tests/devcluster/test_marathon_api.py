@@ -216,3 +216,66 @@ def test_label_selectors_follow_marathons_grammar() -> None:
     for bad in ("env==a/b", "env==", "a b", "env in (x"):
         with pytest.raises(dl.SelectorError):
             dl.parse(bad)
+
+
+def test_health_events_carry_marathons_keys(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    log = EventLog(url)
+    requests.post(f"{url}/v2/apps", json={"id": "/hc/ok", "cmd": "sleep 600", "healthChecks": [
+        {"protocol": "COMMAND", "command": {"value": "true"}, "intervalSeconds": 1}]},
+        timeout=5).raise_for_status()
+    requests.post(f"{url}/v2/apps", json={"id": "/hc/bad", "cmd": "sleep 600", "healthChecks": [
+        {"protocol": "COMMAND", "command": {"value": "false"}, "intervalSeconds": 1,
+         "gracePeriodSeconds": 0, "maxConsecutiveFailures": 1}]}, timeout=5).raise_for_status()
+    # core/health/impl/HealthCheckActor.scala; api/v2/json/Formats.scala.
+    changed = log.wait_for("health_status_changed_event", appId="/hc/ok")
+    assert set(changed) == {"appId", "instanceId", "version", "alive", "eventType", "timestamp"}
+    failed = log.wait_for("failed_health_check_event", appId="/hc/bad")
+    assert set(failed) == {"appId", "eventType", "healthCheck", "taskId", "timestamp"}
+    assert "._app." not in failed["taskId"]  # FailedHealthCheckWrites: the instance id
+    killed = log.wait_for("unhealthy_instance_kill_event", appId="/hc/bad")
+    # checkConsecutiveFailures: the reason is the failure's cause, not a sentence of ours, and
+    # the time is that of the last failure.
+    assert killed["reason"] and "consecutive" not in killed["reason"]
+    assert killed["timestamp"] <= log.of("status_update_event", appId="/hc/bad",
+                                         taskStatus="TASK_KILLED")[0]["timestamp"]
+
+
+def test_every_stream_hears_of_streams_attaching_and_detaching(
+    devcluster: launch.RunningCluster,
+) -> None:
+    # core/event/impl/stream/HttpEventStreamHandleActor.scala: preStart and postStop publish.
+    first = EventLog(devcluster.url)
+    with requests.get(f"{devcluster.url}/v2/events", stream=True, timeout=10):
+        wait_until(lambda: len(first.of("event_stream_attached")) == 2)
+    first.wait_for("event_stream_detached")
+
+
+def test_small_shapes_of_groups_tasks_and_queue(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.put(f"{url}/v2/groups/sh", json={"id": "inner", "apps": [
+        {"id": "a", "cmd": "sleep 600", "instances": 0}]}, timeout=5).raise_for_status()
+    # GroupsResource.update: the body id is resolved against the URL path.
+    assert requests.get(f"{url}/v2/apps/sh/inner/a", timeout=5).status_code == 200
+    # AppsResource.show (ListApps): transitive apps of the group under the key "*".
+    listed = requests.get(f"{url}/v2/apps/sh/*", timeout=5).json()
+    assert [a["id"] for a in listed["*"]] == ["/sh/inner/a"]
+    assert requests.get(f"{url}/v2/apps/sh/", timeout=5).json() == {
+        "message": "App '/sh' does not exist"}
+    # GroupsResource.group (ListApps): a bare array.
+    assert [a["id"] for a in requests.get(f"{url}/v2/groups/sh/apps", timeout=5).json()] == [
+        "/sh/inner/a"]
+    # AppsResource.canonicalAppUpdatesFromJson: an item without id.
+    no_id = requests.put(f"{url}/v2/apps", json=[{"cmd": "sleep 1"}], timeout=5)
+    assert (no_id.status_code, no_id.json()) == (
+        422, {"message": "requirement failed: App Update must have app id set"})
+    # TasksResource.indexJson: only running and staging filter.
+    assert requests.get(f"{url}/v2/tasks", params={"status": "killed"}, timeout=5).ok
+    requests.post(f"{url}/v2/apps", json={"id": "/q", "cmd": "exit 1", "backoffSeconds": 60},
+                  timeout=5).raise_for_status()
+    queued = wait_until(lambda: requests.get(f"{url}/v2/queue", timeout=5).json()["queue"])
+    # QueueResource.index: lastUnusedOffers only with its embed.
+    assert "lastUnusedOffers" not in queued[0]
+    embedded = requests.get(f"{url}/v2/queue", params={"embed": "lastUnusedOffers"},
+                            timeout=5).json()["queue"]
+    assert embedded[0]["lastUnusedOffers"] == []

@@ -159,6 +159,8 @@ class AppRecord:
     delay_config: str | None = None
     """``lastConfigChangeAt`` the delay belongs to: Marathon keys delays by config version."""
     launching: int = 0
+    scheduled: list[tuple[str, int, str]] = field(default_factory=list)
+    """Instances to relaunch (id, last incarnation, version): their task ended, they did not."""
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever one of the app's tasks changes state or health."""
 

@@ -279,3 +279,17 @@ def test_small_shapes_of_groups_tasks_and_queue(devcluster: launch.RunningCluste
     embedded = requests.get(f"{url}/v2/queue", params={"embed": "lastUnusedOffers"},
                             timeout=5).json()["queue"]
     assert embedded[0]["lastUnusedOffers"] == []
+
+
+def test_a_crashed_task_is_relaunched_as_the_same_instance(
+    devcluster: launch.RunningCluster,
+) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/again", "cmd": "sleep 1; exit 1",
+                                          "backoffSeconds": 1}, timeout=5).raise_for_status()
+    first = wait_until(lambda: app(url, "/again", "tasks")["tasks"])[0]["id"]
+    # Instance.isScheduled: the instance outlives its task; Task.Id.nextIncarnationFor.
+    instance = first.rsplit("._app.", 1)[0]
+    assert first == f"{instance}._app.1"
+    wait_until(lambda: [t["id"] for t in app(url, "/again", "tasks")["tasks"]]
+               == [f"{instance}._app.2"], timeout=20)

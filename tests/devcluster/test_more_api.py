@@ -116,8 +116,12 @@ def test_event_stream_carries_deployment_task_and_health_events(
                      "status_update_event", "health_status_changed_event",
                      "deployment_step_success", "deployment_success", "app_terminated_event"):
         assert expected in types, expected
-    running = next(e for e in seen if e["eventType"] == "status_update_event")
-    assert running["taskStatus"] == "TASK_RUNNING" and running["appId"] == "/ev"
+    # InstanceChangedEventsGenerator: TASK_STAGING, TASK_STARTING, then TASK_RUNNING.
+    updates = [e["taskStatus"] for e in seen if e["eventType"] == "status_update_event"]
+    assert updates[:3] == ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"]
+    running = next(e for e in seen if e["eventType"] == "status_update_event"
+                   and e["taskStatus"] == "TASK_RUNNING")
+    assert running["appId"] == "/ev"
     success = next(e for e in seen if e["eventType"] == "deployment_success")
     # DeploymentPlanConversion: an event's plan is RAML DeploymentPlan (id, steps, version).
     assert set(success["plan"]) == {"id", "steps", "version"}  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.devcluster import api, changes, ids, labels, model, shapes, validation
+from reconciler.devcluster import api, changes, defaults, ids, labels, model, shapes, validation
 
 JSON = dict[str, Any]
 
@@ -54,9 +54,12 @@ async def create_app(request: web.Request) -> web.Response:
                                               group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
-    api.post_event(request, app)
-    body = cluster.app_json(cluster.apps[app_id])
-    body["deployments"] = [{"id": deployment.id}]
+    # AppsResource.create answers (and posts) the definition before the group manager saw it:
+    # service ports as submitted, only a version, no versionInfo.
+    submitted = {**defaults.canonical(definition), "version": deployment.version}
+    api.post_event(request, submitted)
+    body = {**submitted, "tasksStaged": 0, "tasksRunning": 0, "tasksHealthy": 0,
+            "tasksUnhealthy": 0, "deployments": [{"id": deployment.id}]}
     response = api.json_response(body, 201)
     response.headers["Location"] = app_id
     response.headers["Marathon-Deployment-Id"] = deployment.id
@@ -138,7 +141,9 @@ async def update_apps(request: web.Request) -> web.Response:
     updates = await api.body(request)
     if not isinstance(updates, list):
         return api.invalid([{"path": "/", "errors": ["error.expected.jsarray"]}])
-    partial = api.flag(request, "partialUpdate", True)
+    # PATCH /v2/apps (AppsResource.patchMultiple): a partial update that creates nothing.
+    patch = request.method == "PATCH"
+    partial = patch or api.flag(request, "partialUpdate", True)
     definitions: list[tuple[JSON, model.AppRecord | None]] = []
     for update in updates:
         if not isinstance(update, dict):
@@ -149,6 +154,8 @@ async def update_apps(request: web.Request) -> web.Response:
                 {"message": "requirement failed: App Update must have app id set"}, 422)
         app_id = ids.absolute_id(str(update.get("id", "")))
         record = cluster.apps.get(app_id)
+        if patch and record is None:
+            return api.not_found(app_id)
         definition = (
             changes.apply_partial_update(record.app, update) if record and partial else update
         )

@@ -36,6 +36,7 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_get("/v2/apps", routes_apps.list_apps)
     r.add_post("/v2/apps", routes_apps.create_app)
     r.add_put("/v2/apps", routes_apps.update_apps)
+    r.add_patch("/v2/apps", routes_apps.update_apps)
     r.add_get("/v2/apps/{app_id:.+}/versions", routes_apps.app_versions)
     r.add_get("/v2/apps/{app_id:.+}/versions/{version}", routes_apps.app_version)
     r.add_get("/v2/apps/{app_id:.+}/tasks", routes_tasks.app_tasks)

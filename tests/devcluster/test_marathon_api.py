@@ -237,8 +237,8 @@ def test_health_events_carry_marathons_keys(devcluster: launch.RunningCluster) -
     # checkConsecutiveFailures: the reason is the failure's cause, not a sentence of ours, and
     # the time is that of the last failure.
     assert killed["reason"] and "consecutive" not in killed["reason"]
-    assert killed["timestamp"] <= log.of("status_update_event", appId="/hc/bad",
-                                         taskStatus="TASK_KILLED")[0]["timestamp"]
+    assert killed["timestamp"] <= log.wait_for("status_update_event", appId="/hc/bad",
+                                               taskStatus="TASK_KILLED")["timestamp"]
 
 
 def test_every_stream_hears_of_streams_attaching_and_detaching(
@@ -293,3 +293,32 @@ def test_a_crashed_task_is_relaunched_as_the_same_instance(
     assert first == f"{instance}._app.1"
     wait_until(lambda: [t["id"] for t in app(url, "/again", "tasks")["tasks"]]
                == [f"{instance}._app.2"], timeout=20)
+
+
+def test_a_create_answers_the_definition_as_submitted(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    created = requests.post(f"{url}/v2/apps", json={
+        "id": "/sub", "cmd": "sleep 600", "instances": 0, "portDefinitions": [{"port": 0}]},
+        timeout=5)
+    # AppsResource.create: the validated definition before GroupManager assigned service ports
+    # (updateRootEither), with only its version; counts 0 and the new deployment.
+    body = created.json()
+    assert created.status_code == 201
+    assert body["portDefinitions"][0]["port"] == 0 and "versionInfo" not in body
+    assert body["deployments"] == [{"id": created.headers["Marathon-Deployment-Id"]}]
+    assert app(url, "/sub")["portDefinitions"][0]["port"] >= 10000
+
+
+def test_a_bulk_patch_updates_but_creates_nothing(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    requests.post(f"{url}/v2/apps", json={"id": "/bp", "cmd": "sleep 600", "instances": 0},
+                  timeout=5).raise_for_status()
+    wait_until(lambda: no_deployments(url))
+    # AppsResource.patchMultiple -> AppHelpers.updateOrCreate without creation.
+    patched = requests.patch(f"{url}/v2/apps", json=[{"id": "/bp", "labels": {"a": "b"}}],
+                             timeout=5)
+    assert patched.status_code == 200 and set(patched.json()) == {"version", "deploymentId"}
+    wait_until(lambda: no_deployments(url))
+    assert app(url, "/bp")["labels"] == {"a": "b"} and app(url, "/bp")["cmd"] == "sleep 600"
+    unknown = requests.patch(f"{url}/v2/apps", json=[{"id": "/nope", "cmd": "x"}], timeout=5)
+    assert (unknown.status_code, unknown.json()) == (404, {"message": "App '/nope' does not exist"})

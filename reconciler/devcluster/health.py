@@ -33,6 +33,7 @@ class HealthChecks(shared.SharedState):
                 return
             stamp = self.timestamp()
             was_alive, was_checked = result.alive, result.checked
+            was_healthy = task.healthy
             result.checked = True
             if ok:
                 result.alive = True
@@ -56,6 +57,11 @@ class HealthChecks(shared.SharedState):
                 self.publish("health_status_changed_event", appId=task.app_id,
                              instanceId=model.instance_id(task.id), version=task.version,
                              alive=result.alive)
+            if was_healthy != task.healthy:
+                # AppHealthCheckActor: the instance's health over all its checks changed.
+                self.publish("instance_health_changed_event",
+                             instanceId=model.instance_id(task.id), runSpecId=task.app_id,
+                             healthy=task.healthy, runSpecVersion=task.version)
                 self._notify(record)
             if not ok and limit > 0 and result.consecutive_failures >= limit:
                 # HealthCheckActor.checkConsecutiveFailures: the reason is the last failure's

@@ -241,3 +241,16 @@ async def delete_group(request: web.Request) -> web.Response:
     except model.Locked as e:
         return api.locked(e)
     return api.deployment_result(deployment)
+
+
+async def patch_group(request: web.Request) -> web.Response:
+    """``GroupsResource.patchGroup``: only ``enforceRole`` of a top-level group, empty 200
+    (the dev cluster stores no roles: ``enforceRole`` stays false)."""
+    cluster = request.app[api.CLUSTER]
+    group_id = _group_id(request)
+    if ids.parent_id(group_id) != "/" or group_id == "/":
+        return api.invalid([{"path": "/", "errors": ["Path needs to be top-level"]}])
+    if not cluster.tree.exists(group_id):
+        return unknown_group(group_id)
+    await api.body(request)
+    return web.Response(status=200)

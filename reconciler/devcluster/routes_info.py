@@ -68,6 +68,11 @@ async def abdicate(request: web.Request) -> web.Response:
     return api.json_response({"message": "Leadership abdicated"})
 
 
+async def plugins(request: web.Request) -> web.Response:
+    """``PluginsResource``: no plugins here."""
+    return api.json_response({"plugins": []})
+
+
 async def ping(request: web.Request) -> web.Response:
     # Marathon's SystemResource produces JSON: a JSON client gets the string "pong", quoted
     # (marathon-deploy checks exactly that); plain clients get the bare word.

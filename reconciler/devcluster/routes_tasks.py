@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from reconciler.devcluster import api, model, plain, runtime
+from reconciler.devcluster import api, ids, model, plain, runtime
 
 JSON = dict[str, Any]
 
@@ -14,6 +14,14 @@ JSON = dict[str, Any]
 async def app_tasks(request: web.Request) -> web.Response:
     cluster = request.app[api.CLUSTER]
     app_id = "/" + request.match_info["app_id"].strip("/")
+    if app_id == "/*" or app_id.endswith("/*"):
+        # AppTasksResource.indexJson (GroupTasks): the tasks of every app of the group.
+        group_id = ids.absolute_id(app_id[:-1])
+        if not cluster.tree.exists(group_id):
+            return api.json_response({"message": f"Group '{group_id}' does not exist"}, 404)
+        prefix = "/" if group_id == "/" else group_id + "/"
+        return api.json_response({"tasks": [t.to_json() for a, r in cluster.apps.items()
+                                             if a.startswith(prefix) for t in r.tasks.values()]})
     record = cluster.apps.get(app_id)
     if record is None:
         return api.not_found(app_id)

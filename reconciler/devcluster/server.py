@@ -58,6 +58,8 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_post("/v2/groups", routes_groups.post_group)
     r.add_post("/v2/groups/{group_id:.*}", routes_groups.post_group)
     r.add_delete("/v2/groups", routes_groups.delete_group)
+    r.add_patch("/v2/groups/{group_id:.+}", routes_groups.patch_group)
+    r.add_get("/v2/plugins", routes_info.plugins)
     r.add_delete("/v2/groups/{group_id:.*}", routes_groups.delete_group)
     r.add_get("/v2/queue", routes_deployments.queue)
     r.add_delete("/v2/queue/{app_id:.+}/delay", routes_deployments.reset_delay)

@@ -322,3 +322,29 @@ def test_a_bulk_patch_updates_but_creates_nothing(devcluster: launch.RunningClus
     assert app(url, "/bp")["labels"] == {"a": "b"} and app(url, "/bp")["cmd"] == "sleep 600"
     unknown = requests.patch(f"{url}/v2/apps", json=[{"id": "/nope", "cmd": "x"}], timeout=5)
     assert (unknown.status_code, unknown.json()) == (404, {"message": "App '/nope' does not exist"})
+
+
+def test_the_rest_of_the_v2_endpoints(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    log = EventLog(url)
+    requests.post(f"{url}/v2/apps", json={"id": "/rest/a", "cmd": "sleep 600", "healthChecks": [
+        {"protocol": "COMMAND", "command": {"value": "true"}, "intervalSeconds": 1}]},
+        timeout=5).raise_for_status()
+    _running(url, "/rest/a")
+    # AppTasksResource.indexJson (GroupTasks): tasks of every app of a group.
+    tasks = requests.get(f"{url}/v2/apps/rest/*/tasks", timeout=5).json()["tasks"]
+    assert [t["appId"] for t in tasks] == ["/rest/a"]
+    missing = requests.get(f"{url}/v2/apps/nope/*/tasks", timeout=5)
+    assert (missing.status_code, missing.json()) == (
+        404, {"message": "Group '/nope' does not exist"})
+    # GroupsResource.patchGroup: top-level groups only.
+    assert requests.patch(f"{url}/v2/groups/rest", json={"enforceRole": False},
+                          timeout=5).status_code == 200
+    nested = requests.patch(f"{url}/v2/groups/rest/x", json={}, timeout=5)
+    assert nested.status_code == 422
+    # PluginsResource.
+    assert requests.get(f"{url}/v2/plugins", timeout=5).json() == {"plugins": []}
+    # AppHealthCheckActor: instance_health_changed_event.
+    changed = log.wait_for("instance_health_changed_event", runSpecId="/rest/a")
+    assert changed["healthy"] is True and set(changed) == {
+        "instanceId", "runSpecId", "healthy", "runSpecVersion", "timestamp", "eventType"}

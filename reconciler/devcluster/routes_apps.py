@@ -174,9 +174,9 @@ async def update_apps(request: web.Request) -> web.Response:
                                   "details": shape_details}, 422)
     target: dict[str, JSON | None] = {}
     for definition, record in definitions:
-        rejected = api.rejected(definition)
+        rejected = validation.rule_rejection(definition)
         if rejected is not None:
-            return rejected
+            return api.json_response(rejected, 422)
         target[definition["id"]] = api.prepare(cluster, definition,
                                                record.app if record else None)
     try:

@@ -51,6 +51,17 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 @web.middleware
+async def unknown_routes(request: web.Request, handler: Any) -> web.StreamResponse:
+    """``MarathonExceptionMapper``: Jersey's ``NotFoundException`` (no route) becomes a 500
+    with ``URI not found``."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPNotFound:
+        return json_response({"message": "URI not found"}, 500)
+    return response
+
+
+@web.middleware
 async def tentative_ports(request: web.Request, handler: Any) -> web.StreamResponse:
     """Service ports a write allocated are only kept if the write took effect: a 409, a 422
     or a dry run gives them back, as Marathon allocates ports only for the deployed plan."""

@@ -68,6 +68,11 @@ async def abdicate(request: web.Request) -> web.Response:
     return api.json_response({"message": "Leadership abdicated"})
 
 
+async def redirect_ui(request: web.Request) -> web.Response:
+    """``SystemResource.redirectUI`` (there is no UI here)."""
+    return web.Response(status=302, headers={"Location": "/ui/"})
+
+
 async def plugins(request: web.Request) -> web.Response:
     """``PluginsResource``: no plugins here."""
     return api.json_response({"plugins": []})

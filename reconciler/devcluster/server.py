@@ -28,9 +28,11 @@ from reconciler.devcluster import (
 
 
 def make_app(cluster: runtime.Cluster) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api.tentative_ports])
+    app = web.Application(client_max_size=64 * 1024 * 1024,
+                          middlewares=[api.unknown_routes, api.tentative_ports])
     app[api.CLUSTER] = cluster
     r = app.router
+    r.add_get("/", routes_info.redirect_ui)
     r.add_get("/ping", routes_info.ping)
     r.add_get("/v2/info", routes_info.info)
     r.add_get("/v2/apps", routes_apps.list_apps)

@@ -348,3 +348,13 @@ def test_the_rest_of_the_v2_endpoints(devcluster: launch.RunningCluster) -> None
     changed = log.wait_for("instance_health_changed_event", runSpecId="/rest/a")
     assert changed["healthy"] is True and set(changed) == {
         "instanceId", "runSpecId", "healthy", "runSpecVersion", "timestamp", "eventType"}
+
+
+def test_unknown_routes_and_the_root(devcluster: launch.RunningCluster) -> None:
+    url = devcluster.url
+    # api/MarathonExceptionMapper.scala: NotFoundException -> 500 "URI not found".
+    unknown = requests.get(f"{url}/v2/nothing", timeout=5)
+    assert (unknown.status_code, unknown.json()) == (500, {"message": "URI not found"})
+    # api/SystemResource.scala redirectUI.
+    root = requests.get(url + "/", allow_redirects=False, timeout=5)
+    assert (root.status_code, root.headers["Location"]) == (302, "/ui/")

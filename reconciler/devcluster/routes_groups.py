@@ -18,7 +18,7 @@ from reconciler.devcluster import api, changes, groups, ids, model, plans, runti
 
 JSON = dict[str, Any]
 
-_VERSIONS = re.compile(r"^(?P<group>.*?)/?versions(?:/(?P<version>[^/]+))?$")
+_VERSIONS = re.compile(r"^(?:(?P<group>.*)/)?versions(?:/(?P<version>[^/]+))?$")
 """``GroupsResource.group``'s ``ListVersionsRE``/``GetVersionRE`` (and the root forms)."""
 _APP_EMBEDS = ("counts", "tasks", "deployments", "lastTaskFailure")
 
@@ -63,9 +63,9 @@ async def get_group(request: web.Request) -> web.Response:
     cluster = request.app[api.CLUSTER]
     raw = request.match_info.get("group_id", "").strip("/")
     versions = _VERSIONS.match(raw)
-    if versions is not None and (raw == "versions" or raw.startswith("versions/")
-                                 or "/versions" in "/" + raw):
-        return _group_versions(cluster, ids.absolute_id(versions["group"]), versions["version"])
+    if versions is not None:
+        group_id = ids.absolute_id(versions["group"] or "")
+        return _group_versions(cluster, group_id, versions["version"])
     if raw == "apps" or raw.endswith("/apps"):
         group_id = ids.absolute_id(raw[: -len("apps")])
         return api.json_response([cluster.app_json(r) for a, r in cluster.apps.items()

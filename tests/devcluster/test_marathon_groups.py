@@ -74,6 +74,8 @@ def test_group_versions_list_every_root_version_holding_the_group(
     # GroupManagerImpl.versions: a bare array, newest first, growing with any root change.
     versions = requests.get(f"{url}/v2/groups/v/versions", timeout=5).json()
     assert versions[:2] == [second, first]
+    # ListRootVersionRE: the root's versions.
+    assert requests.get(f"{url}/v2/groups/versions", timeout=5).json()[:2] == [second, first]
     old = requests.get(f"{url}/v2/groups/v/versions/{first}", timeout=5).json()
     assert old["id"] == "/v" and [a["id"] for a in old["apps"]] == ["/v/a"]
     # RestResource.unknownGroup, without the version.

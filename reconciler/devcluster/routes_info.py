@@ -78,10 +78,18 @@ async def plugins(request: web.Request) -> web.Response:
     return api.json_response({"plugins": []})
 
 
+_PING_TYPES = frozenset({"text/plain", "text/html", "application/json", "text/*",
+                         "application/*", "*/*"})
+
+
 async def ping(request: web.Request) -> web.Response:
     # Marathon's SystemResource produces JSON: a JSON client gets the string "pong", quoted
     # (marathon-deploy checks exactly that); plain clients get the bare word.
-    if "application/json" in request.headers.get("Accept", ""):
+    accept = request.headers.get("Accept", "")
+    types = {t.split(";", 1)[0].strip() for t in accept.split(",")}
+    if accept and not types & _PING_TYPES:
+        return web.Response(status=204)  # SystemResource.ping: no variant the client takes
+    if "application/json" in accept:
         return web.Response(text='"pong"', content_type="application/json")
     return web.Response(text="pong", content_type="text/plain")
 

@@ -358,3 +358,13 @@ def test_unknown_routes_and_the_root(devcluster: launch.RunningCluster) -> None:
     # api/SystemResource.scala redirectUI.
     root = requests.get(url + "/", allow_redirects=False, timeout=5)
     assert (root.status_code, root.headers["Location"]) == (302, "/ui/")
+
+
+def test_ping_answers_in_a_type_the_client_takes(devcluster: launch.RunningCluster) -> None:
+    # api/SystemResource.scala ping: text, JSON, or 204 without a body when no variant fits.
+    url = devcluster.url
+    assert requests.get(f"{url}/ping", timeout=5).text == "pong"
+    assert requests.get(f"{url}/ping", headers={"Accept": "application/json"},
+                        timeout=5).json() == "pong"
+    none = requests.get(f"{url}/ping", headers={"Accept": "image/png"}, timeout=5)
+    assert (none.status_code, none.content) == (204, b"")

@@ -67,6 +67,11 @@ class Deployments(shared.SharedState):
                 record, app = self.apps.get(app_id), stored.get(app_id)
                 if record is not None and app is not None:
                     record.versions.setdefault(app["version"], app)
+            refused_root = {a: r.app for a, r in self.apps.items()}
+            refused_root.update((a, app) for a, app in stored.items() if app is not None)
+            for app_id in (a for a, app in stored.items() if app is None):
+                refused_root.pop(app_id, None)
+            self.tree.keep(version, refused_root)
             self.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json(),
                          reason=model.LOCKED_MESSAGE)
             self.publish("group_change_failed", groupId=group_id, version=version,

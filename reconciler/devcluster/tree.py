@@ -67,6 +67,10 @@ class GroupTree:
     def stamp(self, version: str, apps: dict[str, JSON]) -> None:
         """A root change: every group takes ``version``; the root version is kept."""
         self.version = version
+        self.keep(version, apps)
+
+    def keep(self, version: str, apps: dict[str, JSON]) -> None:
+        """Store a root version without making it the current root (a refused write's)."""
         self.history.append(RootVersion(version, frozenset(self.groups), dict(apps)))
         del self.history[:-MAX_VERSIONS]
 

@@ -211,6 +211,8 @@ def test_a_refused_write_still_lists_its_version(devcluster: launch.RunningClust
     assert app(url, "/kept")["version"] == live["version"]
     refused_app = requests.get(f"{url}/v2/apps/kept/versions/{versions[0]}", timeout=5).json()
     assert refused_app["cmd"] == "sleep 604"
+    # ... and the root version with it (GroupRepositoryImpl.storeRootVersion).
+    assert requests.get(f"{url}/v2/groups/versions", timeout=5).json()[0] == versions[0]
 
 
 def test_a_rolling_upgrade_kills_unhealthy_old_tasks_first(

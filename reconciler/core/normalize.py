@@ -81,10 +81,11 @@ HEALTH_CHECK_DEFAULTS = {
     "delaySeconds": 15,
 }
 HEALTH_CHECK_PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "HTTP": {"path": "/", "ignoreHttp1xx": False},
-    "HTTPS": {"path": "/", "ignoreHttp1xx": False},
-    "TCP": {},
-    "COMMAND": {},
+    # Marathon 1.11 writes ipProtocol for every protocol (HealthCheckConversion).
+    "HTTP": {"path": "/", "ignoreHttp1xx": False, "ipProtocol": "IPv4"},
+    "HTTPS": {"path": "/", "ignoreHttp1xx": False, "ipProtocol": "IPv4"},
+    "TCP": {"ipProtocol": "IPv4"},
+    "COMMAND": {"ipProtocol": "IPv4"},
     "MESOS_HTTP": {"path": "/", "ipProtocol": "IPv4"},
     "MESOS_HTTPS": {"path": "/", "ipProtocol": "IPv4"},
     "MESOS_TCP": {"ipProtocol": "IPv4"},
@@ -300,6 +301,9 @@ def normalize_port_definitions(app: JSON) -> JSON:
     return app
 
 
+_NO_DELAY_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+
+
 def normalize_health_checks(app: JSON) -> JSON:
     checks = app["healthChecks"]
     if not checks:
@@ -310,12 +314,17 @@ def normalize_health_checks(app: JSON) -> JSON:
         out = _filled(check, _HEALTH_CHECK_ALL_DEFAULTS.get(protocol, HEALTH_CHECK_DEFAULTS))
         needs_port = (protocol != "COMMAND" and out.get("port") is None
                       and out.get("portIndex") is None)
-        if needs_port or out.get("protocol") != protocol:
+        # Marathon's own HTTP and TCP checks have no delay: it always writes the default.
+        fixed_delay = (protocol in _NO_DELAY_PROTOCOLS
+                       and out.get("delaySeconds") != HEALTH_CHECK_DEFAULTS["delaySeconds"])
+        if needs_port or fixed_delay or out.get("protocol") != protocol:
             if out is check:
                 out = dict(check)
             out["protocol"] = protocol
             if needs_port:
                 out["portIndex"] = 0
+            if fixed_delay:
+                out["delaySeconds"] = HEALTH_CHECK_DEFAULTS["delaySeconds"]
         filled.append(out)
     app["healthChecks"] = _kept(checks, _sorted_objects(filled))
     return app

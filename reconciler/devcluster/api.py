@@ -38,13 +38,9 @@ def rejected(definition: JSON) -> web.Response | None:
 
 
 def locked(error: model.Locked) -> web.Response:
-    ids = [d.id for d in error.deployments]
+    # MarathonExceptionMapper writes AppLockedException's fixed text, placeholder included.
     return json_response(
-        {
-            "message": "App is locked by one or more deployments. Override with the option "
-            f"'?force=true'. View details at '/v2/deployments/{ids[0]}'.",
-            "deployments": [{"id": i} for i in ids],
-        },
+        {"message": model.LOCKED_MESSAGE, "deployments": [{"id": d.id} for d in error.deployments]},
         409,
     )
 
@@ -52,6 +48,17 @@ def locked(error: model.Locked) -> web.Response:
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
     value = request.query.get(name)
     return default if value is None else value.lower() in ("true", "1", "")
+
+
+@web.middleware
+async def unknown_routes(request: web.Request, handler: Any) -> web.StreamResponse:
+    """``MarathonExceptionMapper``: Jersey's ``NotFoundException`` (no route) becomes a 500
+    with ``URI not found``."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPNotFound:
+        return json_response({"message": "URI not found"}, 500)
+    return response
 
 
 @web.middleware
@@ -74,20 +81,43 @@ async def tentative_ports(request: web.Request, handler: Any) -> web.StreamRespo
             request.app[CLUSTER].allocator.release(allocated)
 
 
+_NO_CONTENT = {
+    "message": "Please specify data in JSON format",
+    "details": "No content to map due to end-of-input\n"
+               ' at [Source: (String)""; line: 1, column: 0]',
+}
+"""``MarathonExceptionMapper`` for Jackson's ``JsonMappingException`` on an empty body."""
+
+
 async def body(request: web.Request) -> Any:
+    """The request's JSON; 400 as ``MarathonExceptionMapper`` writes Jackson's errors (the
+    ``details`` string is the parser's own message: ours, not Jackson's)."""
+    raw = await request.read()
+    if not raw.strip():
+        raise web.HTTPBadRequest(body=orjson.dumps(_NO_CONTENT), content_type="application/json")
     try:
-        return orjson.loads(await request.read())
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise web.HTTPBadRequest(
-            body=orjson.dumps({"message": f"Invalid JSON: {e}"}), content_type="application/json"
+            body=orjson.dumps({"message": "Invalid JSON", "details": str(e)}),
+            content_type="application/json",
         ) from e
 
 
+_EMBED_PREFIXES = ("apps.", "app.", "group.apps.")
+
+
 def embeds(request: web.Request) -> frozenset[str]:
-    """``apps.tasks``/``app.tasks`` -> ``tasks``; ``failures`` is the deprecated shorthand for
-    ``lastTaskFailure`` and ``tasks``. Counts and deployments are always embedded, as Marathon
-    still does."""
-    embeds = {e.split(".", 1)[1] for e in request.query.getall("embed", []) if "." in e}
+    """``InfoEmbedResolver.resolveApp``: ``apps.tasks``, ``app.tasks`` or ``tasks`` -> ``tasks``;
+    ``failures`` is the deprecated shorthand for ``lastTaskFailure`` and ``tasks``. Counts and
+    deployments are always embedded, as Marathon's ``AppsResource`` still does."""
+    embeds = set()
+    for name in request.query.getall("embed", []):
+        for prefix in _EMBED_PREFIXES:
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+                break
+        embeds.add(name)
     if "failures" in embeds:
         embeds |= {"lastTaskFailure", "tasks"}
     return frozenset(embeds)

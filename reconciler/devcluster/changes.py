@@ -8,7 +8,7 @@ from reconciler.devcluster import defaults, plain
 
 JSON = dict[str, Any]
 
-ChangeKind = Literal["none", "scale", "config"]
+ChangeKind = Literal["none", "scale", "config", "metadata"]
 
 
 def apply_partial_update(stored: JSON, update: JSON) -> JSON:
@@ -58,15 +58,30 @@ def apply_partial_update(stored: JSON, update: JSON) -> JSON:
     return merged
 
 
+NOT_UPGRADE_FIELDS = frozenset({"executorResources", "instances"})
+"""Fields of ``AppDefinition`` that ``isUpgrade`` leaves out: changing them restarts no task.
+(1.11's ``AppDefinition`` and RAML ``App`` have no ``description``: it is not even stored.)"""
+
+
+def definition_of(stored: JSON) -> JSON:
+    """A stored app without its runtime fields: what a client would send to get it back."""
+    return {k: plain.deep_copy(v) for k, v in stored.items() if k not in defaults.RUNTIME_FIELDS}
+
+
 def change_kind(old: JSON, new: JSON) -> ChangeKind:
-    """``"none"``, ``"scale"`` (only ``instances`` differs) or ``"config"``.
+    """``"none"``, ``"scale"``, ``"config"`` or ``"metadata"``, as Marathon tells them apart.
 
     Both arguments are full apps as returned by :func:`defaults.fill_defaults`; runtime fields are
-    ignored. Marathon sets ``lastScalingAt`` on a scale and both timestamps on a config change,
-    and restarts tasks only on a config change.
+    ignored. ``"config"``: a field ``AppDefinition.isUpgrade`` compares differs (tasks are
+    restarted, every version stamp moves); ``"scale"``: else ``instances`` differs
+    (``isOnlyScaleChange``: ``version`` and ``lastScalingAt`` move); ``"metadata"``: only
+    ``executorResources`` differs, which ``GroupVersioningUtil.updateVersionInfoForChangedApps``
+    and ``DeploymentPlan.dependencyOrderedSteps`` ignore (no action, no new version).
     """
-    differs = [k for k in old.keys() | new.keys() if k not in defaults.RUNTIME_FIELDS
-               and old.get(k) != new.get(k)]
+    differs = {k for k in old.keys() | new.keys() if k not in defaults.RUNTIME_FIELDS
+               and old.get(k) != new.get(k)}
     if not differs:
         return "none"
-    return "scale" if differs == ["instances"] else "config"
+    if differs - NOT_UPGRADE_FIELDS:
+        return "config"
+    return "scale" if "instances" in differs else "metadata"

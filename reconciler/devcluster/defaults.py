@@ -71,14 +71,16 @@ _HEALTH_DEFAULTS: JSON = {
     "delaySeconds": 15,
 }
 HEALTH_PROTOCOL_DEFAULTS: dict[str, JSON] = {
-    "HTTP": {"path": "/", "ignoreHttp1xx": False},
-    "HTTPS": {"path": "/", "ignoreHttp1xx": False},
-    "TCP": {},
-    "COMMAND": {},
-    "MESOS_HTTP": {"path": "/", "ipProtocol": "IPv4"},
-    "MESOS_HTTPS": {"path": "/", "ipProtocol": "IPv4"},
-    "MESOS_TCP": {"ipProtocol": "IPv4"},
+    "HTTP": {"ignoreHttp1xx": False},
+    "HTTPS": {"ignoreHttp1xx": False},
 }
+"""``HealthCheckConversion.appHealthCheckWrites``: ``ipProtocol`` is written for every protocol
+(``IPv4`` unless a Mesos check says otherwise), ``ignoreHttp1xx`` only for Marathon's own HTTP
+checks; no ``path`` is invented."""
+HEALTH_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
+"""RAML ``AppHealthCheckProtocol``."""
+_FIXED_DELAY_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP"})
+"""Marathon's own checks have no delay: ``create`` writes ``HealthCheck.DefaultDelay`` (15)."""
 
 
 _READINESS_DEFAULTS: JSON = {
@@ -139,7 +141,9 @@ def canonical(definition: JSON) -> JSON:
         if key in source:
             app[key] = plain.deep_copy(source[key])
     _canonical_networking(source, app)
-    app["healthChecks"] = [_health_check(c) for c in app["healthChecks"]]
+    has_ports = bool(app.get("portDefinitions")
+                     or plain.as_dict(app["container"]).get("portMappings"))
+    app["healthChecks"] = [_health_check(c, has_ports=has_ports) for c in app["healthChecks"]]
     app["readinessChecks"] = [{**_READINESS_DEFAULTS, **c} for c in app["readinessChecks"]]
     return app
 
@@ -208,14 +212,28 @@ def _canonical_networking(source: JSON, app: JSON) -> None:
     container["portMappings"] = filled
 
 
-def _health_check(check: JSON) -> JSON:
+def _health_check(check: JSON, *, has_ports: bool) -> JSON:
+    """A health check as Marathon writes it back (``HealthCheckConversion``); a non-COMMAND check
+    without port gets ``portIndex`` 0 when the app declares ports
+    (``AppNormalization.normalizeHealthChecks``, applied on create only for apps with ports)."""
     protocol = check.get("protocol") or "HTTP"
-    out: JSON = {**_HEALTH_DEFAULTS, **HEALTH_PROTOCOL_DEFAULTS.get(protocol, {})}
+    out: JSON = {**_HEALTH_DEFAULTS, "ipProtocol": "IPv4",
+                 **HEALTH_PROTOCOL_DEFAULTS.get(protocol, {})}
     out.update((k, plain.deep_copy(v)) for k, v in check.items() if v is not None)
     out["protocol"] = protocol
-    if protocol != "COMMAND" and out.get("port") is None and out.get("portIndex") is None:
+    if protocol in _FIXED_DELAY_PROTOCOLS:
+        out["delaySeconds"] = _HEALTH_DEFAULTS["delaySeconds"]
+    if protocol not in _HTTP_PROTOCOLS:
+        out.pop("ignoreHttp1xx", None)
+    if protocol == "COMMAND":
+        out.pop("portIndex", None)
+        out.pop("port", None)
+    elif has_ports and out.get("port") is None and out.get("portIndex") is None:
         out["portIndex"] = 0
     return out
+
+
+_HTTP_PROTOCOLS = frozenset({"HTTP", "HTTPS"})
 
 
 def fill_defaults(

@@ -41,6 +41,36 @@ def group_ids(group: JSON, *, base: str) -> list[str]:
     return ids
 
 
+def left_out(
+    group: JSON, *, base: str, apps: list[str], groups: list[str],
+) -> tuple[set[str], set[str]]:
+    """The apps and groups a group update removes (``UpdateGroupStructureOp.execute``).
+
+    Where a group of the body lists ``apps``, its direct apps not listed go; where it lists
+    ``groups``, its subgroups not listed go with everything below them. A key left out keeps
+    what is there. ``apps`` and ``groups`` are the ids that exist now.
+    """
+    group_id = _group_id(group, base=base)
+    gone_apps: set[str] = set()
+    gone_groups: set[str] = set()
+    if "apps" in group:
+        listed = {a["id"] for a in flatten_group({"apps": group["apps"]}, base=group_id)}
+        gone_apps |= {a for a in apps if ids.parent_id(a) == group_id and a not in listed}
+    if "groups" in group:
+        listed = {_group_id(plain.as_dict(sub), base=group_id)
+                  for sub in plain.as_list(group["groups"])}
+        for child in groups:
+            if ids.parent_id(child) == group_id and child not in listed:
+                gone_groups.add(child)
+                gone_apps |= {a for a in apps if a.startswith(child + "/")}
+    for sub in plain.as_list(group.get("groups")):
+        more_apps, more_groups = left_out(plain.as_dict(sub), base=group_id, apps=apps,
+                                          groups=groups)
+        gone_apps |= more_apps
+        gone_groups |= more_groups
+    return gone_apps, gone_groups
+
+
 def validate_group(group: JSON, *, base: str = "/") -> list[JSON]:
     """Marathon's 422 ``details`` for a group body; each app's problems under ``/apps(i)``.
 
@@ -79,8 +109,7 @@ def _validate_group(group: Any, *, base: str, prefix: str, problems: shapes.Prob
             for message in detail["errors"]:
                 problems.add(where + (detail["path"] if detail["path"] != "/" else ""), message)
         if app_id is not None and ids.parent_id(app_id) != group_id:
-            problems.add(f"{where}/id",
-                         f"Identifier is not child of {group_id}. Hint: use relative paths.")
+            problems.add(f"{where}/id", f"Identifier is not child of '{group_id}'")
     for i, sub in enumerate(plain.as_list(group.get("groups"))):
         where = f"{prefix}/groups({i})"
         if isinstance(sub, dict) and not sub.get("id"):
@@ -89,5 +118,4 @@ def _validate_group(group: Any, *, base: str, prefix: str, problems: shapes.Prob
         _validate_group(sub, base=group_id, prefix=where, problems=problems)
         sub_id = _group_id(plain.as_dict(sub), base=group_id)
         if isinstance(sub, dict) and ids.parent_id(sub_id) != group_id:
-            problems.add(f"{where}/id",
-                         f"Identifier is not child of {group_id}. Hint: use relative paths.")
+            problems.add(f"{where}/id", f"Identifier is not child of '{group_id}'")

@@ -33,6 +33,7 @@ class HealthChecks(shared.SharedState):
                 return
             stamp = self.timestamp()
             was_alive, was_checked = result.alive, result.checked
+            was_healthy = task.healthy
             result.checked = True
             if ok:
                 result.alive = True
@@ -47,22 +48,29 @@ class HealthChecks(shared.SharedState):
                 result.consecutive_failures += 1
                 result.last_failure = stamp
                 result.last_failure_cause = cause
+                # Formats.FailedHealthCheckWrites: taskId holds the instance id.
                 self.publish("failed_health_check_event", appId=task.app_id,
-                             instanceId=model.instance_id(task.id), taskId=task.id,
-                             healthCheck=check)
+                             taskId=model.instance_id(task.id), healthCheck=check)
             if was_alive != result.alive or not was_checked:
                 self._touch(task.app_id)
             if was_alive != result.alive:
-                self.publish("health_status_changed_event", appId=task.app_id, taskId=task.id,
+                self.publish("health_status_changed_event", appId=task.app_id,
                              instanceId=model.instance_id(task.id), version=task.version,
                              alive=result.alive)
+            if was_healthy != task.healthy:
+                # AppHealthCheckActor: the instance's health over all its checks changed.
+                self.publish("instance_health_changed_event",
+                             instanceId=model.instance_id(task.id), runSpecId=task.app_id,
+                             healthy=task.healthy, runSpecVersion=task.version)
                 self._notify(record)
             if not ok and limit > 0 and result.consecutive_failures >= limit:
+                # HealthCheckActor.checkConsecutiveFailures: the reason is the last failure's
+                # cause, the time that of the last failure.
                 reason = f"{limit} consecutive health check failures ({cause})"
                 self.publish("unhealthy_instance_kill_event", appId=task.app_id,
                              taskId=task.id, instanceId=model.instance_id(task.id),
-                             version=task.version, reason=reason, host=model.HOST,
-                             slaveId=model.AGENT_ID)
+                             version=task.version, reason=cause, host=model.HOST,
+                             slaveId=model.AGENT_ID, timestamp=result.last_failure)
                 # Mesos reports such a kill as TASK_KILLED: Marathon sets no lastTaskFailure and
                 # no launch delay for it (TaskFailure.isFailureState, NotifyRateLimiterStep).
                 await self._kill(record, task, message=f"Killed: {reason}", relaunch=True)

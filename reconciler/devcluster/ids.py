@@ -10,7 +10,13 @@ ID_SEGMENT_PATTERN = (
 """``PathId.ID_PATH_SEGMENT_PATTERN``; Java's ``matches()`` needs the whole segment to match."""
 ID_SEGMENT = re.compile(ID_SEGMENT_PATTERN)
 ID_SEGMENT_MESSAGE = f"must fully match regular expression '{ID_SEGMENT_PATTERN}'"
-RESERVED_ID_KEYWORDS = ("restart", "tasks", "versions")
+RESERVED_ID_KEYWORDS = ("restart", "tasks", "versions", ".", "..")
+"""``PathId.reservedKeywords`` in 1.11."""
+RAML_PATH_ID = re.compile(
+    r"^(\/?((\.\.)|(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*"
+    r"([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9]))?($|\/))+$"
+)
+"""RAML ``strings.PathId``: the generated reader answers ``error.pattern`` before any rule."""
 
 
 def absolute_id(app_id: str, *, base: str = "/") -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +25,53 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def timestamp_text(text: str) -> str:
+    """``text`` as Marathon's ``Timestamp.toString`` prints it (UTC, milliseconds), when it
+    parses; else as given."""
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def instance_id(task_id: str) -> str:
-    """Marathon 1.5+: task ``app.UUID`` belongs to instance ``app.marathon-UUID``."""
-    app, _, uuid_ = task_id.rpartition(".")
-    return f"{app}.marathon-{uuid_}"
+    """Marathon 1.8+: task ``<instance>._app.<incarnation>`` belongs to ``<instance>``."""
+    return task_id.rsplit("._app.", 1)[0]
+
+
+class InvalidTaskId(ValueError):
+    """Not a task id of any shape ``Task.Id.parse`` knows (its ``MatchError``: 400)."""
+
+
+_TASK_ID_SHAPES = (
+    re.compile(r"^(?P<app>.+)[._](?P<prefix>instance-|marathon-)(?P<uuid>[^._]+)"
+               r"\.[^.]+(?:\.\d+)?$"),
+    re.compile(r"^(?P<app>.+)[._](?P<uuid>[^._]+)(?:\.\d+)?$"),
+)
+
+
+def parse_task_id(text: str) -> str:
+    """The instance id of a task id, as ``Task.Id.parse`` reads it (``instance-``/``marathon-``
+    ids with a container and incarnation, legacy ``app.uuid[.n]``). Raises
+    :class:`InvalidTaskId`, or ``ValueError("Invalid UUID string: ...")`` (422) when the shape
+    holds but the UUID does not."""
+    for shape in _TASK_ID_SHAPES:
+        match = shape.match(text)
+        if match is not None:
+            break
+    else:
+        raise InvalidTaskId(
+            f"Invalid task id '{text}'. [taskId {text} no valid identifier "
+            "(of class java.lang.String)]")
+    try:
+        uuid.UUID(match["uuid"])
+    except ValueError:
+        raise ValueError(f"Invalid UUID string: {match['uuid']}") from None
+    prefix = match.groupdict().get("prefix") or "marathon-"
+    return f"{match['app']}.{prefix}{match['uuid']}"
 
 
 @dataclass
@@ -114,6 +159,8 @@ class AppRecord:
     delay_config: str | None = None
     """``lastConfigChangeAt`` the delay belongs to: Marathon keys delays by config version."""
     launching: int = 0
+    scheduled: list[tuple[str, int, str]] = field(default_factory=list)
+    """Instances to relaunch (id, last incarnation, version): their task ended, they did not."""
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever one of the app's tasks changes state or health."""
 
@@ -145,6 +192,7 @@ class Deployment:
     steps: list[list[JSON]]
     current_step: int = 0
     runner: asyncio.Task[None] | None = None
+    cancel_reason: str = "The upgrade has been cancelled"
 
     @functools.cached_property
     def restarts(self) -> frozenset[str]:
@@ -152,9 +200,14 @@ class Deployment:
         return frozenset(a["app"] for step in self.steps for a in step
                          if a["action"] == "RestartApplication")
 
+    @functools.cached_property
+    def affected(self) -> frozenset[str]:
+        """Apps with an action: only they are locked and listed (``affectedRunSpecIds``)."""
+        return frozenset(a["app"] for step in self.steps for a in step)
+
     @property
     def affected_apps(self) -> list[str]:
-        return sorted(self.target)
+        return sorted(self.affected)
 
     def to_json(self) -> JSON:
         current = self.steps[self.current_step - 1] if self.current_step else []
@@ -170,16 +223,57 @@ class Deployment:
         }
 
     def plan_json(self) -> JSON:
+        """The plan in events: RAML ``DeploymentPlan`` (``DeploymentPlanConversion``)."""
         return {
             "id": self.id,
-            "version": self.version,
             "steps": [{"actions": actions} for actions in self.steps],
-            "original": {"apps": [a for a in self.original.values() if a]},
-            "target": {"apps": [a for a in self.target.values() if a]},
+            "version": self.version,
         }
+
+
+LOCKED_MESSAGE = (
+    "App is locked by one or more deployments. Override with the option '?force=true'. "
+    "View details at '/v2/deployments/<DEPLOYMENT_ID>'."
+)
+"""``AppLockedException``'s fixed text: the placeholder is sent as is."""
+CANCELLED_MESSAGE = "The upgrade has been cancelled"
+"""``DeploymentCanceledException``: the reason of a stopped deployment's ``deployment_failed``."""
 
 
 class Locked(Exception):
     def __init__(self, deployments: list[Deployment]) -> None:
-        super().__init__("locked")
+        super().__init__(LOCKED_MESSAGE)
         self.deployments = deployments
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def task_stats(tasks: list[Task], *, version_info: JSON, now: str) -> JSON:
+    """``tasksStats`` (``TaskStatsByVersion``): counts and life times of all tasks, of those
+    started after the last scaling, and of those with the latest or an outdated config; a
+    group without tasks is left out. Life time: seconds since ``startedAt``, mean and the
+    middle element (``TaskLifeTime``)."""
+    def stats(group: list[Task]) -> JSON:
+        counts = {"staged": sum(1 for t in group if t.state == "TASK_STAGING"),
+                  "running": sum(1 for t in group if t.state == "TASK_RUNNING"),
+                  "healthy": sum(1 for t in group if t.health and t.healthy),
+                  "unhealthy": sum(1 for t in group if t.unhealthy)}
+        out: JSON = {"counts": counts}
+        lives = sorted((_parse(now) - _parse(t.started_at)).total_seconds()
+                       for t in group if t.started_at)
+        if lives:
+            out["lifeTime"] = {"averageSeconds": sum(lives) / len(lives),
+                               "medianSeconds": lives[len(lives) // 2]}
+        return {"stats": out}
+
+    groups = {
+        "startedAfterLastScaling": [t for t in tasks
+                                    if t.version >= version_info["lastScalingAt"]],
+        "withLatestConfig": [t for t in tasks if t.version >= version_info["lastConfigChangeAt"]],
+        "withOutdatedConfig": [t for t in tasks
+                               if t.version < version_info["lastConfigChangeAt"]],
+        "totalSummary": tasks,
+    }
+    return {name: stats(group) for name, group in groups.items() if group}

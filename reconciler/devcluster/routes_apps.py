@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
-from reconciler.devcluster import api, changes, ids, model, validation
+from reconciler.devcluster import api, changes, defaults, ids, labels, model, shapes, validation
 
 JSON = dict[str, Any]
 
@@ -25,46 +24,17 @@ async def list_apps(request: web.Request) -> web.Response:
     if cmd:
         needle = cmd.lower()
         records = [r for r in records if needle in (r.app.get("cmd") or "").lower()]
-    if label:
-        records = [r for r in records if _label_matches(r.app.get("labels") or {}, label)]
-    if not embeds & {"tasks", "lastTaskFailure"}:
+    if label is not None:
+        try:
+            selectors = labels.parse(label)
+        except labels.SelectorError as e:  # IllegalArgumentException: 422 with its message
+            return api.json_response(
+                {"message": f"Can not parse label selector {label}. Reason: {e}"}, 422)
+        records = [r for r in records if labels.matches(r.app.get("labels") or {}, selectors)]
+    if not embeds & {"tasks", "lastTaskFailure", "readiness", "taskStats"}:
         parts = b",".join(cluster.app_bytes(r) for r in records)
         return web.Response(body=b'{"apps":[' + parts + b"]}", content_type="application/json")
     return api.json_response({"apps": [cluster.app_json(r, embeds) for r in records]})
-
-
-_LABEL_CLAUSE = re.compile(
-    r"\s*(?P<key>(?:\\.|[^\s,=!()\\])+)\s*"
-    r"(?:(?P<op>==|!=)\s*(?P<value>(?:\\.|[^,\\])*?)"
-    r"|\s(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*(?:,|$)")
-
-
-def _label_matches(labels: dict[str, str], selector: str) -> bool:
-    """Marathon's label selector (apps.raml): ``key``, ``key==v``, ``key!=v``,
-    ``key in (a, b)``, ``key notin (a, b)``, comma separated, ``\\`` escaping; every form
-    needs the label to exist (LabelSelector.matches)."""
-    def unescape(text: str) -> str:
-        return re.sub(r"\\(.)", r"\1", text.strip())
-
-    position = 0
-    while position < len(selector):
-        match = _LABEL_CLAUSE.match(selector, position)
-        if match is None or match.end() == position:
-            return False  # Marathon answers 400 on a bad selector; here nothing matches
-        position = match.end()
-        key = unescape(match["key"])
-        if key not in labels:
-            return False
-        value = labels[key]
-        if match["op"] == "==" and value != unescape(match["value"]):
-            return False
-        if match["op"] == "!=" and value == unescape(match["value"]):
-            return False
-        if match["set"]:
-            members = {unescape(v) for v in re.split(r"(?<!\\),", match["values"])}
-            if (value in members) != (match["set"] == "in"):
-                return False
-    return True
 
 
 async def create_app(request: web.Request) -> web.Response:
@@ -80,12 +50,16 @@ async def create_app(request: web.Request) -> web.Response:
         return api.json_response({"message": f"An app with id [{app_id}] already exists."}, 409)
     app = api.prepare(cluster, definition, None)
     try:
-        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"),
+                                              group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
-    api.post_event(request, app)
-    body = cluster.app_json(cluster.apps[app_id])
-    body["deployments"] = [{"id": deployment.id}]
+    # AppsResource.create answers (and posts) the definition before the group manager saw it:
+    # service ports as submitted, only a version, no versionInfo.
+    submitted = {**defaults.canonical(definition), "version": deployment.version}
+    api.post_event(request, submitted)
+    body = {**submitted, "tasksStaged": 0, "tasksRunning": 0, "tasksHealthy": 0,
+            "tasksUnhealthy": 0, "deployments": [{"id": deployment.id}]}
     response = api.json_response(body, 201)
     response.headers["Location"] = app_id
     response.headers["Marathon-Deployment-Id"] = deployment.id
@@ -104,13 +78,18 @@ async def get_app(request: web.Request) -> web.Response:
 
 
 async def _group_or_404(request: web.Request, app_id: str) -> web.Response:
-    # GET /v2/apps/{group}/ lists the group's apps in Marathon; a plain miss is a 404.
+    """``AppsResource.show``'s ``ListApps``: ``/v2/apps/{group}/*`` lists the group's apps,
+    transitively, under the key ``*``; anything else is an unknown app."""
     cluster = request.app[api.CLUSTER]
-    if request.match_info["app_id"].endswith("/") or request.path.endswith("/*"):
-        apps = [cluster.app_json(r) for r in cluster.apps.values()
-                if r.app["id"].startswith(app_id.rstrip("*").rstrip("/") + "/")]
-        return api.json_response({"apps": apps})
-    return api.not_found(app_id)
+    if not request.path.endswith("*"):
+        return api.not_found(app_id)
+    group_id = ids.absolute_id(request.match_info["app_id"].rstrip("*"))
+    if not cluster.tree.exists(group_id):
+        return api.json_response({"message": f"Group '{group_id}' does not exist"}, 404)
+    embeds = api.embeds(request) | {"tasks", "lastTaskFailure"}
+    prefix = "/" if group_id == "/" else group_id + "/"
+    return api.json_response({"*": [cluster.app_json(r, embeds) for a, r in cluster.apps.items()
+                                     if a.startswith(prefix)]})
 
 
 async def update_app(request: web.Request) -> web.Response:
@@ -123,25 +102,38 @@ async def update_app(request: web.Request) -> web.Response:
     if record is None and request.method == "PATCH":
         return api.not_found(app_id)
     partial = request.method == "PATCH" or api.flag(request, "partialUpdate", True)
+    if partial and "version" in update:
+        # AppHelpers.updateOrRollback: {"version": v} puts that stored version back
+        # (AppValidation.validateAppUpdateVersion: only with ``id``).
+        if set(update) - {"id", "version"}:
+            return api.invalid([{"path": "/", "errors": [
+                "The 'version' field may only be combined with the 'id' field."]}])
+        restored = record.versions.get(str(update["version"])) if record else None
+        if record is not None and restored is None:
+            return api.not_found(app_id)  # rollback: AppNotFoundException, no version named
+        update = {} if restored is None else changes.definition_of(restored)
+        partial = restored is None
     if record is not None and partial:
         definition = changes.apply_partial_update(record.app, update)
     else:
         definition = dict(update)
+    # AppsResource.canonicalAppUpdateFromJson: the URL id replaces whatever id the body has.
     definition["id"] = app_id
-    if "id" in update and ids.absolute_id(update["id"]) != app_id:
-        return api.invalid([{"path": "/id",
-                             "errors": ["The id in the body does not match the URL"]}])
     rejected = api.rejected(definition)
     if rejected is not None:
         return rejected
     app = api.prepare(cluster, definition, record.app if record else None)
     try:
-        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment({app_id: app}, force=api.flag(request, "force"),
+                                              group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     api.post_event(request, app)
-    status = 201 if record is None else 200
-    return api.deployment_result(deployment, status)
+    if record is None:
+        response = api.deployment_result(deployment, 201)
+        response.headers["Location"] = app_id
+        return response
+    return api.deployment_result(deployment)
 
 
 async def update_apps(request: web.Request) -> web.Response:
@@ -149,22 +141,44 @@ async def update_apps(request: web.Request) -> web.Response:
     updates = await api.body(request)
     if not isinstance(updates, list):
         return api.invalid([{"path": "/", "errors": ["error.expected.jsarray"]}])
-    partial = api.flag(request, "partialUpdate", True)
-    target: dict[str, JSON | None] = {}
-    details: list[JSON] = []
-    for i, update in enumerate(updates):
-        app_id = ids.absolute_id(update.get("id", ""))
+    # PATCH /v2/apps (AppsResource.patchMultiple): a partial update that creates nothing.
+    patch = request.method == "PATCH"
+    partial = patch or api.flag(request, "partialUpdate", True)
+    definitions: list[tuple[JSON, model.AppRecord | None]] = []
+    for update in updates:
+        if not isinstance(update, dict):
+            return api.invalid([{"path": "/", "errors": ["error.expected.jsobject"]}])
+        if partial and not update.get("id"):
+            # AppsResource.canonicalAppUpdatesFromJson: a Scala require, mapped to 422.
+            return api.json_response(
+                {"message": "requirement failed: App Update must have app id set"}, 422)
+        app_id = ids.absolute_id(str(update.get("id", "")))
         record = cluster.apps.get(app_id)
+        if patch and record is None:
+            return api.not_found(app_id)
         definition = (
             changes.apply_partial_update(record.app, update) if record and partial else update
         )
-        definition = {**definition, "id": app_id}
-        problems = validation.validate_app(definition)
-        details += [{"path": f"({i}){p['path']}", "errors": p["errors"]} for p in problems]
-        if not problems:
-            target[app_id] = api.prepare(cluster, definition, record.app if record else None)
-    if details:
-        return api.invalid(details)
+        definitions.append(({**definition, "id": app_id}, record))
+    # The RAML reader reads the whole array first (play-json paths carry the index); then
+    # AppsResource.updateMultiple validates app by app and throws on the first invalid one,
+    # its paths relative to that app (AppHelpers.updateOrCreate -> validateOrThrow).
+    shape_details: list[JSON] = []
+    for i, (definition, _) in enumerate(definitions):
+        problems = shapes.Problems()
+        shapes.check_shapes(definition, problems)
+        shape_details += [{"path": f"({i}){d['path']}", "errors": d["errors"]}
+                          for d in problems.details()]
+    if shape_details:
+        return api.json_response({"message": validation.INVALID_JSON,
+                                  "details": shape_details}, 422)
+    target: dict[str, JSON | None] = {}
+    for definition, record in definitions:
+        rejected = validation.rule_rejection(definition)
+        if rejected is not None:
+            return api.json_response(rejected, 422)
+        target[definition["id"]] = api.prepare(cluster, definition,
+                                               record.app if record else None)
     try:
         deployment = cluster.start_deployment(target, force=api.flag(request, "force"))
     except model.Locked as e:
@@ -178,8 +192,10 @@ async def delete_app(request: web.Request) -> web.Response:
     app_id = "/" + request.match_info["app_id"].strip("/")
     if app_id not in cluster.apps:
         return api.not_found(app_id)
+    # AppsResource.delete: force defaults to true, so a delete overrides a running deployment.
     try:
-        deployment = cluster.start_deployment({app_id: None}, force=api.flag(request, "force"))
+        deployment = cluster.start_deployment(
+            {app_id: None}, force=api.flag(request, "force", True), group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     return api.deployment_result(deployment)
@@ -193,7 +209,8 @@ async def restart_app(request: web.Request) -> web.Response:
         return api.not_found(app_id)
     try:
         deployment = cluster.start_deployment(
-            {app_id: record.app}, force=api.flag(request, "force"), restart=True)
+            {app_id: record.app}, force=api.flag(request, "force"), restart=True,
+            group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
     return api.deployment_result(deployment)
@@ -217,6 +234,7 @@ async def app_version(request: web.Request) -> web.Response:
     version = request.match_info["version"]
     app = record.versions.get(version)
     if app is None:
-        message = f"Version '{version}' of app '{app_id}' does not exist"
+        # AppVersionsResource.show: the version as Timestamp.toString prints it.
+        message = f"App '{app_id}' does not exist in version {model.timestamp_text(version)}"
         return api.json_response({"message": message}, 404)
     return api.json_response(app)

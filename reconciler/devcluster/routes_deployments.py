@@ -43,6 +43,21 @@ async def queue(request: web.Request) -> web.Response:
                 "since": record.app["versionInfo"]["lastConfigChangeAt"],
                 "processedOffersSummary": {"processedOffersCount": 0,
                                            "unusedOffersCount": 0, "rejectSummaryLastOffers": []},
-                "lastUnusedOffers": [],
             })
+            if "lastUnusedOffers" in request.query.getall("embed", []):
+                items[-1]["lastUnusedOffers"] = []  # QueueResource.index: only when embedded
     return api.json_response({"queue": items})
+
+
+async def reset_delay(request: web.Request) -> web.Response:
+    """``QueueResource.resetDelay``: 204 when the app waits to launch, else 404."""
+    cluster = request.app[api.CLUSTER]
+    app_id = "/" + request.match_info["app_id"].strip("/")
+    record = cluster.apps.get(app_id)
+    live = 0 if record is None else sum(1 for t in record.tasks.values() if not t.killing)
+    if record is None or int(record.app["instances"]) <= live:
+        return api.json_response(
+            {"message": f"Application {app_id} not found in tasks queue."}, 404)
+    record.reset_delay()
+    cluster.launch_waiting(record)
+    return web.Response(status=204)

@@ -27,7 +27,10 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
     async def start(self) -> None:
         self._start_watchdog()
         self._http = aiohttp.ClientSession()
-        self.apps, self.deployments = state.load(self.state_dir)
+        self.apps, self.deployments, groups = state.load(self.state_dir)
+        if groups is not None:
+            self.tree = groups
+        self.tree.add(list(self.apps))
         for record in self.apps.values():
             self.allocator.reserve(serviceports.service_ports(record.app))
         self._save_task = asyncio.create_task(self._saver())
@@ -40,15 +43,16 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
     async def stop(self) -> None:
         """Stop every task; running deployments stay stored and resume on the next start."""
         self._stopping = True
-        state.write(self.state_dir, state.snapshot(self.apps, self.deployments))
+        state.write(self.state_dir, state.snapshot(self.apps, self.deployments, self.tree))
         for deployment in list(self.deployments.values()):
             if deployment.runner:
                 deployment.runner.cancel()
-        kills = [self._kill(r, t) for r in self.apps.values() for t in list(r.tasks.values())]
+        records = [*self.apps.values(), *self.stopping.values()]
+        kills = [self._kill(r, t) for r in records for t in list(r.tasks.values())]
         await asyncio.gather(*kills, return_exceptions=True)
         if self._save_task:
             self._save_task.cancel()
-        state.write(self.state_dir, state.snapshot(self.apps, self.deployments))
+        state.write(self.state_dir, state.snapshot(self.apps, self.deployments, self.tree))
         if self._http:
             await self._http.close()
         if self._watchdog is not None and self._watchdog.stdin is not None:
@@ -60,7 +64,7 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
             await self._changed.wait()
             self._changed.clear()
             await asyncio.sleep(0.2)  # coalesce bursts of changes into one write
-            data = state.snapshot(self.apps, self.deployments)
+            data = state.snapshot(self.apps, self.deployments, self.tree)
             await asyncio.to_thread(state.write, self.state_dir, data)
 
     def app_json(self, record: model.AppRecord, embed: frozenset[str] = frozenset()) -> JSON:
@@ -71,12 +75,17 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
         app["tasksHealthy"] = sum(1 for t in tasks if t.health and t.healthy)
         app["tasksUnhealthy"] = sum(1 for t in tasks if t.unhealthy)
         app["deployments"] = [
-            {"id": d.id} for d in self.deployments.values() if app["id"] in d.target
+            {"id": d.id} for d in self.deployments.values() if app["id"] in d.affected
         ]
         if "tasks" in embed:
             app["tasks"] = [t.to_json() for t in tasks]
         if "lastTaskFailure" in embed and record.last_task_failure:
             app["lastTaskFailure"] = record.last_task_failure
+        if "readiness" in embed:
+            app["readinessCheckResults"] = []  # readiness checks are not performed here
+        if "taskStats" in embed:
+            app["tasksStats"] = model.task_stats(tasks, version_info=app["versionInfo"],
+                                                 now=self.timestamp())
         return app
 
     def app_bytes(self, record: model.AppRecord) -> bytes:

@@ -28,18 +28,22 @@ from reconciler.devcluster import (
 
 
 def make_app(cluster: runtime.Cluster) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api.tentative_ports])
+    app = web.Application(client_max_size=64 * 1024 * 1024,
+                          middlewares=[api.unknown_routes, api.tentative_ports])
     app[api.CLUSTER] = cluster
     r = app.router
+    r.add_get("/", routes_info.redirect_ui)
     r.add_get("/ping", routes_info.ping)
     r.add_get("/v2/info", routes_info.info)
     r.add_get("/v2/apps", routes_apps.list_apps)
     r.add_post("/v2/apps", routes_apps.create_app)
     r.add_put("/v2/apps", routes_apps.update_apps)
+    r.add_patch("/v2/apps", routes_apps.update_apps)
     r.add_get("/v2/apps/{app_id:.+}/versions", routes_apps.app_versions)
     r.add_get("/v2/apps/{app_id:.+}/versions/{version}", routes_apps.app_version)
     r.add_get("/v2/apps/{app_id:.+}/tasks", routes_tasks.app_tasks)
     r.add_delete("/v2/apps/{app_id:.+}/tasks/{task_id}", routes_tasks.kill_app_task)
+    r.add_delete("/v2/apps/{app_id:.+}/tasks", routes_tasks.kill_app_tasks)
     r.add_post("/v2/apps/{app_id:.+}/restart", routes_apps.restart_app)
     r.add_get("/v2/apps/{app_id:.+}", routes_apps.get_app)
     r.add_put("/v2/apps/{app_id:.+}", routes_apps.update_app)
@@ -51,8 +55,18 @@ def make_app(cluster: runtime.Cluster) -> web.Application:
     r.add_delete("/v2/deployments/{deployment_id}", routes_deployments.delete_deployment)
     r.add_get("/v2/groups", routes_groups.get_group)
     r.add_get("/v2/groups/{group_id:.*}", routes_groups.get_group)
+    r.add_put("/v2/groups", routes_groups.put_group)
     r.add_put("/v2/groups/{group_id:.*}", routes_groups.put_group)
+    r.add_post("/v2/groups", routes_groups.post_group)
+    r.add_post("/v2/groups/{group_id:.*}", routes_groups.post_group)
+    r.add_delete("/v2/groups", routes_groups.delete_group)
+    r.add_patch("/v2/groups/{group_id:.+}", routes_groups.patch_group)
+    r.add_get("/v2/plugins", routes_info.plugins)
+    r.add_delete("/v2/groups/{group_id:.*}", routes_groups.delete_group)
     r.add_get("/v2/queue", routes_deployments.queue)
+    r.add_delete("/v2/queue/{app_id:.+}/delay", routes_deployments.reset_delay)
+    r.add_get("/v2/leader", routes_info.leader)
+    r.add_delete("/v2/leader", routes_info.abdicate)
     r.add_get("/v2/events", routes_info.events)
     return app
 

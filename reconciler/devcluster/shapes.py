@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from reconciler.devcluster import defaults, plain
+from reconciler.devcluster import defaults, ids, plain
 
 JSON = dict[str, Any]
 
@@ -130,8 +130,8 @@ def check_shapes(app: JSON, problems: Problems) -> None:
     """The ``Invalid JSON`` phase: what Marathon's RAML reader rejects before any rule runs."""
     if "id" not in app or app["id"] is None:
         problems.add("/id", "error.path.missing")
-    else:
-        _shape(problems, "/id", app["id"], "string")
+    elif _shape(problems, "/id", app["id"], "string") and not ids.RAML_PATH_ID.match(app["id"]):
+        problems.add("/id", "error.pattern")
     for field, kind, minimum, maximum in _TOP_LEVEL_SHAPES:
         _shape(problems, f"/{field}", app.get(field), kind, minimum=minimum, maximum=maximum)
     if isinstance(app.get("cmd"), str) and app["cmd"] == "":
@@ -190,7 +190,7 @@ def check_shapes(app: JSON, problems: Problems) -> None:
         if not _shape(problems, base, check, "object"):
             continue
         _shape(problems, f"{base}/protocol", check.get("protocol"), "string",
-               enum=defaults.HEALTH_PROTOCOL_DEFAULTS)
+               enum=defaults.HEALTH_PROTOCOLS)
         _shape(problems, f"{base}/ipProtocol", check.get("ipProtocol"), "string",
                enum=("IPv4", "IPv6"))
         _shape(problems, f"{base}/path", check.get("path"), "string")

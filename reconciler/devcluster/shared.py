@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from reconciler.devcluster import catalog, events, model, serviceports
+from reconciler.devcluster import catalog, events, model, serviceports, tree
 
 JSON = dict[str, Any]
 
@@ -35,6 +35,9 @@ class SharedState:
         """Marathon's ISO stamps: versions, events, task times."""
         self.apps: dict[str, model.AppRecord] = {}
         self.deployments: dict[str, model.Deployment] = {}
+        self.stopping: dict[str, model.AppRecord] = {}
+        """Apps removed from the root whose tasks a ``StopApplication`` is still killing."""
+        self.tree = tree.GroupTree(version=timestamp())
         self.allocator = serviceports.ServicePortAllocator()
         self.events = events.EventBus(timestamp=timestamp)
         self._changed = asyncio.Event()

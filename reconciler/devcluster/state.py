@@ -11,18 +11,21 @@ from pathlib import Path
 
 import orjson
 
-from reconciler.devcluster import model
+from reconciler.devcluster import model, tree
 
 STATE_FILE = "state.json"
 
 
-def load(state_dir: Path) -> tuple[dict[str, model.AppRecord], dict[str, model.Deployment]]:
-    """The apps and deployments kept in ``state_dir`` (none when nothing was kept)."""
+Loaded = tuple[dict[str, model.AppRecord], dict[str, model.Deployment], tree.GroupTree | None]
+
+
+def load(state_dir: Path) -> Loaded:
+    """The apps, deployments and groups kept in ``state_dir`` (none when nothing was kept)."""
     path = state_dir / STATE_FILE
     apps: dict[str, model.AppRecord] = {}
     deployments: dict[str, model.Deployment] = {}
     if not path.exists():
-        return apps, deployments
+        return apps, deployments, None
     data = orjson.loads(path.read_bytes())
     for item in data.get("apps", []):
         app = item["app"]
@@ -32,14 +35,19 @@ def load(state_dir: Path) -> tuple[dict[str, model.AppRecord], dict[str, model.D
                                       original=item["original"], target=item["target"],
                                       steps=item["steps"])
         deployments[deployment.id] = deployment
-    return apps, deployments
+    groups = tree.GroupTree.from_json(data["tree"]) if "tree" in data else None
+    return apps, deployments, groups
 
 
 def snapshot(
-    apps: dict[str, model.AppRecord], deployments: dict[str, model.Deployment]
+    apps: dict[str, model.AppRecord], deployments: dict[str, model.Deployment],
+    groups: tree.GroupTree,
 ) -> bytes:
-    """The state to keep, serialized; call it on the event loop (the only place it changes)."""
+    """The state to keep, serialized; call it on the event loop (the only place it changes).
+
+    Of the group tree only the current groups and version are kept, not its history."""
     return orjson.dumps({
+        "tree": groups.to_json(),
         "apps": [{"app": r.app, "versions": r.versions} for r in apps.values()],
         "deployments": [
             {"id": d.id, "version": d.version, "original": d.original, "target": d.target,

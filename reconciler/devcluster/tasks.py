@@ -26,6 +26,9 @@ _FAILURE_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DRO
 """States that set ``lastTaskFailure`` (Marathon's ``TaskFailure.isFailureState``)."""
 _RATE_LIMITED_STATES = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_DROPPED", "TASK_FINISHED"})
 """States that grow the launch backoff (Marathon's ``NotifyRateLimiterStep.limitWorthy``)."""
+_CONDITIONS = {"TASK_KILLED": "Killed", "TASK_FAILED": "Failed", "TASK_FINISHED": "Finished",
+               "TASK_ERROR": "Error", "TASK_LOST": "Unknown", "TASK_DROPPED": "Dropped"}
+"""``core/condition/Condition.scala``: the condition a terminal Mesos state gives an instance."""
 _PR_SET_PDEATHSIG = 1
 
 
@@ -80,7 +83,17 @@ class TaskProcesses(shared.SharedState):
                 record.launching += 1
                 asyncio.get_running_loop().call_later(delay, self._delayed_launch, record, app)
             return
-        task_id = app["id"].strip("/").replace("/", "_") + "." + str(uuid.uuid4())
+        # Instance.Id.forRunSpec (time-based UUID) and Task.Id: <instance>._app.<incarnation>.
+        # An instance whose task ended while it should run is relaunched, same instance, next
+        # incarnation (Instance.isScheduled, Task.Id.nextIncarnationFor).
+        incarnation = 1
+        instance = app["id"].strip("/").replace("/", "_") + ".instance-" + str(uuid.uuid1())
+        while record.scheduled:
+            old_instance, old_incarnation, old_version = record.scheduled.pop(0)
+            if old_version == app["version"]:
+                instance, incarnation = old_instance, old_incarnation + 1
+                break
+        task_id = f"{instance}._app.{incarnation}"
         host_ports = self._host_ports(app)
         service_ports = serviceports.service_ports(app)
         task = model.Task(id=task_id, app_id=app["id"], version=app["version"], ports=host_ports,
@@ -88,11 +101,13 @@ class TaskProcesses(shared.SharedState):
         task.health = [model.HealthResult() for _ in app.get("healthChecks") or []]
         record.tasks[task_id] = task
         self._touch(app["id"])
+        self._status_update(task, "TASK_STAGING")
+        self._instance_changed(task, "Staging")
         task.watchers.append(asyncio.create_task(self._start_task(record, task)))
 
     def _delayed_launch(self, record: model.AppRecord, app: JSON) -> None:
         record.launching = 0
-        if self.apps.get(app["id"]) is record and record.app is app:
+        if self.apps.get(app["id"]) is record and record.app["version"] == app["version"]:
             self._converge_soon(record)
             self._notify(record)
 
@@ -161,13 +176,13 @@ class TaskProcesses(shared.SharedState):
                 await self._task_ended(record, task, state="TASK_FAILED", message=str(e))
                 return
             self._tell_watchdog(f"+{task.process.pid}")
+        self._status_update(task, "TASK_STARTING")
+        self._instance_changed(task, "Starting")
         task.state = "TASK_RUNNING"
         task.started_at = self.timestamp()
         self._touch(app["id"])
-        self.publish("status_update_event", slaveId=model.AGENT_ID, taskId=task.id,
-                     taskStatus="TASK_RUNNING", message="", appId=app["id"], host=model.HOST,
-                     ports=task.ports, ipAddresses=[{"ipAddress": model.HOST, "protocol": "IPv4"}],
-                     version=task.version)
+        self._status_update(task, "TASK_RUNNING")
+        self._instance_changed(task, "Running")
         self._notify(record)
         for index, check in enumerate(app.get("healthChecks") or []):
             task.watchers.append(asyncio.create_task(self._health_loop(record, task, index, check)))
@@ -205,6 +220,8 @@ class TaskProcesses(shared.SharedState):
         task.killing = True
         task.state = "TASK_KILLING"
         self._touch(task.app_id)
+        self._status_update(task, "TASK_KILLING")
+        self._instance_changed(task, "Killing")
         for watcher in task.watchers:
             if watcher is not asyncio.current_task():
                 watcher.cancel()
@@ -237,10 +254,8 @@ class TaskProcesses(shared.SharedState):
         task.killing = True
         self._forget_process(task)
         self._touch(task.app_id)
-        self.publish("status_update_event", slaveId=model.AGENT_ID, taskId=task.id,
-                     taskStatus=state, message=message, appId=task.app_id, host=model.HOST,
-                     ipAddresses=[{"ipAddress": model.HOST, "protocol": "IPv4"}],
-                     ports=task.ports, version=task.version)
+        self._status_update(task, state, message=message)
+        self._instance_changed(task, _CONDITIONS.get(state, "Unknown"))
         if state in _FAILURE_STATES:
             record.last_task_failure = {
                 "appId": task.app_id, "host": model.HOST, "message": message, "state": state,
@@ -250,8 +265,24 @@ class TaskProcesses(shared.SharedState):
         if state in _RATE_LIMITED_STATES and record.app["version"] == task.version:
             record.add_delay(self.clock())
         if relaunch and self.apps.get(task.app_id) is record:
+            if task.version == record.app["version"]:
+                incarnation = int(task.id.rsplit(".", 1)[1])
+                record.scheduled.append((model.instance_id(task.id), incarnation, task.version))
             self._converge_soon(record)
         self._notify(record)
+
+    def _status_update(self, task: model.Task, state: str, *, message: str = "") -> None:
+        """A Mesos status update (``InstanceChangedEventsGenerator``: before the instance's)."""
+        self.publish("status_update_event", slaveId=model.AGENT_ID, taskId=task.id,
+                     taskStatus=state, message=message, appId=task.app_id, host=model.HOST,
+                     ipAddresses=[{"ipAddress": model.HOST, "protocol": "IPv4"}],
+                     ports=task.ports, version=task.version)
+
+    def _instance_changed(self, task: model.Task, condition: str) -> None:
+        """``InstanceChangedEventsGenerator``: an instance's condition changed."""
+        self.publish("instance_changed_event", instanceId=model.instance_id(task.id),
+                     condition=condition, runSpecId=task.app_id, agentId=model.AGENT_ID,
+                     host=model.HOST, runSpecVersion=task.version)
 
     def kill_tasks(self, record: model.AppRecord, task_ids: list[str]) -> list[model.Task]:
         killed = [record.tasks[t] for t in task_ids if t in record.tasks]

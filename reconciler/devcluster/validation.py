@@ -258,6 +258,14 @@ def rejection(definition: JSON) -> JSON | None:
     return {"message": message, "details": details} if details else None
 
 
+def rule_rejection(definition: JSON) -> JSON | None:
+    """Like :func:`rejection` for a definition whose shapes were already checked."""
+    problems = shapes.Problems()
+    _check_rules(definition, defaults.canonical(definition), problems)
+    details = problems.details()
+    return {"message": INVALID_OBJECT, "details": details} if details else None
+
+
 def _validate(definition: JSON) -> tuple[str, list[JSON]]:
     problems = shapes.Problems()
     if not isinstance(definition, dict):

@@ -352,12 +352,21 @@ class _Run:
 
 def _previous_version(client: marathon.MarathonClient, app_id: model.AppId,
                       live: Mapping[str, Any]) -> str:
-    """The newest config version older than the live config (scale-only versions skipped)."""
+    """The newest version older than the live config that defines something else.
+
+    Versions equal to the live definition are skipped: Marathon also lists writes it refused
+    with 409 (``GroupManagerImpl.updateRootEither`` stores the version before the deployment
+    manager refuses it), and a retried write stored the same definition again.
+    """
     current = (live.get("versionInfo") or {}).get("lastConfigChangeAt") or live.get("version")
     older = sorted((v for v in client.list_versions(app_id) if v < str(current)), reverse=True)
-    if not older:
-        raise ValueError(f"{app_id} has no version before {current} to roll back to")
-    return older[0]
+    for version in older:
+        definition = steps.strip_read_only(client.get_app_version(app_id, version))
+        candidate = model.DesiredApp(app_id=app_id, definition=definition,
+                                     source_path=f"marathon:{version}")
+        if diffing.diff_app(candidate, dict(live)).action is not model.Action.NOOP:
+            return version
+    raise ValueError(f"{app_id} has no version before {current} to roll back to")
 
 
 def _assess_all(

@@ -467,7 +467,10 @@ def _error_for(response: requests.Response) -> MarathonError:
     if not isinstance(body, dict):
         body = {}
     message = str(body.get("message") or response.reason or f"HTTP {status}")
-    details: list[JSON] = list(body.get("details") or [])
+    raw_details = body.get("details")
+    if isinstance(raw_details, str):  # Jackson's parse error: details is the parser's text
+        message, raw_details = f"{message}: {raw_details}", None
+    details: list[JSON] = list(raw_details or [])
     if status == 409:
         details = list(body.get("deployments") or details)
         return Conflict(message, status=status, details=details)

@@ -79,8 +79,11 @@ def test_commit_is_applied_within_a_poll_and_drift_is_recorded_then_corrected_or
         controller.wait("the portal's scale-up to settle", lambda: controller.settled(PORTAL),
                         timeout=30)
 
-        apps = {a["app_id"]: a["state"] for a in controller.get("/api/v1/apps")["apps"]}
-        assert apps[PORTAL] == "drifted"
+        # The portal's scale deployment (made behind Git's back) may still be running: its
+        # state is progressing until it ends, then drifted.
+        controller.wait("the portal to show as drifted", lambda: {
+            a["app_id"]: a["state"] for a in controller.get("/api/v1/apps")["apps"]
+        }[PORTAL] == "drifted")
         metrics = requests.get(f"{controller.url}/metrics", timeout=10).text
         assert 'reconciler_reconciles_total{outcome="succeeded",trigger="poll"}' in metrics
         assert 'reconciler_drift_actions_total{action="corrected"} 1.0' in metrics

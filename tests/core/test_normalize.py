@@ -73,3 +73,22 @@ def test_numbers_in_float_form_are_equal() -> None:
     assert a == b
     assert diffing.field_changes(a, b) == ()
 
+
+
+def test_health_checks_as_marathon_1_11_writes_them_are_no_difference() -> None:
+    # Marathon 1.11 (raml/HealthCheckConversion.scala, appHealthCheckWrites) writes ipProtocol
+    # for every protocol, no path unless given, and delaySeconds 15 for its own HTTP and TCP
+    # checks whatever was sent: none of that is a change made in Marathon.
+    desired_checks = [{"protocol": "HTTP", "portIndex": 0, "delaySeconds": 5},
+                      {"protocol": "COMMAND", "command": {"value": "true"}}]
+    live_checks = [
+        {"protocol": "HTTP", "portIndex": 0, "ipProtocol": "IPv4", "ignoreHttp1xx": False,
+         "gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
+         "maxConsecutiveFailures": 3, "delaySeconds": 15},
+        {"protocol": "COMMAND", "command": {"value": "true"}, "ipProtocol": "IPv4",
+         "gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
+         "maxConsecutiveFailures": 3, "delaySeconds": 15}]
+    desired = model.DesiredApp(app_id="/a", source_path="a.yaml", definition={
+        "id": "/a", "cmd": "x", "healthChecks": desired_checks})
+    live = {"id": "/a", "cmd": "x", "healthChecks": live_checks}
+    assert diffing.diff_app(desired, live).action is model.Action.NOOP

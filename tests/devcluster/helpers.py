@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,3 +55,38 @@ def app(url: str, app_id: str, *embed: str) -> JSON:
     params = [("embed", f"app.{e}") for e in embed]
     result: JSON = requests.get(f"{url}/v2/apps{app_id}", params=params, timeout=5).json()["app"]
     return result
+
+
+NEVER_HEALTHY_CHECK: JSON = {"protocol": "COMMAND", "command": {"value": "false"},
+                             "gracePeriodSeconds": 300, "intervalSeconds": 1}
+"""A check that never passes and, inside its long grace period, never kills: a rolling upgrade
+to an app carrying it runs until something stops it."""
+
+
+class EventLog:
+    """Follows ``GET /v2/events`` in a thread; ``events`` holds every event seen so far."""
+
+    def __init__(self, url: str) -> None:
+        self.events: list[JSON] = []
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._follow, args=(url,), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise TimeoutError("the event stream did not attach")
+
+    def _follow(self, url: str) -> None:
+        # The stream ends when the dev cluster stops at the end of the test.
+        with contextlib.suppress(requests.RequestException), requests.get(
+                f"{url}/v2/events", stream=True, timeout=120) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line.startswith("data:"):
+                    self.events.append(json.loads(line[5:]))
+                    self._ready.set()
+
+    def of(self, event_type: str, **fields: Any) -> list[JSON]:
+        return [e for e in self.events if e["eventType"] == event_type
+                and all(e.get(k) == v for k, v in fields.items())]
+
+    def wait_for(self, event_type: str, **fields: Any) -> JSON:
+        found: list[JSON] = wait_until(lambda: self.of(event_type, **fields))
+        return found[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -179,12 +180,22 @@ def test_filters_embeds_groups_tasks_and_queue(devcluster: launch.RunningCluster
     assert "queue" in requests.get(f"{devcluster.url}/v2/queue", timeout=5).json()
 
 
+def _actions(steps: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
+    return [[(a["action"], a["app"]) for a in step["actions"]] for step in steps]
+
+
 def test_group_put_with_dry_run_changes_nothing(devcluster: launch.RunningCluster) -> None:
     body = {"apps": [{"id": "a", "cmd": "sleep 600", "instances": 0},
                      {"id": "b", "cmd": "sleep 600", "instances": 0, "dependencies": ["a"]}]}
     plan = requests.put(f"{devcluster.url}/v2/groups/g", params={"dryRun": "true"}, json=body,
                         timeout=5).json()
-    assert [a["id"] for a in plan["target"]["apps"]] == ["/g/a", "/g/b"]
+    # GroupsResource.update with dryRun answers RAML DeploymentSteps only; the plan is
+    # DeploymentPlan.apply's: all new apps started in one step, then scaled (even to 0) by
+    # dependency class.
+    assert set(plan) == {"steps"}
+    assert _actions(plan["steps"]) == [
+        [("StartApplication", "/g/a"), ("StartApplication", "/g/b")],
+        [("ScaleApplication", "/g/a")], [("ScaleApplication", "/g/b")]]
     assert requests.get(f"{devcluster.url}/v2/apps/g/a", timeout=5).status_code == 404
     done = requests.put(f"{devcluster.url}/v2/groups/g", json=body, timeout=5)
     assert set(done.json()) == {"deploymentId", "version"}
@@ -194,9 +205,7 @@ def test_group_put_with_dry_run_changes_nothing(devcluster: launch.RunningCluste
     only_a = {"apps": body["apps"][:1]}
     plan = requests.put(f"{devcluster.url}/v2/groups/g", params={"dryRun": "true"},
                         json=only_a, timeout=5).json()
-    assert [a["id"] for a in plan["target"]["apps"]] == ["/g/a"]
-    assert {"action": "StopApplication", "app": "/g/b"} in [
-        {"action": a["action"], "app": a["app"]} for s in plan["steps"] for a in s["actions"]]
+    assert _actions(plan["steps"]) == [[("StopApplication", "/g/b")]]
     requests.put(f"{devcluster.url}/v2/groups/g", json=only_a, timeout=5).raise_for_status()
     wait_until(lambda: no_deployments(devcluster.url))
     assert requests.get(f"{devcluster.url}/v2/apps/g/b", timeout=5).status_code == 404

@@ -124,16 +124,36 @@ def test_health_check_defaults_are_the_raml_defaults(
               "maxConsecutiveFailures", "delaySeconds")
     assert {k: filled[k] for k in timing} == {k: defaults[k] for k in timing}
     assert filled["protocol"] == protocol
-    if protocol.startswith("MESOS_"):
-        assert filled["ipProtocol"] == defaults["ipProtocol"]
-    if protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
-        assert filled["path"] == "/"
+    # raml/HealthCheckConversion.scala (appHealthCheckWrites): ipProtocol is written for every
+    # protocol, a path only when one was given, ignoreHttp1xx only for HTTP and HTTPS.
+    assert filled["ipProtocol"] == defaults["ipProtocol"]
+    assert "path" not in filled
+    assert ("ignoreHttp1xx" in filled) == (protocol in ("HTTP", "HTTPS"))
     if protocol in ("HTTP", "HTTPS"):
         assert filled["ignoreHttp1xx"] is False
     if protocol == "COMMAND":
         assert "portIndex" not in filled
     else:
         assert filled["portIndex"] == 0
+
+
+def test_health_checks_get_a_port_index_only_when_the_app_has_ports() -> None:
+    # api/v2/AppNormalization.scala: normalizeHealthChecks runs on create only for an app with
+    # port definitions or port mappings.
+    portless = fill_all(minimal(portDefinitions=[], healthChecks=[{"protocol": "TCP"}]))
+    assert portless["healthChecks"] == [{
+        "gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
+        "protocol": "TCP", "ipProtocol": "IPv4", "timeoutSeconds": 20, "delaySeconds": 15}]
+    ported = fill_all(minimal(healthChecks=[{"protocol": "TCP"}]))
+    assert ported["healthChecks"][0]["portIndex"] == 0
+
+
+def test_marathon_checks_are_written_with_the_default_delay() -> None:
+    # HealthCheckConversion.appHealthCheckWrites: MarathonHttpHealthCheck and
+    # MarathonTcpHealthCheck have no delay; create() writes HealthCheck.DefaultDelay.
+    app = fill_all(minimal(healthChecks=[{"protocol": "HTTP", "delaySeconds": 3},
+                                          {"protocol": "MESOS_HTTP", "delaySeconds": 3}]))
+    assert [c["delaySeconds"] for c in app["healthChecks"]] == [15, 3]
 
 
 def test_nested_defaults_are_the_raml_defaults(marathon_reference: Path) -> None:
@@ -334,6 +354,11 @@ def test_port_names_follow_mappings_or_definitions(marathon_reference: Path) -> 
 
 SHAPE_CASES = [
     ({"cmd": "x"}, "/id", "error.path.missing"),
+    # The generated RAML reader checks strings.PathId's pattern before any rule
+    # (docs/.../types/stringTypes.raml): a bad id never reaches PathId's validator.
+    ({"id": "/DIRAC/Portal", "cmd": "x y"}, "/id", "error.pattern"),
+    ({"id": "/dirac_web", "cmd": "x y"}, "/id", "error.pattern"),
+    ({"id": "/-web", "cmd": "x y"}, "/id", "error.pattern"),
     (minimal(cpus=0), "/cpus", "error.min"),
     (minimal(cpus="1"), "/cpus", "error.expected.jsnumber"),
     (minimal(mem=-1), "/mem", "error.min"),
@@ -372,11 +397,11 @@ BRIDGE: JSON = {"container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v
                         "portMappings": [{"containerPort": 8080, "name": "https"}]},
           "networks": [{"mode": "container/bridge"}]}
 RULE_CASES = [
-    ({"id": "/DIRAC/Portal", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
-    ({"id": "/dirac_web", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
-    ({"id": "/-web", "cmd": "x y"}, "/id", ids.ID_SEGMENT_MESSAGE),
+    # state/PathId.scala reservedKeywords (1.11: restart, tasks, versions, ., ..).
     ({"id": "/dirac/tasks", "cmd": "x y"}, "/id",
-     "must not end with any of the following reserved keywords: restart, tasks, versions"),
+     "must not end with any of the following reserved keywords: restart, tasks, versions, ., .."),
+    ({"id": "/dirac/..", "cmd": "x y"}, "/id",
+     "must not end with any of the following reserved keywords: restart, tasks, versions, ., .."),
     ({"id": "/", "cmd": "x y"}, "/id", "Path must contain at least one path element"),
     ({"id": "/a"}, "/", CMD_OR_CONTAINER),
     ({"id": "/a", "cmd": "x y", "args": ["x"]}, "/", CMD_OR_CONTAINER),
@@ -480,7 +505,8 @@ def test_valid_definitions_have_no_problems(definition: JSON) -> None:
 
 def test_shape_errors_come_before_rule_errors() -> None:
     details = validation.validate_app({"id": "/BAD", "cpus": "lots"})
-    assert details == [{"path": "/cpus", "errors": ["error.expected.jsnumber"]}]
+    assert details == [{"path": "/id", "errors": ["error.pattern"]},
+                       {"path": "/cpus", "errors": ["error.expected.jsnumber"]}]
 
 
 def test_a_body_that_is_not_an_object_is_refused() -> None:
@@ -616,8 +642,9 @@ def test_group_problems_are_reported_under_the_app_path() -> None:
                         {"apps": []}]}
     details = groups.validate_group(group)
     assert errors_at(details, "/apps(1)/cpus") == ["error.min"]
+    # PathId.childOf (state/PathId.scala), through AppValidation.validNestedApp.
     assert errors_at(details, "/groups(0)/apps(0)/id") == [
-        "Identifier is not child of /dirac/fts. Hint: use relative paths."]
+        "Identifier is not child of '/dirac/fts'"]
     assert errors_at(details, "/groups(1)/id") == ["error.path.missing"]
     assert not errors_at(details, "/apps(0)")
 

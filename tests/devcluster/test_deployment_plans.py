@@ -36,25 +36,82 @@ def test_an_unchanged_app_keeps_its_version_and_a_restart_moves_its_config_chang
     assert restarted["/a"]["versionInfo"] == {"lastScalingAt": T0, "lastConfigChangeAt": T1}
 
 
-def test_an_app_starts_after_the_apps_it_depends_on_and_stops_before_them() -> None:
+def actions(steps: list[list[JSON]]) -> list[list[tuple[str, str]]]:
+    return [[(a["action"], a["app"]) for a in step] for step in steps]
+
+
+def test_new_apps_start_together_then_scale_after_the_apps_they_depend_on() -> None:
+    # DeploymentPlan.apply (core/deployment/DeploymentPlan.scala): one step of stops, one of
+    # starts, then one step per dependency class (dependencyOrderedSteps); removals all at once.
     db = stored({"id": "/g/db", "cmd": "sleep 600"})
     web = stored({"id": "/g/web", "cmd": "sleep 600", "dependencies": ["/g/db"]})
     start = plans.steps(original={"/g/web": None, "/g/db": None},
                         target={"/g/web": web, "/g/db": db})
-    assert [[(a["action"], a["app"]) for a in step] for step in start] == [
-        [("StartApplication", "/g/db")], [("ScaleApplication", "/g/db")],
-        [("StartApplication", "/g/web")], [("ScaleApplication", "/g/web")],
+    assert actions(start) == [
+        [("StartApplication", "/g/db"), ("StartApplication", "/g/web")],
+        [("ScaleApplication", "/g/db")], [("ScaleApplication", "/g/web")],
     ]
     stop = plans.steps(original={"/g/web": web, "/g/db": db},
                        target={"/g/web": None, "/g/db": None})
-    assert [[a["app"] for a in step] for step in stop] == [["/g/web"], ["/g/db"]]
+    assert actions(stop) == [[("StopApplication", "/g/db"), ("StopApplication", "/g/web")]]
+
+
+def test_stops_come_first_and_a_new_app_with_no_instances_is_still_scaled() -> None:
+    # DeploymentPlan.apply: StopApplication step first; dependencyOrderedSteps gives a new app
+    # a ScaleApplication even to 0 instances.
+    old = stored({"id": "/old", "cmd": "sleep 600"})
+    idle = stored({"id": "/idle", "cmd": "sleep 600", "instances": 0})
+    plan = plans.steps(original={"/old": old, "/idle": None}, target={"/old": None, "/idle": idle})
+    assert actions(plan) == [[("StopApplication", "/old")], [("StartApplication", "/idle")],
+                             [("ScaleApplication", "/idle")]]
+
+
+def test_dependency_classes_count_the_whole_target_graph() -> None:
+    # runSpecsGroupedByLongestPath measures the longest path in the target root's dependency
+    # graph, unchanged apps included: a -> b -> c with only a and c changed is [c], [a].
+    a = stored({"id": "/a", "cmd": "sleep 600", "dependencies": ["/b"]})
+    c = stored({"id": "/c", "cmd": "sleep 600"})
+    graph = {"/a": ["/b"], "/b": ["/c"], "/c": []}
+    plan = plans.steps(original={"/a": {**a, "cmd": "sleep 1"}, "/c": {**c, "cmd": "sleep 1"}},
+                       target={"/a": a, "/c": c}, graph=graph)
+    assert actions(plan) == [[("RestartApplication", "/c")], [("RestartApplication", "/a")]]
+
+
+def test_unchanged_and_non_upgrade_edits_get_no_action_and_an_empty_plan_no_step() -> None:
+    # dependencyOrderedSteps: "Other cases require no action" (executorResources is not in
+    # AppDefinition.isUpgrade); DeploymentPlan.apply drops steps without actions.
+    live = stored({"id": "/a", "cmd": "sleep 600"})
+    assert plans.steps(original={"/a": live}, target={"/a": live}) == []
+    edited = {**live, "executorResources": {"cpus": 0.2, "mem": 64, "disk": 0}}
+    assert plans.steps(original={"/a": live}, target={"/a": edited}) == []
+    new = plans.new_definitions({"/a": edited}, live={"/a": live}, version=T1, restart=False)
+    assert new["/a"] is not None
+    # GroupVersioningUtil.updateVersionInfoForChangedApps keeps the old versionInfo.
+    assert new["/a"]["version"] == T0 and new["/a"]["executorResources"]["cpus"] == 0.2
+
+
+def test_a_config_change_to_zero_instances_and_a_restart_at_zero_are_scales() -> None:
+    # dependencyOrderedSteps: isOnlyScaleChange || isScaledToZero -> ScaleApplication, else
+    # needsRestart -> RestartApplication.
+    live = stored({"id": "/a", "cmd": "sleep 600", "instances": 2})
+    to_zero = {**live, "cmd": "sleep 1", "instances": 0}
+    assert actions(plans.steps(original={"/a": live}, target={"/a": to_zero})) == [
+        [("ScaleApplication", "/a")]]
+    idle = {**live, "instances": 0}
+    assert actions(plans.steps(original={"/a": idle}, target={"/a": idle},
+                               restarted=frozenset({"/a"}))) == [[("ScaleApplication", "/a")]]
+    assert actions(plans.steps(original={"/a": live}, target={"/a": live},
+                               restarted=frozenset({"/a"}))) == [[("RestartApplication", "/a")]]
 
 
 def test_a_full_capacity_upgrade_may_go_one_task_over_to_make_progress() -> None:
     strict = {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}
-    assert plans.upgrade_capacity(instances=2, strategy=strict, running=2) == (2, 3)
+    assert plans.upgrade_capacity(instances=2, strategy=strict, healthy=2) == (2, 3)
     loose = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5}
-    assert plans.upgrade_capacity(instances=4, strategy=loose, running=4) == (2, 6)
+    assert plans.upgrade_capacity(instances=4, strategy=loose, healthy=4) == (2, 6)
+    # TaskReplaceActor.computeRestartStrategy counts healthy instances: with one of two old
+    # tasks unhealthy the strict strategy gets no extra room.
+    assert plans.upgrade_capacity(instances=2, strategy=strict, healthy=1) == (2, 2)
 
 
 def test_the_launch_backoff_grows_by_its_factor_up_to_its_cap() -> None:

@@ -70,8 +70,10 @@ def test_restart_bulk_put_patch_and_task_deletion(devcluster: launch.RunningClus
     task_id = two["tasks"][0]["id"]
     unknown = requests.post(f"{devcluster.url}/v2/tasks/delete",
                             json={"ids": [task_id, "not_known"]}, timeout=5)
+    # TasksResource.killTasks parses every id first (Task.Id.parse): "not_known" has the shape
+    # of a legacy <app>_<uuid> id, so UUID.fromString refuses it, 422, and nothing is killed.
     assert (unknown.status_code, unknown.json()) == (
-        400, {"message": "Invalid task id not_known"})
+        422, {"message": "Invalid UUID string: known"})
     assert app(devcluster.url, "/b/two", "tasks")["tasks"][0]["id"] == task_id  # none killed
     killed = requests.post(f"{devcluster.url}/v2/tasks/delete", json={"ids": [task_id]},
                            timeout=5)
@@ -114,7 +116,14 @@ def test_event_stream_carries_deployment_task_and_health_events(
                      "status_update_event", "health_status_changed_event",
                      "deployment_step_success", "deployment_success", "app_terminated_event"):
         assert expected in types, expected
-    running = next(e for e in seen if e["eventType"] == "status_update_event")
-    assert running["taskStatus"] == "TASK_RUNNING" and running["appId"] == "/ev"
+    # InstanceChangedEventsGenerator: TASK_STAGING, TASK_STARTING, then TASK_RUNNING.
+    updates = [e["taskStatus"] for e in seen if e["eventType"] == "status_update_event"]
+    assert updates[:3] == ["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"]
+    running = next(e for e in seen if e["eventType"] == "status_update_event"
+                   and e["taskStatus"] == "TASK_RUNNING")
+    assert running["appId"] == "/ev"
     success = next(e for e in seen if e["eventType"] == "deployment_success")
-    assert success["plan"]["target"]["apps"][0]["id"] == "/ev"  # type: ignore[index]
+    # DeploymentPlanConversion: an event's plan is RAML DeploymentPlan (id, steps, version).
+    assert set(success["plan"]) == {"id", "steps", "version"}  # type: ignore[arg-type]
+    assert {"action": "StartApplication", "app": "/ev"} in [
+        a for s in success["plan"]["steps"] for a in s["actions"]]  # type: ignore[index]

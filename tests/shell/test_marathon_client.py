@@ -222,6 +222,18 @@ def test_400_invalid_json_is_unprocessable_too(server: servers.ScriptedMarathon)
     assert caught.value.details == details
 
 
+def test_400_for_a_body_that_does_not_parse_keeps_the_parsers_text(
+    server: servers.ScriptedMarathon,
+) -> None:
+    # Marathon's MarathonExceptionMapper answers a Jackson parse error with details as a
+    # string, not a list of paths: it must not become a list of characters.
+    server.on("POST", "/v2/apps", Reply(400, {"message": "Invalid JSON",
+                                              "details": "Unexpected end-of-input"}))
+    with pytest.raises(marathon.Unprocessable, match="Invalid JSON: Unexpected") as caught:
+        client_for(server.url).create_app({"id": "/a"})
+    assert caught.value.details == []
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_401_and_403_are_unauthorized_with_marathons_message(
     server: servers.ScriptedMarathon, status: int

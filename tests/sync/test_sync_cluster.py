@@ -305,3 +305,32 @@ def test_a_manual_rollback_that_fails_is_recorded_as_failed(
              and e["trigger"] == "rollback"]
     assert run["outcome"] == "rolled back", run
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"
+
+
+def test_a_rollback_to_the_previous_version_skips_versions_marathon_never_ran(
+    devcluster: launch.RunningCluster, tmp_path: Path
+) -> None:
+    # Marathon stores the version of a write before its deployment manager refuses it with
+    # 409 (GroupManagerImpl.updateRootEither: storeRootVersion, then deploy), so the version
+    # list holds definitions that never ran, the same as the one that ran next.
+    app_id = "/refused/app"
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(app_id, grace=2)], tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == CONVERGED
+    v2 = {k: v for k, v in cluster.apps(devcluster.url)[app_id].items()
+          if k not in ("version", "versionInfo", "tasks", "deployments", "tasksRunning",
+                       "tasksHealthy", "tasksStaged", "tasksUnhealthy", "lastTaskFailure")}
+    v2["container"]["docker"]["image"] = "lhcbdirac:v2"
+    requests.post(f"{devcluster.url}/v2/apps{app_id}/restart", timeout=10).raise_for_status()
+    refused = requests.put(f"{devcluster.url}/v2/apps{app_id}", json=v2,
+                           params={"partialUpdate": "false"}, timeout=10)
+    assert refused.status_code == 409
+    cluster.set_tag(repo, "v2")
+    synced = cluster.sync(devcluster.url, repo, state)
+    assert synced.returncode == CONVERGED, cluster.explain(synced)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
+
+    back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
+                              "--state-dir", str(state))
+    assert back.returncode == CONVERGED, cluster.explain(back)
+    assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"

@@ -107,6 +107,10 @@ class Applier:
                           outcome=model.Outcome.FAILED, previous_version=previous_version,
                           started_at=started)
         deadline_at = started + step.deadline.seconds
+        # Write-ahead: if the records cannot take the intent, nothing is sent.
+        self._journal.intend(app_id=step.app_id, action=step.action,
+                             purpose=model.Purpose.CHANGE, definition=step.diff.desired,
+                             previous_version=previous_version, deadline=step.deadline.seconds)
         try:
             ref, notes = self._send(step, deadline_at=deadline_at, on_progress=on_progress)
             sent_at = self._clock()

@@ -3,11 +3,13 @@
 One :meth:`Engine.reconcile` is a fixed list of small steps; the run record is written
 whatever happens (Flux's habit)::
 
-    resume      wait on deployments a crashed predecessor recorded but never saw end
+    resume      settle a crashed predecessor's writes (intents adopted, applied or never
+                sent; its run interrupted), wait on the deployments it never saw end
     read live   ONE ``GET /v2/apps?embed=...`` request
     diff        core.diff.diff_apps(desired, live)
     plan        core.plan.make_plan(...)  (quarantined app/revision pairs left out)
-    apply       shell.applier.Applier.run(plan)  (deployment ids recorded before waiting)
+    apply       shell.applier.Applier.run(plan)  (intent recorded before each write,
+                deployment ids before waiting)
     quarantine  every rolled-back app for this revision
     assess      ONE more ``GET /v2/apps`` and core.health.assess per desired app
     record      the run's outcome, always
@@ -47,7 +49,7 @@ from reconciler.core import health, model
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import journal as journaling
-from reconciler.shell import marathon, runreport, steps
+from reconciler.shell import marathon, recovery, runreport, steps
 from reconciler.shell import records as recording
 
 Clock = Callable[[], float]
@@ -110,7 +112,7 @@ class Engine:
                                 requested_by=requested_by, dry_run=dry_run,
                                 errors=(model.InvalidDesiredState, marathon.MarathonError)
                                 ) as run:
-            resumed = () if dry_run else self._resume(run.journal, on_progress)
+            resumed = () if dry_run else self._resume(run, on_progress)
             run.report = replace(run.report, resumed=resumed)
             live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
             diffs = diffing.diff_apps(desired, live_apps)
@@ -159,9 +161,16 @@ class Engine:
         return report
 
     def _resume(
-        self, journal: journaling.Journal, on_progress: steps.ProgressCallback | None
+        self, run: _Run, on_progress: steps.ProgressCallback | None
     ) -> tuple[steps.StepResult, ...]:
-        """Wait on deployments recorded by a predecessor that never saw them end."""
+        """Wait on deployments a predecessor started but never saw end.
+
+        First what its crash left in flight (:func:`recovery.recover`: intents adopted,
+        found applied or never sent; its run ``interrupted``), then every recorded
+        deployment without an outcome.
+        """
+        journal = run.journal
+        recovery.recover(self._client, self._records, run_id=run.run_id)
         pending = self._records.pending_changes()
         if not pending:
             return ()

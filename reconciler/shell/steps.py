@@ -92,6 +92,12 @@ class StepResult:
 class Journal(Protocol):
     """Where the applier reports, as it goes (the engine writes it to the record store)."""
 
+    def intend(
+        self, *, app_id: model.AppId, action: model.Action, purpose: model.Purpose,
+        definition: Mapping[str, Any] | None, previous_version: str | None, deadline: float,
+    ) -> None:
+        """Called before each write is sent to Marathon (write-ahead); raises to stop it."""
+
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
         previous_version: str | None, purpose: model.Purpose, patch: tuple[JSON, ...],
@@ -104,6 +110,9 @@ class Journal(Protocol):
 
 
 class NullJournal:
+    def intend(self, **_: Any) -> None:
+        pass
+
     def deployment_started(self, **_: Any) -> None:
         pass
 

@@ -1,8 +1,8 @@
 """The record store callers use: every concern's store over one database, opened migrated.
 
 :class:`RecordStore` is the one object the engine, the controller, the web server and the
-CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.drift`,
-:mod:`.audit`), which share its :class:`database.Database`.
+CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.intents`,
+:mod:`.drift`, :mod:`.audit`), which share its :class:`database.Database`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reconciler.shell.records import audit, database, drift, migrate, runs
+from reconciler.shell.records import audit, database, drift, intents, migrate, runs
 
 
-class RecordStore(runs.RunStore, drift.DriftStore, audit.AuditStore):
+class RecordStore(runs.RunStore, intents.IntentStore, drift.DriftStore, audit.AuditStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

@@ -24,7 +24,7 @@ async def info(request: web.Request) -> web.Response:
         "buildref": "devcluster",
         "elected": True,
         "leader": host,
-        "frameworkId": "devcluster-framework-0000",
+        "frameworkId": request.app[api.CLUSTER].framework_id,
         "marathon_config": {"master": "devcluster", "local_port_min": 10000,
                             "local_port_max": 20000, "task_launch_timeout": 300000},
         "zookeeper_config": {"zk": "none"},

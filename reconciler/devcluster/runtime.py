@@ -23,11 +23,14 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
     """All state of the dev cluster, mutated only on the event loop."""
 
     _save_task: asyncio.Task[None] | None = None
+    framework_id = ""
+    """Kept in the state dir (see :func:`state.framework_id`); set by :meth:`start`."""
 
     async def start(self) -> None:
         self._start_watchdog()
         self._http = aiohttp.ClientSession()
         self.apps, self.deployments = state.load(self.state_dir)
+        self.framework_id = state.framework_id(self.state_dir)
         for record in self.apps.values():
             self.allocator.reserve(serviceports.service_ports(record.app))
         self._save_task = asyncio.create_task(self._saver())

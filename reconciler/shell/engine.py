@@ -82,6 +82,7 @@ class Engine:
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
+        self._claimed = False
         self._journal_proxy = journaling.Proxy()
         self._applier = applying.Applier(
             client, journal=self._journal_proxy,
@@ -104,7 +105,11 @@ class Engine:
         retry_quarantined: bool = False,
         on_progress: steps.ProgressCallback | None = None,
     ) -> runreport.RunReport:
-        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems."""
+        """Make Marathon equal to ``desired``; never raises for Marathon or desired problems.
+
+        Raises :class:`records.ForeignMarathon` when the records belong to another Marathon.
+        """
+        self.claim_marathon()
         self._records.record_revision(
             revision=desired.revision,
             definitions={a: app.definition for a, app in desired.apps.items()})
@@ -144,6 +149,21 @@ class Engine:
                     live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
             run.report = replace(run.report, health=_assess_all(desired, live_apps))
         return run.report
+
+    def claim_marathon(self) -> None:
+        """Tie the records to this Marathon at first contact, or refuse another one
+        (:class:`records.ForeignMarathon`): they name its deployments and versions.
+
+        Marathon unreachable: nothing to check yet; the run records Marathon's error.
+        """
+        if self._claimed:
+            return
+        try:
+            identity = self._client.identity()
+        except marathon.MarathonError:
+            return
+        self._records.claim_marathon(identity)
+        self._claimed = True
 
     def record_failed_load(
         self, *, revision: str, error: Exception | str, trigger: model.Trigger,
@@ -217,6 +237,7 @@ class Engine:
         """
         if to_revision_state is not None and to_version is not None:
             raise ValueError("give a revision or a Marathon version, not both")
+        self.claim_marathon()
         revision = to_revision_state.revision if to_revision_state is not None else (
             f"marathon:{to_version or 'previous'}")
         with self._recorded_run(revision=revision, trigger=model.Trigger.ROLLBACK,

@@ -14,7 +14,8 @@ injected clock) and handed out as ISO-8601 strings. Queries return frozen datacl
 Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations/`` (Alembic
 revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
 Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
-one store per concern (:mod:`.runs`, :mod:`.intents`, :mod:`.drift`, :mod:`.audit`) and
+one store per concern (:mod:`.runs`, :mod:`.intents`, :mod:`.drift`, :mod:`.audit`,
+:mod:`.facts`) and
 :mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.
 
 Vocabulary of the free-text columns: run triggers are ``poll``, ``webhook``, ``manual``,
@@ -27,6 +28,7 @@ values; change purposes are ``change`` (from Git) and ``rollback``; drift status
 # The public surface, so that callers keep ``from reconciler.shell import records`` and
 # ``records.X`` whatever module X lives in.
 from reconciler.shell.records.database import Clock, StoreUnavailable, When
+from reconciler.shell.records.facts import ForeignMarathon
 from reconciler.shell.records.intents import Resolution
 from reconciler.shell.records.rows import (
     Applied,
@@ -48,8 +50,8 @@ from reconciler.shell.records.rows import (
 from reconciler.shell.records.store import RecordStore, open_store
 
 __all__ = [
-    "Applied", "AuditEntry", "Change", "Clock", "Drift", "HistoryEntry", "HistoryKind",
-    "HistoryRecord", "Intent", "PendingChange", "Quarantine", "RecordStore", "Resolution",
-    "Revision", "Rollback", "Run", "StoreUnavailable", "When", "definition_digest", "iso",
-    "open_store",
+    "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
+    "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Quarantine", "RecordStore",
+    "Resolution", "Revision", "Rollback", "Run", "StoreUnavailable", "When",
+    "definition_digest", "iso", "open_store",
 ]

@@ -138,3 +138,9 @@ intents = sa.Table(
     sa.Column("resolution", sa.String(30)),
     sa.Column("change_id", sa.Integer),
 )
+facts = sa.Table(
+    "facts", metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reconciler.shell.records import audit, database, drift, intents, migrate, runs
+from reconciler.shell.records import audit, database, drift, facts, intents, migrate, runs
 
 
-class RecordStore(runs.RunStore, intents.IntentStore, drift.DriftStore, audit.AuditStore):
+class RecordStore(runs.RunStore, intents.IntentStore, drift.DriftStore, audit.AuditStore,
+                  facts.FactStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

@@ -1,4 +1,4 @@
-"""Intents: each Marathon write, recorded before the request leaves.
+"""Intents: each Marathon write, recorded before the request leaves; facts about the store.
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +7,9 @@ Create Date: 2026-11-29
 A controller killed while Marathon holds its request never learns the deployment id; the
 intent (app, action, digest of the desired definition, run) lets its successor find the
 deployment and adopt it, or mark the intent as never sent.
+
+``facts`` holds what the store knows about itself: the identity of the Marathon its records
+describe (set at first contact) and the time of the last write probe (readiness).
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ def upgrade() -> None:
         sa.Column("resolution", sa.String(30)),
         sa.Column("change_id", sa.Integer),
     )
+    op.create_table(
+        "facts",
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("facts")
     op.drop_table("intents")

@@ -77,8 +77,9 @@ class Journal:
     def _step_finished(self, result: steps.StepResult) -> None:
         for purpose in model.Purpose:
             # Marathon answered with an error (or there was nothing to send): no deployment.
+            # A write in doubt stays open: the next run's recovery asks Marathon.
             intent_id = self._intents.pop((result.app_id, purpose), None)
-            if intent_id is not None:
+            if intent_id is not None and not result.in_doubt:
                 self._store.resolve_intent(
                     intent_id, resolution=records.Resolution.NOTHING_DEPLOYED)
         change_id = self._changes.pop((result.app_id, "change"), None)

@@ -87,6 +87,9 @@ class StepResult:
     notes: tuple[str, ...] = ()
     started_at: float | None = None
     finished_at: float | None = None
+    in_doubt: bool = False
+    """The write got no clear answer (lost, garbled): it may have reached Marathon. Its
+    intent stays open, for the next run to settle from what Marathon shows."""
 
 
 class Journal(Protocol):
@@ -138,10 +141,12 @@ class ApplyOptions:
 class StepFailed(Exception):
     """The change could not be sent: nothing was deployed, nothing to roll back."""
 
-    def __init__(self, reason: str, notes: Iterable[str] = ()) -> None:
+    def __init__(self, reason: str, notes: Iterable[str] = (), *, in_doubt: bool = False
+                 ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.notes: tuple[str, ...] = tuple(notes)
+        self.in_doubt = in_doubt
 
 
 def emit(callback: ProgressCallback | None, progress: Progress) -> None:

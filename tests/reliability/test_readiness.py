@@ -19,6 +19,7 @@ import requests
 from reconciler.shell import marathon
 from tests.controller.stack import Controller, running
 from tests.controller.test_outages import first_sync, readyz
+from tests.reliability import tally
 from tests.shell import postgres, servers
 from tests.shell.test_notify import Receiver
 
@@ -64,6 +65,8 @@ def test_readyz_is_503_while_the_records_cannot_be_written(
         controller.wait("readyz to recover with the records",
                         lambda: readyz(controller) == 200, timeout=30)
         assert controller.process.poll() is None
+    tally.record(tally.Row(case="records read-only (PostgreSQL), then writable", tried=1,
+                           survived=1))
 
 
 def test_a_commit_that_fails_to_load_makes_readyz_503_with_a_run_and_a_notice(

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.devcluster import faults, launch
+from reconciler.shell import records
 from tests.reliability import tally
 from tests.sync import cluster
 
@@ -86,3 +87,37 @@ def test_sync_killed_with_a_put_in_flight_adopts_and_rolls_back_the_deployment(
     tally.record(tally.Row(case="kill -9 of reconciler sync, PUT in flight", tried=1,
                            survived=1, duplicate_deployments=0))
 
+
+
+def test_open_intents_of_a_dead_run_are_settled_as_applied_or_never_sent(
+        devcluster: launch.RunningCluster, tmp_path: Path) -> None:
+    repo = cluster.write_repo(tmp_path / "repo", [cluster.fast_app(APP, grace=1)], tag="v1")
+    state = tmp_path / "state"
+    assert cluster.sync(devcluster.url, repo, state).returncode == 0
+    store = records.open_store(state)
+    try:
+        revision = store.runs()[0].revision
+        definition = store.desired_definition(revision=revision, app_id=APP)
+        assert definition is not None
+        dead = store.start_run(revision=revision, trigger="cli", requested_by=None,
+                               dry_run=False)
+        for app_id, action, digest in (
+                (APP, "update", records.definition_digest(definition)),
+                ("/dirac/agents/never", "create", "sha256:0")):
+            store.record_intent(run_id=dead, app_id=app_id, action=action, purpose="change",
+                                revision=revision, digest=digest, previous_version=None,
+                                deadline_seconds=60)
+    finally:
+        store.close()
+
+    again = cluster.sync(devcluster.url, repo, state)
+    assert again.returncode == 0, cluster.explain(again)
+    store = records.open_store(state)
+    try:
+        settled = {i.app_id: resolution for i, resolution in store.intents(run_id=dead)}
+        assert settled == {APP: "applied", "/dirac/agents/never": "never sent"}
+        assert store.run(dead).outcome == "interrupted"
+        assert [c.outcome for c in store.changes(run_id=dead)] == ["succeeded"]
+    finally:
+        store.close()
+    assert len(cluster.versions(devcluster.url, APP)) == 1  # nothing was sent again

@@ -3,6 +3,8 @@
 One :meth:`Engine.reconcile` is a fixed list of small steps; the run record is written
 whatever happens (Flux's habit)::
 
+    identify    the records belong to this Marathon (its frameworkId, stored at first
+                contact), else records.ForeignMarathon is raised and nothing is done
     resume      settle a crashed predecessor's writes (intents adopted, applied or never
                 sent; its run interrupted), wait on the deployments it never saw end
     read live   ONE ``GET /v2/apps?embed=...`` request

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo run devcluster test lint typecheck bench clean
+.PHONY: install demo run devcluster test chaos lint typecheck bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,13 @@ test: install
 	scripts/install-test-deps.sh
 	$(MAKE) --no-print-directory lint typecheck
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# The reliability suite's long form (20 kills, a 50-app sync through the fault proxy, 2000
+# examples per fuzz property), one worker so its figures do not race other tests; prints the
+# table that docs/reliability.md keeps. Its short form runs in `make test`.
+chaos: install
+	RELIABILITY_LONG=1 FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/reliability \
+		tests/core/test_fuzz_load.py -q $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check reconciler tests bench scripts testbed

@@ -264,11 +264,15 @@ def command(
                     _output.structured(report_json(report), output)
                 sys.exit(report.exit_code.value)
             only = tuple(a if a.startswith("/") else f"/{a}" for a in apps) or None
-            report = sync_engine.reconcile(
-                desired, trigger=model.Trigger.CLI, requested_by=current_user(), dry_run=dry_run,
-                only_apps=only, retry_quarantined=retry_quarantined,
-                on_progress=ProgressPrinter(out, start=time.monotonic()),
-                on_plan=lambda plan: print_plan(plan, out, future=not dry_run))
+            try:
+                report = sync_engine.reconcile(
+                    desired, trigger=model.Trigger.CLI, requested_by=current_user(),
+                    dry_run=dry_run, only_apps=only, retry_quarantined=retry_quarantined,
+                    on_progress=ProgressPrinter(out, start=time.monotonic()),
+                    on_plan=lambda plan: print_plan(plan, out, future=not dry_run))
+            except records.StoreUnavailable as e:
+                click.echo(f"error: {e}", err=True)
+                sys.exit(1)
         finally:
             sync_engine.close()
     if text:

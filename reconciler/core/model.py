@@ -240,6 +240,8 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
     """Not attempted: quarantined, dependency failed, or a dry run."""
     TIMED_OUT = "timed out"
+    INTERRUPTED = "interrupted"
+    """The process running it died (``kill -9``, a lost node); set by the run after it."""
 
 
 class Trigger(enum.StrEnum):

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 URL_FILE = "url"
@@ -69,6 +69,7 @@ def launch(
     extra_args: Sequence[str] = (),
     own_session: bool = True,
     timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
 ) -> RunningCluster:
     """Start ``reconciler devcluster`` with its state in ``state_dir`` and wait until it listens.
 
@@ -77,7 +78,8 @@ def launch(
     signals of the caller's terminal (Ctrl-C, hangup); without it, it does, as a foreground
     child would, so a closed terminal takes it down with its caller. Raises
     :class:`DidNotStart` with the log's path when the child exits or does not listen within
-    ``timeout`` seconds.
+    ``timeout`` seconds. ``env``: variables added to the child's environment (the tests' fault
+    knobs, e.g. ``DEVCLUSTER_ANSWER_DELAY_PUT``).
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_path or state_dir / LOG_FILE
@@ -92,7 +94,8 @@ def launch(
         args += ["--images", str(images)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=own_session)
+                                   stdin=subprocess.DEVNULL, start_new_session=own_session,
+                                   env=None if env is None else {**os.environ, **env})
     try:
         url = _wait_for_url(url_file, process=process, log_path=log_path, timeout=timeout)
     except DidNotStart:

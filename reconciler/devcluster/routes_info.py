@@ -26,7 +26,7 @@ async def info(request: web.Request) -> web.Response:
         "buildref": "devcluster",
         "elected": True,
         "leader": host,
-        "frameworkId": "devcluster-framework-0000",
+        "frameworkId": request.app[api.CLUSTER].framework_id,
         "marathon_config": {
             "access_control_allow_origin": None, "checkpoint": True,
             "decline_offer_duration": 120000, "default_network_name": None,

@@ -23,6 +23,8 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
     """All state of the dev cluster, mutated only on the event loop."""
 
     _save_task: asyncio.Task[None] | None = None
+    framework_id = ""
+    """Kept in the state dir (see :func:`state.framework_id`); set by :meth:`start`."""
 
     async def start(self) -> None:
         self._start_watchdog()
@@ -31,6 +33,7 @@ class Cluster(deployments.Deployments, health.HealthChecks, tasks.TaskProcesses)
         if groups is not None:
             self.tree = groups
         self.tree.add(list(self.apps))
+        self.framework_id = state.framework_id(self.state_dir)
         for record in self.apps.values():
             self.allocator.reserve(serviceports.service_ports(record.app))
         self._save_task = asyncio.create_task(self._saver())

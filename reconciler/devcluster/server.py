@@ -18,6 +18,7 @@ from aiohttp import web
 from reconciler.devcluster import (
     api,
     catalog,
+    faults,
     routes_apps,
     routes_deployments,
     routes_groups,
@@ -28,8 +29,10 @@ from reconciler.devcluster import (
 
 
 def make_app(cluster: runtime.Cluster) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024,
-                          middlewares=[api.unknown_routes, api.tentative_ports])
+    delay = faults.answer_delay()
+    middlewares = [api.unknown_routes, api.tentative_ports] + (
+        [faults.late_answers(delay)] if delay else [])
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
     app[api.CLUSTER] = cluster
     r = app.router
     r.add_get("/", routes_info.redirect_ui)

@@ -7,6 +7,7 @@ Marathon whose leader changed does.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,21 @@ import orjson
 from reconciler.devcluster import model, tree
 
 STATE_FILE = "state.json"
+FRAMEWORK_ID_FILE = "framework-id"
+
+
+def framework_id(state_dir: Path) -> str:
+    """This cluster's Mesos framework id: made at first start and kept, as Marathon keeps the
+    id Mesos gave it at registration (in ZooKeeper) across restarts and leader changes."""
+    path = state_dir / FRAMEWORK_ID_FILE
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    made = f"devcluster-{uuid.uuid4()}-0000"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(made + "\n")
+    tmp.replace(path)
+    return made
 
 
 Loaded = tuple[dict[str, model.AppRecord], dict[str, model.Deployment], tree.GroupTree | None]

@@ -107,12 +107,17 @@ class Applier:
                           outcome=model.Outcome.FAILED, previous_version=previous_version,
                           started_at=started)
         deadline_at = started + step.deadline.seconds
+        # Write-ahead: if the records cannot take the intent, nothing is sent.
+        self._journal.intend(app_id=step.app_id, action=step.action,
+                             purpose=model.Purpose.CHANGE, definition=step.diff.desired,
+                             previous_version=previous_version, deadline=step.deadline.seconds)
         try:
             ref, notes = self._send(step, deadline_at=deadline_at, on_progress=on_progress)
             sent_at = self._clock()
         except steps.StepFailed as e:
             return self._finish(replace(base, reason=e.reason, notes=e.notes,
-                                        finished_at=self._clock()), on_progress)
+                                        in_doubt=e.in_doubt, finished_at=self._clock()),
+                                on_progress)
         base = replace(base, deployment_id=ref.deployment_id, version=ref.version, notes=notes)
         self._journal.deployment_started(
             app_id=step.app_id, action=step.action, deployment_id=ref.deployment_id,
@@ -198,7 +203,9 @@ class Applier:
                 raise steps.StepFailed(f"Marathon refused the definition: {e.message}"
                                   + (f" ({details})" if details else ""), notes) from e
             except marathon.MarathonError as e:
-                raise steps.StepFailed(f"Marathon error: {e.message}", notes) from e
+                clear = isinstance(e, marathon.NotFound | marathon.Unauthorized)
+                raise steps.StepFailed(f"Marathon error: {e.message}", notes,
+                                       in_doubt=not clear) from e
 
     def _send_once(self, step: planning.Step) -> marathon.DeploymentRef:
         desired = step.diff.desired
@@ -227,7 +234,9 @@ class Applier:
         except marathon.NotFound:
             return Ending.SUCCEEDED if base.action is model.Action.DELETE else Ending.FAILED
         except marathon.MarathonError:
-            return Ending.FAILED
+            # No answer, or a garbled one, says nothing about the deployment: judging it
+            # failed would roll back a release that may be fine. Ask again after a poll.
+            return None
         if any(d.get("id") == base.deployment_id for d in live.get("deployments") or ()):
             return None
         if base.action is model.Action.DELETE:

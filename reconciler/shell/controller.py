@@ -119,6 +119,8 @@ class Controller:
         self._last_outcome: str | None = None
         self._git_error: str | None = None
         self._marathon_error: str | None = None
+        self._records_error: str | None = None
+        """Why the last write to the records failed (or the records refused this Marathon)."""
         self._counted_requests = 0
         # Checks that changed nothing are counted in memory, not recorded: they are not
         # history, a row per check (or one rewritten every few seconds) would be a write per
@@ -226,11 +228,31 @@ class Controller:
 
     @property
     def ready(self) -> bool:
-        """Ready once a revision has been reconciled and the last Git and Marathon contacts
-        worked (``/readyz`` says which one is missing)."""
+        """Ready when :meth:`not_ready_because` finds nothing."""
+        return not self.not_ready_because()
+
+    def not_ready_because(self) -> list[str]:
+        """Why the controller is not ready (``/readyz``), empty when it is: no revision
+        reconciled yet, the newest commit failed to load, Git or Marathon failed at the last
+        contact (Marathon answering nonsense included), the records cannot be written now
+        (one small write is tried) or belong to another Marathon."""
+        try:
+            self.records.probe_write()
+            probe = None
+        except records.StoreUnavailable as e:
+            probe = str(e)
         with self._state_lock:
-            return (self._synced is not None and self._git_error is None
-                    and self._marathon_error is None)
+            reasons = [
+                "no revision reconciled yet" if self._synced is None else None,
+                (f"the newest commit {self._invalid[0][:12]} failed to load: "
+                 f"{self._invalid[1].splitlines()[0] if self._invalid[1] else ''}")
+                if self._invalid else None,
+                f"git: {self._git_error}" if self._git_error else None,
+                f"marathon: {self._marathon_error}" if self._marathon_error else None,
+                f"records: {probe or self._records_error}"
+                if probe or self._records_error else None,
+            ]
+        return [r for r in reasons if r]
 
     def live_apps(self) -> list[model.JSON]:
         return self.client.list_apps(embed=marathon.LIVE_EMBED)
@@ -283,10 +305,15 @@ class Controller:
             desired = loading.load_desired_state(list(snapshot.files), revision=revision)
         except model.InvalidDesiredState as e:
             self._invalid = (revision, str(e))
-            with self._lock:
-                self._engine.record_failed_load(revision=revision, error=e, trigger=trigger)
+            try:
+                with self._lock:
+                    self._engine.record_failed_load(revision=revision, error=e,
+                                                    trigger=trigger)
+            except records.StoreUnavailable as failed:
+                self._records_failed(failed)
             telemetry.event(log, "desired state invalid", level=logging.ERROR,
                             revision=revision, problems=[str(p) for p in e.problems])
+            self._announce()  # a failed run: "sync failed", with the load error as why
             return
         self._invalid = None
         self.records.record_revision(
@@ -301,6 +328,10 @@ class Controller:
         if report.error is None:
             self._synced = revision
 
+    def _records_failed(self, error: records.StoreUnavailable) -> None:
+        self._records_error = str(error)
+        telemetry.event(log, "records unavailable", level=logging.ERROR, error=str(error))
+
     def _git_ok(self) -> None:
         self._git_backoff.succeeded()
         self._git_error = None
@@ -309,9 +340,16 @@ class Controller:
                    only: Sequence[str] | None = None,
                    requested_by: str | None = None) -> runreport.RunReport:
         started = time.monotonic()
-        with self._lock:
-            report = self._engine.reconcile(desired, trigger=trigger, requested_by=requested_by,
-                                            only_apps=only)
+        try:
+            with self._lock:
+                report = self._engine.reconcile(desired, trigger=trigger,
+                                                requested_by=requested_by, only_apps=only)
+            self._records_error = None
+        except records.StoreUnavailable as e:
+            self._records_failed(e)
+            return runreport.RunReport(run_id=None, revision=desired.revision, trigger=trigger,
+                                       dry_run=False, plan=None, results=(), resumed=(),
+                                       health={}, error=f"records: {e}")
         elapsed = time.monotonic() - started
         self._remember_in_sync(desired, report)
         if trigger is not model.Trigger.DRIFT_CORRECTION:

@@ -3,11 +3,15 @@
 One :meth:`Engine.reconcile` is a fixed list of small steps; the run record is written
 whatever happens (Flux's habit)::
 
-    resume      wait on deployments a crashed predecessor recorded but never saw end
+    identify    the records belong to this Marathon (its frameworkId, stored at first
+                contact), else records.ForeignMarathon is raised and nothing is done
+    resume      settle a crashed predecessor's writes (intents adopted, applied or never
+                sent; its run interrupted), wait on the deployments it never saw end
     read live   ONE ``GET /v2/apps?embed=...`` request
     diff        core.diff.diff_apps(desired, live)
     plan        core.plan.make_plan(...)  (quarantined app/revision pairs left out)
-    apply       shell.applier.Applier.run(plan)  (deployment ids recorded before waiting)
+    apply       shell.applier.Applier.run(plan)  (intent recorded before each write,
+                deployment ids before waiting)
     quarantine  every rolled-back app for this revision
     assess      ONE more ``GET /v2/apps`` and core.health.assess per desired app
     release     open the revision's release, and record each app's outcome in it
@@ -48,7 +52,7 @@ from reconciler.core import health, model, releases
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import journal as journaling
-from reconciler.shell import marathon, runreport, steps
+from reconciler.shell import marathon, recovery, runreport, steps
 from reconciler.shell import records as recording
 
 Clock = Callable[[], float]
@@ -86,6 +90,7 @@ class Engine:
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
+        self._claimed = False
         self._journal_proxy = journaling.Proxy()
         self._applier = applying.Applier(
             client, journal=self._journal_proxy,
@@ -112,7 +117,9 @@ class Engine:
         """Make Marathon equal to ``desired``; never raises for Marathon or desired problems.
 
         ``on_plan`` is called with the plan before anything is applied (``sync`` prints it).
+        Raises :class:`records.ForeignMarathon` when the records belong to another Marathon.
         """
+        self.claim_marathon()
         self._records.record_revision(
             revision=desired.revision,
             definitions={a: app.definition for a, app in desired.apps.items()})
@@ -120,7 +127,7 @@ class Engine:
                                 requested_by=requested_by, dry_run=dry_run,
                                 errors=(model.InvalidDesiredState, marathon.MarathonError)
                                 ) as run:
-            resumed = () if dry_run else self._resume(run.journal, on_progress)
+            resumed = () if dry_run else self._resume(run, on_progress)
             run.report = replace(run.report, resumed=resumed)
             live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
             diffs = diffing.diff_apps(desired, live_apps)
@@ -166,6 +173,21 @@ class Engine:
             run.report = replace(run.report, health=_assess_all(desired, live_apps))
         return run.report
 
+    def claim_marathon(self) -> None:
+        """Tie the records to this Marathon at first contact, or refuse another one
+        (:class:`records.ForeignMarathon`): they name its deployments and versions.
+
+        Marathon unreachable: nothing to check yet; the run records Marathon's error.
+        """
+        if self._claimed:
+            return
+        try:
+            identity = self._client.identity()
+        except marathon.MarathonError:
+            return
+        self._records.claim_marathon(identity)
+        self._claimed = True
+
     def record_failed_load(
         self, *, revision: str, error: Exception | str, trigger: model.Trigger,
         requested_by: str | None = None,
@@ -182,9 +204,16 @@ class Engine:
         return report
 
     def _resume(
-        self, journal: journaling.Journal, on_progress: steps.ProgressCallback | None
+        self, run: _Run, on_progress: steps.ProgressCallback | None
     ) -> tuple[steps.StepResult, ...]:
-        """Wait on deployments recorded by a predecessor that never saw them end."""
+        """Wait on deployments a predecessor started but never saw end.
+
+        First what its crash left in flight (:func:`recovery.recover`: intents adopted,
+        found applied or never sent; its run ``interrupted``), then every recorded
+        deployment without an outcome.
+        """
+        journal = run.journal
+        recovery.recover(self._client, self._records, run_id=run.run_id)
         pending = self._records.pending_changes()
         if not pending:
             return ()
@@ -231,6 +260,7 @@ class Engine:
         """
         if to_revision_state is not None and to_version is not None:
             raise ValueError("give a revision or a Marathon version, not both")
+        self.claim_marathon()
         revision = to_revision_state.revision if to_revision_state is not None else (
             f"marathon:{to_version or 'previous'}")
         with self._recorded_run(revision=revision, trigger=model.Trigger.ROLLBACK,

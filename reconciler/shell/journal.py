@@ -1,12 +1,16 @@
 """The run's journal: what the applier reports, written to the record store as it happens.
 
-Deployment ids are recorded before the applier waits on them, so that a successor can resume
-after a crash; each step's outcome (and its rollback) is recorded as soon as it is known.
+Write-ahead: the intent of each Marathon write (app, action, digest of the definition, run)
+is recorded before its request leaves; Marathon's answer resolves it with the change record
+that carries the deployment id, recorded before the applier waits on it. A successor finds
+whatever a crash left between the two (:mod:`reconciler.shell.recovery`). Each step's
+outcome (and its rollback) is recorded as soon as it is known.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.core import model
@@ -21,12 +25,25 @@ class Journal:
         self._run_id = run_id
         self._revision = revision
         self._changes: dict[tuple[model.AppId, str], int] = {}
+        self._intents: dict[tuple[model.AppId, str], int] = {}
         # The applier reports from its worker threads; one writer at a time keeps SQLite happy.
         self._lock = threading.Lock()
 
     def adopt(self, app_id: model.AppId, change_id: int) -> None:
         """Finish an existing change record (a predecessor's) instead of creating one."""
         self._changes[(app_id, "change")] = change_id
+
+    def intend(
+        self, *, app_id: model.AppId, action: model.Action, purpose: model.Purpose,
+        definition: Mapping[str, Any] | None, previous_version: str | None, deadline: float,
+    ) -> None:
+        """Record a write before it is sent (raises if the records cannot be written)."""
+        with self._lock:
+            self._intents[(app_id, purpose)] = self._store.record_intent(
+                run_id=self._run_id, app_id=app_id, action=str(action), purpose=str(purpose),
+                revision=self._revision,
+                digest=None if definition is None else records.definition_digest(definition),
+                previous_version=previous_version, deadline_seconds=deadline)
 
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
@@ -48,12 +65,23 @@ class Journal:
             deployment_id=deployment_id, version=version, previous_version=previous_version,
             purpose=purpose, patch=list(patch), deadline_seconds=deadline)
         self._changes[(app_id, purpose)] = change_id
+        intent_id = self._intents.pop((app_id, purpose), None)
+        if intent_id is not None:
+            self._store.resolve_intent(intent_id, resolution=records.Resolution.SENT,
+                                       change_id=change_id)
 
     def step_finished(self, result: steps.StepResult) -> None:
         with self._lock:
             self._step_finished(result)
 
     def _step_finished(self, result: steps.StepResult) -> None:
+        for purpose in model.Purpose:
+            # Marathon answered with an error (or there was nothing to send): no deployment.
+            # A write in doubt stays open: the next run's recovery asks Marathon.
+            intent_id = self._intents.pop((result.app_id, purpose), None)
+            if intent_id is not None and not result.in_doubt:
+                self._store.resolve_intent(
+                    intent_id, resolution=records.Resolution.NOTHING_DEPLOYED)
         change_id = self._changes.pop((result.app_id, "change"), None)
         if change_id is None:
             change_id = self._store.record_deployment(
@@ -74,6 +102,10 @@ class Proxy:
     """Lets one applier (and its event thread) outlive runs while each run has its journal."""
 
     target: Journal | None = None
+
+    def intend(self, **kwargs: Any) -> None:
+        if self.target is not None:
+            self.target.intend(**kwargs)
 
     def deployment_started(self, **kwargs: Any) -> None:
         if self.target is not None:

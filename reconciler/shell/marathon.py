@@ -126,8 +126,40 @@ def _quote_id(app_id: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in app_id.strip("/").split("/"))
 
 
-def _deployment_ref(body: JSON) -> DeploymentRef:
+def _field(body: Any, key: str, *, what: str) -> Any:
+    """``body[key]`` from an answer that must be an object holding ``key``."""
+    if not isinstance(body, dict) or key not in body:
+        raise MarathonError(f"{what}: Marathon answered nonsense: expected an object with "
+                            f"{key!r}, got {_shape(body)}")
+    return body[key]
+
+
+def _object(body: Any, *, what: str) -> JSON:
+    if not isinstance(body, dict):
+        raise MarathonError(f"{what}: Marathon answered nonsense: expected an object, got "
+                            f"{_shape(body)}")
+    return body
+
+
+def _objects(body: Any, *, what: str) -> list[JSON]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise MarathonError(f"{what}: Marathon answered nonsense: expected a list of objects, "
+                            f"got {_shape(body)}")
+    return body
+
+
+def _shape(body: Any) -> str:
+    if isinstance(body, dict):
+        return "an object with " + (", ".join(repr(k) for k in list(body)[:5]) or "no keys")
+    if isinstance(body, list):
+        kinds = sorted({type(item).__name__ for item in body})
+        return f"a list of {', '.join(kinds) or 'nothing'}"
+    return f"a {type(body).__name__}"
+
+
+def _deployment_ref(answer: Any) -> DeploymentRef:
     """PUT/DELETE answer ``{deploymentId, version}``; POST answers the app with ``deployments``."""
+    body = _object(answer, what="a write's answer")
     if "deploymentId" in body:
         return DeploymentRef(deployment_id=body["deploymentId"], version=body.get("version", ""))
     deployments = body.get("deployments") or []
@@ -285,21 +317,36 @@ class MarathonClient:
         self._send("GET", "/ping").close()
 
     def info(self) -> JSON:
-        result: JSON = self._json("GET", "/v2/info")
-        return result
+        return _object(self._json("GET", "/v2/info"), what="GET /v2/info")
+
+    def identity(self) -> str:
+        """Who this Marathon is, for tying records to it: its Mesos ``frameworkId``.
+
+        The framework id is what Mesos gave Marathon at its first registration; Marathon
+        keeps it (in ZooKeeper) across restarts and leader elections, and no two Marathons
+        share one. ``name`` is ``marathon`` on nearly every cluster and ``leader`` changes
+        at each election, so neither tells Marathons apart. Raises :class:`MarathonError`
+        while Marathon has no framework id yet (not registered with Mesos).
+        """
+        framework = self.info().get("frameworkId")
+        if not isinstance(framework, str) or not framework:
+            raise MarathonError("GET /v2/info: Marathon has no frameworkId yet (not "
+                                "registered with Mesos): cannot tell which Marathon this is")
+        return framework
 
     def list_apps(self, *, prefix: str | None = None, embed: tuple[str, ...] = ()) -> list[JSON]:
         """All apps in one request (``GET /v2/apps?id=prefix&embed=...``)."""
         params: list[tuple[str, str]] = [("embed", e) for e in embed]
         if prefix and prefix.strip("/"):
             params.append(("id", prefix))
-        apps: list[JSON] = self._json("GET", "/v2/apps", params=params)["apps"]
-        return apps
+        return _objects(_field(self._json("GET", "/v2/apps", params=params), "apps",
+                               what="GET /v2/apps"), what="GET /v2/apps: apps")
 
     def get_app(self, app_id: str, *, embed: tuple[str, ...] = ()) -> JSON:
         params = [("embed", e) for e in embed]
-        app: JSON = self._json("GET", f"/v2/apps/{_quote_id(app_id)}", params=params)["app"]
-        return app
+        path = f"/v2/apps/{_quote_id(app_id)}"
+        return _object(_field(self._json("GET", path, params=params), "app", what=f"GET {path}"),
+                       what=f"GET {path}: app")
 
     def create_app(self, definition: JSON) -> DeploymentRef:
         return _deployment_ref(self._json("POST", "/v2/apps", body=definition))
@@ -332,19 +379,19 @@ class MarathonClient:
         )
 
     def list_versions(self, app_id: str) -> list[str]:
-        versions: list[str] = self._json("GET", f"/v2/apps/{_quote_id(app_id)}/versions")[
-            "versions"
-        ]
+        path = f"/v2/apps/{_quote_id(app_id)}/versions"
+        versions = _field(self._json("GET", path), "versions", what=f"GET {path}")
+        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+            raise MarathonError(f"GET {path}: Marathon answered nonsense: versions is not a "
+                                f"list of strings")
         return versions
 
     def get_app_version(self, app_id: str, version: str) -> JSON:
         path = f"/v2/apps/{_quote_id(app_id)}/versions/{urllib.parse.quote(version, safe='')}"
-        app: JSON = self._json("GET", path)
-        return app
+        return _object(self._json("GET", path), what=f"GET {path}")
 
     def list_deployments(self) -> list[JSON]:
-        deployments: list[JSON] = self._json("GET", "/v2/deployments")
-        return deployments
+        return _objects(self._json("GET", "/v2/deployments"), what="GET /v2/deployments")
 
     def cancel_deployment(self, deployment_id: str, *, force: bool = False) -> DeploymentRef | None:
         """Without force Marathon starts a rollback deployment (returned); with force, None."""

@@ -85,6 +85,8 @@ class Rollbacks:
         started = self._clock()
         method = steps.RollbackMethod.CANCEL_DEPLOYMENT
         ref: marathon.DeploymentRef | None = None
+        self._journal.intend(app_id=app_id, action=action, purpose=model.Purpose.ROLLBACK,
+                             definition=None, previous_version=from_version, deadline=deadline)
         try:
             if deployment_id is not None:
                 with contextlib.suppress(marathon.NotFound):

@@ -87,10 +87,19 @@ class StepResult:
     notes: tuple[str, ...] = ()
     started_at: float | None = None
     finished_at: float | None = None
+    in_doubt: bool = False
+    """The write got no clear answer (lost, garbled): it may have reached Marathon. Its
+    intent stays open, for the next run to settle from what Marathon shows."""
 
 
 class Journal(Protocol):
     """Where the applier reports, as it goes (the engine writes it to the record store)."""
+
+    def intend(
+        self, *, app_id: model.AppId, action: model.Action, purpose: model.Purpose,
+        definition: Mapping[str, Any] | None, previous_version: str | None, deadline: float,
+    ) -> None:
+        """Called before each write is sent to Marathon (write-ahead); raises to stop it."""
 
     def deployment_started(
         self, *, app_id: model.AppId, action: model.Action, deployment_id: str, version: str,
@@ -104,6 +113,9 @@ class Journal(Protocol):
 
 
 class NullJournal:
+    def intend(self, **_: Any) -> None:
+        pass
+
     def deployment_started(self, **_: Any) -> None:
         pass
 
@@ -129,10 +141,12 @@ class ApplyOptions:
 class StepFailed(Exception):
     """The change could not be sent: nothing was deployed, nothing to roll back."""
 
-    def __init__(self, reason: str, notes: Iterable[str] = ()) -> None:
+    def __init__(self, reason: str, notes: Iterable[str] = (), *, in_doubt: bool = False
+                 ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.notes: tuple[str, ...] = tuple(notes)
+        self.in_doubt = in_doubt
 
 
 def emit(callback: ProgressCallback | None, progress: Progress) -> None:

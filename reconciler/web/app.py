@@ -29,7 +29,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     app = fastapi.FastAPI(title="reconciler", openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(webhooks.webhook_router(secret=controller.settings.webhook_secret,
                                                trigger_poll=controller.trigger_poll))
-    app.include_router(ops.ops_router(ready=lambda: controller.ready,
+    app.include_router(ops.ops_router(ready=controller.not_ready_because,
                                       alive=lambda: controller.alive,
                                       before_scrape=lambda: _before_scrape(controller),
                                       status=lambda: controller.status().as_json()))

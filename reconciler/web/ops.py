@@ -1,5 +1,5 @@
 """Operations endpoints: ``/metrics`` (Prometheus), ``/healthz`` (the scheduler runs), ``/readyz``
-(a revision has been reconciled)."""
+(a revision has been reconciled and nothing stands in the way; ``reasons`` says what does)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import responses
 from reconciler.shell import telemetry
 
 
-def ops_router(*, ready: Callable[[], bool], alive: Callable[[], bool] = lambda: True,
+def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = lambda: True,
                before_scrape: Callable[[], None] | None = None,
                status: Callable[[], dict[str, Any]] | None = None) -> fastapi.APIRouter:
     router = fastapi.APIRouter(include_in_schema=False)
@@ -32,8 +32,9 @@ def ops_router(*, ready: Callable[[], bool], alive: Callable[[], bool] = lambda:
 
     @router.get("/readyz")
     def readyz() -> responses.JSONResponse:
-        is_ready = ready()
-        body: dict[str, Any] = {"ready": is_ready}
+        reasons = ready()
+        is_ready = not reasons
+        body: dict[str, Any] = {"ready": is_ready, "reasons": reasons}
         if status is not None:
             body["status"] = status()
         return responses.JSONResponse(body, status_code=200 if is_ready else 503)

@@ -120,10 +120,10 @@ def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
                "RECONCILER_LISTEN": f"127.0.0.1:{port}",
                "RECONCILER_POLL_INTERVAL": str(poll_interval),
                "RECONCILER_DRIFT_INTERVAL": str(drift_interval),
-               "RECONCILER_WEBHOOK_SECRET": SECRET, "RECONCILER_API_TOKEN": TOKEN,
-               **(extra_env or {})}
+               "RECONCILER_WEBHOOK_SECRET": SECRET, "RECONCILER_API_TOKEN": TOKEN}
         for name in ("RECONCILER_NOTIFY_WEBHOOK_URL", "RECONCILER_SENTRY_DSN"):
             env.pop(name, None)
+        env.update(extra_env or {})  # after the pops: a test may set a notification receiver
         log = root / "controller.log"
         with open(log, "ab") as out:
             process = subprocess.Popen([sys.executable, "-m", "reconciler", "run"], env=env,

@@ -57,9 +57,19 @@ class Database:
             raise StoreUnavailable(f"cannot open the record store {self.url}: "
                                    f"{type(cause).__name__}: {_first_line(e)}") from e
 
-    def begin(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        """A connection in a transaction, committed when the block ends without error."""
-        return self.engine.begin()
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction, committed when the block ends without error.
+
+        The database refusing work (read-only, disk full, server gone) raises
+        :class:`StoreUnavailable`; other errors (a unique key taken) pass unchanged.
+        """
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InternalError) as e:
+            raise StoreUnavailable(f"the record store {self.url} refused work: "
+                                   f"{_first_line(e)}") from e
 
     def now(self) -> float:
         return float(self.clock())

@@ -112,6 +112,24 @@ class PendingChange:
 
 
 @dataclass(frozen=True)
+class Intent:
+    """A Marathon write recorded before its request left; open until its fate is known."""
+
+    intent_id: int
+    run_id: int
+    app_id: str
+    action: str
+    purpose: str
+    revision: str
+    digest: str | None
+    """:func:`definition_digest` of the definition sent (None for a delete)."""
+    previous_version: str | None
+    deadline_seconds: float | None
+    at: float
+    """UNIX seconds (deadlines of adopted deployments are counted from it)."""
+
+
+@dataclass(frozen=True)
 class Rollback:
     rollback_id: int
     run_id: int | None

@@ -141,10 +141,12 @@ class RunStore(database.Store):
         self, *, run_id: int, app_id: str, action: str, revision: str,
         deployment_id: str | None, version: str | None, previous_version: str | None,
         purpose: str, patch: Sequence[Mapping[str, Any]], deadline_seconds: float | None,
+        started_at: float | None = None,
     ) -> int:
         """Record a change; call it as soon as Marathon answered with a deployment id.
 
-        The patch is masked here, whatever the caller passed.
+        The patch is masked here, whatever the caller passed. ``started_at`` (UNIX seconds,
+        default now) is for a deployment adopted after a crash: its intent's time.
         """
         masked = redact.mask_patch([dict(op) for op in patch])
         with self._db.lock, self._db.begin() as conn:
@@ -152,7 +154,8 @@ class RunStore(database.Store):
                 run_id=run_id, app_id=app_id, action=action, revision=revision, purpose=purpose,
                 patch=json.dumps(list(masked)), deployment_id=deployment_id,
                 version=version, previous_version=previous_version,
-                deadline_seconds=deadline_seconds, started_at=self._db.now()))
+                deadline_seconds=deadline_seconds,
+                started_at=self._db.now() if started_at is None else started_at))
             return database.inserted_id(result)
 
     def finish_change(self, change_id: int, *, outcome: str, reason: str | None) -> None:

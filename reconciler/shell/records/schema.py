@@ -145,3 +145,25 @@ release_apps = sa.Table(
     sa.Column("run_id", sa.Integer),
     sa.Column("at", sa.Float, nullable=False),
 )
+intents = sa.Table(
+    "intents", metadata,
+    sa.Column("intent_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False, index=True),
+    sa.Column("app_id", sa.Text, nullable=False, index=True),
+    sa.Column("action", sa.String(20), nullable=False),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    sa.Column("revision", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(100)),
+    sa.Column("previous_version", sa.String(50)),
+    sa.Column("deadline_seconds", sa.Float),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float),
+    sa.Column("resolution", sa.String(30)),
+    sa.Column("change_id", sa.Integer),
+)
+facts = sa.Table(
+    "facts", metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)

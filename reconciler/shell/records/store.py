@@ -2,7 +2,8 @@
 
 :class:`RecordStore` is the one object the engine, the controller, the web server and the
 CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.releases`,
-:mod:`.drift`, :mod:`.audit`), which share its :class:`database.Database`.
+:mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`), which share its
+:class:`database.Database`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reconciler.shell.records import audit, database, drift, migrate, releases, runs
+from reconciler.shell.records import (
+    audit,
+    database,
+    drift,
+    facts,
+    intents,
+    migrate,
+    releases,
+    runs,
+)
 
 
-class RecordStore(runs.RunStore, releases.ReleaseStore, drift.DriftStore, audit.AuditStore):
+class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, drift.DriftStore,
+                  audit.AuditStore, facts.FactStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

@@ -24,7 +24,7 @@ import yaml
 from tests.controller.stack import PORTAL, Controller, repo_files, running
 from tests.controller.test_outages import first_sync
 from tests.reliability import tally
-from tests.shell.test_notify import Receiver
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from tests.controller.stack import Controller, running
 from tests.controller.test_outages import first_sync, readyz
 from tests.reliability import tally
 from tests.shell import postgres, servers
-from tests.shell.test_notify import Receiver
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 

@@ -331,6 +331,6 @@ def test_a_rollback_to_the_previous_version_skips_versions_marathon_never_ran(
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v2"
 
     back = cluster.reconciler("rollback", "--marathon", devcluster.url, app_id,
-                              "--state-dir", str(state))
+                              "--state-dir", str(state), "--yes")
     assert back.returncode == CONVERGED, cluster.explain(back)
     assert cluster.image_of(cluster.apps(devcluster.url)[app_id]) == "lhcbdirac:v1"

@@ -92,6 +92,11 @@ class Views:
                 return row.text
         raise AssertionError(f"no dashboard row for {app_id}")
 
+    def release(self, revision: str) -> dict[str, Any]:
+        found = [r for r in self.stack.api("/releases")["releases"] if r["revision"] == revision]
+        assert found, f"no release recorded for {revision}"
+        return found[0]
+
     def notices(self) -> list[str]:
         return self.receiver.texts()
 
@@ -158,6 +163,10 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
                for c in server["api"]["conditions"])
     views.agree(PORTAL, state="blocked", author="Carol Tester")
     assert cluster.image_of(cluster.apps(incident.marathon)[SERVER]) == "lhcbdirac:v8r2p45"
+    release = views.release(broken)
+    assert release["author"].startswith("Carol Tester") and "rolled back" in release["outcome"]
+    assert {(c["old"], c["new"]) for c in release["imagesChanged"]} == {
+        ("v8r2p45", "v8r2p46-broken")}
     _wait("chat to hear of the rollback", lambda: any(
         "rollback" in n and "Carol Tester" in n for n in views.notices()), timeout=30)
     views.screenshot("2-quarantined")
@@ -187,6 +196,8 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
         fixed = views.agree(app_id, state="in sync", author="Dave Oncall")
         assert not fixed["api"]["conditions"], fixed["api"]
     assert fixed["code"] == 0
+    # The broken release stays rolled back: later runs never rewrite its outcome.
+    assert "rolled back" in views.release(broken)["outcome"]
     views.screenshot("4-fixed-forward")
 
     # 5. A manual rollback to the broken revision fails, and is recorded as failing (it was

@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.devcluster import launch
 from tests.reliability import tally
+from tests.support import webhooks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MARATHON_REFERENCE = REPO_ROOT.parent / "shared" / "marathon-reference"
@@ -26,6 +27,16 @@ def devcluster(tmp_path: Path) -> Iterator[launch.RunningCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[webhooks.Receiver]:
+    """A chat webhook endpoint that keeps what it is sent."""
+    r = webhooks.Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
 
 
 @pytest.fixture(scope="session")

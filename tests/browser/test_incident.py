@@ -43,15 +43,6 @@ def _apps() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[webhooks.Receiver]:
-    r = webhooks.Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-@pytest.fixture
 def incident(tmp_path: Path, receiver: webhooks.Receiver) -> Iterator[Stack]:
     running = Stack.start(tmp_path / "stack", desired=_apps(), settings=SETTINGS,
                           extra_env={"RECONCILER_NOTIFY_WEBHOOK_URL": receiver.url,

@@ -32,15 +32,6 @@ PORTAL_DEFINITION = {
 
 
 @pytest.fixture
-def receiver() -> Iterator[webhooks.Receiver]:
-    r = webhooks.Receiver()
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[records.RecordStore]:
     s = records.open_store(tmp_path / "state")
     # Notifications on from the start: only what is recorded after this is announced.

@@ -22,9 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from reconciler.core import diff as diffing
 from reconciler.core import load as loading
@@ -38,6 +36,7 @@ from reconciler.shell import (
     gitsource,
     marathon,
     notify,
+    readiness,
     records,
     runreport,
     scheduler,
@@ -49,39 +48,6 @@ log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
 DRIFT_JOB = "drift"
-
-
-@dataclass(frozen=True)
-class Status:
-    """What the controller knows now, for ``/api/v1/status`` and ``/readyz``."""
-
-    revision: str | None
-    """The revision last reconciled without error."""
-    seen_revision: str | None
-    """The newest revision the source answered with."""
-    ref: str
-    source: str
-    last_poll_at: str | None
-    last_sync_at: str | None
-    last_outcome: str | None
-    git_error: str | None
-    marathon_error: str | None
-    invalid: str | None
-    """Why the newest revision cannot be applied (validation problems), if so."""
-    checks: int = 0
-    """Polls, drift checks and syncs since the start that found nothing to change: counted
-    here (and in ``reconciler_checks_total``), never recorded as runs."""
-    last_checked_at: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision, "lastSyncedRevision": self.revision,
-            "seenRevision": self.seen_revision, "ref": self.ref, "source": self.source,
-            "lastPollAt": self.last_poll_at, "lastSyncAt": self.last_sync_at,
-            "lastOutcome": self.last_outcome, "gitError": self.git_error,
-            "marathonError": self.marathon_error, "invalid": self.invalid,
-            "checks": self.checks, "lastCheckedAt": self.last_checked_at,
-        }
 
 
 class Controller:
@@ -110,7 +76,7 @@ class Controller:
         self._invalid: tuple[str, str] | None = None
         self._next_trigger = model.Trigger.POLL
         self._attributions: dict[str, events.Attribution] = {}
-        self._in_sync: dict[str, model.JSON] = {}
+        self._baselines = driftcheck.Baselines(store)
         """Apps the latest reconciles left equal to desired, with that desired definition."""
         self._git_backoff = scheduler.Backoff(base=min(1.0, settings.poll_interval))
         self._marathon_backoff = scheduler.Backoff(base=min(1.0, settings.poll_interval))
@@ -204,16 +170,16 @@ class Controller:
                     live = None
                 if live is not None:
                     with self._state_lock:
-                        self._in_sync[app_id] = steps.strip_read_only(live)
+                        self._baselines.set(app_id, steps.strip_read_only(live))
         if report.error:
             return f"rollback failed: {report.error}"
         return f"rollback {report.outcome}"
 
     # -- status ----------------------------------------------------------------------------
 
-    def status(self) -> Status:
+    def status(self) -> readiness.Status:
         with self._state_lock:
-            return Status(
+            return readiness.Status(
                 revision=self._synced, seen_revision=self._seen, ref=self.settings.repo_ref,
                 source=self._source_name(), last_poll_at=records.iso(self._last_poll_at),
                 last_sync_at=records.iso(self._last_sync_at), last_outcome=self._last_outcome,
@@ -232,27 +198,17 @@ class Controller:
         return not self.not_ready_because()
 
     def not_ready_because(self) -> list[str]:
-        """Why the controller is not ready (``/readyz``), empty when it is: no revision
-        reconciled yet, the newest commit failed to load, Git or Marathon failed at the last
-        contact (Marathon answering nonsense included), the records cannot be written now
-        (one small write is tried) or belong to another Marathon."""
+        """Why the controller is not ready (``/readyz``), empty when it is (one small write
+        to the records is tried each time)."""
         try:
             self.records.probe_write()
             probe = None
         except records.StoreUnavailable as e:
             probe = str(e)
         with self._state_lock:
-            reasons = [
-                "no revision reconciled yet" if self._synced is None else None,
-                (f"the newest commit {self._invalid[0][:12]} failed to load: "
-                 f"{self._invalid[1].splitlines()[0] if self._invalid[1] else ''}")
-                if self._invalid else None,
-                f"git: {self._git_error}" if self._git_error else None,
-                f"marathon: {self._marathon_error}" if self._marathon_error else None,
-                f"records: {probe or self._records_error}"
-                if probe or self._records_error else None,
-            ]
-        return [r for r in reasons if r]
+            return readiness.not_ready_because(
+                synced=self._synced, invalid=self._invalid, git_error=self._git_error,
+                marathon_error=self._marathon_error, records_error=probe or self._records_error)
 
     def live_apps(self) -> list[model.JSON]:
         return self.client.list_apps(embed=marathon.LIVE_EMBED)
@@ -351,7 +307,7 @@ class Controller:
                                        dry_run=False, plan=None, results=(), resumed=(),
                                        health={}, error=f"records: {e}")
         elapsed = time.monotonic() - started
-        self._remember_in_sync(desired, report)
+        self._baselines.remember(desired, report)
         if trigger is not model.Trigger.DRIFT_CORRECTION:
             self._drift.synced(report)
         telemetry.RECONCILE_SECONDS.labels(trigger=trigger).observe(elapsed)
@@ -412,12 +368,12 @@ class Controller:
                 return
             self._marathon_backoff.succeeded()
             self._marathon_error = None
-            to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines(),
+            to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines.all(),
                                                  live_apps=live_apps, attributions=attributions)
         if to_correct:
             report = self._reconcile(desired, trigger=model.Trigger.DRIFT_CORRECTION,
                                      only=sorted(to_correct))
-            held = self._held_back(report, to_correct)
+            held = driftcheck.held_back(report, to_correct)
             self._drift.corrected(report, {a: d for a, d in to_correct.items() if a not in held})
             for app_id, drift_id in sorted(held.items()):
                 self._correct_to_baseline(desired, app_id=app_id, drift_id=drift_id)
@@ -425,21 +381,13 @@ class Controller:
             self._checked("drift")
         self._announce()
 
-    @staticmethod
-    def _held_back(report: runreport.RunReport, drifts: Mapping[str, int]) -> dict[str, int]:
-        """The drifted apps whose new revision is held back by a quarantine."""
-        held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
-        skipped = {s.app_id for s in (report.plan.skipped if report.plan else ())
-                   if s.reason in held}
-        return {a: d for a, d in drifts.items() if a in skipped}
-
     def _correct_to_baseline(self, desired: model.DesiredState, *, app_id: str,
                              drift_id: int) -> None:
         """Put a drifted app back to what was last applied to it, when the newest revision
         cannot go out (it, or a dependency, is quarantined): a scale-back, or the last good
         definition, needs nothing of the quarantined release."""
         applied = self.records.last_applied().get(app_id)
-        baseline = self._baselines().get(app_id)
+        baseline = self._baselines.all().get(app_id)
         if applied is None or baseline is None:
             self._drift.corrected(runreport.RunReport(
                 run_id=None, revision=desired.revision, trigger=model.Trigger.DRIFT_CORRECTION,
@@ -463,32 +411,6 @@ class Controller:
             self._last_checked_at = now
         telemetry.CHECKS.labels(kind=kind).inc()
         telemetry.LAST_CHECK.set(now)
-
-    def _baselines(self) -> dict[str, model.JSON]:
-        """Per app, the desired definition live should equal: what drift is measured against.
-
-        The record store's last applied definitions, overridden by what the latest reconciles
-        found in sync or applied: an app that already matched Git when the controller started
-        has no change recorded, and must be watched for drift all the same.
-        """
-        baselines = {a: applied.definition for a, applied in self.records.last_applied().items()}
-        with self._state_lock:
-            baselines.update(self._in_sync)
-        return baselines
-
-    def _remember_in_sync(self, desired: model.DesiredState, report: runreport.RunReport) -> None:
-        """After a reconcile: the apps now equal to ``desired`` (unchanged or changed fine)."""
-        if report.plan is None or report.error is not None:
-            return
-        equal = set(report.plan.in_sync) | {
-            r.app_id for r in report.results if r.outcome is model.Outcome.SUCCEEDED}
-        with self._state_lock:
-            for app_id in equal:
-                if app_id in desired.apps:
-                    self._in_sync[app_id] = desired.apps[app_id].definition
-            for result in report.results:
-                if result.outcome is not model.Outcome.SUCCEEDED:
-                    self._in_sync.pop(result.app_id, None)  # live is the previous version
 
     def _on_api_write(self, app_id: model.AppId, who: events.Attribution) -> None:
         desired = self._desired

@@ -12,6 +12,7 @@ overwritten by the sync of a revision (:meth:`DriftCheck.synced`).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.core import drift as drifting
@@ -160,3 +161,49 @@ def _blocked_reason(app_id: str, *, report: runreport.RunReport,
     if held is not None:
         return f"correction left out: {held}"
     return None
+
+
+class Baselines:
+    """Per app, the desired definition live should equal: what drift is measured against.
+
+    The record store's last applied definitions, overridden by what the latest reconciles
+    found in sync or applied: an app that already matched Git when the controller started
+    has no change recorded, and must be watched for drift all the same.
+    """
+
+    def __init__(self, store: records.RecordStore) -> None:
+        self._records = store
+        self._in_sync: dict[str, model.JSON] = {}
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, model.JSON]:
+        baselines = {a: applied.definition for a, applied in self._records.last_applied().items()}
+        with self._lock:
+            baselines.update(self._in_sync)
+        return baselines
+
+    def set(self, app_id: str, definition: model.JSON) -> None:
+        """What a person put back by hand is the baseline now: not drift to correct."""
+        with self._lock:
+            self._in_sync[app_id] = definition
+
+    def remember(self, desired: model.DesiredState, report: runreport.RunReport) -> None:
+        """After a reconcile: the apps now equal to ``desired`` (unchanged or changed fine)."""
+        if report.plan is None or report.error is not None:
+            return
+        equal = set(report.plan.in_sync) | {
+            r.app_id for r in report.results if r.outcome is model.Outcome.SUCCEEDED}
+        with self._lock:
+            for app_id in equal:
+                if app_id in desired.apps:
+                    self._in_sync[app_id] = desired.apps[app_id].definition
+            for result in report.results:
+                if result.outcome is not model.Outcome.SUCCEEDED:
+                    self._in_sync.pop(result.app_id, None)  # live is the previous version
+
+
+def held_back(report: runreport.RunReport, drifts: Mapping[str, int]) -> dict[str, int]:
+    """The drifted apps whose new revision the run held back because of a quarantine."""
+    held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
+    skipped = {s.app_id for s in (report.plan.skipped if report.plan else ()) if s.reason in held}
+    return {a: d for a, d in drifts.items() if a in skipped}

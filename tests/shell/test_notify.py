@@ -16,7 +16,7 @@ import pytest
 import requests
 import sentry_sdk
 
-from reconciler.shell import config, notify, records, telemetry
+from reconciler.shell import config, notices, notify, records, telemetry
 from reconciler.shell.ports import free_port
 from tests.browser import stack as browser_stack
 from tests.support import webhooks
@@ -77,7 +77,7 @@ def test_drift_detected_is_announced_once_with_what_and_who(
     first = notifier.scan()
     again = notifier.scan()
 
-    assert [n.transition for n in first] == [notify.Transition.DRIFT_DETECTED]
+    assert [n.transition for n in first] == [notices.Transition.DRIFT_DETECTED]
     assert again == []
     assert len(receiver.bodies) == 1
     body = receiver.bodies[0]
@@ -113,7 +113,7 @@ def test_drift_then_correction_are_two_transitions(
     sent = notifier.scan()
     notifier.scan()
 
-    assert [n.transition for n in sent] == [notify.Transition.DRIFT_CORRECTED]
+    assert [n.transition for n in sent] == [notices.Transition.DRIFT_CORRECTED]
     assert len(receiver.bodies) == 2
     assert "drift corrected" in receiver.bodies[1]["text"]
     assert "drift correction" in receiver.texts()[1]
@@ -146,7 +146,7 @@ def test_flapping_is_announced_beside_the_detection(
         store.set_drift_action(drift.drift_id, action="corrected", count_correction=True)
     store.set_drift_action(drift.drift_id, action="flapping-stopped", status="flapping")
     sent = notifier.scan()
-    assert [n.transition for n in sent] == [notify.Transition.FLAPPING]
+    assert [n.transition for n in sent] == [notices.Transition.FLAPPING]
     assert "corrected 3 times" in receiver.texts()[-1]
     why = {f["title"]: f["value"] for f in receiver.bodies[-1]["attachments"][0]["fields"]}["why"]
     assert why.endswith(f"reconciler.yaml:\nignore:\n  {PORTAL}:\n    - /instances"), why
@@ -203,7 +203,7 @@ def test_rollback_and_quarantine_say_which_release_failed_and_whose_it_was(
     notifier.scan()
 
     assert sorted(n.transition for n in sent) == sorted(
-        [notify.Transition.ROLLBACK_DONE, notify.Transition.QUARANTINED])
+        [notices.Transition.ROLLBACK_DONE, notices.Transition.QUARANTINED])
     assert len(receiver.bodies) == 2
     rollback = next(t for t in receiver.texts() if "rollback done" in t)
     assert "Bob Builder" in rollback

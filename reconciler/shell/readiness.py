@@ -1,0 +1,58 @@
+"""What the controller says of itself: its status (``/api/v1/status``) and why it is not
+ready (``/readyz``). Plain data and one pure function; the controller fills them in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the controller knows now, for ``/api/v1/status`` and ``/readyz``."""
+
+    revision: str | None
+    """The revision last reconciled without error."""
+    seen_revision: str | None
+    """The newest revision the source answered with."""
+    ref: str
+    source: str
+    last_poll_at: str | None
+    last_sync_at: str | None
+    last_outcome: str | None
+    git_error: str | None
+    marathon_error: str | None
+    invalid: str | None
+    """Why the newest revision cannot be applied (validation problems), if so."""
+    checks: int = 0
+    """Polls, drift checks and syncs since the start that found nothing to change: counted
+    here (and in ``reconciler_checks_total``), never recorded as runs."""
+    last_checked_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision, "lastSyncedRevision": self.revision,
+            "seenRevision": self.seen_revision, "ref": self.ref, "source": self.source,
+            "lastPollAt": self.last_poll_at, "lastSyncAt": self.last_sync_at,
+            "lastOutcome": self.last_outcome, "gitError": self.git_error,
+            "marathonError": self.marathon_error, "invalid": self.invalid,
+            "checks": self.checks, "lastCheckedAt": self.last_checked_at,
+        }
+
+
+def not_ready_because(*, synced: str | None, invalid: tuple[str, str] | None,
+                      git_error: str | None, marathon_error: str | None,
+                      records_error: str | None) -> list[str]:
+    """Why the controller is not ready, empty when it is: no revision reconciled yet, the
+    newest commit failed to load, Git or Marathon failed at the last contact (Marathon
+    answering nonsense included), the records cannot be written or belong to another
+    Marathon."""
+    reasons = [
+        "no revision reconciled yet" if synced is None else None,
+        (f"the newest commit {invalid[0][:12]} failed to load: "
+         f"{invalid[1].splitlines()[0] if invalid[1] else ''}") if invalid else None,
+        f"git: {git_error}" if git_error else None,
+        f"marathon: {marathon_error}" if marathon_error else None,
+        f"records: {records_error}" if records_error else None,
+    ]
+    return [r for r in reasons if r]

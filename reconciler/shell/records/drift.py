@@ -94,11 +94,14 @@ class DriftStore(database.Store):
                       revision: str | None = None) -> list[rows.Drift]:
         """Close the app's open (or flapping) drift: live equals desired again (by the run
         ``run_id``, or by the sync of ``revision``, when that is what put it back)."""
-        with self._db.begin() as conn:
-            ids = [r[0] for r in conn.execute(sa.select(_drifts.c.drift_id).where(
-                _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN)))]
-        return [self.set_drift_action(i, action=action, status="resolved", run_id=run_id,
-                                      revision=revision) for i in ids]
+        # Under the write lock from read to write: the poll (overwritten by a sync) and the
+        # drift check (gone) may both close the same drift; the first one's account stands.
+        with self._db.lock:
+            with self._db.begin() as conn:
+                ids = [r[0] for r in conn.execute(sa.select(_drifts.c.drift_id).where(
+                    _drifts.c.app_id == app_id, _drifts.c.status.in_(_OPEN)))]
+            return [self.set_drift_action(i, action=action, status="resolved", run_id=run_id,
+                                          revision=revision) for i in ids]
 
     def acknowledge_drift(self, drift_id: int, *, by: str) -> rows.Drift:
         with self._db.lock, self._db.begin() as conn:

@@ -15,6 +15,7 @@ from typing import NoReturn
 import click
 
 from reconciler.cli import _output
+from reconciler.cli import sync as sync_cli
 from reconciler.core import load as loading
 from reconciler.core import model
 from reconciler.shell import directory, registry, registry_watch
@@ -23,9 +24,8 @@ from reconciler.shell import directory, registry, registry_watch
 @click.command()
 @_output.output_option()
 @click.option("--auth-file", type=click.Path(path_type=Path, dir_okay=False),
-              envvar="RECONCILER_REGISTRY_AUTH_FILE",
-              help="Registry credentials, Docker config.json form (or "
-                   "$RECONCILER_REGISTRY_AUTH_FILE).")
+              help="Registry credentials, Docker config.json form (default: "
+                   "$RECONCILER_REGISTRY_AUTH_FILE, read by the one configuration layer).")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for each registry answer.")
 @click.argument("path", type=click.Path(path_type=Path), default=Path("."))
@@ -34,6 +34,7 @@ def command(output: str, auth_file: Path | None, timeout: float, path: Path) -> 
     try:
         files, revision = directory.read_directory(path)
         desired = loading.load_desired_state(files, revision=revision)
+        auth_file = auth_file or sync_cli.load_settings().registry_auth_file
         credentials = registry.read_auth_file(auth_file) if auth_file else {}
     except directory.UnreadableDirectory as e:
         _fail(str(e))

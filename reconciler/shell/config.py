@@ -126,6 +126,9 @@ class Settings(pydantic_settings.BaseSettings):
         None, description="known_hosts file the Git server's SSH host key is checked against "
         "(strictly). Default: known_hosts beside the key file if there is one, else a host is "
         "trusted on first use")
+    registry_auth_file: _HostFile = pydantic.Field(
+        None, description="image registry credentials, in Docker's config.json form, keyed by "
+        "registry host (reconciler images). Default: anonymous")
     git_token: _Secret = pydantic.Field(
         None, description="HTTPS token for the repo (or GIT_TOKEN_FILE). Default: none")
     sentry_dsn: _Secret = pydantic.Field(

@@ -28,9 +28,13 @@ class Catalog:
 
     def command_for(self, image: str) -> str | None:
         """The shell command standing in for ``image``; None runs no process."""
-        repository, _, tag = image.rpartition(":")
+        # Marathon checks only that container.docker.image is not empty
+        # (api/v2/validation/AppValidation.scala, ``docker.image is notEmpty``) and Docker
+        # takes ``repo:tag@sha256:...``: the digest pins the content, the tag still names it.
+        reference = image.split("@", 1)[0]
+        repository, _, tag = reference.rpartition(":")
         if not repository or "/" in tag:
-            repository, tag = image, "latest"
+            repository, tag = reference, "latest"
         name = repository.rsplit("/", 1)[-1]
         for entry in self.entries:
             if entry.image == name and fnmatch.fnmatchcase(tag, entry.tags):

@@ -105,6 +105,9 @@ class Settings(pydantic_settings.BaseSettings):
         30.0, description="Seconds between Git polls. Default: 30")
     drift_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
         60.0, description="Seconds between drift checks of live Marathon. Default: 60")
+    registry_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
+        300.0, description="Seconds between checks of the image registries named by update "
+        "policies in images.yaml (only when the repo is a Git branch). Default: 300")
     state_dir: Annotated[Path, pydantic.BeforeValidator(lambda v: Path(str(v)).expanduser())
                          ] = pydantic.Field(
         description="Where the record store, the Git clone and the embedded cluster live; the "

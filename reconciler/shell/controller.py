@@ -38,6 +38,7 @@ from reconciler.shell import (
     notify,
     readiness,
     records,
+    registry_job,
     runreport,
     scheduler,
     steps,
@@ -93,6 +94,9 @@ class Controller:
         # poll for a number that Prometheus already keeps across restarts.
         self._checks = 0
         self._last_checked_at: float | None = None
+        self._registry = registry_job.RegistryJob(
+            settings, on_bumped=lambda: self.trigger_poll(model.Trigger.POLL)
+        ) if registry_job.applies_to(settings, source) else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -100,6 +104,8 @@ class Controller:
         self._scheduler.every(POLL_JOB, self._poll_job, seconds=self.settings.poll_interval)
         self._scheduler.every(DRIFT_JOB, self._drift_job, seconds=self.settings.drift_interval,
                               first_in=self.settings.drift_interval)
+        if self._registry is not None:
+            self._registry.schedule(self._scheduler)
         self._scheduler.start()
         self._api_writes.start()
         telemetry.event(log, "controller started", source=self._source_name(),
@@ -208,7 +214,8 @@ class Controller:
         with self._state_lock:
             return readiness.not_ready_because(
                 synced=self._synced, invalid=self._invalid, git_error=self._git_error,
-                marathon_error=self._marathon_error, records_error=probe or self._records_error)
+                marathon_error=self._marathon_error, records_error=probe or self._records_error,
+                registry_error=self._registry.error if self._registry is not None else None)
 
     def live_apps(self) -> list[model.JSON]:
         return self.client.list_apps(embed=marathon.LIVE_EMBED)

@@ -42,11 +42,13 @@ class Status:
 
 def not_ready_because(*, synced: str | None, invalid: tuple[str, str] | None,
                       git_error: str | None, marathon_error: str | None,
-                      records_error: str | None) -> list[str]:
+                      records_error: str | None, registry_error: str | None = None
+                      ) -> list[str]:
     """Why the controller is not ready, empty when it is: no revision reconciled yet, the
     newest commit failed to load, Git or Marathon failed at the last contact (Marathon
     answering nonsense included), the records cannot be written or belong to another
-    Marathon."""
+    Marathon, the registry watch failed at its last check (a registry down or refusing
+    access, the bump commit refused)."""
     reasons = [
         "no revision reconciled yet" if synced is None else None,
         (f"the newest commit {invalid[0][:12]} failed to load: "
@@ -54,5 +56,6 @@ def not_ready_because(*, synced: str | None, invalid: tuple[str, str] | None,
         f"git: {git_error}" if git_error else None,
         f"marathon: {marathon_error}" if marathon_error else None,
         f"records: {records_error}" if records_error else None,
+        f"registry watch: {registry_error}" if registry_error else None,
     ]
     return [r for r in reasons if r]

@@ -63,6 +63,16 @@ MARATHON_REQUESTS = prom.Counter("reconciler_marathon_requests_total",
                                  "Requests sent to Marathon", registry=REGISTRY)
 MARATHON_ERRORS = prom.Counter("reconciler_marathon_errors_total",
                                "Marathon calls that failed (after retries)", registry=REGISTRY)
+REGISTRY_CHECKS = prom.Counter("reconciler_registry_checks_total",
+                               "Registry watch checks, by result (ok, failed)", ["result"],
+                               registry=REGISTRY)
+REGISTRY_ERRORS = prom.Counter("reconciler_registry_errors_total",
+                               "Registry watch failures: a registry down or refusing access, or "
+                               "the config repo unreadable or refusing the push", ["kind"],
+                               registry=REGISTRY)
+REGISTRY_BUMPS = prom.Counter("reconciler_registry_bumps_total",
+                              "Bump commits (or proposal branches) pushed, by image and action",
+                              ["image", "action"], registry=REGISTRY)
 SYNCED_REVISION = prom.Info("reconciler_synced_revision", "The revision last applied",
                             registry=REGISTRY)
 CHECKS = prom.Counter("reconciler_checks_total",

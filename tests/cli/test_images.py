@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.shell.ports import free_port
+from testbed import registries
 from tests.core import repo
-from tests.shell import registries
 
 pytestmark = pytest.mark.integration
 

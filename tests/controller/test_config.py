@@ -195,6 +195,7 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "REPO_PATH": ("repo_path", ".", "`.`"),
     "POLL_INTERVAL": ("poll_interval", 30.0, "30"),
     "DRIFT_INTERVAL": ("drift_interval", 60.0, "60"),
+    "REGISTRY_INTERVAL": ("registry_interval", 300.0, "300"),
     "STATE_DIR": ("state_dir", None, "~/.local/state/reconciler"),  # checked below
     "LISTEN": ("listen", "127.0.0.1:8000", "`127.0.0.1:8000`"),
     "API_TOKEN": ("api_token", None, "none"),

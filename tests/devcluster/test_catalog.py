@@ -24,6 +24,20 @@ def test_a_broken_tag_selects_the_never_ready_stand_in() -> None:
     assert command is not None and command.endswith("--never-ready")
 
 
+def test_a_reference_pinned_by_digest_selects_by_its_tag() -> None:
+    # Marathon passes container.docker.image to Docker as is; it only checks that it is not
+    # empty (marathon: api/v2/validation/AppValidation.scala, docker.image is notEmpty).
+    digest = "sha256:" + "ab" * 32
+    shipped = catalog.load()
+    assert shipped.command_for(
+        f"registry.example.org:5000/lhcb/lhcbdirac:v8r2p46@{digest}"
+    ) == f"{sys.executable} -m reconciler.devcluster.standin"
+    broken = shipped.command_for(f"lhcbdirac:v8r2p46-broken@{digest}")
+    assert broken is not None and broken.endswith("--never-ready")
+    with pytest.raises(catalog.UnknownImage):
+        shipped.command_for(f"notlhcbdirac@{digest}")
+
+
 def test_noop_images_run_no_process() -> None:
     assert catalog.load().command_for("noop:1") is None
 

@@ -17,7 +17,7 @@ import requests
 
 from reconciler.shell import registry
 from reconciler.shell.ports import free_port
-from tests.shell import registries
+from testbed import registries
 
 pytestmark = pytest.mark.integration
 

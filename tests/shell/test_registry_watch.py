@@ -14,8 +14,8 @@ import pytest
 
 from reconciler.shell import bumper, registry, registry_watch
 from reconciler.shell.ports import free_port
+from testbed import registries
 from testbed.gitrepos import Upstream
-from tests.shell import registries
 
 pytestmark = pytest.mark.integration
 

@@ -96,18 +96,20 @@ class Controller:
 @contextmanager
 def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
             extra_env: Mapping[str, str] | None = None,
-            serve_git: bool = False) -> Iterator[Controller]:
+            serve_git: bool = False,
+            files: Mapping[str, str] | None = None) -> Iterator[Controller]:
     """Dev cluster, bare repo with two apps, and ``reconciler run``; all stopped afterwards.
 
     ``serve_git``: the controller reads the repo from ``git daemon`` (``git://``), which the
-    test may stop and start; otherwise through a file URL.
+    test may stop and start; otherwise through a file URL. ``files``: the repo's first
+    commit, instead of :func:`repo_files`.
     """
     dev = launch.launch(state_dir=root / "devcluster")
     process = None
     controller: Controller | None = None
     served: ServedGit | None = None
     try:
-        upstream = Upstream.create(root / "git", repo_files(tag="v8r2p44"),
+        upstream = Upstream.create(root / "git", files or repo_files(tag="v8r2p44"),
                                    message="Desired state of the DIRAC services")
         repo_url = upstream.url
         if serve_git:

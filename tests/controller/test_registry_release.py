@@ -1,0 +1,159 @@
+"""From a tag in the registry to a running release, with ``reconciler run`` as a subprocess:
+a real Distribution registry (Debian's ``docker-registry``), a bare Git repository and the
+dev cluster. The registry watch writes the bump commit, the controller rolls it out wave by
+wave; a broken tag stops in the first wave; a registry that is down or refuses access is
+retried, shown on ``/readyz`` and in the metrics, and never stops the controller."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+import requests
+import yaml
+
+from testbed import registries
+from testbed.apps import fast_app
+from tests.controller.stack import CATALOG, PORTAL, Controller, running
+
+pytestmark = pytest.mark.integration
+
+IMAGES = """\
+# Every image the apps use, named once.
+images:
+  dirac:
+    repository: {repository}
+    tag: v8r2p44    # moved by the registry watch
+    update:
+      registry: {registry}
+      order: lhcbdirac
+{options}
+"""
+
+
+@pytest.fixture
+def registry() -> Iterator[registries.Registry]:
+    with registries.running_registry() as server:
+        yield server
+
+
+def repo_files(registry: registries.Registry, *, repository: str, options: str = "",
+               waves: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    host = registry.url.split("://", 1)[1]
+    apps = [fast_app(CATALOG, grace=2), fast_app(PORTAL, grace=2)]
+    files = {app["id"].strip("/") + ".yaml": yaml.safe_dump(app) for app in apps}
+    files["images.yaml"] = IMAGES.format(repository=f"{host}/{repository}",
+                                         registry=registry.url, options=options)
+    settings: dict[str, Any] = {"managedPrefixes": ["/dirac"]}
+    if waves is not None:
+        settings["waves"] = waves
+    files["reconciler.yaml"] = yaml.safe_dump(settings)
+    return files
+
+
+def fresh_repository() -> str:
+    # The dev cluster's catalog picks the stand-in by the last path part: lhcbdirac.
+    return f"lhcb-{uuid.uuid4().hex[:8]}/lhcbdirac"
+
+
+def readyz(controller: Controller) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"{controller.url}/readyz", timeout=10) as response:
+            return dict(yaml.safe_load(response.read()))
+    except urllib.error.HTTPError as e:
+        return dict(yaml.safe_load(e.read()))
+
+
+def metric(controller: Controller, name: str) -> float:
+    text = requests.get(f"{controller.url}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def commits(controller: Controller) -> list[git.Commit]:
+    return list(git.Repo(controller.upstream.bare).iter_commits("main"))
+
+
+def first_sync(controller: Controller) -> None:
+    controller.wait("the first revision to be synced",
+                    lambda: controller.get("/api/v1/status")["revision"])
+    controller.wait("both apps healthy", lambda: all(
+        controller.settled(a) for a in (CATALOG, PORTAL)))
+
+
+def test_a_tag_pushed_to_the_registry_becomes_one_bump_commit_and_is_rolled_out(
+        registry: registries.Registry, tmp_path: Path) -> None:
+    repository = fresh_repository()
+    registry.push(repository, "v8r2p44")
+    files = repo_files(registry, repository=repository)
+    with running(tmp_path, poll_interval=600, files=files,
+                 extra_env={"RECONCILER_REGISTRY_INTERVAL": "1"}) as controller:
+        first_sync(controller)
+        before = commits(controller)
+        assert len(before) == 1
+
+        digest = registry.push(repository, "v8r2p46")
+        registry.push(repository, "v8r3-pre1")  # no pre-releases in this policy
+        bump = controller.wait("the bump commit", lambda: (c := commits(controller))
+                               and len(c) > 1 and c[0])
+        assert bump.author.name == "reconciler"
+        assert "dirac" in bump.message and "v8r2p44 -> v8r2p46" in bump.message
+        assert digest in bump.message
+        text = bump.tree["images.yaml"].data_stream.read().decode()
+        assert "# Every image the apps use, named once." in text
+        assert "tag: v8r2p46    # moved by the registry watch" in text
+        # The Git poll is every 10 minutes: the bump itself asked for the poll.
+        host = registry.url.split("://", 1)[1]
+        for app_id in (PORTAL, CATALOG):
+            controller.wait(f"{app_id} on v8r2p46", lambda a=app_id: controller.image_of(a)
+                            == f"{host}/{repository}:v8r2p46", timeout=90)
+        controller.wait("the controller to report the bump revision",
+                        lambda: controller.get("/api/v1/status")["revision"] == bump.hexsha)
+        assert len(commits(controller)) == 2  # one commit, v8r3-pre1 ignored
+        assert metric(controller, "reconciler_registry_bumps_total") == 1
+        assert readyz(controller)["ready"] is True
+
+
+def test_registry_down_or_refusing_is_retried_and_visible_never_a_crash(
+        tmp_path: Path) -> None:
+    with contextlib.ExitStack() as up:
+        refusing = up.enter_context(registries.running_registry(auth="htpasswd"))
+        repository = fresh_repository()
+        refusing.push(repository, "v8r2p44")
+        files = repo_files(refusing, repository=repository)
+        wrong = tmp_path / "registries.json"  # on the host, like every other secret
+        wrong.write_text(json.dumps({"auths": {refusing.url.split("://")[1]: {
+            "username": registries.USER, "password": "not-the-password"}}}))
+        with running(tmp_path, poll_interval=1, files=files,
+                     extra_env={"RECONCILER_REGISTRY_INTERVAL": "0.2",
+                                "RECONCILER_REGISTRY_AUTH_FILE": str(wrong)}) as controller:
+            first_sync(controller)
+
+            def watch_reasons() -> list[str]:
+                return [r for r in readyz(controller)["reasons"]
+                        if r.startswith("registry watch:")]
+
+            refused = controller.wait("/readyz to name the refused registry", watch_reasons)
+            assert "access refused (401)" in refused[0], refused
+            assert "not-the-password" not in refused[0]
+            controller.wait("a retry", lambda: metric(
+                controller, "reconciler_registry_errors_total") >= 2)
+
+            up.close()  # the registry goes down
+            down = controller.wait("/readyz to name the registry that is down", lambda: [
+                r for r in watch_reasons() if "unreachable" in r])
+            assert refusing.url in down[0]
+            assert controller.process.poll() is None  # never a crash
+            assert controller.get("/api/v1/status")["revision"]  # Git and Marathon go on
+            assert len(commits(controller)) == 1

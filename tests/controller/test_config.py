@@ -156,6 +156,7 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "REPO_PATH": ("/apps/", "repo_path", "apps"),
         "POLL_INTERVAL": ("5", "poll_interval", 5.0),
         "DRIFT_INTERVAL": ("7.5", "drift_interval", 7.5),
+        "REGISTRY_INTERVAL": ("45", "registry_interval", 45.0),
         "STATE_DIR": ("/srv/reconciler", "state_dir", Path("/srv/reconciler")),
         "LISTEN": (":9000", "listen", ":9000"),
         "API_TOKEN": ("api-t0ken", "api_token", "api-t0ken"),

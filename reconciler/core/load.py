@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from reconciler.core import images as imaging
 from reconciler.core import model, parse, validate
 from reconciler.core import settings as repo_settings
+from reconciler.core import waves as release_waves
 
 IMAGES_FILES = ("images.yaml", "images.yml", "images.json")
 SETTINGS_FILES = ("reconciler.yaml", "reconciler.yml", "reconciler.json")
@@ -120,6 +121,8 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         desired[app_id] = model.DesiredApp(app_id=app_id, definition=definition,
                                            source_path=path, image_name=image_name)
     problems.extend(validate.check_dependencies(apps, settings))
+    if settings_file is not None:
+        problems.extend(release_waves.check(settings_file, settings, apps))
     if problems:
         raise model.InvalidDesiredState(sorted(problems, key=_problem_order))
     return model.DesiredState(revision=revision, apps=dict(sorted(desired.items())),

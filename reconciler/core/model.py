@@ -117,6 +117,18 @@ class IgnoreRule:
 
 
 @dataclass(frozen=True)
+class ReleaseWave:
+    """A stage of every release (``waves:`` in ``reconciler.yaml``): the apps it selects
+    deploy together, and the next wave starts once they stayed healthy for ``soak`` seconds.
+    Selection is :func:`reconciler.core.waves.wave_of`'s."""
+
+    name: str
+    selectors: tuple[str, ...]
+    """App ids, groups (every app under it) or globs on the id (``/dirac/*/portal``)."""
+    soak: float = 0.0
+
+
+@dataclass(frozen=True)
 class RepoSettings:
     """The config repo's own settings file (``reconciler.yaml``); all optional."""
 
@@ -127,6 +139,8 @@ class RepoSettings:
     ignore: tuple[IgnoreRule, ...] = ()
     deadlines: Mapping[AppId, float] = field(default_factory=dict)
     """Deployment deadline overrides in seconds, per app id or group prefix."""
+    waves: tuple[ReleaseWave, ...] = ()
+    """Release waves in order; none: a release is one stage (dependency order only)."""
 
     def drift_policy_for(self, app_id: AppId) -> DriftPolicy:
         best: tuple[int, DriftPolicy] = (-1, DriftPolicy.CORRECT)

@@ -8,6 +8,10 @@ runs as it is. Nothing here talks to Marathon or reads the clock.
   plan that it names in ``dependencies`` (Marathon's own start order), so independent apps
   share a wave and deploy in parallel, up to ``parallel`` at once. Deletes come last, in
   reverse dependency order (an app before the apps it depends on).
+- **Release waves** (``waves:`` in ``reconciler.yaml``, :mod:`core.waves`) are an outer
+  order: ``Plan.stages`` holds one :class:`Stage` per release wave with changes, each with
+  the dependency layers of its own apps; the applier finishes (and soaks) one stage before
+  the next. Deletes join the last stage. No release waves: no stages, ``waves`` is the plan.
 - **What is left out** (each with its reason in ``Plan.skipped``): no-ops; deletes unless the
   repo's settings enable ``prune``; apps not asked for with ``--app``; apps whose desired
   revision is quarantined after a failed rollout, unless a retry is asked for.
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core import model
+from reconciler.core import waves as release_waves
 
 # Marathon's defaults (raml/v2/types/healthCheck.raml and app.raml).
 _HC_GRACE = 300.0
@@ -88,12 +93,28 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One release wave of a plan: its dependency layers, then ``soak`` seconds healthy."""
+
+    name: str
+    soak: float
+    waves: tuple[tuple[Step, ...], ...]
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(step for wave in self.waves for step in wave)
+
+
+@dataclass(frozen=True)
 class Plan:
     revision: str
     waves: tuple[tuple[Step, ...], ...]
+    """Dependency layers, in order (across every stage)."""
     skipped: tuple[Skipped, ...]
     in_sync: tuple[model.AppId, ...]
     parallel: int
+    stages: tuple[Stage, ...] = ()
+    """The release waves with changes, in order; empty when ``reconciler.yaml`` has none."""
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -173,15 +194,49 @@ def make_plan(
                     deadline=deadline_for(diff, settings=settings, timeout=options.timeout),
                     depends_on=depends_on)
 
-    waves = [
-        tuple(step(deploys[a], deploy_deps[a]) for a in wave)
-        for wave in _layers(deploy_deps)
-    ] + [
+    delete_layers = [
         tuple(step(deletes[a], tuple(sorted(delete_deps[a]))) for a in wave)
         for wave in _layers({a: tuple(d) for a, d in delete_deps.items()})
     ]
-    return Plan(revision=revision, waves=tuple(w for w in waves if w), skipped=tuple(skipped),
-                in_sync=tuple(in_sync), parallel=options.parallel)
+    if not settings.waves:
+        waves = [tuple(step(deploys[a], deploy_deps[a]) for a in wave)
+                 for wave in _layers(deploy_deps)] + delete_layers
+        return Plan(revision=revision, waves=tuple(w for w in waves if w),
+                    skipped=tuple(skipped), in_sync=tuple(in_sync), parallel=options.parallel)
+    stages = _stages(deploys, deploy_deps, settings=settings, step=step)
+    if delete_layers:
+        last = stages.pop() if stages else Stage(name=release_waves.REST, soak=0.0, waves=())
+        stages.append(Stage(name=last.name, soak=last.soak,
+                            waves=last.waves + tuple(delete_layers)))
+    return Plan(revision=revision, waves=tuple(w for s in stages for w in s.waves),
+                skipped=tuple(skipped), in_sync=tuple(in_sync), parallel=options.parallel,
+                stages=tuple(stages))
+
+
+def _stages(deploys: Mapping[model.AppId, model.AppDiff],
+            deploy_deps: Mapping[model.AppId, tuple[model.AppId, ...]], *,
+            settings: model.RepoSettings, step: Any) -> list[Stage]:
+    """The release waves with something to deploy, each in dependency layers of its own.
+
+    Raises :class:`model.InvalidDesiredState` when an app depends on one of a later wave
+    (validation says so with file and line; a plan of a partial run checks it again).
+    """
+    stages = []
+    position: dict[model.AppId, int] = {}
+    for index, (wave, members) in enumerate(release_waves.ordered(settings.waves, deploys)):
+        position.update(dict.fromkeys(members, index))
+        inside = {a: tuple(d for d in deploy_deps[a] if d in members) for a in members}
+        layers = tuple(tuple(step(deploys[a], deploy_deps[a]) for a in layer)
+                       for layer in _layers(inside))
+        if layers:
+            stages.append(Stage(name=wave.name, soak=wave.soak, waves=layers))
+    for app_id, dependencies in sorted(deploy_deps.items()):
+        later = [d for d in dependencies if position[d] > position[app_id]]
+        if later:
+            raise model.InvalidDesiredState([model.Problem(
+                path=app_id, line=None, message=f"{app_id} depends on {later[0]} of a later "
+                                                "release wave")])
+    return stages
 
 
 def _hold_back_dependents(

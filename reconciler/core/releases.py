@@ -37,6 +37,21 @@ class ReleaseOutcome(enum.StrEnum):
     the four words of the issue, because such a release is neither succeeded nor undone."""
 
 
+class WaveState(enum.StrEnum):
+    """Where one release wave stands (a closed set; ``waves:`` in ``reconciler.yaml``)."""
+
+    DEPLOYING = "deploying"
+    SOAKING = "soaking"
+    """Deployed; its apps must stay healthy for the soak before the next wave starts."""
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled back"
+    """An app failed (deploying or soaking): every app of the wave was rolled back."""
+    FAILED = "failed"
+    """It failed and some rollback failed too: a human is needed."""
+    NOT_STARTED = "not started"
+    """An earlier wave failed: this one was left untouched (its apps quarantined)."""
+
+
 _BROKEN = frozenset({model.Outcome.FAILED, model.Outcome.TIMED_OUT})
 
 

@@ -7,6 +7,9 @@ Keys (all optional)::
     driftPolicy: {/dirac-cert: correct, /dirac-cert/web: report}
     ignore: {/dirac-cert/requests/executor: [/instances]}   # JSON pointers never diffed
     deadlines: {/dirac-cert/datamanagement: 180}            # seconds per rollout
+    waves:                                  # release stages, in order (core/waves.py)
+      - {name: portal, apps: [/dirac-cert/web/portal], soak: 300}
+      - {name: rest, apps: ["*"]}
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ def from_data(data: Mapping[str, Any] | None) -> model.RepoSettings:
         ignore=tuple(model.IgnoreRule(app_prefix=_prefix(k), pointers=tuple(v))
                      for k, v in (data.get("ignore") or {}).items()),
         deadlines={_prefix(k): float(v) for k, v in (data.get("deadlines") or {}).items()},
+        waves=tuple(model.ReleaseWave(name=w["name"], selectors=tuple(w["apps"]),
+                                      soak=float(w.get("soak", 0)))
+                    for w in data.get("waves") or ()),
     )
 
 

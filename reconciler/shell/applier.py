@@ -29,13 +29,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from reconciler.core import health, model
+from reconciler.core import health, model, releases
 from reconciler.core import plan as planning
 from reconciler.shell import marathon, rollback, steps
+from reconciler.shell import soak as soaking
 from reconciler.shell import watch as watching
 
 log = logging.getLogger(__name__)
 Ending = watching.Ending
+WaveState = releases.WaveState
 
 JSON = dict[str, Any]
 Clock = Callable[[], float]
@@ -69,33 +71,119 @@ class Applier:
     # -- running a plan -------------------------------------------------------------------
 
     def run(
-        self, plan: planning.Plan, *, on_progress: steps.ProgressCallback | None = None
+        self, plan: planning.Plan, *, on_progress: steps.ProgressCallback | None = None,
+        on_wave: steps.WaveCallback | None = None,
     ) -> tuple[steps.StepResult, ...]:
-        """Apply every step, wave by wave, up to ``plan.parallel`` apps at once."""
+        """Apply every step, layer by layer, up to ``plan.parallel`` apps at once; with
+        release waves, wave by wave (:meth:`_run_stages`)."""
         if plan.is_empty:
             return ()
         self._watch.start()
         results: dict[model.AppId, steps.StepResult] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=plan.parallel,
                                                    thread_name_prefix="apply") as pool:
-            for wave in plan.waves:
-                futures = {}
-                for step in wave:
-                    failed = [d for d in step.depends_on
-                              if results[d].outcome is not model.Outcome.SUCCEEDED]
-                    if failed:
-                        result = steps.StepResult(
-                            app_id=step.app_id, action=step.action,
-                            outcome=model.Outcome.SKIPPED,
-                            reason=f"dependency {', '.join(failed)} did not succeed")
-                        self._finish(result, on_progress)
-                        results[step.app_id] = result
-                    else:
-                        futures[step.app_id] = pool.submit(self.apply_step, step,
-                                                           on_progress=on_progress)
-                for app_id, future in futures.items():
-                    results[app_id] = future.result()
+            if plan.stages:
+                self._run_stages(plan.stages, results=results, pool=pool,
+                                 on_progress=on_progress, on_wave=on_wave)
+            else:
+                for layer in plan.waves:
+                    self._run_layer(layer, results=results, pool=pool, on_progress=on_progress)
         return tuple(results[step.app_id] for step in plan.steps)
+
+    def _run_layer(
+        self, layer: tuple[planning.Step, ...], *, results: dict[model.AppId, steps.StepResult],
+        pool: concurrent.futures.ThreadPoolExecutor, on_progress: steps.ProgressCallback | None,
+    ) -> None:
+        futures = {}
+        for step in layer:
+            failed = [d for d in step.depends_on
+                      if results[d].outcome is not model.Outcome.SUCCEEDED]
+            if failed:
+                result = steps.StepResult(
+                    app_id=step.app_id, action=step.action, outcome=model.Outcome.SKIPPED,
+                    reason=f"dependency {', '.join(failed)} did not succeed")
+                self._finish(result, on_progress)
+                results[step.app_id] = result
+            else:
+                futures[step.app_id] = pool.submit(self.apply_step, step,
+                                                   on_progress=on_progress)
+        for app_id, future in futures.items():
+            results[app_id] = future.result()
+
+    def _run_stages(
+        self, stages: tuple[planning.Stage, ...], *,
+        results: dict[model.AppId, steps.StepResult],
+        pool: concurrent.futures.ThreadPoolExecutor, on_progress: steps.ProgressCallback | None,
+        on_wave: steps.WaveCallback | None,
+    ) -> None:
+        """Release waves: a wave's layers, then its soak (not for the last wave: nothing
+        waits on it); a failure rolls back the whole wave and leaves later waves untouched."""
+        failed_wave: str | None = None
+        for index, stage in enumerate(stages):
+            apps = tuple(s.app_id for s in stage.steps)
+            report = steps.WaveReport(name=stage.name, state=WaveState.DEPLOYING, apps=apps,
+                                      soak=stage.soak, started_at=self._clock())
+            if failed_wave is not None:
+                why = f"wave {failed_wave} failed: this wave was not started"
+                for step in stage.steps:
+                    results[step.app_id] = self._finish(steps.StepResult(
+                        app_id=step.app_id, action=step.action, outcome=model.Outcome.SKIPPED,
+                        reason=why), on_progress)
+                _emit_wave(on_wave, replace(report, state=WaveState.NOT_STARTED,
+                                            started_at=None, reason=why))
+                continue
+            _emit_wave(on_wave, report)
+            for layer in stage.waves:
+                self._run_layer(layer, results=results, pool=pool, on_progress=on_progress)
+            broken = [results[a] for a in apps if results[a].outcome is not model.Outcome.SUCCEEDED]
+            why = "; ".join(f"{r.app_id}: {r.outcome}" + (f" ({r.reason})" if r.reason else "")
+                            for r in broken if r.outcome is not model.Outcome.SKIPPED)
+            if not broken and stage.soak > 0 and index < len(stages) - 1:
+                _emit_wave(on_wave, replace(report, state=WaveState.SOAKING))
+                unhealthy = soaking.soak(self._client, apps, seconds=stage.soak,
+                                         interval=self._options.poll_interval,
+                                         clock=self._clock, sleep=self._sleep)
+                if unhealthy is not None:
+                    broken = [results[unhealthy.app_id]]
+                    why = f"{unhealthy.app_id}: {unhealthy.reason}"
+            if not broken:
+                _emit_wave(on_wave, replace(report, state=WaveState.SUCCEEDED,
+                                            finished_at=self._clock()))
+                continue
+            failed_wave = stage.name
+            self._roll_back_wave(stage, results=results, pool=pool, why=why,
+                                 on_progress=on_progress)
+            undone = all(results[a].outcome in (model.Outcome.ROLLED_BACK, model.Outcome.SKIPPED)
+                         or (results[a].outcome is model.Outcome.FAILED
+                             and results[a].deployment_id is None) for a in apps)
+            _emit_wave(on_wave, replace(
+                report, state=WaveState.ROLLED_BACK if undone else WaveState.FAILED,
+                finished_at=self._clock(), reason=why))
+
+    def _roll_back_wave(
+        self, stage: planning.Stage, *, results: dict[model.AppId, steps.StepResult],
+        pool: concurrent.futures.ThreadPoolExecutor, why: str,
+        on_progress: steps.ProgressCallback | None,
+    ) -> None:
+        """Put every app of the wave that succeeded back to its previous version (the apps
+        that failed were rolled back as they failed)."""
+        reason = f"release wave {stage.name} failed ({why}): rolled back with its wave"
+        futures = {}
+        for step in stage.steps:
+            done = results[step.app_id]
+            if done.outcome is not model.Outcome.SUCCEEDED or step.action is model.Action.DELETE:
+                continue
+            futures[step.app_id] = pool.submit(
+                self._rollbacks.roll_back_deployment, app_id=step.app_id, action=step.action,
+                deployment_id=None, from_version=done.version, to_version=done.previous_version,
+                deadline=self._rollbacks.deadline_for(step), reason=reason)
+        for app_id, future in futures.items():
+            undo = future.result()
+            outcome = (model.Outcome.ROLLED_BACK if undo.outcome is model.Outcome.SUCCEEDED
+                       else model.Outcome.FAILED)
+            results[app_id] = self._finish(replace(
+                results[app_id], outcome=outcome, reason=reason, rollback=undo,
+                finished_at=self._clock()), on_progress)
 
     def apply_step(
         self, step: planning.Step, *, on_progress: steps.ProgressCallback | None = None
@@ -258,3 +346,10 @@ class Applier:
         return result
 
 
+def _emit_wave(callback: steps.WaveCallback | None, report: steps.WaveReport) -> None:
+    if callback is None:
+        return
+    try:
+        callback(report)
+    except Exception:
+        log.exception("wave callback failed")

@@ -155,8 +155,24 @@ class Engine:
                     run_id=run.run_id, images=releases.image_references(desired.images),
                     apps=[(s.app_id, str(s.action)) for s in plan.steps])
             if not dry_run:
-                results = self._applier.run(plan, on_progress=on_progress)
+                held: list[steps.WaveReport] = []
+
+                def on_wave(wave: steps.WaveReport) -> None:
+                    if wave.state is releases.WaveState.NOT_STARTED:
+                        held.append(wave)
+                    if releasing:
+                        self._records.record_release_wave(
+                            revision=desired.revision, name=wave.name,
+                            position=_position(plan, wave.name), state=str(wave.state),
+                            apps=wave.apps, soak=wave.soak, started_at=self._wall(wave.started_at),
+                            finished_at=self._wall(wave.finished_at), reason=wave.reason)
+
+                results = self._applier.run(plan, on_progress=on_progress, on_wave=on_wave)
                 run.report = replace(run.report, results=results)
+                for wave in held:  # the release is quarantined for the waves it never reached
+                    for app_id in wave.apps:
+                        self._records.quarantine(app_id=app_id, revision=desired.revision,
+                                                 reason=wave.reason or "an earlier wave failed")
                 for result in results if releasing else ():
                     self._records.finish_release_app(
                         revision=desired.revision, app_id=result.app_id,
@@ -172,6 +188,10 @@ class Engine:
                     live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
             run.report = replace(run.report, health=_assess_all(desired, live_apps))
         return run.report
+
+    def _wall(self, at: float | None) -> float | None:
+        """A time of the applier's clock as wall time (for the records)."""
+        return None if at is None else self._wall_clock() - (self._clock() - at)
 
     def claim_marathon(self) -> None:
         """Tie the records to this Marathon at first contact, or refuse another one
@@ -397,6 +417,10 @@ def _previous_version(client: marathon.MarathonClient, app_id: model.AppId,
         if diffing.diff_app(candidate, dict(live)).action is not model.Action.NOOP:
             return version
     raise ValueError(f"{app_id} has no version before {current} to roll back to")
+
+
+def _position(plan: planning.Plan, wave: str) -> int:
+    return next((i for i, stage in enumerate(plan.stages) if stage.name == wave), 0)
 
 
 def _assess_all(

@@ -26,6 +26,8 @@ class Journal:
         self._revision = revision
         self._changes: dict[tuple[model.AppId, str], int] = {}
         self._intents: dict[tuple[model.AppId, str], int] = {}
+        self._finished: dict[model.AppId, int] = {}
+        """Changes already finished: a release wave that fails later rolls them back."""
         # The applier reports from its worker threads; one writer at a time keeps SQLite happy.
         self._lock = threading.Lock()
 
@@ -82,7 +84,8 @@ class Journal:
             if intent_id is not None and not result.in_doubt:
                 self._store.resolve_intent(
                     intent_id, resolution=records.Resolution.NOTHING_DEPLOYED)
-        change_id = self._changes.pop((result.app_id, "change"), None)
+        change_id = (self._changes.pop((result.app_id, "change"), None)
+                     or self._finished.get(result.app_id))
         if change_id is None:
             change_id = self._store.record_deployment(
                 run_id=self._run_id, app_id=result.app_id, action=str(result.action),
@@ -90,6 +93,7 @@ class Journal:
                 previous_version=result.previous_version, purpose=model.Purpose.CHANGE, patch=[],
                 deadline_seconds=None)
         _finish_change(self._store, change_id, result)
+        self._finished[result.app_id] = change_id
         rollback_id = self._changes.pop((result.app_id, model.Purpose.ROLLBACK), None)
         if result.rollback is not None:
             if rollback_id is not None:

@@ -65,12 +65,13 @@ class Rollbacks:
         rollback = self.roll_back_deployment(
             app_id=base.app_id, action=base.action, deployment_id=base.deployment_id,
             from_version=base.version, to_version=base.previous_version,
-            deadline=self._deadline(step), reason=reason)
+            deadline=self.deadline_for(step), reason=reason)
         outcome = (model.Outcome.ROLLED_BACK if rollback.outcome is model.Outcome.SUCCEEDED
                    else model.Outcome.FAILED)
         return replace(failed, outcome=outcome, rollback=rollback, finished_at=self._clock())
 
-    def _deadline(self, step: planning.Step | None) -> float:
+    def deadline_for(self, step: planning.Step | None) -> float:
+        """How long undoing ``step`` may take: its own deadline, or the previous version's."""
         if step is None or step.diff.live is None:
             return planning.MARGIN + planning.LAUNCH_ALLOWANCE
         previous = model.AppDiff(app_id=step.app_id, action=model.Action.UPDATE, patch=(),

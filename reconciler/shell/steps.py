@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reconciler.core import health, model
+from reconciler.core import health, model, releases
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,22 @@ class StepResult:
     in_doubt: bool = False
     """The write got no clear answer (lost, garbled): it may have reached Marathon. Its
     intent stays open, for the next run to settle from what Marathon shows."""
+
+
+@dataclass(frozen=True)
+class WaveReport:
+    """One release wave as the applier goes through it (sent at each state it enters)."""
+
+    name: str
+    state: releases.WaveState
+    apps: tuple[model.AppId, ...]
+    soak: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    reason: str | None = None
+
+
+WaveCallback = Callable[[WaveReport], None]
 
 
 class Journal(Protocol):

@@ -21,6 +21,7 @@ from reconciler.core import releases as releasing
 from reconciler.shell.records import database, rows, schema
 
 _releases, _apps, _revisions = schema.releases, schema.release_apps, schema.revisions
+_waves = schema.release_waves
 
 
 class ReleaseStore(database.Store):
@@ -45,7 +46,26 @@ class ReleaseStore(database.Store):
             for app_id, action in apps:
                 self._upsert(conn, revision=revision, app_id=app_id, values={
                     "action": action, "outcome": None, "reason": None, "run_id": run_id,
-                    "at": now})
+                    "at": now, "started_at": now})
+
+    def record_release_wave(
+        self, *, revision: str, name: str, position: int, state: str, apps: Iterable[str],
+        soak: float, started_at: float | None, finished_at: float | None, reason: str | None,
+    ) -> None:
+        """Write a release wave's state as the applier enters it (a release must be open)."""
+        values = {"position": position, "state": state, "apps": json.dumps(list(apps)),
+                  "soak": soak, "started_at": started_at, "finished_at": finished_at,
+                  "reason": reason}
+        key = sa.and_(_waves.c.revision == revision, _waves.c.name == name)
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_releases.c.revision).where(
+                    _releases.c.revision == revision)).first() is None:
+                return
+            if conn.execute(sa.select(_waves.c.name).where(key)).first() is None:
+                conn.execute(_waves.insert().values(revision=revision, name=name,
+                                                    **values))
+            else:
+                conn.execute(_waves.update().where(key).values(**values))
 
     def finish_release_app(
         self, *, revision: str, app_id: str, action: str, outcome: str, reason: str | None,
@@ -71,7 +91,9 @@ class ReleaseStore(database.Store):
             found = conn.execute(query).mappings().all()
             newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
             apps = _apps_by_revision(conn, [r["revision"] for r in found])
-        return [_release(r, apps.get(r["revision"], ()), superseded=r["started_at"] != newest)
+            waves = _waves_by_revision(conn, [r["revision"] for r in found])
+        return [_release(r, apps.get(r["revision"], ()), superseded=r["started_at"] != newest,
+                         waves=waves.get(r["revision"], ()))
                 for r in found]
 
     def release(self, revision: str) -> rows.Release | None:
@@ -96,12 +118,28 @@ def _apps_by_revision(conn: sa.Connection, revisions: list[str]
                           .order_by(_apps.c.app_id)).mappings():
         out.setdefault(r["revision"], []).append(rows.ReleaseApp(
             app_id=r["app_id"], action=r["action"], outcome=r["outcome"], reason=r["reason"],
-            run_id=r["run_id"], at=rows.iso(r["at"])))
+            run_id=r["run_id"], at=rows.iso(r["at"]),
+            started_at=rows.iso(r["started_at"])))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _waves_by_revision(conn: sa.Connection, revisions: list[str]
+                       ) -> dict[str, tuple[rows.ReleaseWave, ...]]:
+    out: dict[str, list[rows.ReleaseWave]] = {}
+    if not revisions:
+        return {}
+
+    for r in conn.execute(sa.select(_waves).where(_waves.c.revision.in_(revisions))
+                          .order_by(_waves.c.position, _waves.c.name)).mappings():
+        out.setdefault(r["revision"], []).append(rows.ReleaseWave(
+            name=r["name"], state=r["state"], apps=tuple(json.loads(r["apps"])),
+            soak=r["soak"], started_at=rows.iso(r["started_at"]),
+            finished_at=rows.iso(r["finished_at"]), reason=r["reason"]))
     return {k: tuple(v) for k, v in out.items()}
 
 
 def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
-             superseded: bool) -> rows.Release:
+             superseded: bool, waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
     outcome = releasing.overall(
         {a.app_id: None if a.outcome is None else model.Outcome(a.outcome) for a in apps},
         superseded=superseded)
@@ -111,7 +149,7 @@ def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
         started_at=rows.iso(row["started_at"]),
         images_changed=releasing.image_changes(json.loads(row["images_before"]),
                                                json.loads(row["images"])),
-        apps=apps, outcome=outcome)
+        apps=apps, outcome=outcome, waves=waves)
 
 
 def outcomes(conn: sa.Connection) -> dict[str, str]:

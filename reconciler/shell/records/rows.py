@@ -219,6 +219,27 @@ class ReleaseApp:
     reason: str | None
     run_id: int | None
     at: str
+    """When the row was last written (the outcome's time once it has one)."""
+    started_at: str | None = None
+    """When the app's change started (None in releases recorded before waves)."""
+
+
+@dataclass(frozen=True)
+class ReleaseWave:
+    """One release wave of a release: its state, its apps, its soak and its times."""
+
+    name: str
+    state: str
+    apps: tuple[str, ...]
+    soak: float
+    started_at: str | None
+    finished_at: str | None
+    reason: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "apps": list(self.apps),
+                "soakSeconds": self.soak, "startedAt": self.started_at,
+                "finishedAt": self.finished_at, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -236,6 +257,8 @@ class Release:
     images_changed: tuple[releasing.ImageChange, ...]
     apps: tuple[ReleaseApp, ...]
     outcome: releasing.ReleaseOutcome
+    waves: tuple[ReleaseWave, ...] = ()
+    """The release waves in order (none when ``reconciler.yaml`` has no ``waves:``)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -245,7 +268,9 @@ class Release:
             "imagesChanged": [{"name": c.name, "repository": c.repository, "old": c.old,
                                "new": c.new} for c in self.images_changed],
             "apps": [{"app": a.app_id, "action": a.action, "outcome": a.outcome,
-                      "reason": a.reason, "runId": a.run_id, "at": a.at} for a in self.apps],
+                      "reason": a.reason, "runId": a.run_id, "at": a.at,
+                      "startedAt": a.started_at} for a in self.apps],
+            "waves": [w.as_json() for w in self.waves],
         }
 
 

@@ -144,6 +144,19 @@ release_apps = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("run_id", sa.Integer),
     sa.Column("at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+)
+release_waves = sa.Table(
+    "release_waves", metadata,
+    sa.Column("revision", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("apps", sa.Text, nullable=False),
+    sa.Column("soak", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("reason", sa.Text),
 )
 intents = sa.Table(
     "intents", metadata,

@@ -177,7 +177,8 @@ class Engine:
                     self._records.finish_release_app(
                         revision=desired.revision, app_id=result.app_id,
                         action=str(result.action), outcome=str(result.outcome),
-                        reason=result.reason, run_id=run.run_id)
+                        reason=result.reason, run_id=run.run_id,
+                        started_at=self._wall(result.started_at))
                 for result in results:
                     if result.outcome in (model.Outcome.ROLLED_BACK, model.Outcome.FAILED) \
                             and result.deployment_id is not None:

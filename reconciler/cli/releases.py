@@ -1,7 +1,8 @@
 """``reconciler releases``: each revision applied across apps, newest first, as recorded.
 
-A release says who committed what and why (author, message), what started it, which images
-it moved (old -> new tag), how each app's change ended and how the release ended overall
+A release says who committed what and why (author, message), what started it (a tag seen in
+the registry, or a commit's author), which images it moved (old -> new tag), its release
+waves (state, soak, times), how each app's change ended and when, and how it ended overall
 (in progress, succeeded, partially rolled back, rolled back, superseded, failed).
 """
 
@@ -18,15 +19,29 @@ from reconciler.shell import records
 
 def _text(release: records.Release) -> str:
     message = (release.message or "").split("\n", 1)[0]
-    lines = [f"{release.started_at}  {release.revision[:12]}  {release.outcome}  "
-             f"{release.trigger}" + (f" by {release.requested_by}" if release.requested_by
-                                     else "")]
+    lines = [f"{release.started_at}  {release.revision[:12]}  {release.outcome}",
+             f"    started by {release.cause}"]
     if release.author or message:
         lines.append(f"    {release.author or 'unknown author'}: {message}")
     lines += [f"    image {change}" for change in release.images_changed]
-    lines += [f"    {app.app_id}  {app.action}  {app.outcome or 'in progress'}"
-              + (f": {app.reason}" if app.reason else "") for app in release.apps]
+    for wave in release.waves:
+        times = " ".join(f"{label} {at}" for label, at in (
+            ("started", wave.started_at), ("finished", wave.finished_at)) if at)
+        soak = f", soak {wave.soak:g}s" if wave.soak else ""
+        lines.append(f"    wave {wave.name}: {wave.state}{soak}" + (f" ({times})" if times
+                                                                     else "")
+                     + (f": {wave.reason}" if wave.reason else ""))
+        lines += [f"      {_app(app)}" for app in release.apps if app.app_id in wave.apps]
+    waved = {a for w in release.waves for a in w.apps}
+    lines += [f"    {_app(app)}" for app in release.apps if app.app_id not in waved]
     return "\n".join(lines)
+
+
+def _app(app: records.ReleaseApp) -> str:
+    timing = f" (started {app.started_at}, ended {app.at})" if app.started_at and \
+        app.outcome else ""
+    return (f"{app.app_id}  {app.action}  {app.outcome or 'in progress'}{timing}"
+            + (f": {app.reason}" if app.reason else ""))
 
 
 @click.command()

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.core import model
+from reconciler.core import model, retag
 
 
 class ReleaseOutcome(enum.StrEnum):
@@ -87,6 +87,19 @@ class ImageChange:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.repository}): {self.old or '-'} -> {self.new or '-'}"
+
+
+def cause(*, trigger: str, author: str | None, message: str | None,
+          requested_by: str | None) -> str:
+    """Who or what started a release, in words: a tag the registry watch saw (its bump
+    commit), else the commit's author, and how the run came (poll, webhook, by whom)."""
+    how = trigger + (f" by {requested_by}" if requested_by else "")
+    bump = retag.bump_of(message)
+    if bump is not None:
+        image, old, new, digest = bump
+        return (f"tag {new} of {image} seen in the registry ({old} -> {new}, "
+                f"{digest[:19]}), {how}")
+    return f"commit by {author}, {how}" if author else how
 
 
 def image_references(images: Mapping[str, model.ImageRef]) -> dict[str, str]:

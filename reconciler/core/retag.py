@@ -104,6 +104,20 @@ def commit_message(*, image: str, old_tag: str, new_tag: str, digest: str,
             "Bumped by the reconciler's registry watcher (update policy in images.yaml).\n")
 
 
+_BUMP = re.compile(r"images\.yaml: (?P<image>\S+) (?P<old>\S+) -> (?P<new>\S+)\n\n"
+                   r"\S+ (?:pinned to|manifest) (?P<digest>sha256:[0-9a-f]{64})\n"
+                   r"Bumped by the reconciler's registry watcher")
+
+
+def bump_of(message: str | None) -> tuple[str, str, str, str] | None:
+    """(image, old tag, new tag, digest) of a bump commit's message, else None (the
+    inverse of :func:`commit_message`: what the release view says started a release)."""
+    found = _BUMP.match(message or "")
+    if found is None:
+        return None
+    return found["image"], found["old"], found["new"], found["digest"]
+
+
 def bump_branch(*, image: str, tag: str) -> str:
     """The branch a proposed bump goes to (``push: branch``)."""
     return f"reconciler/bump-{image}-{tag}"

@@ -93,6 +93,10 @@ def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter
         return page("history.html", "history", revisions=deps.records.revisions(),
                     runs=deps.records.runs(limit=200), audit=deps.records.audit_log(limit=200))
 
+    @router.get("/releases", response_class=responses.HTMLResponse)
+    def releases() -> responses.HTMLResponse:
+        return page("releases.html", "releases", releases=deps.records.releases(limit=100))
+
     return router
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core import model, releases
+from reconciler.core import model, releases, retag
 from reconciler.core.releases import ReleaseOutcome as R
 
 OK, RB, FAIL, TIMEOUT, SKIP = (model.Outcome.SUCCEEDED, model.Outcome.ROLLED_BACK,
@@ -50,3 +50,19 @@ def test_image_changes_say_old_and_new_tag_by_name(
 def test_image_references_come_from_images_yaml_entries() -> None:
     images = {"web": model.ImageRef(name="web", repository="lhcb/web", tag="v2")}
     assert releases.image_references(images) == {"web": "lhcb/web:v2"}
+
+
+def test_a_bump_commit_says_the_release_came_from_a_tag_seen_in_the_registry() -> None:
+    digest = "sha256:" + "4f" * 32
+    message = retag.commit_message(image="lhcbdirac", old_tag="v8r2p45", new_tag="v8r2p46",
+                                   digest=digest, pinned=False)
+    assert retag.bump_of(message) == ("lhcbdirac", "v8r2p45", "v8r2p46", digest)
+    said = releases.cause(trigger="poll", author="reconciler", message=message,
+                          requested_by=None)
+    assert said.startswith("tag v8r2p46 of lhcbdirac seen in the registry (v8r2p45 -> v8r2p46")
+    by_hand = releases.cause(trigger="webhook", author="Alice Release",
+                             message="images.yaml: lhcbdirac v8r2p45 -> v8r2p46",
+                             requested_by=None)
+    assert by_hand == "commit by Alice Release, webhook"
+    assert releases.cause(trigger="manual", author=None, message=None,
+                          requested_by="bob") == "manual by bob"

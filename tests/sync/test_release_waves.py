@@ -82,6 +82,11 @@ def test_a_release_goes_wave_by_wave_and_a_broken_tag_stops_in_the_first_wave(
     outcomes = {a["app"]: a["outcome"] for a in shown["apps"]}
     assert outcomes == {PORTAL: "rolled back", CATALOG: "skipped", EXECUTOR: "skipped"}
     assert shown["outcome"] == "rolled back"
+    text = cluster.reconciler("releases", "--state-dir", str(state), "--limit", "1")
+    assert text.returncode == 0, cluster.explain(text)
+    assert "wave portal: rolled back, soak 1s" in text.stdout, text.stdout
+    assert "wave services: not started" in text.stdout, text.stdout
+    assert "image dirac (lhcbdirac): v8r2p46 -> v8r2p47-broken" in text.stdout, text.stdout
 
     # The revision is quarantined for every app of the release: a second sync writes nothing.
     versions = {a: cluster.versions(devcluster.url, a) for a in (PORTAL, CATALOG, EXECUTOR)}

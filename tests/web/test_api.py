@@ -158,7 +158,8 @@ def test_openapi_document_lists_reads_and_actions(site: Site) -> None:
 
 def test_dashboard_pages_read_without_login_and_use_no_external_asset(site: Site) -> None:
     pages = {path: requests.get(f"{site.url}{path}", timeout=30) for path in (
-        "/", f"/apps{APP}", "/drift?prefix=/dirac&since=24h", "/drift/report.html", "/history")}
+        "/", f"/apps{APP}", "/drift?prefix=/dirac&since=24h", "/drift/report.html", "/history",
+        "/releases")}
     for path, response in pages.items():
         assert response.status_code == 200, (path, response.text[:500])
         assert not re.search(r"(src|href)=\"https?://", response.text), path
@@ -178,3 +179,10 @@ def test_releases_say_trigger_images_and_how_each_app_ended(site: Site) -> None:
     assert [(a["app"], a["outcome"]) for a in release["apps"]] == [(APP, "succeeded")]
     assert release["imagesChanged"] == [{"name": "dirac", "repository": "lhcbdirac",
                                          "old": None, "new": "v8r2p44"}]
+    assert release["cause"].startswith("cli")  # "cli by <operator>"
+    assert release["waves"] == []  # the repo has no release waves
+    page = requests.get(f"{site.url}/releases", timeout=10)
+    assert page.status_code == 200
+    assert release["revision"][:12] in page.text and APP in page.text
+    assert "dirac</span> (lhcbdirac): <span class=\"mono\">-</span> &rarr; " \
+           "<span class=\"mono\">v8r2p44</span>" in page.text, page.text

@@ -260,11 +260,18 @@ class Release:
     waves: tuple[ReleaseWave, ...] = ()
     """The release waves in order (none when ``reconciler.yaml`` has no ``waves:``)."""
 
+    @property
+    def cause(self) -> str:
+        """Who or what started it: a tag seen in the registry, or the commit's author."""
+        return releasing.cause(trigger=self.trigger, author=self.author,
+                               message=self.message, requested_by=self.requested_by)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "revision": self.revision, "author": self.author, "message": self.message,
             "trigger": self.trigger, "requestedBy": self.requested_by, "runId": self.run_id,
             "startedAt": self.started_at, "outcome": str(self.outcome),
+            "cause": self.cause,
             "imagesChanged": [{"name": c.name, "repository": c.repository, "old": c.old,
                                "new": c.new} for c in self.images_changed],
             "apps": [{"app": a.app_id, "action": a.action, "outcome": a.outcome,

@@ -59,6 +59,20 @@ def repo_files(registry: registries.Registry, *, repository: str, options: str =
     return files
 
 
+WAVES = [{"name": "portal", "apps": ["/dirac/web"], "soak": 1}]
+
+
+def newest_release(controller: Controller, revision: str) -> dict[str, Any] | None:
+    found = controller.get("/api/v1/releases")["releases"]
+    return next((r for r in found if r["revision"] == revision), None)
+
+
+def versions(controller: Controller, app_id: str) -> list[str]:
+    response = requests.get(f"{controller.marathon}/v2/apps{app_id}/versions", timeout=10)
+    response.raise_for_status()
+    return list(response.json()["versions"])
+
+
 def fresh_repository() -> str:
     # The dev cluster's catalog picks the stand-in by the last path part: lhcbdirac.
     return f"lhcb-{uuid.uuid4().hex[:8]}/lhcbdirac"
@@ -96,7 +110,7 @@ def test_a_tag_pushed_to_the_registry_becomes_one_bump_commit_and_is_rolled_out(
         registry: registries.Registry, tmp_path: Path) -> None:
     repository = fresh_repository()
     registry.push(repository, "v8r2p44")
-    files = repo_files(registry, repository=repository)
+    files = repo_files(registry, repository=repository, waves=WAVES)
     with running(tmp_path, poll_interval=600, files=files,
                  extra_env={"RECONCILER_REGISTRY_INTERVAL": "1"}) as controller:
         first_sync(controller)
@@ -123,6 +137,55 @@ def test_a_tag_pushed_to_the_registry_becomes_one_bump_commit_and_is_rolled_out(
         assert len(commits(controller)) == 2  # one commit, v8r3-pre1 ignored
         assert metric(controller, "reconciler_registry_bumps_total") == 1
         assert readyz(controller)["ready"] is True
+
+        # Wave by wave: the portal, then (after its soak) the rest; Marathon's versions of
+        # the new definitions are in that order too.
+        release = controller.wait("the release to succeed", lambda: (r := newest_release(
+            controller, bump.hexsha)) and r["outcome"] == "succeeded" and r)
+        assert [(w["name"], w["state"], w["apps"]) for w in release["waves"]] == [
+            ("portal", "succeeded", [PORTAL]), ("(rest)", "succeeded", [CATALOG])]
+        assert release["waves"][0]["finishedAt"] <= release["waves"][1]["startedAt"]
+        live = controller.live()
+        assert live[PORTAL]["version"] < live[CATALOG]["version"]
+        assert release["cause"].startswith("tag v8r2p46 of dirac seen in the registry")
+        assert release["imagesChanged"] == [{"name": "dirac", "repository": f"{host}/{repository}",
+                                             "old": "v8r2p44", "new": "v8r2p46"}]
+
+
+def test_a_broken_tag_from_the_registry_stops_in_the_first_wave(
+        registry: registries.Registry, tmp_path: Path) -> None:
+    repository = fresh_repository()
+    registry.push(repository, "v8r2p44")
+    # A policy that takes the dev cluster's broken stand-in tags too (a regex order keyed on
+    # the patch number): the registry's newest tag is a bad release.
+    policy = ("      order: regex\n"
+              "      pattern: '^v8r2p(?P<key>\\d+)(-broken)?$'")
+    files = repo_files(registry, repository=repository, waves=WAVES)
+    files["images.yaml"] = files["images.yaml"].replace("      order: lhcbdirac", policy)
+    with running(tmp_path, poll_interval=600, files=files,
+                 extra_env={"RECONCILER_REGISTRY_INTERVAL": "1"}) as controller:
+        first_sync(controller)
+        host = registry.url.split("://", 1)[1]
+        catalog_versions = versions(controller, CATALOG)
+
+        registry.push(repository, "v8r2p47-broken")
+        bump = controller.wait("the bump commit", lambda: (c := commits(controller))
+                               and len(c) > 1 and c[0])
+        assert "v8r2p44 -> v8r2p47-broken" in bump.message
+        release = controller.wait("the release to be rolled back", lambda: (
+            r := newest_release(controller, bump.hexsha)) and r["outcome"] == "rolled back"
+            and r, timeout=120)
+        assert [(w["name"], w["state"]) for w in release["waves"]] == [
+            ("portal", "rolled back"), ("(rest)", "not started")]
+        assert {a["app"]: a["outcome"] for a in release["apps"]} == {
+            PORTAL: "rolled back", CATALOG: "skipped"}
+        controller.wait("the portal back on v8r2p44", lambda: controller.image_of(PORTAL)
+                        == f"{host}/{repository}:v8r2p44")
+        assert controller.image_of(CATALOG) == f"{host}/{repository}:v8r2p44"
+        assert versions(controller, CATALOG) == catalog_versions, "a later wave got a write"
+        rows = {a["app_id"]: a for a in controller.get("/api/v1/apps")["apps"]}
+        assert rows[PORTAL]["quarantine"], rows[PORTAL]
+        assert "wave portal failed" in rows[CATALOG]["quarantine"], rows[CATALOG]
 
 
 def test_registry_down_or_refusing_is_retried_and_visible_never_a_crash(

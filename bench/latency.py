@@ -1,6 +1,7 @@
-"""Benchmark: from a pushed commit to the first write Marathon receives, webhook vs polling.
+"""Benchmark: from a pushed commit (or a tag pushed to a registry) to the first write Marathon
+receives: webhook, polling, and the registry watch.
 
-    python bench/latency.py [--commits 10] [--poll-interval 5]
+    python bench/latency.py [--commits 10] [--poll-interval 5] [--registry-interval 5]
 
 Everything is real and local: the dev cluster subprocess, a bare Git repository served by
 ``git daemon`` (``git://``), and ``reconciler run`` as a subprocess reading it. Each commit
@@ -12,6 +13,13 @@ bare repo, and then:
 - polling: nothing is posted; the controller polls every ``--poll-interval`` seconds. The
   commits are spread at random over the poll period (fixed seed), so the figure includes
   the wait for the next poll, as users see it.
+
+- registry: no commit by hand: a new ``v8r2pN`` tag is pushed to a real Distribution
+  registry (Debian's ``docker-registry``, started here like the tests do) through its HTTP
+  API; the controller checks the registry every ``--registry-interval`` seconds, commits the
+  bump to the config repo (a file URL: the bench's ``git daemon`` takes no pushes) and polls
+  Git at once. Pushes are spread at random over the registry interval, so the wait for the
+  next registry check is included. Start: the manifest ``PUT`` returned.
 
 Start: the moment ``git push`` returned (the commit is in the remote). End: the
 ``timestamp`` of the dev cluster's ``api_post_event`` for the app (its event stream, followed
@@ -35,6 +43,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import git
 import requests
 import yaml
 
@@ -43,19 +52,25 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell import marathon, ports  # noqa: E402
-from testbed import apps, gitrepos, processes  # noqa: E402
+from testbed import apps, gitrepos, processes, registries  # noqa: E402
 
 APP = "/bench/latency/catalog"
+REGISTRY_REPOSITORY = "lhcb/lhcbdirac"
 SECRET = "bench-webhook-secret"
 
 
-def repo_files(instances: int) -> dict[str, str]:
+def repo_files(instances: int, *, registry: registries.Registry | None = None
+               ) -> dict[str, str]:
     app = apps.fast_app(APP, instances=instances, grace=1)
     app.pop("healthChecks")  # a scale is done when tasks run: quick rounds
+    image: dict[str, object] = {"repository": "lhcbdirac", "tag": "v8r2p44"}
+    if registry is not None:
+        host = registry.url.split("://", 1)[1]
+        image = {"repository": f"{host}/{REGISTRY_REPOSITORY}", "tag": "v8r2p44",
+                 "update": {"registry": registry.url, "order": "lhcbdirac"}}
     return {
         APP.strip("/") + ".yaml": yaml.safe_dump(app),
-        "images.yaml": yaml.safe_dump(
-            {"images": {"dirac": {"repository": "lhcbdirac", "tag": "v8r2p44"}}}),
+        "images.yaml": yaml.safe_dump({"images": {"dirac": image}}),
         "reconciler.yaml": yaml.safe_dump({"managedPrefixes": ["/bench"]}),
     }
 
@@ -97,13 +112,14 @@ class Controller:
     """``reconciler run`` as a subprocess."""
 
     def __init__(self, root: Path, *, marathon_url: str, repo_url: str,
-                 poll_interval: float) -> None:
+                 poll_interval: float, registry_interval: float = 600.0) -> None:
         self.url = f"http://127.0.0.1:{ports.free_port()}"
         env = {**os.environ, "RECONCILER_MARATHON_URL": marathon_url,
                "RECONCILER_REPO_URL": repo_url, "RECONCILER_REPO_REF": "main",
                "RECONCILER_STATE_DIR": str(root / "state"),
                "RECONCILER_LISTEN": self.url.removeprefix("http://"),
                "RECONCILER_POLL_INTERVAL": str(poll_interval),
+               "RECONCILER_REGISTRY_INTERVAL": str(registry_interval),
                "RECONCILER_DRIFT_INTERVAL": "600", "RECONCILER_WEBHOOK_SECRET": SECRET,
                "RECONCILER_LOG_LEVEL": "WARNING"}
         for name in ("RECONCILER_NOTIFY_WEBHOOK_URL", "RECONCILER_SENTRY_DSN",
@@ -164,6 +180,27 @@ def measure(controller: Controller, upstream: gitrepos.Upstream, writes: Writes,
     return latencies, instances
 
 
+def measure_registry(controller: Controller, upstream: gitrepos.Upstream, writes: Writes,
+                     registry: registries.Registry, *, marathon_url: str, tags: int,
+                     spread: float, rng: random.Random, instances: int) -> list[float]:
+    """Push ``v8r2p45``, ``v8r2p46``... to the registry; each must reach Marathon."""
+    latencies: list[float] = []
+    repo = git.Repo(upstream.bare)
+    for number in range(tags):
+        time.sleep(rng.uniform(0, spread))
+        tag = f"v8r2p{45 + number}"
+        registry.push(REGISTRY_REPOSITORY, tag)
+        pushed = time.time()
+        written = writes.first_after(pushed, timeout=180)
+        latencies.append(written - pushed)
+        head = repo.head.commit
+        if tag not in head.message:
+            raise RuntimeError(f"the newest commit is not the bump to {tag}: {head.message}")
+        wait_until("the bump to be synced", lambda s=head.hexsha: controller.synced() == s)
+        wait_until("the upgrade to settle", lambda: settled(marathon_url, instances))
+    return latencies
+
+
 def summary(latencies: list[float]) -> str:
     ordered = sorted(latencies)
     p95 = statistics.quantiles(ordered, n=20, method="inclusive")[18] if len(ordered) > 1 \
@@ -177,6 +214,8 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=10, help="commits per mode")
     parser.add_argument("--poll-interval", type=float, default=5.0,
                         help="RECONCILER_POLL_INTERVAL of the polling mode (seconds)")
+    parser.add_argument("--registry-interval", type=float, default=5.0,
+                        help="RECONCILER_REGISTRY_INTERVAL of the registry mode (seconds)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -204,11 +243,33 @@ def main() -> None:
                     webhook=webhook, spread=spread, rng=rng, start_instances=instances)
                 controller.stop()
                 controller = None
+            with registries.running_registry() as registry:
+                registry.push(REGISTRY_REPOSITORY, "v8r2p44")
+                upstream.commit(repo_files(instances, registry=registry),
+                                message="bench: follow the registry")
+                controller = Controller(root / "registry", marathon_url=dev.url,
+                                        repo_url=upstream.url, poll_interval=60.0,
+                                        registry_interval=args.registry_interval)
+                wait_until("the first sync", lambda c=controller: c.synced() is not None)
+                wait_until("the app to settle", lambda n=instances: settled(dev.url, n))
+                results["registry"] = measure_registry(
+                    controller, upstream, writes, registry, marathon_url=dev.url,
+                    tags=args.commits, spread=args.registry_interval, rng=rng,
+                    instances=instances)
+                controller.stop()
+                controller = None
             print(f"commit-to-first-Marathon-write latency, {args.commits} commits per mode "
                   "(git push returned -> api_post_event timestamp at the dev cluster)")
             print(f"  webhook (poll interval 60 s):  {summary(results['webhook'])}")
             print(f"  polling (poll interval {args.poll_interval:g} s): "
                   f"{summary(results['polling'])}")
+            print(f"registry-push-to-first-Marathon-write latency, {args.commits} tags "
+                  "(manifest PUT returned -> api_post_event timestamp at the dev cluster)")
+            print(f"  registry (registry interval {args.registry_interval:g} s): "
+                  f"{summary(results['registry'])}")
+            print("summary: median commit/tag -> Marathon write: " + ", ".join(
+                f"{mode} {statistics.median(values) * 1000:.0f} ms"
+                for mode, values in results.items()))
         finally:
             if controller is not None:
                 controller.stop()

@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from reconciler.core import diff as diffing
+from reconciler.core import load as loading
+from reconciler.core import model, releases
+from reconciler.core import plan as planning
 from reconciler.devcluster import launch
+from reconciler.shell import applier as applying
+from reconciler.shell import directory, marathon, steps
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -121,3 +128,48 @@ def test_an_app_failing_after_the_first_wave_rolls_back_its_wave_only(
     assert cluster.versions(devcluster.url, EXECUTOR) == executor_versions
     assert [(w["name"], w["state"]) for w in release(state)["waves"]] == [
         ("portal", "succeeded"), ("services", "rolled back"), ("(rest)", "not started")]
+
+
+def test_an_app_unhealthy_during_the_soak_rolls_back_its_wave_and_the_next_never_starts(
+        devcluster: launch.RunningCluster, tmp_path: Path) -> None:
+    # In process, to see the waves as they go: when the portal's wave starts soaking, its
+    # task is killed through Marathon's API (a crash after a good deployment): the soak sees
+    # the portal unhealthy, the wave is rolled back, the catalog's wave never starts.
+    repo = cluster.write_repo(tmp_path / "repo", apps()[:2], tag="v8r2p44",
+                              settings={**WAVES, "waves": [
+                                  {"name": "portal", "apps": ["/dirac/web"], "soak": 30}]})
+    assert cluster.sync(devcluster.url, repo, tmp_path / "state").returncode == CONVERGED
+    before = {a: cluster.versions(devcluster.url, a) for a in (PORTAL, CATALOG)}
+    cluster.set_tag(repo, "v8r2p46")
+    files, _ = directory.read_directory(repo)
+    desired = loading.load_desired_state(files, revision="r2")
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,)))
+    plan = planning.make_plan(diffing.diff_apps(desired, client.list_apps(
+        embed=marathon.LIVE_EMBED)), revision="r2", settings=desired.settings)
+    assert [s.name for s in plan.stages] == ["portal", "(rest)"]
+
+    seen: list[steps.WaveReport] = []
+
+    def on_wave(wave: steps.WaveReport) -> None:
+        seen.append(wave)
+        if wave.name == "portal" and wave.state is releases.WaveState.SOAKING:
+            [task] = client.list_tasks(PORTAL)
+            requests.delete(f"{devcluster.url}/v2/apps{PORTAL}/tasks/{task['id']}",
+                            timeout=10).raise_for_status()
+
+    applier = applying.Applier(client)
+    try:
+        results = {r.app_id: r for r in applier.run(plan, on_wave=on_wave)}
+    finally:
+        applier.close()
+    assert [(w.name, str(w.state)) for w in seen] == [
+        ("portal", "deploying"), ("portal", "soaking"), ("portal", "rolled back"),
+        ("(rest)", "not started")]
+    assert PORTAL in (seen[2].reason or "") and "during the soak" in (seen[2].reason or "")
+    assert results[PORTAL].outcome is model.Outcome.ROLLED_BACK
+    assert results[PORTAL].rollback is not None
+    assert results[PORTAL].rollback.to_version == before[PORTAL][-1]
+    assert results[CATALOG].outcome is model.Outcome.SKIPPED
+    live = cluster.apps(devcluster.url)
+    assert cluster.image_of(live[PORTAL]) == "lhcbdirac:v8r2p44"
+    assert cluster.versions(devcluster.url, CATALOG) == before[CATALOG]

@@ -19,7 +19,9 @@ from reconciler.shell import records
 
 def _text(release: records.Release) -> str:
     message = (release.message or "").split("\n", 1)[0]
-    lines = [f"{release.started_at}  {release.revision[:12]}  {release.outcome}",
+    lines = [f"{release.started_at}  {release.revision[:12]}  {release.outcome}  "
+             f"{release.trigger}" + (f" by {release.requested_by}" if release.requested_by
+                                     else ""),
              f"    started by {release.cause}"]
     if release.author or message:
         lines.append(f"    {release.author or 'unknown author'}: {message}")

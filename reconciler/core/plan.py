@@ -27,7 +27,7 @@ import enum
 import graphlib
 import math
 import posixpath
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +215,8 @@ def make_plan(
 
 def _stages(deploys: Mapping[model.AppId, model.AppDiff],
             deploy_deps: Mapping[model.AppId, tuple[model.AppId, ...]], *,
-            settings: model.RepoSettings, step: Any) -> list[Stage]:
+            settings: model.RepoSettings,
+            step: Callable[[model.AppDiff, tuple[model.AppId, ...]], Step]) -> list[Stage]:
     """The release waves with something to deploy, each in dependency layers of its own.
 
     Raises :class:`model.InvalidDesiredState` when an app depends on one of a later wave

@@ -153,9 +153,11 @@ class Applier:
             failed_wave = stage.name
             self._roll_back_wave(stage, results=results, pool=pool, why=why,
                                  on_progress=on_progress)
-            undone = all(results[a].outcome in (model.Outcome.ROLLED_BACK, model.Outcome.SKIPPED)
-                         or (results[a].outcome is model.Outcome.FAILED
-                             and results[a].deployment_id is None) for a in apps)
+            # Undone unless something reached Marathon and could not be taken back (a change
+            # refused before any deployment left nothing behind).
+            undone = not any(results[a].deployment_id is not None and results[a].outcome
+                             not in (model.Outcome.ROLLED_BACK, model.Outcome.SKIPPED)
+                             for a in apps)
             _emit_wave(on_wave, replace(
                 report, state=WaveState.ROLLED_BACK if undone else WaveState.FAILED,
                 finished_at=self._clock(), reason=why))

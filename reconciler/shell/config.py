@@ -200,6 +200,7 @@ class Settings(pydantic_settings.BaseSettings):
 
     @pydantic.model_validator(mode="after")
     def _sign_on_is_complete(self) -> Settings:
+        self.machine_tokens()  # a bad tokens file stops the start, naming the line
         if self.oidc_issuer is None:
             return self
         missing = [f"{PREFIX}{n.upper()}" for n in ("oidc_client_id", "session_secret",

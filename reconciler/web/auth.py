@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import fastapi
 
 from reconciler.core import access
-from reconciler.shell import oidc
+from reconciler.shell import config, oidc
 
 Role = access.Role
 SESSION_USER = "user"
@@ -63,6 +63,21 @@ class Access:
     anonymous_read: bool = True
     sign_on: bool = False
     """True when the dashboard has ``/login`` (pages then send strangers there)."""
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings) -> Access:
+        """The policy the settings describe; raises config.BadConfiguration for a bad
+        tokens file."""
+        verifier = None
+        if settings.oidc_issuer is not None:
+            verifier = oidc.Verifier(
+                issuer=settings.oidc_issuer,
+                audience=settings.oidc_audience or settings.oidc_client_id or "")
+        return cls(api_token=settings.api_token, tokens=settings.machine_tokens(),
+                   verifier=verifier, roles=settings.oidc_roles,
+                   groups_claim=settings.oidc_groups_claim,
+                   anonymous_read=settings.anonymous_read,
+                   sign_on=settings.oidc_issuer is not None)
 
     # -- who ------------------------------------------------------------------------------------
 

@@ -361,3 +361,34 @@ def test_a_listen_address_in_use_is_one_line_and_nothing_starts(tmp_path: Path) 
         f"cannot listen on 127.0.0.1:{port}: Address already in use "
         "(set RECONCILER_LISTEN to another host:port)"]
     assert not (tmp_path / "state" / "devcluster").exists(), "the dev cluster was started"
+
+
+def test_sign_on_without_its_client_secret_session_or_public_url_names_what_is_missing(
+        ) -> None:
+    with pytest.raises(config.BadConfiguration) as error:
+        config.load({"RECONCILER_OIDC_ISSUER": "https://sso.example.org/realms/lhcb",
+                     "RECONCILER_SESSION_SECRET": "short-s3cret"})
+    message = str(error.value)
+    assert message == ("RECONCILER_OIDC_ISSUER needs RECONCILER_OIDC_CLIENT_ID, "
+                       "RECONCILER_PUBLIC_URL")
+    with pytest.raises(config.BadConfiguration, match="at least 32 characters") as short:
+        config.load({"RECONCILER_OIDC_ISSUER": "https://sso.example.org/realms/lhcb",
+                     "RECONCILER_OIDC_CLIENT_ID": "reconciler",
+                     "RECONCILER_PUBLIC_URL": "https://reconciler.example.org",
+                     "RECONCILER_SESSION_SECRET": "short-s3cret"})
+    assert "short-s3cret" not in str(short.value)
+
+
+def test_a_bad_tokens_file_stops_the_start_naming_the_file_and_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("ci operator the-plain-token-by-mistake\n")
+    with pytest.raises(config.BadConfiguration, match=r"tokens: line 1: expected sha256") \
+            as error:
+        config.load({"RECONCILER_TOKENS_FILE": str(tokens)})
+    assert "the-plain-token-by-mistake" not in str(error.value)
+
+
+def test_a_bad_role_mapping_names_the_variable() -> None:
+    with pytest.raises(config.BadConfiguration,
+                       match=r"RECONCILER_OIDC_ROLES=.*unknown role 'root'"):
+        config.load({"RECONCILER_OIDC_ROLES": "lhcb=root"})

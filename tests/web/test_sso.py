@@ -151,7 +151,8 @@ def test_expired_foreign_audience_unsigned_and_self_signed_tokens_get_401(
                              jwk.OctKey.import_key("a-guessed-shared-secret-0123456789"))
     tokens = {"other audience": other_audience, "unsigned": _unsigned(_claims(idp)),
               "self-signed": self_signed, "shared secret": hmac_signed,
-              "tampered": genuine[:-8] + ("A" * 8 if not genuine.endswith("A" * 8) else "B" * 8)}
+              "tampered": genuine[:-8] + ("A" * 8 if not genuine.endswith("A" * 8) else "B" * 8),
+              "too large": genuine + "A" * oidc.MAX_TOKEN}
     with _site(idp, tmp_path) as site:
         answers = {name: requests.post(f"{site.url}/api/v1/sync", headers=_bearer(token),
                                        timeout=10) for name, token in tokens.items()}

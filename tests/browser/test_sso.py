@@ -9,7 +9,10 @@ provider; Oscar (on call: operator) signs in and syncs; the audit and the sync r
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
+from reconciler.shell.ports import free_port
 from tests.browser import chrome
 from tests.browser.stack import CATALOG, PORTAL, Stack
 from tests.support import provider
@@ -45,6 +49,34 @@ def signed_on_stack(tmp_path: Path, idp: provider.Provider) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def _other_site(target: str) -> Iterator[str]:
+    """Another site, serving one page with a form that POSTs to ``target``."""
+    page = (f'<!DOCTYPE html><title>win a prize</title><form method="post" action="{target}">'
+            '<button type="submit">claim</button></form>').encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def _sign_in_at_the_provider(browser: webdriver.Chrome, idp: provider.Provider,
@@ -108,6 +140,17 @@ def test_a_viewer_reads_but_may_not_sync_and_an_operator_syncs_named_in_the_reco
     # syncs it back.
     stack.scale_in_marathon(PORTAL, 2)
     stack.wait_for_states({PORTAL: "drifted"})
+    # A page of another site makes the signed-in browser POST a sync: the cookie goes along
+    # (127.0.0.1 on another port is the same site to the browser), the CSRF token cannot.
+    with _other_site(f"{stack.url}/api/v1/apps{PORTAL}/sync") as evil:
+        browser.get(evil)
+        browser.find_element(By.CSS_SELECTOR, "button").click()
+        chrome.wait_until(lambda: "CSRF" in chrome.text_of(browser),
+                          "our server's answer to the forged form")
+    assert stack.live_instances(PORTAL) == 2
+    assert any(e["who"] == "oscar.oncall@example.org" and "CSRF" in (e["result"] or "")
+               for e in stack.api("/audit")["audit"])
+
     browser.get(f"{stack.url}/apps{PORTAL}")
     answer = _click_and_read(_sync_button(browser))
     assert answer.startswith("done"), answer

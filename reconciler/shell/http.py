@@ -52,10 +52,10 @@ def get_json(url: str, *, timeout: float, max_bytes: int | None = None) -> Any:
             if len(body) > max_bytes:
                 raise HttpError(f"the answer is larger than {max_bytes} bytes")
         return json.loads(bytes(body))
+    except ValueError as e:  # first: requests' JSONDecodeError is a RequestException too
+        raise HttpError("the answer is not JSON") from e
     except requests.RequestException as e:
         raise Unreachable(_reason(e)) from e
-    except ValueError as e:
-        raise HttpError("the answer is not JSON") from e
     finally:
         response.close()
 

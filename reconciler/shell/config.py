@@ -35,6 +35,7 @@ import pydantic
 import pydantic_settings
 import yaml
 
+from reconciler.core import access
 from reconciler.shell import config_values as values
 from reconciler.shell import marathon
 
@@ -47,7 +48,7 @@ checkout's ``desired-state/`` links here."""
 
 CREDENTIALS = frozenset({
     "marathon_password", "marathon_token", "api_token", "webhook_secret", "git_token",
-    "sentry_dsn", "database_url", "notify_webhook_url",
+    "sentry_dsn", "database_url", "notify_webhook_url", "oidc_client_secret", "session_secret",
 })
 """Settings refused in the file, readable from ``RECONCILER_<NAME>_FILE``, always masked."""
 
@@ -120,6 +121,39 @@ class Settings(pydantic_settings.BaseSettings):
     api_token: _Secret = pydantic.Field(
         None, description="Bearer token for API actions (or API_TOKEN_FILE). Default: none, "
         "actions refused")
+    tokens_file: _HostFile = pydantic.Field(
+        None, description="Named machine tokens for automation, one `name role sha256:<hex>` "
+        "a line (role: viewer, operator or admin); records name the token as `token:<name>`. "
+        "Default: none (API_TOKEN still works, as `admin`)")
+    oidc_issuer: Annotated[str | None, pydantic.BeforeValidator(values.public_url)
+                           ] = pydantic.Field(
+        None, description="OpenID Connect provider (issuer URL) for single sign-on of the "
+        "dashboard and bearer JWTs of the API; needs OIDC_CLIENT_ID, SESSION_SECRET and "
+        "PUBLIC_URL. Default: none, no sign-on")
+    oidc_client_id: _Optional = pydantic.Field(
+        None, description="This controller's client id at the provider. Default: none")
+    oidc_client_secret: _Secret = pydantic.Field(
+        None, description="Its client secret (or OIDC_CLIENT_SECRET_FILE). Default: none, a "
+        "public client (PKCE only)")
+    oidc_scopes: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
+        "openid email profile", description="Scopes asked at sign-on (add the one that "
+        "brings the groups claim, if the provider needs one). Default: openid email profile")
+    oidc_audience: _Optional = pydantic.Field(
+        None, description="Audience that API bearer JWTs must name. Default: OIDC_CLIENT_ID")
+    oidc_groups_claim: Annotated[str, pydantic.BeforeValidator(str.strip)] = pydantic.Field(
+        "groups", description="Claim holding the person's groups (dotted for nested claims, "
+        "`realm_access.roles`). Default: groups")
+    oidc_roles: Annotated[dict[str, access.Role], pydantic_settings.NoDecode,
+                          pydantic.BeforeValidator(values.role_mapping)] = pydantic.Field(
+        default_factory=dict, description="Groups to roles, `group=role` separated by commas "
+        "(viewer: read; operator: sync, retry, rollback, acknowledge, promote; admin: all); "
+        "`*` is any signed-in person. Default: none, a signed-in person has no role")
+    session_secret: _Secret = pydantic.Field(
+        None, description="Key that signs the dashboard's session cookie, at least 32 "
+        "characters, the same on every replica (or SESSION_SECRET_FILE). Default: none")
+    anonymous_read: Annotated[bool, pydantic.BeforeValidator(values.boolean)] = pydantic.Field(
+        True, description="Whether people who are not signed in may read the dashboard and "
+        "the API; `false`: pages send them to sign on, the API answers 401. Default: true")
     webhook_secret: _Secret = pydantic.Field(
         None, description="GitLab token / GitHub HMAC secret of webhooks (or "
         "WEBHOOK_SECRET_FILE). Default: none, webhooks refused")
@@ -167,6 +201,19 @@ class Settings(pydantic_settings.BaseSettings):
                 data = {**data, "git_known_hosts_file": str(beside)}
         return data
 
+    @pydantic.model_validator(mode="after")
+    def _sign_on_is_complete(self) -> Settings:
+        self.machine_tokens()  # a bad tokens file stops the start, naming the line
+        if self.oidc_issuer is None:
+            return self
+        missing = [f"{PREFIX}{n.upper()}" for n in ("oidc_client_id", "session_secret",
+                                                     "public_url") if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"{PREFIX}OIDC_ISSUER needs {', '.join(missing)}")
+        if len(self.session_secret or "") < 32:
+            raise ValueError(f"{PREFIX}SESSION_SECRET must be at least 32 characters")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[pydantic_settings.BaseSettings],
@@ -195,6 +242,20 @@ class Settings(pydantic_settings.BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    def machine_tokens(self) -> tuple[access.MachineToken, ...]:
+        """The named tokens of TOKENS_FILE (none without one)."""
+        if self.tokens_file is None:
+            return ()
+        try:
+            text = self.tokens_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise BadConfiguration(f"{PREFIX}TOKENS_FILE={self.tokens_file}: cannot read "
+                                   f"({e.strerror})") from e
+        try:
+            return access.parse_tokens(text)
+        except ValueError as e:
+            raise BadConfiguration(f"{self.tokens_file}: {e}") from e
 
     def client_settings(self, *, urls: str | None = None) -> marathon.ClientSettings:
         """The Marathon client's settings; ``urls`` (``--marathon``, or the embedded dev
@@ -363,6 +424,8 @@ def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str,
     first = error.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     message = first["msg"].removeprefix("Value error, ")
+    if not name:  # a rule across settings: its message names them, and no value is shown
+        return message
     # A Marathon URL may hold user:password@.
     shown = "" if name in CREDENTIALS | {"marathon_url"} else f"={first.get('input')!r}"
     if config_file is not None and name not in from_environment and name not in CREDENTIALS:

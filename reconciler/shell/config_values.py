@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pydantic
 
+from reconciler.core import access
+
 EMBEDDED = "embedded"
 """``RECONCILER_MARATHON_URL=embedded``: run the dev cluster as a child process."""
 
@@ -118,3 +120,20 @@ def host_path(*, directory_too: bool) -> pydantic.BeforeValidator:
 def stripped(value: object) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
+
+
+def role_mapping(value: object) -> dict[str, access.Role]:
+    if isinstance(value, dict):  # already parsed (a Settings built in code)
+        return {str(k): access.Role.parse(str(v)) for k, v in value.items()}
+    return access.parse_role_mapping(str(value))
+
+
+def boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("expected true or false")

@@ -13,6 +13,7 @@ are wrapped and chained, and their messages never name the URL, whose path may h
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
@@ -38,13 +39,23 @@ def post_json(url: str, body: bytes, *, timeout: float) -> None:
           headers={"Content-Type": "application/json"}).close()
 
 
-def get_json(url: str, *, timeout: float) -> Any:
-    """The JSON document at ``url``."""
-    response = _send("GET", url, timeout=timeout)
+def get_json(url: str, *, timeout: float, max_bytes: int | None = None) -> Any:
+    """The JSON document at ``url``; with ``max_bytes``, a longer answer is refused unread
+    (``timeout`` bounds each read, not the whole answer)."""
+    response = _send("GET", url, timeout=timeout, stream=max_bytes is not None)
     try:
-        return response.json()
-    except ValueError as e:
+        if max_bytes is None:
+            return response.json()
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=65536):
+            body += chunk
+            if len(body) > max_bytes:
+                raise HttpError(f"the answer is larger than {max_bytes} bytes")
+        return json.loads(bytes(body))
+    except ValueError as e:  # first: requests' JSONDecodeError is a RequestException too
         raise HttpError("the answer is not JSON") from e
+    except requests.RequestException as e:
+        raise Unreachable(_reason(e)) from e
     finally:
         response.close()
 

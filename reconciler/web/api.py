@@ -1,9 +1,10 @@
 """The JSON API under ``/api/v1``: what the dashboard shows, for programs, and the actions.
 
-Reading needs no login. Every action is a POST that needs ``Authorization: Bearer <token>``
-(the token from the controller's configuration, compared in constant time); without a valid
-one it answers 401. Every action carried out goes to the audit log with who asked
-(client address, plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
+Reading is open or needs a viewer, as configured. Every action is a POST that needs an
+operator (:mod:`reconciler.web.auth`: a bearer token, a provider's JWT or the dashboard's
+session); it answers 401 to nobody and 403 to a lesser role. Every action carried out goes to
+the audit log with who asked (the person, ``token:<name>``, or for the single API token the
+client address plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
 rate per client (:mod:`reconciler.web.refusals`). ``GET /audit`` is paginated: ``limit``
 entries, newest first, and ``next_cursor`` to pass as ``cursor`` for the older ones.
 
@@ -14,8 +15,6 @@ Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI documen
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import re
 from typing import Annotated, Any
 
 import fastapi
@@ -24,52 +23,26 @@ from fastapi import openapi as fastapi_openapi
 from reconciler.core import render
 from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
-from reconciler.web import context, refusals
+from reconciler.web import auth, context, refusals
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100
 AUDIT_PAGE_MAX = 1000
-_USER = re.compile(r"[^\w.@+-]")
-
-
-class ActionRefused(fastapi.HTTPException):
-    pass
-
-
-def who_asked(request: fastapi.Request, user: str | None) -> str:
-    """``alice@10.0.0.7`` or ``10.0.0.7``: the audit's idea of a person."""
-    address = request.client.host if request.client else "unknown"
-    if user:
-        return f"{_USER.sub('', user)[:80]}@{address}"
-    return address
 
 
 def api_router(deps: context.Deps) -> fastapi.APIRouter:
     router = fastapi.APIRouter(prefix=PREFIX, tags=["reconciler"])
     refused = refusals.RefusalAudit(deps.records.audit, clock=deps.clock)
 
-    def actor(
-        request: fastapi.Request,
-        authorization: Annotated[str | None, fastapi.Header()] = None,
-        x_reconciler_user: Annotated[str | None, fastapi.Header()] = None,
-    ) -> str:
-        who = who_asked(request, x_reconciler_user)
-        given = authorization or ""
-        scheme, _, token = given.partition(" ")
-        valid = (deps.token is not None and scheme.lower() == "bearer"
-                 and hmac.compare_digest(token.strip().encode(), deps.token.encode()))
-        if not valid:
-            reason = ("refused: actions are disabled (no API token configured)"
-                      if deps.token is None else "refused: missing or invalid token")
-            refused.refused(client=request.client.host if request.client else "unknown",
-                            who=who, action=f"{request.method} {request.url.path}",
-                            reason=reason)
-            raise ActionRefused(status_code=401, detail=reason,
-                                headers={"WWW-Authenticate": "Bearer"})
-        return who
+    def audit_refusal(request: fastapi.Request, who: str, reason: str) -> None:
+        refused.refused(client=auth.client_address(request), who=who,
+                        action=f"{request.method} {request.url.path}", reason=reason)
 
     # A default, not an Annotated alias: annotations are strings, resolved in module globals.
-    needs_token = fastapi.Depends(actor)
+    # Every action needs an operator (web/auth.py): one dependency, the same for all of them.
+    needs_operator = fastapi.Depends(deps.policy.requires(auth.Role.OPERATOR,
+                                                          refused=audit_refusal))
+    needs_token = needs_operator  # the older name, for routes written before roles
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict[str, Any]:

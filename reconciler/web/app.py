@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 import fastapi
 import uvicorn
 
 from reconciler.core import model
+from reconciler.shell import config, readmodel, telemetry
 from reconciler.shell import controller as controlling
-from reconciler.shell import readmodel, telemetry
-from reconciler.web import api, context, dashboard, headers, limits, ops, webhooks
+from reconciler.web import api, auth, context, dashboard, headers, limits, oidc, ops, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -34,27 +35,49 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
                                       before_scrape=lambda: _before_scrape(controller),
                                       status=lambda: controller.status().as_json()))
 
-    @app.get(f"{api.PREFIX}/status")
+    # Who may read and act: machine tokens, sign-on, roles (web/auth.py, web/oidc.py).
+    policy = auth.Access.from_settings(controller.settings)
+    reads = [fastapi.Depends(policy.reader(pages=False))]
+
+    @app.get(f"{api.PREFIX}/status", dependencies=reads)
     def status() -> dict[str, Any]:
         return controller.status().as_json()
 
     deps = context.Deps(records=controller.records, live_apps=controller.live_apps,
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       preview_sync=controller.preview_sync,
-                      token=controller.settings.api_token)
-    app.include_router(api.api_router(deps))
+                      token=controller.settings.api_token, access=policy)
+    return oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
+
+
+def oncall(app: fastapi.FastAPI, deps: context.Deps, *, settings: config.Settings,
+           with_dashboard: bool = True) -> fastapi.FastAPI:
+    """The API and the dashboard on ``app``, behind ``deps.policy``, with sign-on when the
+    settings name a provider; hardened."""
+    policy = deps.policy
+    app.include_router(api.api_router(deps),
+                       dependencies=[fastapi.Depends(policy.reader(pages=False))])
     if with_dashboard:
-        app.include_router(dashboard.dashboard_router(deps))
-    return harden(app)
+        app.include_router(dashboard.dashboard_router(deps),
+                           dependencies=[fastapi.Depends(policy.reader(pages=True))])
+    oidc.install(app, settings=settings, policy=policy)
+    return harden(app, form_targets=_origins(settings.oidc_issuer))
 
 
-def harden(app: fastapi.FastAPI) -> fastapi.FastAPI:
+def harden(app: fastapi.FastAPI, *, form_targets: tuple[str, ...] = ()) -> fastapi.FastAPI:
     """``app`` with every request body bounded before any work and security headers on every
     response, its refusals included (the last middleware added is the outermost)."""
     app.add_middleware(limits.BodyLimit,
                        by_prefix={"/webhooks/": limits.WEBHOOK_MAX_BODY})
-    app.add_middleware(headers.SecurityHeaders)
+    app.add_middleware(headers.SecurityHeaders, form_targets=form_targets)
     return app
+
+
+def _origins(url: str | None) -> tuple[str, ...]:
+    if url is None:
+        return ()
+    parts = urllib.parse.urlsplit(url)
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 def _before_scrape(controller: controlling.Controller) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from reconciler.core import model
 from reconciler.core import plan as planning
 from reconciler.shell import records as recording
+from reconciler.web import auth
 
 LiveApps = Callable[[], Sequence[model.JSON]]
 """Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``."""
@@ -22,7 +23,8 @@ Rollback = Callable[[str, str], str]
 
 @dataclass(frozen=True)
 class Deps:
-    """``token`` is the API token for actions (``None``: every action is refused).
+    """``token`` is the single API token for actions; ``access`` the whole policy (machine
+    tokens, sign-on, roles; None: ``token`` alone, as before).
     ``live_apps`` reads Marathon (the controller may hand out its last poll instead of a fresh
     request)."""
 
@@ -33,3 +35,8 @@ class Deps:
     token: str | None
     clock: Callable[[], float] = time.time
     preview_sync: PreviewSync | None = None
+    access: auth.Access | None = None
+
+    @property
+    def policy(self) -> auth.Access:
+        return self.access if self.access is not None else auth.Access(api_token=self.token)

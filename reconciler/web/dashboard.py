@@ -3,8 +3,9 @@
 Apps with state, revision, image tag and health; a page per app (current diff, deployment
 history, drift, rollbacks); drift (open first, filters by group prefix and time) with a
 downloadable self-contained report; revisions with their outcome, runs and the audit of
-actions. Reading needs no login; the action buttons call ``/api/v1`` with a token kept in
-sessionStorage. No external asset: CSS and the few lines of JS are inline.
+actions. Who may read is decided where the router is mounted (``web/auth.py``); the action
+buttons call ``/api/v1`` with the signed-in session and its CSRF token, or with a token kept
+in sessionStorage. No external asset: CSS and the few lines of JS are inline.
 
 Mount with ``app.include_router(dashboard.dashboard_router(deps))``.
 """

@@ -30,8 +30,10 @@ def inline_hashes(html: str) -> dict[str, list[str]]:
 
 
 @functools.cache
-def content_security_policy() -> str:
-    """The policy for every page, from the inline blocks of the templates as shipped."""
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The policy for every page, from the inline blocks of the templates as shipped;
+    ``form_targets``: origins a form may lead to besides this site (the sign-on provider,
+    where signing out ends)."""
     loader = report.environment().loader
     assert loader is not None
     scripts: set[str] = set()
@@ -45,7 +47,8 @@ def content_security_policy() -> str:
         "default-src 'none'",
         f"script-src {_sources(scripts)}",
         f"style-src {_sources(styles)}",
-        "connect-src 'self'", "img-src 'self' data:", "form-action 'self'",
+        "connect-src 'self'", "img-src 'self' data:",
+        " ".join(["form-action 'self'", *form_targets]),
         "base-uri 'none'", "frame-ancestors 'none'",
     ])
 
@@ -54,9 +57,9 @@ def _sources(hashes: set[str]) -> str:
     return " ".join(sorted(hashes)) or "'none'"
 
 
-def security_headers() -> list[tuple[bytes, bytes]]:
+def security_headers(form_targets: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
     return [
-        (b"content-security-policy", content_security_policy().encode()),
+        (b"content-security-policy", content_security_policy(form_targets).encode()),
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
@@ -67,9 +70,9 @@ def security_headers() -> list[tuple[bytes, bytes]]:
 class SecurityHeaders:
     """Adds :func:`security_headers` to every HTTP response that does not set them itself."""
 
-    def __init__(self, app: limits.ASGIApp) -> None:
+    def __init__(self, app: limits.ASGIApp, form_targets: tuple[str, ...] = ()) -> None:
         self._app = app
-        self._headers = security_headers()
+        self._headers = security_headers(form_targets)
 
     async def __call__(self, scope: limits.Scope, receive: limits.Receive,
                        send: limits.Send) -> None:

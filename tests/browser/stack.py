@@ -61,8 +61,10 @@ class Stack:
     def start(
         cls, root: Path, *, token: str = TOKEN, poll_interval: float = 1.0,
         desired: list[dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
-        extra_env: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None, public: bool = False,
     ) -> Stack:
+        """``public``: the controller's address is its RECONCILER_PUBLIC_URL (sign-on needs
+        it for the provider's redirect back)."""
         dev = launch.launch(state_dir=root / "devcluster")
         controller: subprocess.Popen[bytes] | None = None
         try:
@@ -85,6 +87,8 @@ class Stack:
                    "RECONCILER_LISTEN": f"127.0.0.1:{port}",
                    "RECONCILER_API_TOKEN": token}
             env.pop("RECONCILER_NOTIFY_WEBHOOK_URL", None)
+            if public:
+                env["RECONCILER_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
             env.update(extra_env or {})
             log_path = root / "controller.log"
             with open(log_path, "ab") as log:
@@ -132,7 +136,10 @@ class Stack:
         return int(cluster.apps(self.marathon)[app_id]["instances"])
 
     def api(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}/api/v1{path}", timeout=10) as response:
+        """A read of the API with the token (reading may be closed to anonymous people)."""
+        request = urllib.request.Request(f"{self.url}/api/v1{path}",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
     def app_states(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reconciler.core import access
 from reconciler.shell import config
 
 
@@ -135,7 +136,7 @@ def test_every_variable_of_the_readme_is_a_setting_and_credentials_are_the_file_
 def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
     """Variable -> (a value to set, the attribute it sets, the value read back)."""
     for name in ("ca.pem", "client.pem", "client.key", "id_ed25519", "known_hosts",
-                 "registries.json"):
+                 "registries.json", "tokens"):
         (tmp_path / name).write_text("\n")
     return {
         "MARATHON_URL": ("http://m1:8080/, http://m2:8080", "marathon_url",
@@ -178,7 +179,22 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "FLAP_WINDOW": ("120", "flap_window", 120.0),
         "LOG_LEVEL": ("debug", "log_level", "DEBUG"),
         "PUBLIC_URL": ("https://ops.example.org/r/", "public_url", "https://ops.example.org/r"),
+        "TOKENS_FILE": (str(tmp_path / "tokens"), "tokens_file", tmp_path / "tokens"),
+        "OIDC_ISSUER": ("https://sso.example.org/realms/lhcb/", "oidc_issuer",
+                        "https://sso.example.org/realms/lhcb"),
+        "OIDC_CLIENT_ID": ("reconciler", "oidc_client_id", "reconciler"),
+        "OIDC_CLIENT_SECRET": ("client-s3cret", "oidc_client_secret", "client-s3cret"),
+        "OIDC_SCOPES": ("openid email groups", "oidc_scopes", "openid email groups"),
+        "OIDC_AUDIENCE": ("reconciler-api", "oidc_audience", "reconciler-api"),
+        "OIDC_GROUPS_CLAIM": ("realm_access.roles", "oidc_groups_claim", "realm_access.roles"),
+        "OIDC_ROLES": ("lhcb-oncall=operator, *=viewer", "oidc_roles",
+                       {"lhcb-oncall": access.Role.OPERATOR, "*": access.Role.VIEWER}),
+        "SESSION_SECRET": (SESSION_SECRET, "session_secret", SESSION_SECRET),
+        "ANONYMOUS_READ": ("false", "anonymous_read", False),
     }
+
+
+SESSION_SECRET = "session-s3cret-0123456789abcdef-0123"
 
 
 DEFAULTS: dict[str, tuple[str, object, str]] = {
@@ -212,6 +228,16 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "FLAP_WINDOW": ("flap_window", 600.0, "600"),
     "LOG_LEVEL": ("log_level", "INFO", "INFO"),
     "PUBLIC_URL": ("public_url", None, "none"),
+    "TOKENS_FILE": ("tokens_file", None, "none"),
+    "OIDC_ISSUER": ("oidc_issuer", None, "none"),
+    "OIDC_CLIENT_ID": ("oidc_client_id", None, "none"),
+    "OIDC_CLIENT_SECRET": ("oidc_client_secret", None, "none"),
+    "OIDC_SCOPES": ("oidc_scopes", "openid email profile", "`openid email profile`"),
+    "OIDC_AUDIENCE": ("oidc_audience", None, "the client id"),
+    "OIDC_GROUPS_CLAIM": ("oidc_groups_claim", "groups", "`groups`"),
+    "OIDC_ROLES": ("oidc_roles", {}, "none"),
+    "SESSION_SECRET": ("session_secret", None, "none"),
+    "ANONYMOUS_READ": ("anonymous_read", True, "true"),
 }
 
 
@@ -241,7 +267,8 @@ def test_every_setting_but_the_credentials_is_read_from_the_file(tmp_path: Path)
     plain = {name: case for name, case in cases.items()
              if name.lower() not in config.CREDENTIALS}
     file.write_text(yaml.safe_dump({name.lower(): value for name, (value, _, _) in plain.items()}))
-    settings = config.load({}, config_file=file)
+    # Sign-on needs its session secret, a credential: from the environment.
+    settings = config.load({"RECONCILER_SESSION_SECRET": SESSION_SECRET}, config_file=file)
     for name, (_, attribute, expected) in plain.items():
         assert getattr(settings, attribute) == expected, name
     for credential in sorted(config.CREDENTIALS):
@@ -336,3 +363,34 @@ def test_a_listen_address_in_use_is_one_line_and_nothing_starts(tmp_path: Path) 
         f"cannot listen on 127.0.0.1:{port}: Address already in use "
         "(set RECONCILER_LISTEN to another host:port)"]
     assert not (tmp_path / "state" / "devcluster").exists(), "the dev cluster was started"
+
+
+def test_sign_on_without_its_client_secret_session_or_public_url_names_what_is_missing(
+        ) -> None:
+    with pytest.raises(config.BadConfiguration) as error:
+        config.load({"RECONCILER_OIDC_ISSUER": "https://sso.example.org/realms/lhcb",
+                     "RECONCILER_SESSION_SECRET": "short-s3cret"})
+    message = str(error.value)
+    assert message == ("RECONCILER_OIDC_ISSUER needs RECONCILER_OIDC_CLIENT_ID, "
+                       "RECONCILER_PUBLIC_URL")
+    with pytest.raises(config.BadConfiguration, match="at least 32 characters") as short:
+        config.load({"RECONCILER_OIDC_ISSUER": "https://sso.example.org/realms/lhcb",
+                     "RECONCILER_OIDC_CLIENT_ID": "reconciler",
+                     "RECONCILER_PUBLIC_URL": "https://reconciler.example.org",
+                     "RECONCILER_SESSION_SECRET": "short-s3cret"})
+    assert "short-s3cret" not in str(short.value)
+
+
+def test_a_bad_tokens_file_stops_the_start_naming_the_file_and_line(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("ci operator the-plain-token-by-mistake\n")
+    with pytest.raises(config.BadConfiguration, match=r"tokens: line 1: expected sha256") \
+            as error:
+        config.load({"RECONCILER_TOKENS_FILE": str(tokens)})
+    assert "the-plain-token-by-mistake" not in str(error.value)
+
+
+def test_a_bad_role_mapping_names_the_variable() -> None:
+    with pytest.raises(config.BadConfiguration,
+                       match=r"RECONCILER_OIDC_ROLES=.*unknown role 'root'"):
+        config.load({"RECONCILER_OIDC_ROLES": "lhcb=root"})

@@ -44,3 +44,11 @@ def test_an_answer_that_is_not_json_is_an_http_error() -> None:
         server.on("GET", "/api/v1/status", Reply(body=b"<html>"))
         with pytest.raises(http.HttpError, match="not JSON"):
             http.get_json(f"{server.url}/api/v1/status", timeout=5)
+
+
+def test_a_bounded_answer_larger_than_its_bound_is_refused() -> None:
+    with servers.serve() as server:
+        server.on("GET", "/keys", Reply(body=b'{"keys": []}' + b" " * 5000))
+        assert http.get_json(f"{server.url}/keys", timeout=5, max_bytes=10_000) == {"keys": []}
+        with pytest.raises(http.HttpError, match="larger than 1000 bytes"):
+            http.get_json(f"{server.url}/keys", timeout=5, max_bytes=1000)

@@ -24,9 +24,10 @@ def oncall_app(deps: context.Deps) -> fastapi.FastAPI:
 
 
 @contextmanager
-def serving(app: fastapi.FastAPI) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 until the block ends; yields its base URL."""
-    port = free_port()
+def serving(app: fastapi.FastAPI, *, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (on ``port``, else a free one) until the block ends;
+    yields its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

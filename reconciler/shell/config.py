@@ -62,6 +62,40 @@ _Secret = Annotated[str | None, pydantic.BeforeValidator(values.stripped),
 _HostFile = Annotated[Path | None, values.host_path(directory_too=False)]
 
 
+class Environment(pydantic.BaseModel):
+    """One environment of the config repo (``dirac-cert``, ``dirac-prod``), declared on the
+    host: its folder in the repo and the Marathon it runs on, with that Marathon's
+    credentials from host files (URLs and credentials never come from the config repo).
+
+    Without ``marathon_url`` the environment runs on ``RECONCILER_MARATHON_URL`` with its
+    credentials; with one, only the credentials named here are sent to it."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    name: Annotated[str, pydantic.BeforeValidator(values.environment_name)]
+    path: Annotated[str, pydantic.BeforeValidator(values.repo_path)]
+    marathon_url: Annotated[str | None, pydantic.BeforeValidator(
+        lambda v: None if v is None or not str(v).strip() else ",".join(
+            values.marathon_urls(str(v))))] = None
+    marathon_username: _Optional = None
+    marathon_password_file: _HostFile = None
+    marathon_token_file: _HostFile = None
+    promote_from: _Optional = None
+    """The environment whose releases this one takes (``reconciler promote``)."""
+    soak: Annotated[float, pydantic.BeforeValidator(values.duration)] = 3600.0
+    """Seconds a tag must have run healthy in ``promote_from`` before it may come here."""
+    auto_promote: tuple[str, ...] = ()
+    """Images promoted automatically once soaked (opt-in; empty: by hand only)."""
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(password, token) from the host files named, read now."""
+        return tuple(  # type: ignore[return-value]
+            _read_secret_file(f"environment {self.name}: {name}", path) or None
+            if path is not None else None
+            for name, path in (("marathon_password_file", self.marathon_password_file),
+                               ("marathon_token_file", self.marathon_token_file)))
+
+
 class Settings(pydantic_settings.BaseSettings):
     """Every setting, with its meaning and default; build it with :func:`load`."""
 
@@ -152,6 +186,59 @@ class Settings(pydantic_settings.BaseSettings):
         "say); notifications link to the app's page under it. Default: none, notifications "
         "carry no link")
 
+    environments: Annotated[tuple[Environment, ...], pydantic_settings.NoDecode,
+                            pydantic.BeforeValidator(values.environments)] = pydantic.Field(
+        (), description="Several environments of the config repo, each a folder with its own "
+        "images.yaml, on its own Marathon or a shared one: a YAML/JSON list of {name, path, "
+        "marathon_url, marathon_username, marathon_password_file, marathon_token_file, "
+        "promote_from, soak, auto_promote} (docs/environments.md). Default: none, one "
+        "environment from REPO_PATH and MARATHON_URL")
+
+    @pydantic.field_validator("environments")
+    @classmethod
+    def _environments_agree(cls, environments: tuple[Environment, ...]
+                            ) -> tuple[Environment, ...]:
+        names = [e.name for e in environments]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"environments: {name!r} is declared twice")
+        paths = [e.path for e in environments]
+        for env in environments:
+            if paths.count(env.path) > 1:
+                raise ValueError(f"environments: path {env.path!r} is used twice")
+            if env.promote_from is not None and (env.promote_from not in names
+                                                 or env.promote_from == env.name):
+                raise ValueError(f"environments: {env.name}: promote_from "
+                                 f"{env.promote_from!r} names no other environment")
+            if env.auto_promote and env.promote_from is None:
+                raise ValueError(f"environments: {env.name}: auto_promote needs promote_from")
+        return environments
+
+    def environment(self, name: str) -> Environment:
+        """The environment called ``name``; raises :class:`BadConfiguration`."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments) or "none declared"
+        raise BadConfiguration(f"no environment {name!r} (known: {known}; set "
+                               f"{PREFIX}ENVIRONMENTS)")
+
+    def environment_client_settings(self, env: Environment, *, urls: str | None = None
+                                    ) -> marathon.ClientSettings:
+        """The Marathon client's settings for ``env``: its own URL and credentials, or
+        (without a URL of its own) those of ``RECONCILER_MARATHON_URL`` (``urls`` replaces
+        that, as in :meth:`client_settings`)."""
+        if env.marathon_url is None:
+            return self.client_settings(urls=urls)
+        password, token = env.credentials()
+        return marathon.ClientSettings(
+            urls=values.marathon_urls(env.marathon_url), username=env.marathon_username,
+            password=password, token=token,
+            ca_bundle=str(self.marathon_ca_bundle) if self.marathon_ca_bundle else None,
+            client_cert=str(self.marathon_client_cert) if self.marathon_client_cert else None,
+            client_key=str(self.marathon_client_key) if self.marathon_client_key else None,
+            timeout=self.marathon_timeout)
+
     @pydantic.model_validator(mode="before")
     @classmethod
     def _known_hosts_beside_the_key(cls, data: Any) -> Any:
@@ -178,7 +265,10 @@ class Settings(pydantic_settings.BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """The secret values set, for masking them in any text that leaves the process."""
-        return [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
+        found = [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
+        for env in self.environments:
+            found += [v for v in env.credentials() if v]
+        return found
 
     @property
     def embedded_marathon(self) -> bool:
@@ -338,6 +428,9 @@ class _ConfigFile(pydantic_settings.YamlConfigSettingsSource):
                 raise BadConfiguration(
                     f"{path}: {key!r} is a credential: set {PREFIX}{name.upper()} or "
                     f"{PREFIX}{name.upper()}_FILE in the environment instead")
+            if name == "environments" and isinstance(value, list):
+                out[name] = value  # the one setting that is a list of mappings
+                continue
             if not isinstance(value, str):
                 raise BadConfiguration(f"{path}: {key!r}: expected a single value")
             if value != "":  # ``key:`` with no value leaves the default, as an empty variable
@@ -360,8 +453,12 @@ def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str,
     first = error.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     message = first["msg"].removeprefix("Value error, ")
-    # A Marathon URL may hold user:password@.
-    shown = "" if name in CREDENTIALS | {"marathon_url"} else f"={first.get('input')!r}"
+    inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"][1:])
+    if inner:
+        message = f"{inner.lstrip('.')}: {message}"
+    # A Marathon URL may hold user:password@ (an environment's too).
+    shown = "" if name in CREDENTIALS | {"marathon_url", "environments"} \
+        else f"={first.get('input')!r}"
     if config_file is not None and name not in from_environment and name not in CREDENTIALS:
         return f"{config_file}: {name}{shown}: {message}"
     return f"{PREFIX}{name.upper()}{shown}: {message}"

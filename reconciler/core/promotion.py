@@ -237,3 +237,21 @@ def _iso(at: float | None) -> str | None:
     if at is None:
         return None
     return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+
+
+def commit_message(*, verdict: Verdict, images_path: str, source: str, target: str,
+                   source_revision: str | None, evidence: Sequence[AppEvidence],
+                   requested_by: str | None, automatic: bool) -> str:
+    """The promotion commit's message: what moved, from which release, and the soak's
+    evidence (each source app and since when it has been healthy)."""
+    lines = [f"{images_path}: {verdict.image} {verdict.target_tag or '-'} -> {verdict.tag} "
+             f"(promoted from {source})", "",
+             f"{verdict.image} {verdict.tag} ran healthy in {source} for at least "
+             f"{duration(verdict.soak)} on every app using it:"]
+    lines += [f"  {app.app_id} healthy since {_iso(app.healthy_since)}"
+              for app in sorted(evidence, key=lambda a: a.app_id)]
+    if source_revision:
+        lines.append(f"{source} release: {source_revision}")
+    lines.append(f"Promoted automatically to {target} after the soak (auto_promote)."
+                 if automatic else f"Promoted to {target} by {requested_by or 'unknown'}.")
+    return "\n".join(lines) + "\n"

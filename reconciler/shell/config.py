@@ -80,6 +80,9 @@ class Environment(pydantic.BaseModel):
     marathon_username: _Optional = None
     marathon_password_file: _HostFile = None
     marathon_token_file: _HostFile = None
+    database_url_file: _HostFile = None
+    """This environment's record store (a SQLAlchemy URL in a host file); default: SQLite
+    in ``<state dir>/environments/<name>``."""
     promote_from: _Optional = None
     """The environment whose releases this one takes (``reconciler promote``)."""
     soak: Annotated[float, pydantic.BeforeValidator(values.duration)] = 3600.0
@@ -89,11 +92,16 @@ class Environment(pydantic.BaseModel):
 
     def credentials(self) -> tuple[str | None, str | None]:
         """(password, token) from the host files named, read now."""
-        return tuple(  # type: ignore[return-value]
-            _read_secret_file(f"environment {self.name}: {name}", path) or None
-            if path is not None else None
-            for name, path in (("marathon_password_file", self.marathon_password_file),
-                               ("marathon_token_file", self.marathon_token_file)))
+        return (self._secret("marathon_password_file", self.marathon_password_file),
+                self._secret("marathon_token_file", self.marathon_token_file))
+
+    def database_url(self) -> str | None:
+        return self._secret("database_url_file", self.database_url_file)
+
+    def _secret(self, name: str, path: Path | None) -> str | None:
+        if path is None:
+            return None
+        return _read_secret_file(f"{PREFIX}ENVIRONMENTS: {self.name}: {name}", path) or None
 
 
 class Settings(pydantic_settings.BaseSettings):
@@ -267,7 +275,7 @@ class Settings(pydantic_settings.BaseSettings):
         """The secret values set, for masking them in any text that leaves the process."""
         found = [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
         for env in self.environments:
-            found += [v for v in env.credentials() if v]
+            found += [v for v in (*env.credentials(), env.database_url()) if v]
         return found
 
     @property

@@ -63,6 +63,13 @@ MARATHON_REQUESTS = prom.Counter("reconciler_marathon_requests_total",
                                  "Requests sent to Marathon", registry=REGISTRY)
 MARATHON_ERRORS = prom.Counter("reconciler_marathon_errors_total",
                                "Marathon calls that failed (after retries)", registry=REGISTRY)
+PROMOTIONS = prom.Counter("reconciler_promotions_total",
+                          "Promotion requests by target environment and decision (promote, "
+                          "wait, refuse, nothing to promote)", ["target", "decision"],
+                          registry=REGISTRY)
+ENVIRONMENT_APPS = prom.Gauge("reconciler_environment_apps",
+                              "Apps by environment and state word (with RECONCILER_ENVIRONMENTS)",
+                              ["environment", "state"], registry=REGISTRY)
 SYNCED_REVISION = prom.Info("reconciler_synced_revision", "The revision last applied",
                             registry=REGISTRY)
 CHECKS = prom.Counter("reconciler_checks_total",

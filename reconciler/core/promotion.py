@@ -16,6 +16,7 @@ healthy and when it will have soaked.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
@@ -127,35 +128,29 @@ def judge(*, image: str, source_reference: str | None, target_tag: str | None,
         return Verdict(decision=Decision.REFUSE, image=image, tag="-", target_tag=target_tag,
                        soak=soak, apps=(), reason=f"the source has no image {image!r}")
     tag = tag_of(source_reference)
-    common = {"image": image, "tag": tag, "target_tag": target_tag, "soak": soak,
-              "apps": tuple(sorted(a.app_id for a in apps))}
+    base = Verdict(decision=Decision.REFUSE, image=image, tag=tag, target_tag=target_tag,
+                   soak=soak, apps=tuple(sorted(a.app_id for a in apps)))
     if target_tag == tag:
-        return Verdict(decision=Decision.NOTHING, **common,
-                       reason=f"the target already has {image} {tag}")
+        return dataclasses.replace(base, decision=Decision.NOTHING,
+                                   reason=f"the target already has {image} {tag}")
     if not apps:
-        return Verdict(decision=Decision.REFUSE, **common,
-                       reason=f"no app of the source uses {image}: nothing has run {tag}")
-    blockers: list[Blocker] = []
-    waiting = False
-    for app in sorted(apps, key=lambda a: a.app_id):
-        blocker = _blocker(app, reference=source_reference, soak=soak, now=now)
-        if blocker is not None:
-            blockers.append(blocker)
-            waiting = waiting or blocker.soaked_at is not None
+        return dataclasses.replace(
+            base, reason=f"no app of the source uses {image}: nothing has run {tag}")
+    blockers = [b for app in sorted(apps, key=lambda a: a.app_id)
+                if (b := _blocker(app, reference=source_reference, soak=soak, now=now))]
     starts = [a.healthy_since for a in apps if a.healthy_since is not None]
     soaked_since = max(starts) if len(starts) == len(apps) else None
     if not blockers:
-        return Verdict(decision=Decision.PROMOTE, **common, soaked_since=soaked_since)
-    only_time = all(b.soaked_at is not None for b in blockers)
-    if only_time:
-        ready = max(b.soaked_at for b in blockers if b.soaked_at is not None)
-        return Verdict(decision=Decision.WAIT, **common, blockers=tuple(blockers),
-                       soaked_since=soaked_since,
-                       reason=f"soak of {duration(soak)} not over: ready at {_iso(ready)}")
-    count = sum(1 for b in blockers if b.soaked_at is None)
-    return Verdict(decision=Decision.REFUSE, **common, blockers=tuple(blockers),
-                   soaked_since=soaked_since,
-                   reason=f"{count} of {len(apps)} app(s) not running {tag} healthy")
+        return dataclasses.replace(base, decision=Decision.PROMOTE, soaked_since=soaked_since)
+    ready_times = [b.soaked_at for b in blockers if b.soaked_at is not None]
+    if len(ready_times) == len(blockers):  # time is all that is missing
+        return dataclasses.replace(
+            base, decision=Decision.WAIT, blockers=tuple(blockers), soaked_since=soaked_since,
+            reason=f"soak of {duration(soak)} not over: ready at {_iso(max(ready_times))}")
+    count = len(blockers) - len(ready_times)
+    return dataclasses.replace(
+        base, blockers=tuple(blockers), soaked_since=soaked_since,
+        reason=f"{count} of {len(apps)} app(s) not running {tag} healthy")
 
 
 def _blocker(app: AppEvidence, *, reference: str, soak: float, now: float) -> Blocker | None:

@@ -128,7 +128,7 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 def duration(value: object) -> float:
     """``3600``, ``90s``, ``30m``, ``24h``, ``2d``, ``1w`` -> seconds (0 or more)."""
     text = str(value).strip().lower()
-    unit = _DURATION_UNITS.get(text[-1:], None) if text else None
+    unit = _DURATION_UNITS.get(text[-1:]) if text else None
     try:
         number = float(text[:-1] if unit else text) * (unit or 1)
     except ValueError:

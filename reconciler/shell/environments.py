@@ -84,14 +84,23 @@ class Fleet:
         for member in self.members.values():
             member.controller.start()
         every = self.settings.poll_interval
-        self._scheduler.every(LINK_JOB, self.promoter.link_releases, seconds=every,
-                              first_in=every)
+        self._scheduler.every(LINK_JOB, self._link_releases, seconds=every, first_in=every)
         if any(m.environment.auto_promote for m in self.members.values()):
-            self._scheduler.every(AUTO_JOB, self.promoter.promote_soaked, seconds=every,
+            self._scheduler.every(AUTO_JOB, self._promote_soaked, seconds=every,
                                   first_in=every)
         self._scheduler.start()
         telemetry.event(log, "environments started", environments=[
             f"{m.environment.name}={m.environment.path}" for m in self.members.values()])
+
+    def _link_releases(self) -> None:
+        self.promoter.link_releases()
+
+    def _promote_soaked(self) -> None:
+        try:
+            self.promoter.promote_soaked()
+        except promoter.PromotionError as e:  # Git down, say: the next run tries again
+            telemetry.event(log, "auto-promotion failed", level=logging.WARNING,
+                            reason=e.reason)
 
     def stop(self) -> None:
         self._scheduler.shutdown()
@@ -176,12 +185,15 @@ def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_
             own = environment_settings(settings, env)
             stores.append(records.open_store(own.state_dir, url=own.database_url))
             clients.append(marathon.MarathonClient(own.client_settings()))
-            sides[name] = promoter.Side(
-                environment=env, records=stores[-1],
-                live_apps=lambda c=clients[-1]: c.list_apps(embed=marathon.LIVE_EMBED))
+            sides[name] = promoter.Side(environment=env, records=stores[-1],
+                                        live_apps=_live_apps(clients[-1]))
     except BaseException:
         Opened(promoter=promoter.Promoter(sides={}, copy=working_copy(settings, copy_dir)),
                stores=stores, clients=clients).close()
         raise
     return Opened(promoter=promoter.Promoter(sides=sides, copy=working_copy(settings, copy_dir)),
                   stores=stores, clients=clients)
+
+
+def _live_apps(client: marathon.MarathonClient) -> Callable[[], list[model.JSON]]:
+    return lambda: client.list_apps(embed=marathon.LIVE_EMBED)

@@ -130,6 +130,18 @@ class Promoter:
         """The environments that take promotions (they name ``promote_from``)."""
         return [s.environment for s in self._sides.values() if s.environment.promote_from]
 
+    def images(self, target: str) -> list[str]:
+        """The images the target's source environment names (what could be promoted)."""
+        with self._lock:
+            source = self._side(target).environment.promote_from
+            if source is None:
+                return []
+            try:
+                self._copy.refresh()
+            except bumper.BumpError as e:
+                raise PromotionError(f"config repo: {e.reason}") from e
+            return sorted(self._desired(self._side(source).environment).images)
+
     def assess(self, image: str, *, target: str, source: str | None = None) -> Assessment:
         """Judge promoting ``image`` into ``target`` now, without writing anything."""
         with self._lock:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from reconciler.core import promotion
 from reconciler.core.promotion import AppEvidence as App
-from reconciler.core.promotion import Decision as D
+from reconciler.core.promotion import Decision
+
+D = Decision
 
 HOUR = 3600.0
 NOW = 1_800_000_000.0
@@ -109,7 +113,8 @@ def test_healthy_since_is_the_start_of_the_newest_healthy_streak(
     tasks: list[dict[str, object]], state_since: str | None, expected: str | None
 ) -> None:
     found = promotion.healthy_since({"id": "/c/a", "tasks": tasks}, in_state_since=state_since)
-    assert (promotion._iso(found) if found is not None else None) == expected
+    shown = None if found is None else dt.datetime.fromtimestamp(found, dt.UTC).isoformat()
+    assert shown == expected
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

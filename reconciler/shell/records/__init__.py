@@ -55,6 +55,6 @@ from reconciler.shell.records.store import RecordStore, open_store
 __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
     "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Promotion", "Quarantine",
-    "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run", "StoreUnavailable",
-    "When", "definition_digest", "iso", "open_store",
+    "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run",
+    "StoreUnavailable", "When", "definition_digest", "iso", "open_store",
 ]

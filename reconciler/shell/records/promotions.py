@@ -28,7 +28,9 @@ class PromotionStore(database.Store):
                 source_revision=source_revision, commit=commit, requested_by=requested_by,
                 automatic=automatic, evidence=json.dumps(list(evidence), default=str),
                 at=self._db.now()))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def link_promotion(self, promotion_id: int, *, target_revision: str) -> None:
         """The target's release of the promotion's commit has appeared."""

@@ -63,7 +63,9 @@ def command(config_file: Path | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     child = None
     marathon_url = settings.marathon_url
-    if settings.embedded_marathon:
+    # Environments that all name their own Marathon need no embedded one.
+    if settings.embedded_marathon and not (
+            settings.environments and all(e.marathon_url for e in settings.environments)):
         child = embedded.start_embedded_marathon(settings.state_dir)
         marathon_url = child.url
         telemetry.event(log, "embedded dev cluster started", url=marathon_url)

@@ -177,6 +177,8 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "FLAP_WINDOW": ("120", "flap_window", 120.0),
         "LOG_LEVEL": ("debug", "log_level", "DEBUG"),
         "PUBLIC_URL": ("https://ops.example.org/r/", "public_url", "https://ops.example.org/r"),
+        "ENVIRONMENTS": ('[{"name": "cert", "path": "/cert/"}]', "environments",
+                         (config.Environment(name="cert", path="cert"),)),
     }
 
 
@@ -210,6 +212,7 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "FLAP_WINDOW": ("flap_window", 600.0, "600"),
     "LOG_LEVEL": ("log_level", "INFO", "INFO"),
     "PUBLIC_URL": ("public_url", None, "none"),
+    "ENVIRONMENTS": ("environments", (), "none: one environment"),
 }
 
 

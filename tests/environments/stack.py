@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from reconciler.devcluster import launch
+from reconciler.shell import config
+from reconciler.shell import environments as environing
 from testbed.apps import fast_app, live_apps
+from testbed.gitrepos import Upstream
 
 T = TypeVar("T")
+HOUR = 3600.0
 
 CERT_APPS = ("/dirac-cert/web/portal", "/dirac-cert/dm/catalog")
 PROD_APPS = ("/dirac-prod/web/portal",)
@@ -69,3 +75,25 @@ def eventually(what: str, probe: Callable[[], T | None], *, timeout: float = 90,
             return found
         time.sleep(0.2)
     raise AssertionError(f"never: {what}\n{explain()}")
+
+
+class Clock:
+    """The promoter's clock: real time plus what the test moves it forward by."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+def fleet_for(root: Path, dev: launch.RunningCluster, upstream: Upstream, *,
+              prod: Mapping[str, object] | None = None, clock: Clock,
+              extra: Mapping[str, str] | None = None) -> environing.Fleet:
+    """Both environments on ``dev``, controllers built in this process (not started)."""
+    settings = config.load({
+        "RECONCILER_MARATHON_URL": dev.url, "RECONCILER_REPO_URL": upstream.url,
+        "RECONCILER_STATE_DIR": str(root / "state"), "RECONCILER_POLL_INTERVAL": "0.5",
+        "RECONCILER_DRIFT_INTERVAL": "60", **(extra or {}),
+        "RECONCILER_ENVIRONMENTS": environments(prod={"soak": "1h", **(prod or {})})})
+    return environing.build(settings, clock=clock)

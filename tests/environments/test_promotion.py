@@ -13,32 +13,11 @@ import yaml
 
 from reconciler.core import promotion
 from reconciler.devcluster import launch
-from reconciler.shell import config, environments
+from reconciler.shell import environments
 from testbed.gitrepos import Upstream
 from tests.environments import stack
 
-HOUR = 3600.0
-
-
-class Clock:
-    """The promoter's clock: real time plus what the test moves it forward by."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __call__(self) -> float:
-        import time
-        return time.time() + self.ahead
-
-
-def fleet_for(root: Path, dev: launch.RunningCluster, upstream: Upstream, *,
-              prod: dict[str, object] | None = None, clock: Clock) -> environments.Fleet:
-    settings = config.load({
-        "RECONCILER_MARATHON_URL": dev.url, "RECONCILER_REPO_URL": upstream.url,
-        "RECONCILER_STATE_DIR": str(root / "state"), "RECONCILER_POLL_INTERVAL": "0.5",
-        "RECONCILER_DRIFT_INTERVAL": "60",
-        "RECONCILER_ENVIRONMENTS": stack.environments(prod={"soak": "1h", **(prod or {})})})
-    return environments.build(settings, clock=clock)
+HOUR = stack.HOUR
 
 
 @pytest.fixture
@@ -50,9 +29,9 @@ def upstream(tmp_path: Path) -> Upstream:
 
 @pytest.fixture
 def running(tmp_path: Path, devcluster: launch.RunningCluster, upstream: Upstream
-            ) -> Iterator[tuple[environments.Fleet, Clock]]:
-    clock = Clock()
-    fleet = fleet_for(tmp_path, devcluster, upstream, clock=clock)
+            ) -> Iterator[tuple[environments.Fleet, stack.Clock]]:
+    clock = stack.Clock()
+    fleet = stack.fleet_for(tmp_path, devcluster, upstream, clock=clock)
     fleet.start()
     try:
         yield fleet, clock
@@ -77,7 +56,7 @@ def head(upstream: Upstream) -> git.Commit:
 
 def test_promotion_is_refused_before_the_soak_and_accepted_after_with_both_releases_linked(
     devcluster: launch.RunningCluster, upstream: Upstream,
-    running: tuple[environments.Fleet, Clock],
+    running: tuple[environments.Fleet, stack.Clock],
 ) -> None:
     fleet, clock = running
     for app_id in stack.PROD_APPS:
@@ -133,7 +112,7 @@ def test_promotion_is_refused_before_the_soak_and_accepted_after_with_both_relea
 
 def test_a_tag_not_healthy_in_certification_is_refused_whatever_the_soak(
     devcluster: launch.RunningCluster, upstream: Upstream,
-    running: tuple[environments.Fleet, Clock],
+    running: tuple[environments.Fleet, stack.Clock],
 ) -> None:
     fleet, clock = running
     release_in_cert(devcluster, upstream, "v8r2p45")
@@ -153,9 +132,9 @@ def test_a_tag_not_healthy_in_certification_is_refused_whatever_the_soak(
 def test_automatic_promotion_waits_for_the_soak_then_promotes_once(
     tmp_path: Path, devcluster: launch.RunningCluster, upstream: Upstream,
 ) -> None:
-    clock = Clock()
-    fleet = fleet_for(tmp_path, devcluster, upstream, prod={"auto_promote": ["dirac"]},
-                      clock=clock)
+    clock = stack.Clock()
+    fleet = stack.fleet_for(tmp_path, devcluster, upstream, prod={"auto_promote": ["dirac"]},
+                            clock=clock)
     fleet.start()
     try:
         cert_release = release_in_cert(devcluster, upstream, "v8r2p45")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core import load as loading
-from reconciler.core import model, promotion, retag
+from reconciler.core import health, model, promotion, retag
 from reconciler.shell import (
     bumper,
     config,
@@ -310,12 +310,14 @@ def _tag(ref: model.ImageRef) -> str:
 
 def _evidence(app_id: str, *, live: model.JSON | None, row: Any) -> promotion.AppEvidence:
     """One source app as the gate sees it: live image, health, and since when healthy (the
-    status model's since counts only when the app is in sync)."""
+    status model's since counts only when the app is in sync). Without records of the app
+    (nothing recorded it yet), its health is assessed from live alone."""
     in_sync = row is not None and row.state is model.AppState.IN_SYNC
+    assessed = row.health if row is not None else str(health.assess(app_id, live).status)
     return promotion.AppEvidence(
         app_id=app_id,
         live_image=None if live is None else _image(live),
-        health=row.health if row is not None else ("Missing" if live is None else "Unknown"),
+        health=assessed,
         healthy_since=promotion.healthy_since(live, in_state_since=row.since if in_sync
                                               else None),
         state=str(row.state) if row is not None else None)

@@ -35,8 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core import load as loading
 from reconciler.core import health, model, promotion, retag
+from reconciler.core import load as loading
 from reconciler.shell import (
     bumper,
     config,

@@ -42,7 +42,7 @@ def command(image: str, source: str | None, target: str, check: bool,
     and healthy on every app of the source that uses it for the target's soak time."""
     try:
         settings = config.load(config_file=config_file)
-        target_env = settings.environment(target)
+        target_env = environments.find(settings, target)
         names = [target] + [n for n in (source or target_env.promote_from,) if n]
         with tempfile.TemporaryDirectory(prefix="reconciler-promote-") as clone:
             opened = environments.open_for_promotion(settings, names=sorted(set(names)),

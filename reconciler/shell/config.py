@@ -222,31 +222,6 @@ class Settings(pydantic_settings.BaseSettings):
                 raise ValueError(f"environments: {env.name}: auto_promote needs promote_from")
         return environments
 
-    def environment(self, name: str) -> Environment:
-        """The environment called ``name``; raises :class:`BadConfiguration`."""
-        for env in self.environments:
-            if env.name == name:
-                return env
-        known = ", ".join(e.name for e in self.environments) or "none declared"
-        raise BadConfiguration(f"no environment {name!r} (known: {known}; set "
-                               f"{PREFIX}ENVIRONMENTS)")
-
-    def environment_client_settings(self, env: Environment, *, urls: str | None = None
-                                    ) -> marathon.ClientSettings:
-        """The Marathon client's settings for ``env``: its own URL and credentials, or
-        (without a URL of its own) those of ``RECONCILER_MARATHON_URL`` (``urls`` replaces
-        that, as in :meth:`client_settings`)."""
-        if env.marathon_url is None:
-            return self.client_settings(urls=urls)
-        password, token = env.credentials()
-        return marathon.ClientSettings(
-            urls=values.marathon_urls(env.marathon_url), username=env.marathon_username,
-            password=password, token=token,
-            ca_bundle=str(self.marathon_ca_bundle) if self.marathon_ca_bundle else None,
-            client_cert=str(self.marathon_client_cert) if self.marathon_client_cert else None,
-            client_key=str(self.marathon_client_key) if self.marathon_client_key else None,
-            timeout=self.marathon_timeout)
-
     @pydantic.model_validator(mode="before")
     @classmethod
     def _known_hosts_beside_the_key(cls, data: Any) -> Any:

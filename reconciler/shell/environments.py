@@ -38,10 +38,21 @@ def state_dir(settings: config.Settings, env: config.Environment) -> Path:
     return settings.state_dir / "environments" / env.name
 
 
+def find(settings: config.Settings, name: str) -> config.Environment:
+    """The environment called ``name``; raises :class:`config.BadConfiguration`."""
+    for env in settings.environments:
+        if env.name == name:
+            return env
+    known = ", ".join(e.name for e in settings.environments) or "none declared"
+    raise config.BadConfiguration(f"no environment {name!r} (known: {known}; set "
+                                  f"{config.PREFIX}ENVIRONMENTS)")
+
+
 def environment_settings(settings: config.Settings, env: config.Environment
                          ) -> config.Settings:
     """The settings of ``env``'s controller: the global ones with the environment's folder,
-    state directory, record store and (when it names one) Marathon and credentials."""
+    state directory, record store and (when it names one) Marathon and credentials: an
+    environment with a Marathon of its own is sent only its own credentials."""
     if settings.database_url and env.database_url_file is None:
         raise config.BadConfiguration(
             f"{config.PREFIX}DATABASE_URL is one record store; environment {env.name} needs "
@@ -181,7 +192,7 @@ def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_
     sides: dict[str, promoter.Side] = {}
     try:
         for name in names:
-            env = settings.environment(name)
+            env = find(settings, name)
             own = environment_settings(settings, env)
             stores.append(records.open_store(own.state_dir, url=own.database_url))
             clients.append(marathon.MarathonClient(own.client_settings()))

@@ -30,9 +30,9 @@ def test_environments_read_from_a_variable_or_as_a_list_in_the_file(tmp_path: Pa
     cert, prod = settings.environments
     assert (prod.soak, prod.auto_promote, prod.promote_from) == (86400.0, ("lhcbdirac",), "cert")
     assert cert.soak == 3600.0
-    shared = settings.environment_client_settings(cert)
+    shared = environments.environment_settings(settings, cert).client_settings()
     assert shared.urls == ("http://cert-marathon:8080",)
-    own = settings.environment_client_settings(prod)
+    own = environments.environment_settings(settings, prod).client_settings()
     assert (own.urls, own.username, own.password) == (
         ("https://prod-marathon:8443",), "reconciler", "pr0d-pa55")
     assert "pr0d-pa55" in settings.secrets
@@ -41,7 +41,8 @@ def test_environments_read_from_a_variable_or_as_a_list_in_the_file(tmp_path: Pa
     assert controller.state_dir == settings.state_dir / "environments" / "prod"
     # An environment with a Marathon of its own is not sent the shared one's credentials.
     with_token = config.load({"RECONCILER_MARATHON_TOKEN": "shared-t0ken"}, config_file=file)
-    assert with_token.environment_client_settings(with_token.environments[1]).token is None
+    assert environments.environment_settings(
+        with_token, with_token.environments[1]).client_settings().token is None
 
 
 @pytest.mark.parametrize(("declared", "message"), [

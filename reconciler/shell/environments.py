@@ -60,6 +60,8 @@ def environment_settings(settings: config.Settings, env: config.Environment
             "environment)")
     update: dict[str, Any] = {"repo_path": env.path, "state_dir": state_dir(settings, env),
                               "database_url": env.database_url()}
+    if settings.public_url:  # notifications link to the environment's own pages
+        update["public_url"] = f"{settings.public_url}/environments/{env.name}"
     if env.marathon_url is not None:
         password, token = env.credentials()
         update.update(marathon_url=env.marathon_url, marathon_username=env.marathon_username,

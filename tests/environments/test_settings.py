@@ -26,7 +26,8 @@ def test_environments_read_from_a_variable_or_as_a_list_in_the_file(tmp_path: Pa
         "    promote_from: cert\n"
         "    soak: 24h\n"
         "    auto_promote: [lhcbdirac]\n")
-    settings = config.load({}, config_file=file)
+    settings = config.load({"RECONCILER_PUBLIC_URL": "https://ops.example.org/r"},
+                           config_file=file)
     cert, prod = settings.environments
     assert (prod.soak, prod.auto_promote, prod.promote_from) == (86400.0, ("lhcbdirac",), "cert")
     assert cert.soak == 3600.0
@@ -39,6 +40,7 @@ def test_environments_read_from_a_variable_or_as_a_list_in_the_file(tmp_path: Pa
     controller = environments.environment_settings(settings, prod)
     assert (controller.repo_path, controller.marathon_password) == ("dirac-prod", "pr0d-pa55")
     assert controller.state_dir == settings.state_dir / "environments" / "prod"
+    assert controller.public_url == "https://ops.example.org/r/environments/prod"
     # An environment with a Marathon of its own is not sent the shared one's credentials.
     with_token = config.load({"RECONCILER_MARATHON_TOKEN": "shared-t0ken"}, config_file=file)
     assert environments.environment_settings(

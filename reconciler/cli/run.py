@@ -16,7 +16,7 @@ from types import FrameType
 
 import click
 
-from reconciler.shell import config, embedded, ports, telemetry
+from reconciler.shell import config, embedded, environments, ports, telemetry
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
@@ -63,28 +63,43 @@ def command(config_file: Path | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     child = None
     marathon_url = settings.marathon_url
-    if settings.embedded_marathon:
+    # Environments that all name their own Marathon need no embedded one.
+    if settings.embedded_marathon and not (
+            settings.environments and all(e.marathon_url for e in settings.environments)):
         child = embedded.start_embedded_marathon(settings.state_dir)
         marathon_url = child.url
         telemetry.event(log, "embedded dev cluster started", url=marathon_url)
     controller = None
+    fleet = None
     server = None
     try:
-        controller = controlling.build(settings, marathon_url=marathon_url)
-        server = web.Server(web.create_app(controller), host=settings.listen_host,
-                            port=settings.listen_port)
+        if settings.environments:  # one controller per environment (docs/environments.md)
+            from reconciler.web import environments as web_environments
+            fleet = environments.build(settings, marathon_url=marathon_url)
+            application = web_environments.create_fleet_app(fleet)
+        else:
+            controller = controlling.build(settings, marathon_url=marathon_url)
+            application = web.create_app(controller)
+        server = web.Server(application, host=settings.listen_host, port=settings.listen_port)
         server.start()
         telemetry.event(log, "listening", address=f"{settings.listen_host}:"
                                                   f"{settings.listen_port}")
-        controller.start()
+        (fleet or controller).start()  # type: ignore[union-attr]
         stop.wait()
+    except config.BadConfiguration as e:
+        click.echo(f"configuration: {e}", err=True)
+        sys.exit(1)
     finally:
         if controller is not None:
             controller.stop()
+        if fleet is not None:
+            fleet.stop()
         if server is not None:
             server.stop()
         if controller is not None:
             controller.records.close()
             controller.client.close()
+        if fleet is not None:
+            fleet.close()
         if child is not None:
             child.stop()

@@ -63,6 +63,48 @@ _Secret = Annotated[str | None, pydantic.BeforeValidator(values.stripped),
 _HostFile = Annotated[Path | None, values.host_path(directory_too=False)]
 
 
+class Environment(pydantic.BaseModel):
+    """One environment of the config repo (``dirac-cert``, ``dirac-prod``), declared on the
+    host: its folder in the repo and the Marathon it runs on, with that Marathon's
+    credentials from host files (URLs and credentials never come from the config repo).
+
+    Without ``marathon_url`` the environment runs on ``RECONCILER_MARATHON_URL`` with its
+    credentials; with one, only the credentials named here are sent to it."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    name: Annotated[str, pydantic.BeforeValidator(values.environment_name)]
+    path: Annotated[str, pydantic.BeforeValidator(values.repo_path)]
+    marathon_url: Annotated[str | None, pydantic.BeforeValidator(
+        lambda v: None if v is None or not str(v).strip() else ",".join(
+            values.marathon_urls(str(v))))] = None
+    marathon_username: _Optional = None
+    marathon_password_file: _HostFile = None
+    marathon_token_file: _HostFile = None
+    database_url_file: _HostFile = None
+    """This environment's record store (a SQLAlchemy URL in a host file); default: SQLite
+    in ``<state dir>/environments/<name>``."""
+    promote_from: _Optional = None
+    """The environment whose releases this one takes (``reconciler promote``)."""
+    soak: Annotated[float, pydantic.BeforeValidator(values.duration)] = 3600.0
+    """Seconds a tag must have run healthy in ``promote_from`` before it may come here."""
+    auto_promote: tuple[str, ...] = ()
+    """Images promoted automatically once soaked (opt-in; empty: by hand only)."""
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(password, token) from the host files named, read now."""
+        return (self._secret("marathon_password_file", self.marathon_password_file),
+                self._secret("marathon_token_file", self.marathon_token_file))
+
+    def database_url(self) -> str | None:
+        return self._secret("database_url_file", self.database_url_file)
+
+    def _secret(self, name: str, path: Path | None) -> str | None:
+        if path is None:
+            return None
+        return _read_secret_file(f"{PREFIX}ENVIRONMENTS: {self.name}: {name}", path) or None
+
+
 class Settings(pydantic_settings.BaseSettings):
     """Every setting, with its meaning and default; build it with :func:`load`."""
 
@@ -189,6 +231,34 @@ class Settings(pydantic_settings.BaseSettings):
         "say); notifications link to the app's page under it. Default: none, notifications "
         "carry no link")
 
+    environments: Annotated[tuple[Environment, ...], pydantic_settings.NoDecode,
+                            pydantic.BeforeValidator(values.environments)] = pydantic.Field(
+        (), description="Several environments of the config repo, each a folder with its own "
+        "images.yaml, on its own Marathon or a shared one: a YAML/JSON list of {name, path, "
+        "marathon_url, marathon_username, marathon_password_file, marathon_token_file, "
+        "promote_from, soak, auto_promote} (docs/environments.md). Default: none, one "
+        "environment from REPO_PATH and MARATHON_URL")
+
+    @pydantic.field_validator("environments")
+    @classmethod
+    def _environments_agree(cls, environments: tuple[Environment, ...]
+                            ) -> tuple[Environment, ...]:
+        names = [e.name for e in environments]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"environments: {name!r} is declared twice")
+        paths = [e.path for e in environments]
+        for env in environments:
+            if paths.count(env.path) > 1:
+                raise ValueError(f"environments: path {env.path!r} is used twice")
+            if env.promote_from is not None and (env.promote_from not in names
+                                                 or env.promote_from == env.name):
+                raise ValueError(f"environments: {env.name}: promote_from "
+                                 f"{env.promote_from!r} names no other environment")
+            if env.auto_promote and env.promote_from is None:
+                raise ValueError(f"environments: {env.name}: auto_promote needs promote_from")
+        return environments
+
     @pydantic.model_validator(mode="before")
     @classmethod
     def _known_hosts_beside_the_key(cls, data: Any) -> Any:
@@ -228,7 +298,10 @@ class Settings(pydantic_settings.BaseSettings):
     @property
     def secrets(self) -> list[str]:
         """The secret values set, for masking them in any text that leaves the process."""
-        return [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
+        found = [v for v in (getattr(self, n) for n in sorted(CREDENTIALS)) if v]
+        for env in self.environments:
+            found += [v for v in (*env.credentials(), env.database_url()) if v]
+        return found
 
     @property
     def embedded_marathon(self) -> bool:
@@ -402,6 +475,9 @@ class _ConfigFile(pydantic_settings.YamlConfigSettingsSource):
                 raise BadConfiguration(
                     f"{path}: {key!r} is a credential: set {PREFIX}{name.upper()} or "
                     f"{PREFIX}{name.upper()}_FILE in the environment instead")
+            if name == "environments" and isinstance(value, list):
+                out[name] = value  # the one setting that is a list of mappings
+                continue
             if not isinstance(value, str):
                 raise BadConfiguration(f"{path}: {key!r}: expected a single value")
             if value != "":  # ``key:`` with no value leaves the default, as an empty variable
@@ -426,8 +502,12 @@ def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str,
     message = first["msg"].removeprefix("Value error, ")
     if not name:  # a rule across settings: its message names them, and no value is shown
         return message
-    # A Marathon URL may hold user:password@.
-    shown = "" if name in CREDENTIALS | {"marathon_url"} else f"={first.get('input')!r}"
+    inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"][1:])
+    if inner:
+        message = f"{inner.lstrip('.')}: {message}"
+    # A Marathon URL may hold user:password@ (an environment's too).
+    shown = "" if name in CREDENTIALS | {"marathon_url", "environments"} \
+        else f"={first.get('input')!r}"
     if config_file is not None and name not in from_environment and name not in CREDENTIALS:
         return f"{config_file}: {name}{shown}: {message}"
     return f"{PREFIX}{name.upper()}{shown}: {message}"

@@ -7,10 +7,12 @@ or raises ValueError saying what was expected (pydantic reports it, naming the v
 from __future__ import annotations
 
 import math
+import re
 import urllib.parse
 from pathlib import Path
 
 import pydantic
+import yaml
 
 from reconciler.core import access
 
@@ -137,3 +139,50 @@ def boolean(value: object) -> bool:
     if text in ("false", "no", "off", "0"):
         return False
     raise ValueError("expected true or false")
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(value: object) -> float:
+    """``3600``, ``90s``, ``30m``, ``24h``, ``2d``, ``1w`` -> seconds (0 or more)."""
+    text = str(value).strip().lower()
+    unit = _DURATION_UNITS.get(text[-1:]) if text else None
+    try:
+        number = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        raise ValueError("expected seconds or a duration such as 30m, 24h, 2d") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+MAX_ENVIRONMENTS_TEXT = 64 * 1024
+"""Bound on RECONCILER_ENVIRONMENTS before it is parsed."""
+
+
+def environments(value: object) -> object:
+    """``RECONCILER_ENVIRONMENTS`` as YAML (or JSON) text, or already a list (the file)."""
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        return value
+    if len(value) > MAX_ENVIRONMENTS_TEXT:
+        raise ValueError(f"longer than {MAX_ENVIRONMENTS_TEXT} characters")
+    if not value.strip():
+        return ()
+    try:
+        # BaseLoader: scalars stay text, parsed by each field as a variable would be.
+        parsed = yaml.load(value, Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        raise ValueError("expected a YAML or JSON list of environments") from None
+    if not isinstance(parsed, list):
+        raise ValueError("expected a list of environments (name, path, marathon_url...)")
+    return parsed
+
+
+def environment_name(value: object) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", text):
+        raise ValueError("expected a short name of lower-case letters, digits and -")
+    return text

@@ -73,6 +73,13 @@ REGISTRY_ERRORS = prom.Counter("reconciler_registry_errors_total",
 REGISTRY_BUMPS = prom.Counter("reconciler_registry_bumps_total",
                               "Bump commits (or proposal branches) pushed, by image and action",
                               ["image", "action"], registry=REGISTRY)
+PROMOTIONS = prom.Counter("reconciler_promotions_total",
+                          "Promotion requests by target environment and decision (promote, "
+                          "wait, refuse, nothing to promote)", ["target", "decision"],
+                          registry=REGISTRY)
+ENVIRONMENT_APPS = prom.Gauge("reconciler_environment_apps",
+                              "Apps by environment and state word (with RECONCILER_ENVIRONMENTS)",
+                              ["environment", "state"], registry=REGISTRY)
 SYNCED_REVISION = prom.Info("reconciler_synced_revision", "The revision last applied",
                             registry=REGISTRY)
 CHECKS = prom.Counter("reconciler_checks_total",

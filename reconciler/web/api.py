@@ -23,15 +23,16 @@ from fastapi import openapi as fastapi_openapi
 from reconciler.core import render
 from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
-from reconciler.web import auth, context, refusals
+from reconciler.web import auth, context, promotions, refusals
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100
 AUDIT_PAGE_MAX = 1000
 
 
-def api_router(deps: context.Deps) -> fastapi.APIRouter:
-    router = fastapi.APIRouter(prefix=PREFIX, tags=["reconciler"])
+def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter:
+    """The API under ``prefix`` (an environment's is ``/api/v1/environments/<name>``)."""
+    router = fastapi.APIRouter(prefix=prefix, tags=["reconciler"])
     refused = refusals.RefusalAudit(deps.records.audit, clock=deps.clock)
 
     def audit_refusal(request: fastapi.Request, who: str, reason: str) -> None:
@@ -101,6 +102,9 @@ def api_router(deps: context.Deps) -> fastapi.APIRouter:
                            target=f"{drift.app_id} drift {drift_id}", result="acknowledged")
         return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift])[0]
                 .as_json()}
+
+    if deps.promotions is not None:
+        promotions.add_routes(router, deps=deps, needs_token=needs_token)
 
     @router.get("/apps")
     def apps() -> dict[str, Any]:

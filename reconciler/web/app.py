@@ -61,7 +61,7 @@ def oncall(app: fastapi.FastAPI, deps: context.Deps, *, settings: config.Setting
         app.include_router(dashboard.dashboard_router(deps),
                            dependencies=[fastapi.Depends(policy.reader(pages=True))])
     oidc.install(app, settings=settings, policy=policy)
-    return harden(app, form_targets=_origins(settings.oidc_issuer))
+    return harden(app, form_targets=origins(settings.oidc_issuer))
 
 
 def harden(app: fastapi.FastAPI, *, form_targets: tuple[str, ...] = ()) -> fastapi.FastAPI:
@@ -73,7 +73,7 @@ def harden(app: fastapi.FastAPI, *, form_targets: tuple[str, ...] = ()) -> fasta
     return app
 
 
-def _origins(url: str | None) -> tuple[str, ...]:
+def origins(url: str | None) -> tuple[str, ...]:
     if url is None:
         return ()
     parts = urllib.parse.urlsplit(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.core import model
 from reconciler.core import plan as planning
@@ -22,6 +23,20 @@ Rollback = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
+class Promotions:
+    """Promotions into this environment (it names ``promote_from``)."""
+
+    source: str
+    """The environment promotions come from."""
+    assess: Callable[[str], dict[str, Any]]
+    """``image -> the gate's verdict as JSON``; writes nothing. Raises PromotionError."""
+    promote: Callable[[str, str], tuple[bool, str, dict[str, Any]]]
+    """``(image, who) -> (promoted, message, result as JSON)``. Raises PromotionError."""
+    images: Callable[[], Sequence[str]]
+    """The images the source environment's catalog names (the dashboard's choice)."""
+
+
+@dataclass(frozen=True)
 class Deps:
     """``token`` is the single API token for actions; ``access`` the whole policy (machine
     tokens, sign-on, roles; None: ``token`` alone, as before).
@@ -36,6 +51,10 @@ class Deps:
     clock: Callable[[], float] = time.time
     preview_sync: PreviewSync | None = None
     access: auth.Access | None = None
+    promotions: Promotions | None = None
+    """Set for an environment that takes promotions (``RECONCILER_ENVIRONMENTS``)."""
+    environment: str | None = None
+    """The environment these pages and routes are of (None: the one environment)."""
 
     @property
     def policy(self) -> auth.Access:

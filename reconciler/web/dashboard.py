@@ -27,12 +27,16 @@ from reconciler.shell import records as recording
 from reconciler.web import context, report
 
 
-def dashboard_router(deps: context.Deps, *, root: str = "") -> fastapi.APIRouter:
-    """Pages under ``root`` (``""``: at the site root)."""
+def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
+                     ) -> fastapi.APIRouter:
+    """Pages under ``root`` (``""``: at the site root), whose buttons call the API at
+    ``api``."""
     router = fastapi.APIRouter(prefix=root, include_in_schema=False)
 
     def page(template: str, name: str, **context: Any) -> responses.HTMLResponse:
-        html = report.render(template, root=root, page=name, now=deps.clock(), **context)
+        html = report.render(template, root=root, page=name, now=deps.clock(), api=api,
+                             environment=deps.environment,
+                             promotions=deps.promotions is not None, **context)
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     def live() -> tuple[Sequence[model.JSON] | None, str | None]:

@@ -191,6 +191,8 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
                        {"lhcb-oncall": access.Role.OPERATOR, "*": access.Role.VIEWER}),
         "SESSION_SECRET": (SESSION_SECRET, "session_secret", SESSION_SECRET),
         "ANONYMOUS_READ": ("false", "anonymous_read", False),
+        "ENVIRONMENTS": ('[{"name": "cert", "path": "/cert/"}]', "environments",
+                         (config.Environment(name="cert", path="cert"),)),
     }
 
 
@@ -238,6 +240,7 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "OIDC_ROLES": ("oidc_roles", {}, "none"),
     "SESSION_SECRET": ("session_secret", None, "none"),
     "ANONYMOUS_READ": ("anonymous_read", True, "true"),
+    "ENVIRONMENTS": ("environments", (), "none: one environment"),
 }
 
 

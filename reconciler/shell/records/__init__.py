@@ -15,7 +15,7 @@ Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations
 revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
 Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
 one store per concern (:mod:`.runs`, :mod:`.releases`, :mod:`.intents`, :mod:`.drift`,
-:mod:`.audit`, :mod:`.facts`) and
+:mod:`.audit`, :mod:`.facts`, :mod:`.promotions`) and
 :mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.
 
 Vocabulary of the free-text columns: run triggers are ``poll``, ``webhook``, ``manual``,
@@ -40,6 +40,7 @@ from reconciler.shell.records.rows import (
     HistoryRecord,
     Intent,
     PendingChange,
+    Promotion,
     Quarantine,
     Release,
     ReleaseApp,
@@ -53,7 +54,7 @@ from reconciler.shell.records.store import RecordStore, open_store
 
 __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
-    "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Quarantine", "RecordStore",
-    "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run", "StoreUnavailable",
-    "When", "definition_digest", "iso", "open_store",
+    "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Promotion", "Quarantine",
+    "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run",
+    "StoreUnavailable", "When", "definition_digest", "iso", "open_store",
 ]

@@ -334,3 +334,38 @@ class HistoryEntry:
         out: dict[str, Any] = {"kind": self.kind, **fields}
         out.setdefault("at", self.at)
         return out
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """An image's tag taken from the source environment's release to the target's: the two
+    releases it links (the target's once its commit has rolled out) and the soak's evidence."""
+
+    promotion_id: int
+    image: str
+    tag: str
+    previous_tag: str | None
+    source: str
+    target: str
+    source_revision: str | None
+    """The source environment's release (its revision) that rolled the tag out there."""
+    commit: str
+    """The commit that set the target's tag."""
+    target_revision: str | None
+    """The target environment's release of the commit (None until it has rolled out)."""
+    requested_by: str | None
+    automatic: bool
+    evidence: tuple[dict[str, Any], ...]
+    """Each source app with its live image and since when it was healthy."""
+    at: str
+    linked_at: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.promotion_id, "image": self.image, "tag": self.tag,
+            "previousTag": self.previous_tag, "from": self.source, "to": self.target,
+            "sourceRelease": self.source_revision, "commit": self.commit,
+            "targetRelease": self.target_revision, "requestedBy": self.requested_by,
+            "automatic": self.automatic, "evidence": list(self.evidence), "at": self.at,
+            "linkedAt": self.linked_at,
+        }

@@ -180,3 +180,20 @@ facts = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
+promotions = sa.Table(
+    "promotions", metadata,
+    sa.Column("promotion_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("image", sa.String(200), nullable=False),
+    sa.Column("tag", sa.Text, nullable=False),
+    sa.Column("previous_tag", sa.Text),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("target", sa.String(50), nullable=False),
+    sa.Column("source_revision", sa.String(200)),
+    sa.Column("commit", sa.String(200), nullable=False),
+    sa.Column("target_revision", sa.String(200)),
+    sa.Column("requested_by", sa.Text),
+    sa.Column("automatic", sa.Boolean, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("linked_at", sa.Float),
+)

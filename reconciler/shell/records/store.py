@@ -2,7 +2,8 @@
 
 :class:`RecordStore` is the one object the engine, the controller, the web server and the
 CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.releases`,
-:mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`), which share its
+:mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`, :mod:`.promotions`), which
+share its
 :class:`database.Database`.
 """
 
@@ -18,13 +19,14 @@ from reconciler.shell.records import (
     facts,
     intents,
     migrate,
+    promotions,
     releases,
     runs,
 )
 
 
 class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, drift.DriftStore,
-                  audit.AuditStore, facts.FactStore):
+                  audit.AuditStore, facts.FactStore, promotions.PromotionStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

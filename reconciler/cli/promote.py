@@ -1,0 +1,71 @@
+"""``reconciler promote IMAGE --from certification --to production``: take an image's tag from
+one environment to another once it has run healthy there for the soak time.
+
+Reads the environments from the configuration (``RECONCILER_ENVIRONMENTS``, ``--config``),
+the source environment's folder in the config repo, its Marathon and its records; when the
+gate allows, commits the target's ``images.yaml`` change to the followed branch and records
+the promotion in the target's records. Otherwise it changes nothing and says what is missing
+(which app, healthy since when). See docs/environments.md.
+
+Exit codes: 0 promoted (or nothing to promote), 3 refused (the soak is not over, or an app
+is not healthy on the tag), 1 an error (configuration, Git, Marathon).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from reconciler.cli import _output
+from reconciler.shell import config, environments, promoter
+
+REFUSED = 3
+
+
+@click.command()
+@click.argument("image")
+@click.option("--from", "source", default=None, metavar="ENVIRONMENT",
+              help="The environment the tag comes from (default: the target's promote_from).")
+@click.option("--to", "target", required=True, metavar="ENVIRONMENT",
+              help="The environment whose images.yaml gets the tag.")
+@click.option("--check", is_flag=True, help="Only judge: say whether the gate is open, write "
+                                            "nothing.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="YAML file of settings, as for `reconciler run`.")
+@_output.output_option()
+def command(image: str, source: str | None, target: str, check: bool,
+            config_file: Path | None, output: str) -> None:
+    """Promote IMAGE's tag from one environment to another: only when that tag has been live
+    and healthy on every app of the source that uses it for the target's soak time."""
+    try:
+        settings = config.load(config_file=config_file)
+        target_env = environments.find(settings, target)
+        names = [target] + [n for n in (source or target_env.promote_from,) if n]
+        with tempfile.TemporaryDirectory(prefix="reconciler-promote-") as clone:
+            opened = environments.open_for_promotion(settings, names=sorted(set(names)),
+                                                     copy_dir=Path(clone) / "repo")
+            try:
+                if check:
+                    assessment = opened.promoter.assess(image, target=target, source=source)
+                    shown, promoted, message = (assessment.as_json(), False,
+                                                assessment.message)
+                    decision = assessment.verdict.decision
+                else:
+                    result = opened.promoter.promote(image, target=target, source=source,
+                                                     requested_by=config.operator())
+                    shown, promoted, message = result.as_json(), result.promoted, result.message
+                    decision = result.assessment.verdict.decision
+            finally:
+                opened.close()
+    except (config.BadConfiguration, promoter.PromotionError) as e:
+        click.echo(f"promote: {getattr(e, 'reason', e)}", err=True)
+        sys.exit(1)
+    if output != "text":
+        _output.structured(shown, output)
+    else:
+        click.echo(message)
+    if not promoted and decision.value not in ("promote", "nothing to promote"):
+        sys.exit(REFUSED)

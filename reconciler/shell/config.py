@@ -47,7 +47,7 @@ checkout's ``desired-state/`` links here."""
 
 CREDENTIALS = frozenset({
     "marathon_password", "marathon_token", "api_token", "webhook_secret", "git_token",
-    "sentry_dsn", "database_url", "notify_webhook_url",
+    "sentry_dsn", "database_url", "notify_webhook_url", "zk_auth",
 })
 """Settings refused in the file, readable from ``RECONCILER_<NAME>_FILE``, always masked."""
 
@@ -151,6 +151,22 @@ class Settings(pydantic_settings.BaseSettings):
         None, description="The dashboard's address as on-call reaches it (behind a proxy, "
         "say); notifications link to the app's page under it. Default: none, notifications "
         "carry no link")
+
+    zk_url: Annotated[str | None, pydantic.BeforeValidator(values.zk_url)] = pydantic.Field(
+        None, description="ZooKeeper ensemble and path for leader election among replicas of "
+        "`run`, e.g. zk://zk1:2181,zk2:2181/reconciler; only the leader writes to Marathon "
+        "(docs/ha.md). Default: none, a single replica that always writes")
+    zk_auth: _Secret = pydantic.Field(
+        None, description="ZooKeeper digest credentials `user:password`; the nodes are "
+        "created readable and writable by them only (or ZK_AUTH_FILE). Default: none")
+    zk_session_timeout: Annotated[float, values.seconds(minimum=2)] = pydantic.Field(
+        10.0, description="ZooKeeper session timeout in seconds: how long a dead leader "
+        "holds leadership; must exceed 3 x (2 x MARATHON_TIMEOUT + 0.5), checked at start. "
+        "Default: 10")
+    advertise_url: Annotated[str | None, pydantic.BeforeValidator(values.public_url)
+                             ] = pydantic.Field(
+        None, description="Where other replicas and clients reach this replica's API, named "
+        "by followers when they refuse an action. Default: http://<hostname>:<LISTEN port>")
 
     @pydantic.model_validator(mode="before")
     @classmethod

@@ -19,7 +19,7 @@ import uvicorn
 from reconciler.core import model
 from reconciler.shell import controller as controlling
 from reconciler.shell import readmodel, telemetry
-from reconciler.web import api, context, dashboard, headers, limits, ops, webhooks
+from reconciler.web import api, context, dashboard, headers, leader, limits, ops, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     app.include_router(api.api_router(deps))
     if with_dashboard:
         app.include_router(dashboard.dashboard_router(deps))
+    if controller.leadership is not None:
+        app.add_middleware(leader.FollowersRefuseActions, view=controller.leadership.view)
     return harden(app)
 
 

@@ -130,6 +130,7 @@ class Controller:
     def _elected(self, term: int) -> None:
         """Leader now: what this replica synced before is forgotten (the records are the
         truth: the next reconcile resumes a predecessor's deployments) and Git is polled."""
+        self.records.set_term(term)
         with self._state_lock:
             self._synced = None
             self._marathon_error = None

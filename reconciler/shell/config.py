@@ -166,7 +166,8 @@ class Settings(pydantic_settings.BaseSettings):
     advertise_url: Annotated[str | None, pydantic.BeforeValidator(values.public_url)
                              ] = pydantic.Field(
         None, description="Where other replicas and clients reach this replica's API, named "
-        "by followers when they refuse an action. Default: http://<hostname>:<LISTEN port>")
+        "by followers when they refuse an action. Default: http://$HOST:$PORT0 under "
+        "Marathon, else http://<hostname>:<LISTEN port>")
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -267,8 +268,11 @@ def load(environ: Mapping[str, str] | None = None, *,
         environment, _SecretFiles(Settings, environ=env)]
     if config_file is not None:
         sources.append(_ConfigFile(Settings, path=config_file))
-    sources.append(pydantic_settings.InitSettingsSource(
-        Settings, init_kwargs={"state_dir": str(default_state_dir(env))}))
+    defaults = {"state_dir": str(default_state_dir(env))}
+    if env.get("HOST") and env.get("PORT0"):
+        # Under Marathon: the agent's host name and the task's first host port.
+        defaults["advertise_url"] = f"http://{env['HOST']}:{env['PORT0']}"
+    sources.append(pydantic_settings.InitSettingsSource(Settings, init_kwargs=defaults))
     try:
         # pydantic-settings' documented way to build from sources made here, not its defaults.
         return Settings(_build_sources=(tuple(sources), {}))  # type: ignore[call-arg]
@@ -376,8 +380,8 @@ def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str,
     first = error.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     message = first["msg"].removeprefix("Value error, ")
-    # A Marathon URL may hold user:password@.
-    shown = "" if name in CREDENTIALS | {"marathon_url"} else f"={first.get('input')!r}"
+    # A Marathon or ZooKeeper URL may hold user:password@.
+    shown = "" if name in CREDENTIALS | {"marathon_url", "zk_url"} else f"={first.get('input')!r}"
     if config_file is not None and name not in from_environment and name not in CREDENTIALS:
         return f"{config_file}: {name}{shown}: {message}"
     return f"{PREFIX}{name.upper()}{shown}: {message}"

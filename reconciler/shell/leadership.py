@@ -264,11 +264,8 @@ class Leadership:
         return int(results[1].version)
 
     def _leader(self) -> dict[str, str] | None:
-        lock = self._lock
-        if lock is None:
-            return None
         try:
-            contenders = lock.contenders()
+            contenders = self._zk.Lock(f"{self.target.path}/leader").contenders()
         except kazoo_errors.KazooException:
             return None
         if not contenders:

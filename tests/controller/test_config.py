@@ -177,6 +177,11 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "FLAP_WINDOW": ("120", "flap_window", 120.0),
         "LOG_LEVEL": ("debug", "log_level", "DEBUG"),
         "PUBLIC_URL": ("https://ops.example.org/r/", "public_url", "https://ops.example.org/r"),
+        "ZK_URL": ("zk://zk1:2181,zk2:2181/reconciler", "zk_url",
+                   "zk://zk1:2181,zk2:2181/reconciler"),
+        "ZK_AUTH": ("reconciler:zk-s3cret", "zk_auth", "reconciler:zk-s3cret"),
+        "ZK_SESSION_TIMEOUT": ("12", "zk_session_timeout", 12.0),
+        "ADVERTISE_URL": ("http://10.0.0.7:31000/", "advertise_url", "http://10.0.0.7:31000"),
     }
 
 
@@ -210,6 +215,10 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "FLAP_WINDOW": ("flap_window", 600.0, "600"),
     "LOG_LEVEL": ("log_level", "INFO", "INFO"),
     "PUBLIC_URL": ("public_url", None, "none"),
+    "ZK_URL": ("zk_url", None, "none"),
+    "ZK_AUTH": ("zk_auth", None, "none"),
+    "ZK_SESSION_TIMEOUT": ("zk_session_timeout", 10.0, "10"),
+    "ADVERTISE_URL": ("advertise_url", None, "`http://$HOST:$PORT0` under Marathon"),
 }
 
 
@@ -334,3 +343,21 @@ def test_a_listen_address_in_use_is_one_line_and_nothing_starts(tmp_path: Path) 
         f"cannot listen on 127.0.0.1:{port}: Address already in use "
         "(set RECONCILER_LISTEN to another host:port)"]
     assert not (tmp_path / "state" / "devcluster").exists(), "the dev cluster was started"
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://zk:2181/reconciler", "expected zk://"),
+    ("zk://zk:2181", "give the path"),
+    ("zk://zk:2181,zk2/reconciler", "not host:port"),
+    ("zk://user:pw@zk:2181/reconciler", "credentials do not belong in the URL"),
+])
+def test_a_bad_zookeeper_url_is_refused_naming_the_variable(url: str, problem: str) -> None:
+    with pytest.raises(config.BadConfiguration, match=problem) as refused:
+        config.load({"RECONCILER_ZK_URL": url})
+    assert str(refused.value).startswith("RECONCILER_ZK_URL")
+    assert "user:pw" not in str(refused.value)
+
+
+def test_under_marathon_a_replica_advertises_its_agent_and_host_port() -> None:
+    settings = config.load({"HOST": "agent7.example.org", "PORT0": "31005"})
+    assert settings.advertise_url == "http://agent7.example.org:31005"

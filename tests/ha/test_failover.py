@@ -83,6 +83,14 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
     first = replicas.wait_for_leader(group)
     assert first is not None, logs(group)
     assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    (other,) = [r for r in group if r is not first]
+    # A follower serves reads from the shared records and refuses actions, naming the leader.
+    assert eventually(lambda: ((other.status() or {}).get("leadership") or {}).get("leaderUrl")
+                      == first.url), logs(group)
+    refused = requests.post(f"{other.url}/api/v1/sync", timeout=10)
+    assert (refused.status_code, refused.json()["leaderUrl"]) == (409, first.url)
+    assert [a["app_id"] for a in requests.get(f"{other.url}/api/v1/apps", timeout=10).json()
+            ["apps"]] == [APP]
     head = upstream.commit(files("v1-slow"), message="v1-slow")
     store = records.RecordStore(database)
     try:
@@ -91,7 +99,6 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
                                       for c in store.changes(app_id=APP))), logs(group)
         assert cluster.deployments(dev.url), "the upgrade ended before the kill: too fast"
         first.kill()
-        (other,) = [r for r in group if r is not first]
         assert eventually(lambda: other.role() == "leader", timeout=60), logs(group)
         assert eventually(lambda: converged(dev.url, "v1-slow")), logs(group)
         # The new leader finished the wait: the change has its outcome, recorded once.

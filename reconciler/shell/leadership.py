@@ -89,7 +89,9 @@ def from_settings(settings: config.Settings) -> Leadership:
                                                    f"{settings.listen_port}",
                       advertise_url=settings.advertise_url or
                       f"http://{host}:{settings.listen_port}",
-                      session_timeout=settings.zk_session_timeout, auth=settings.zk_auth)
+                      session_timeout=settings.zk_session_timeout, auth=settings.zk_auth,
+                      stop_grace=marathon.write_stop_seconds(settings.marathon_timeout)
+                      + RECORD_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,13 @@ class Leadership:
     def __init__(
         self, *, url: str, replica: str, advertise_url: str, session_timeout: float,
         auth: str | None = None, clock: Callable[[], float] = time.time,
+        stop_grace: float = 0.0,
     ) -> None:
         self.target = config_values.parse_zk_url(url)
         self.replica = replica
         self._advertise_url = advertise_url
         self._on_elected: Callable[[int], None] = lambda term: None
+        self._stop_grace = stop_grace
         self._clock = clock
         auth_data = [("digest", auth)] if auth else None
         acl = None
@@ -150,11 +154,15 @@ class Leadership:
         self._thread.start()
 
     def stop(self) -> None:
-        """Give leadership up (the lock node goes at once, not after the session timeout)."""
+        """Give leadership up: the fence shuts, and once a write in flight has had time to
+        end, the lock node goes (a follower takes over without waiting a session out)."""
         self._stopping.set()
         with self._guard:
-            self._term = None
+            led, self._term = self._term is not None, None
             lock = self._lock
+        if led:
+            # The fence is shut; a write that passed it just before may still be on the wire.
+            time.sleep(self._stop_grace)
         if lock is not None:
             lock.cancel()
             if self._zk.connected:

@@ -91,6 +91,9 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
     assert (refused.status_code, refused.json()["leaderUrl"]) == (409, first.url)
     assert [a["app_id"] for a in requests.get(f"{other.url}/api/v1/apps", timeout=10).json()
             ["apps"]] == [APP]
+    for replica, leads in ((first, "1.0"), (other, "0.0")):
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert f"reconciler_leader {leads}" in metrics.splitlines(), replica.name
     head = upstream.commit(files("v1-slow"), message="v1-slow")
     store = records.RecordStore(database)
     try:

@@ -11,6 +11,9 @@ Wiring only. Three things run in the background:
     events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
 
+With ``RECONCILER_ZK_URL`` these jobs do their work only on the replica that leads
+(:mod:`leadership`: elected in ZooKeeper, its writes fenced); the others serve reads.
+
 Never two reconciles at once: one lock is held by every job that may write to Marathon; a
 burst of triggers is one run without losing the last one (see :mod:`scheduler`). Git or
 Marathon down: logged, counted, retried with exponential backoff; nothing here raises out of

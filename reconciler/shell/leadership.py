@@ -237,8 +237,13 @@ class Leadership:
                 if not lock.acquire():
                     continue
                 term = self._bump_term(lock)
+                if self._lost.is_set():
+                    raise kazoo_errors.KazooException("the session expired while contending")
             except (kazoo_errors.KazooException, kazoo_errors.CancelledError) as e:
                 log.info("contending for leadership failed, trying again: %s", e)
+                # Our node, if it is still there, would stand before our next try.
+                with contextlib.suppress(kazoo_errors.KazooException):
+                    lock.release()
                 self._stopping.wait(0.5)
                 continue
             with self._guard:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from kazoo import exceptions as kazoo_errors
+from kazoo.client import KazooClient
 
 from reconciler.devcluster import launch, writers
 from reconciler.shell import leadership, marathon
@@ -116,3 +118,24 @@ def test_a_fenced_client_sends_no_write_and_the_leaders_writes_say_who_and_which
     (write,) = writers.read(devcluster.state_dir)
     assert (write["method"], write["path"], write["replica"], write["term"]) == (
         "POST", "/v2/apps", leader.replica, leader.fence()[leadership.TERM_HEADER])
+
+
+def test_with_digest_credentials_the_election_nodes_are_closed_to_anyone_else(
+        zk: zookeeper.ZooKeeper) -> None:
+    member = leadership.Leadership(url=zk.url("/secured"), replica="a",
+                                   advertise_url="http://a.example.org:8000",
+                                   session_timeout=6.0, auth="reconciler:zk-s3cret")
+    member.start(on_elected=lambda term: None)
+    stranger = KazooClient(hosts=zk.hosts)
+    try:
+        assert eventually(lambda: member.leading)
+        stranger.start(timeout=10)
+        with pytest.raises(kazoo_errors.NoAuthError):
+            stranger.get("/secured/term")
+        with pytest.raises(kazoo_errors.NoAuthError):
+            stranger.delete("/secured/leader", recursive=True)
+        assert member.leading
+    finally:
+        stranger.stop()
+        stranger.close()
+        member.stop()

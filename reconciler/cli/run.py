@@ -16,7 +16,7 @@ from types import FrameType
 
 import click
 
-from reconciler.shell import config, embedded, environments, ports, telemetry
+from reconciler.shell import config, embedded, environments, leadership, ports, telemetry
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
@@ -42,6 +42,19 @@ def command(config_file: Path | None) -> None:
     except config.BadConfiguration as e:
         click.echo(f"configuration: {e}", err=True)
         sys.exit(1)
+    if settings.zk_url and settings.environments:
+        # Each environment's controller would need its own election and fence: not built.
+        click.echo(f"configuration: {config.PREFIX}ZK_URL and {config.PREFIX}ENVIRONMENTS "
+                   "together are not supported: run one set of replicas per environment",
+                   err=True)
+        sys.exit(1)
+    if settings.zk_url:
+        try:
+            leadership.check_timing(session_timeout=settings.zk_session_timeout,
+                                    marathon_timeout=settings.marathon_timeout)
+        except leadership.UnsafeTiming as e:
+            click.echo(f"configuration: {e}", err=True)
+            sys.exit(1)
     try:
         ports.check_free(settings.listen_host, settings.listen_port)
     except OSError as e:

@@ -25,12 +25,14 @@ from reconciler.devcluster import (
     routes_info,
     routes_tasks,
     runtime,
+    writers,
 )
 
 
 def make_app(cluster: runtime.Cluster) -> web.Application:
     delay = faults.answer_delay()
-    middlewares = [api.unknown_routes, api.tentative_ports] + (
+    middlewares = [writers.recorder(cluster.state_dir), api.unknown_routes,
+                   api.tentative_ports] + (
         [faults.late_answers(delay)] if delay else [])
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
     app[api.CLUSTER] = cluster

@@ -49,6 +49,7 @@ checkout's ``desired-state/`` links here."""
 CREDENTIALS = frozenset({
     "marathon_password", "marathon_token", "api_token", "webhook_secret", "git_token",
     "sentry_dsn", "database_url", "notify_webhook_url", "oidc_client_secret", "session_secret",
+    "zk_auth",
 })
 """Settings refused in the file, readable from ``RECONCILER_<NAME>_FILE``, always masked."""
 
@@ -259,6 +260,23 @@ class Settings(pydantic_settings.BaseSettings):
                 raise ValueError(f"environments: {env.name}: auto_promote needs promote_from")
         return environments
 
+    zk_url: Annotated[str | None, pydantic.BeforeValidator(values.zk_url)] = pydantic.Field(
+        None, description="ZooKeeper ensemble and path for leader election among replicas of "
+        "`run`, e.g. zk://zk1:2181,zk2:2181/reconciler; only the leader writes to Marathon "
+        "(docs/ha.md). Default: none, a single replica that always writes")
+    zk_auth: _Secret = pydantic.Field(
+        None, description="ZooKeeper digest credentials `user:password`; the nodes are "
+        "created readable and writable by them only (or ZK_AUTH_FILE). Default: none")
+    zk_session_timeout: Annotated[float, values.seconds(minimum=2)] = pydantic.Field(
+        10.0, description="ZooKeeper session timeout in seconds: how long a dead leader "
+        "holds leadership; must exceed 3 x (2 x MARATHON_TIMEOUT + 0.5), checked at start. "
+        "Default: 10")
+    advertise_url: Annotated[str | None, pydantic.BeforeValidator(values.public_url)
+                             ] = pydantic.Field(
+        None, description="Where other replicas and clients reach this replica's API, named "
+        "by followers when they refuse an action. Default: http://$HOST:$PORT0 under "
+        "Marathon, else http://<hostname>:<LISTEN port>")
+
     @pydantic.model_validator(mode="before")
     @classmethod
     def _known_hosts_beside_the_key(cls, data: Any) -> Any:
@@ -388,8 +406,11 @@ def load(environ: Mapping[str, str] | None = None, *,
         environment, _SecretFiles(Settings, environ=env)]
     if config_file is not None:
         sources.append(_ConfigFile(Settings, path=config_file))
-    sources.append(pydantic_settings.InitSettingsSource(
-        Settings, init_kwargs={"state_dir": str(default_state_dir(env))}))
+    defaults = {"state_dir": str(default_state_dir(env))}
+    if env.get("HOST") and env.get("PORT0"):
+        # Under Marathon: the agent's host name and the task's first host port.
+        defaults["advertise_url"] = f"http://{env['HOST']}:{env['PORT0']}"
+    sources.append(pydantic_settings.InitSettingsSource(Settings, init_kwargs=defaults))
     try:
         # pydantic-settings' documented way to build from sources made here, not its defaults.
         return Settings(_build_sources=(tuple(sources), {}))  # type: ignore[call-arg]
@@ -505,8 +526,8 @@ def _describe(error: pydantic.ValidationError, *, from_environment: Mapping[str,
     inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"][1:])
     if inner:
         message = f"{inner.lstrip('.')}: {message}"
-    # A Marathon URL may hold user:password@ (an environment's too).
-    shown = "" if name in CREDENTIALS | {"marathon_url", "environments"} \
+    # A Marathon URL may hold user:password@ (an environment's too), a ZooKeeper URL too.
+    shown = "" if name in CREDENTIALS | {"marathon_url", "environments", "zk_url"} \
         else f"={first.get('input')!r}"
     if config_file is not None and name not in from_environment and name not in CREDENTIALS:
         return f"{config_file}: {name}{shown}: {message}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydantic
@@ -185,4 +186,39 @@ def environment_name(value: object) -> str:
     text = str(value).strip()
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", text):
         raise ValueError("expected a short name of lower-case letters, digits and -")
+    return text
+
+
+@dataclass(frozen=True)
+class ZooKeeperTarget:
+    hosts: str
+    """``host1:2181,host2:2181`` as kazoo takes it."""
+    path: str
+    """The chroot-like base path of this controller's nodes, e.g. ``/reconciler``."""
+
+
+def parse_zk_url(url: str) -> ZooKeeperTarget:
+    """``zk://host1:2181,host2:2181/reconciler`` -> hosts and path (the path is required)."""
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme != "zk" or not parsed.netloc:
+        raise ValueError("expected zk://host:port[,host:port...]/path")
+    if "@" in parsed.netloc:
+        raise ValueError("credentials do not belong in the URL: use RECONCILER_ZK_AUTH_FILE")
+    hosts = parsed.netloc.split(",")
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{host!r} is not host:port")
+    path = "/" + parsed.path.strip("/")
+    if path == "/" or parsed.query or parsed.fragment:
+        raise ValueError("give the path of this controller's nodes, e.g. zk://host:2181/"
+                              "reconciler (and no query)")
+    return ZooKeeperTarget(hosts=",".join(hosts), path=path)
+
+
+def zk_url(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    parse_zk_url(text)
     return text

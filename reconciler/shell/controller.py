@@ -11,6 +11,9 @@ Wiring only. Three things run in the background:
     events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
 
+With ``RECONCILER_ZK_URL`` these jobs do their work only on the replica that leads
+(:mod:`leadership`: elected in ZooKeeper, its writes fenced); the others serve reads.
+
 Never two reconciles at once: one lock is held by every job that may write to Marathon; a
 burst of triggers is one run without losing the last one (see :mod:`scheduler`). Git or
 Marathon down: logged, counted, retried with exponential backoff; nothing here raises out of
@@ -34,6 +37,7 @@ from reconciler.shell import (
     engine,
     events,
     gitsource,
+    leadership,
     marathon,
     notify,
     readiness,
@@ -57,8 +61,11 @@ class Controller:
         client: marathon.MarathonClient, store: records.RecordStore,
         notifier: notify.Notifier | None = None,
         clock: Callable[[], float] = time.time,
+        leader: leadership.Leadership | None = None,
     ) -> None:
         self.settings = settings
+        self.leadership = leader
+        """None: the only replica. Else only while it leads do the jobs below run."""
         self.source = source
         self.client = client
         self.records = store
@@ -95,12 +102,16 @@ class Controller:
         self._checks = 0
         self._last_checked_at: float | None = None
         self._registry = registry_job.RegistryJob(
-            settings, on_bumped=lambda: self.trigger_poll(model.Trigger.POLL)
+            settings, on_bumped=lambda: self.trigger_poll(model.Trigger.POLL), leads=self.leads
         ) if registry_job.applies_to(settings, source) else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.leadership is not None:
+            self.leadership.start(on_elected=self._elected)
+        else:
+            telemetry.LEADER.set(1)
         self._scheduler.every(POLL_JOB, self._poll_job, seconds=self.settings.poll_interval)
         self._scheduler.every(DRIFT_JOB, self._drift_job, seconds=self.settings.drift_interval,
                               first_in=self.settings.drift_interval)
@@ -113,10 +124,28 @@ class Controller:
                         drift_interval=self.settings.drift_interval)
 
     def stop(self) -> None:
+        if self.leadership is not None:
+            self.leadership.stop()  # first: a follower takes over without waiting a session
         self._api_writes.stop()
         self._scheduler.shutdown()
         self._engine.close()
         telemetry.event(log, "controller stopped")
+
+    # -- leadership --------------------------------------------------------------------------
+
+    def leads(self) -> bool:
+        return self.leadership is None or self.leadership.leading
+
+    def _elected(self, term: int) -> None:
+        """Leader now: what this replica synced before is forgotten (the records are the
+        truth: the next reconcile resumes a predecessor's deployments) and Git is polled."""
+        self.records.set_term(term)
+        with self._state_lock:
+            self._synced = None
+            self._marathon_error = None
+        self._marathon_backoff.succeeded()
+        self._git_backoff.succeeded()
+        self.trigger_poll(model.Trigger.POLL)
 
     # -- triggers --------------------------------------------------------------------------
 
@@ -191,7 +220,8 @@ class Controller:
                 last_sync_at=records.iso(self._last_sync_at), last_outcome=self._last_outcome,
                 git_error=self._git_error, marathon_error=self._marathon_error,
                 invalid=self._invalid[1] if self._invalid else None, checks=self._checks,
-                last_checked_at=records.iso(self._last_checked_at))
+                last_checked_at=records.iso(self._last_checked_at),
+                leadership=self.leadership.view().as_json() if self.leadership else None)
 
     @property
     def alive(self) -> bool:
@@ -211,11 +241,13 @@ class Controller:
             probe = None
         except records.StoreUnavailable as e:
             probe = str(e)
+        view = self.leadership.view() if self.leadership is not None else None
         with self._state_lock:
             return readiness.not_ready_because(
                 synced=self._synced, invalid=self._invalid, git_error=self._git_error,
                 marathon_error=self._marathon_error, records_error=probe or self._records_error,
-                registry_error=self._registry.error if self._registry is not None else None)
+                registry_error=self._registry.error if self._registry is not None else None,
+                leadership=view)
 
     def live_apps(self) -> list[model.JSON]:
         return self.client.list_apps(embed=marathon.LIVE_EMBED)
@@ -236,6 +268,8 @@ class Controller:
     # -- the poll job ----------------------------------------------------------------------
 
     def _poll_job(self) -> None:
+        if not self.leads():
+            return
         with self._state_lock:
             trigger, self._next_trigger = self._next_trigger, model.Trigger.POLL
         if trigger is model.Trigger.POLL and (self._git_backoff.waiting()
@@ -349,14 +383,14 @@ class Controller:
 
     def _sync_job(self, only: Sequence[str] | None, who: str) -> None:
         desired = self._desired
-        if desired is None:
+        if desired is None or not self.leads():
             return
         self._reconcile(desired, trigger=model.Trigger.MANUAL, only=only, requested_by=who)
 
     # -- the drift job ---------------------------------------------------------------------
 
     def _drift_job(self) -> None:
-        if self._marathon_backoff.waiting():
+        if self._marathon_backoff.waiting() or not self.leads():
             return
         desired = self._desired
         if desired is None:
@@ -451,7 +485,9 @@ def build(settings: config.Settings, *, marathon_url: str | None = None) -> Cont
         cache_dir=settings.state_dir / "git", token=settings.git_token,
         ssh_key_file=settings.git_ssh_key_file,
         known_hosts_file=settings.git_known_hosts_file)
-    client = marathon.MarathonClient(settings.client_settings(urls=marathon_url))
+    leader = leadership.from_settings(settings) if settings.zk_url else None
+    client = marathon.MarathonClient(settings.client_settings(urls=marathon_url),
+                                     fence=leader.fence if leader else None)
     store = records.open_store(settings.state_dir, url=settings.database_url)
     webhook = settings.notify_webhook_url
     notifier = notify.Notifier(
@@ -460,4 +496,4 @@ def build(settings: config.Settings, *, marathon_url: str | None = None) -> Cont
         secrets=settings.secrets, dashboard_url=settings.public_url,
     ) if (webhook or settings.sentry_dsn) else None
     return Controller(settings=settings, source=source, client=client, store=store,
-                      notifier=notifier)
+                      notifier=notifier, leader=leader)

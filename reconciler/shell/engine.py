@@ -125,8 +125,8 @@ class Engine:
             definitions={a: app.definition for a, app in desired.apps.items()})
         with self._recorded_run(revision=desired.revision, trigger=trigger,
                                 requested_by=requested_by, dry_run=dry_run,
-                                errors=(model.InvalidDesiredState, marathon.MarathonError)
-                                ) as run:
+                                errors=(model.InvalidDesiredState, marathon.MarathonError,
+                                        marathon.Fenced)) as run:
             resumed = () if dry_run else self._resume(run, on_progress)
             run.report = replace(run.report, resumed=resumed)
             live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
@@ -234,6 +234,8 @@ class Engine:
         deployment without an outcome.
         """
         journal = run.journal
+        # A replica that does not lead leaves a predecessor's writes to the leader.
+        self._client.ensure_may_write()
         recovery.recover(self._client, self._records, run_id=run.run_id)
         pending = self._records.pending_changes()
         if not pending:
@@ -286,7 +288,8 @@ class Engine:
             f"marathon:{to_version or 'previous'}")
         with self._recorded_run(revision=revision, trigger=model.Trigger.ROLLBACK,
                                 requested_by=requested_by, dry_run=False,
-                                errors=(marathon.MarathonError, ValueError)) as run:
+                                errors=(marathon.MarathonError, marathon.Fenced,
+                                        ValueError)) as run:
             live = self._client.get_app(app_id, embed=("app.tasks", "app.lastTaskFailure"))
             definition = self.rollback_target(
                 app_id, to_revision_state=to_revision_state, to_version=to_version,
@@ -434,6 +437,8 @@ def _assess_all(
 def _describe(error: Exception) -> str:
     if isinstance(error, marathon.MarathonError):
         return f"Marathon: {error.message}"
+    if isinstance(error, marathon.Fenced):
+        return f"stopped, left to the leader: {error.reason}"
     return str(error)
 
 

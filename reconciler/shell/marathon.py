@@ -12,6 +12,15 @@ Exception tree (what each one means for the caller)::
     ├── Conflict                  409: locked by deployments (``.deployment_ids``)
     └── Unprocessable             422 (or 400): Marathon rejected the definition (``.details``)
 
+    Fenced                        not a MarathonError: this process may not write now (it
+                                  does not lead); nothing was sent, and no handler of
+                                  Marathon's errors swallows it
+
+Fencing: a client built with a ``fence`` calls it before every attempt of every write (each
+URL, each retry after its backoff sleep); the fence raises :class:`Fenced` or returns headers
+that go with the write (which replica, which leadership term). A write already on the wire
+is bounded by the connect and read timeouts (:func:`write_stop_seconds`).
+
 Retries: idempotent calls (GET, PUT, DELETE) are retried by urllib3's ``Retry`` on connection
 errors, read timeouts and 502/503/504 with exponential backoff. POST is retried only when the
 request never left (connection refused, TLS handshake): after a read timeout or a broken
@@ -34,7 +43,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +93,25 @@ class Conflict(MarathonError):
 
 class Unprocessable(MarathonError):
     """Marathon refused the definition; ``details`` holds ``[{"path", "errors"}]``."""
+
+
+class Fenced(Exception):
+    """This process may not write to Marathon now (another replica leads, or leadership is in
+    doubt); nothing was sent. Stop the run and leave its records for the leader."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Fence = Callable[[], Mapping[str, str]]
+"""Called before each write attempt: raises :class:`Fenced`, or returns headers to send."""
+
+
+def write_stop_seconds(timeout: float) -> float:
+    """The longest a write attempt already past its fence check can take: connecting, then
+    waiting for the answer (the fence is checked again before any retry)."""
+    return 2 * timeout
 
 
 @dataclass(frozen=True)
@@ -172,11 +200,20 @@ class _CountingRetry(urllib3.util.retry.Retry):
     """urllib3's ``Retry`` that reports each retry it grants, so every HTTP request is counted."""
 
     on_retry: Any = None
+    before_attempt: Any = None
+    """Called with the method after each backoff sleep, before the retry goes out (the
+    fence of a write)."""
 
     def new(self, **kw: Any) -> _CountingRetry:
         retry = super().new(**kw)
         retry.on_retry = self.on_retry
+        retry.before_attempt = self.before_attempt
         return retry
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        if self.before_attempt is not None and self.history:
+            self.before_attempt(self.history[-1].method)
 
     def increment(self, *args: Any, **kwargs: Any) -> _CountingRetry:
         retry = super().increment(*args, **kwargs)  # raises when retries are exhausted
@@ -189,11 +226,13 @@ class MarathonClient:
     """Marathon's REST API v2 over one ``requests`` session shared by threads."""
 
     def __init__(
-        self, settings: ClientSettings, *, session: requests.Session | None = None
+        self, settings: ClientSettings, *, session: requests.Session | None = None,
+        fence: Fence | None = None,
     ) -> None:
         if not settings.urls:
             raise ValueError("ClientSettings.urls is empty")
         self._settings = settings
+        self._fence = fence
         self._session = session or requests.Session()
         self._preferred = 0
         self._lock = threading.Lock()
@@ -211,6 +250,7 @@ class MarathonClient:
             respect_retry_after_header=True,
         )
         retry.on_retry = self._count_request
+        retry.before_attempt = self._check_fence
         adapter = requests.adapters.HTTPAdapter(max_retries=retry, pool_maxsize=32)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -228,6 +268,17 @@ class MarathonClient:
                 if settings.client_key
                 else settings.client_cert
             )
+
+    def _check_fence(self, method: str | None) -> dict[str, str]:
+        """Raise :class:`Fenced` when a write may not go out now; the headers it goes with."""
+        if self._fence is None or method in ("GET", "HEAD", "OPTIONS"):
+            return {}
+        return dict(self._fence())
+
+    def ensure_may_write(self) -> None:
+        """Raise :class:`Fenced` when writes are fenced off (waiters check it, so that a
+        replica that lost leadership stops waiting and leaves the deployment to the leader)."""
+        self._check_fence("PUT")
 
     def _count_request(self) -> None:
         with self._lock:
@@ -263,6 +314,7 @@ class MarathonClient:
         """Send to the first base URL that answers; raise the typed error for its status."""
         last_error: Exception | None = None
         for base in self._ordered_urls():
+            fenced = self._check_fence(method)
             self._count_request()
             try:
                 response = self._session.request(
@@ -270,7 +322,8 @@ class MarathonClient:
                     base + path,
                     params=params,
                     data=json.dumps(body) if body is not None else None,
-                    headers=_headers(body=body is not None, accept=accept),
+                    headers={**(_headers(body=body is not None, accept=accept) or {}),
+                             **fenced} or None,
                     timeout=timeout if timeout is not None else self._settings.timeout,
                     stream=stream,
                     verify=self._verify,

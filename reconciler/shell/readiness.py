@@ -3,8 +3,9 @@ ready (``/readyz``). Plain data and one pure function; the controller fills them
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Status:
     marathon_error: str | None
     invalid: str | None
     """Why the newest revision cannot be applied (validation problems), if so."""
+    leadership: Mapping[str, Any] | None = None
+    """Who leads and this replica's role (None: a single replica, no ZooKeeper)."""
     checks: int = 0
     """Polls, drift checks and syncs since the start that found nothing to change: counted
     here (and in ``reconciler_checks_total``), never recorded as runs."""
@@ -37,18 +40,36 @@ class Status:
             "lastOutcome": self.last_outcome, "gitError": self.git_error,
             "marathonError": self.marathon_error, "invalid": self.invalid,
             "checks": self.checks, "lastCheckedAt": self.last_checked_at,
+            **({"leadership": dict(self.leadership)} if self.leadership is not None else {}),
         }
+
+
+class Leadership(Protocol):
+    """What readiness needs of :class:`reconciler.shell.leadership.View`."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def problem(self) -> str | None: ...
+    @property
+    def leader(self) -> str | None: ...
 
 
 def not_ready_because(*, synced: str | None, invalid: tuple[str, str] | None,
                       git_error: str | None, marathon_error: str | None,
-                      records_error: str | None, registry_error: str | None = None
+                      records_error: str | None, registry_error: str | None = None,
+                      leadership: Leadership | None = None
                       ) -> list[str]:
     """Why the controller is not ready, empty when it is: no revision reconciled yet, the
     newest commit failed to load, Git or Marathon failed at the last contact (Marathon
     answering nonsense included), the records cannot be written or belong to another
     Marathon, the registry watch failed at its last check (a registry down or refusing
-    access, the bump commit refused)."""
+    access, the bump commit refused). A follower (it polls nothing) is ready while ZooKeeper
+    and the records answer; a leader cut off from ZooKeeper is not, and says why."""
+    if leadership is not None and str(leadership.role) != "leader":
+        return [r for r in (
+            f"zookeeper: {leadership.problem}" if leadership.problem else None,
+            f"records: {records_error}" if records_error else None) if r]
     reasons = [
         "no revision reconciled yet" if synced is None else None,
         (f"the newest commit {invalid[0][:12]} failed to load: "

@@ -45,9 +45,12 @@ class RegistryJob:
 
     def __init__(self, settings: config.Settings, *,
                  on_bumped: Callable[[], None] = lambda: None,
+                 leads: Callable[[], bool] = lambda: True,
                  session: registry.Session | None = None) -> None:
         self._settings = settings
         self._on_bumped = on_bumped
+        self._leads = leads
+        """Only the leader of several replicas watches the registry (one bump, not two)."""
         self._session = session
         self._copy = bumper.WorkingCopy(
             settings.repo_url, branch=settings.repo_ref,
@@ -72,7 +75,7 @@ class RegistryJob:
         jobs.every(JOB, self.run, seconds=self._settings.registry_interval)
 
     def run(self) -> None:
-        if self.disabled is not None or self._backoff.waiting():
+        if self.disabled is not None or self._backoff.waiting() or not self._leads():
             return
         try:
             if not self._branch_checked:

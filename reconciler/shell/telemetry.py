@@ -88,6 +88,12 @@ CHECKS = prom.Counter("reconciler_checks_total",
 LAST_CHECK = prom.Gauge("reconciler_last_check_timestamp_seconds",
                         "When the last check that found nothing to change ended (UNIX seconds)",
                         registry=REGISTRY)
+LEADER = prom.Gauge("reconciler_leader",
+                    "1 while this replica leads (may write to Marathon), else 0",
+                    registry=REGISTRY)
+LEADER_TERM = prom.Gauge("reconciler_leader_term",
+                         "The leadership term this replica last won (0: never led)",
+                         registry=REGISTRY)
 LAST_SYNC = prom.Gauge("reconciler_last_sync_timestamp_seconds",
                        "When the last reconcile finished (UNIX seconds)", registry=REGISTRY)
 

@@ -182,6 +182,8 @@ class Watch:
         """
         last_progress = float("-inf")
         while True:
+            # A replica fenced off stops waiting (marathon.Fenced): the leader resumes it.
+            self._client.ensure_may_write()
             ended = self.ended(deployment_id)
             if ended is not None:
                 return Ending.SUCCEEDED if ended == "deployment_success" else Ending.FAILED

@@ -20,7 +20,18 @@ import uvicorn
 from reconciler.core import model
 from reconciler.shell import config, readmodel, telemetry
 from reconciler.shell import controller as controlling
-from reconciler.web import api, auth, context, dashboard, headers, limits, oidc, ops, webhooks
+from reconciler.web import (
+    api,
+    auth,
+    context,
+    dashboard,
+    headers,
+    leader,
+    limits,
+    oidc,
+    ops,
+    webhooks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +58,11 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       preview_sync=controller.preview_sync,
                       token=controller.settings.api_token, access=policy)
-    return oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
+    oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
+    if controller.leadership is not None:
+        # Outermost: a follower refuses an action before anything else looks at it.
+        app.add_middleware(leader.FollowersRefuseActions, view=controller.leadership.view)
+    return app
 
 
 def oncall(app: fastapi.FastAPI, deps: context.Deps, *, settings: config.Settings,

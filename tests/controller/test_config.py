@@ -193,6 +193,11 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "ANONYMOUS_READ": ("false", "anonymous_read", False),
         "ENVIRONMENTS": ('[{"name": "cert", "path": "/cert/"}]', "environments",
                          (config.Environment(name="cert", path="cert"),)),
+        "ZK_URL": ("zk://zk1:2181,zk2:2181/reconciler", "zk_url",
+                   "zk://zk1:2181,zk2:2181/reconciler"),
+        "ZK_AUTH": ("reconciler:zk-s3cret", "zk_auth", "reconciler:zk-s3cret"),
+        "ZK_SESSION_TIMEOUT": ("12", "zk_session_timeout", 12.0),
+        "ADVERTISE_URL": ("http://10.0.0.7:31000/", "advertise_url", "http://10.0.0.7:31000"),
     }
 
 
@@ -241,6 +246,10 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "SESSION_SECRET": ("session_secret", None, "none"),
     "ANONYMOUS_READ": ("anonymous_read", True, "true"),
     "ENVIRONMENTS": ("environments", (), "none: one environment"),
+    "ZK_URL": ("zk_url", None, "none"),
+    "ZK_AUTH": ("zk_auth", None, "none"),
+    "ZK_SESSION_TIMEOUT": ("zk_session_timeout", 10.0, "10"),
+    "ADVERTISE_URL": ("advertise_url", None, "`http://$HOST:$PORT0` under Marathon"),
 }
 
 
@@ -397,3 +406,21 @@ def test_a_bad_role_mapping_names_the_variable() -> None:
     with pytest.raises(config.BadConfiguration,
                        match=r"RECONCILER_OIDC_ROLES=.*unknown role 'root'"):
         config.load({"RECONCILER_OIDC_ROLES": "lhcb=root"})
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://zk:2181/reconciler", "expected zk://"),
+    ("zk://zk:2181", "give the path"),
+    ("zk://zk:2181,zk2/reconciler", "not host:port"),
+    ("zk://user:pw@zk:2181/reconciler", "credentials do not belong in the URL"),
+])
+def test_a_bad_zookeeper_url_is_refused_naming_the_variable(url: str, problem: str) -> None:
+    with pytest.raises(config.BadConfiguration, match=problem) as refused:
+        config.load({"RECONCILER_ZK_URL": url})
+    assert str(refused.value).startswith("RECONCILER_ZK_URL")
+    assert "user:pw" not in str(refused.value)
+
+
+def test_under_marathon_a_replica_advertises_its_agent_and_host_port() -> None:
+    settings = config.load({"HOST": "agent7.example.org", "PORT0": "31005"})
+    assert settings.advertise_url == "http://agent7.example.org:31005"

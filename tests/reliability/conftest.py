@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.shell import postgres
+from testbed import postgres
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,11 @@ import pytest
 import requests
 
 from reconciler.shell import marathon
+from testbed import postgres
 from tests.controller.stack import Controller, running
 from tests.controller.test_outages import first_sync, readyz
 from tests.reliability import tally
-from tests.shell import postgres, servers
+from tests.shell import servers
 from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.integration

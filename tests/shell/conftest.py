@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shell import postgres
+from testbed import postgres
 
 
 @pytest.fixture(scope="session")

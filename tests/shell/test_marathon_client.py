@@ -583,3 +583,31 @@ def test_an_event_stream_refused_by_marathon_is_a_typed_error(
     server.on("GET", "/v2/events", Reply(403, {"message": "Not Authorized"}))
     with pytest.raises(marathon.Unauthorized, match="Not Authorized"):
         next(client_for(server.url).events())
+
+
+# -- the fence of a replica that may lose leadership ---------------------------------------
+
+
+def test_the_fence_is_asked_before_every_write_attempt_and_its_headers_go_with_it(
+    server: servers.ScriptedMarathon,
+) -> None:
+    """A retry after a 503 asks again: leadership lost during the backoff sends nothing
+    more, reads are never fenced."""
+    answers = iter([{"X-Reconciler-Term": "3"}])
+
+    def fence() -> dict[str, str]:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise marathon.Fenced("not the leader (b leads at http://b:8000)") from None
+
+    server.on("PUT", "/v2/apps/dirac/web", Reply(503, {"message": "leader election"}),
+              Reply(200, {"deploymentId": "d-1", "version": "v"}))
+    server.on("GET", "/v2/apps", Reply(200, {"apps": []}))
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(server.url,), backoff=0.01),
+                                     fence=fence)
+    with pytest.raises(marathon.Fenced, match="b leads"):
+        client.update_app("/dirac/web", {"id": "/dirac/web"})
+    (sent,) = server.requests("PUT")
+    assert sent.headers["x-reconciler-term"] == "3"
+    assert client.list_apps() == []

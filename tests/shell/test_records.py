@@ -513,7 +513,7 @@ def test_history_entries_publish_every_field_of_their_record_with_kind_and_time(
         ("kind", "run"), ("run_id", run_id), ("revision", SHA), ("trigger", "poll"),
         ("requested_by", None), ("dry_run", False), ("started_at", iso(T0)),
         ("finished_at", None), ("outcome", None), ("error", None), ("summary", None),
-        ("at", iso(T0))]
+        ("term", None), ("at", iso(T0))]
     assert list(changed.items()) == [
         ("kind", "change"), ("change_id", change_id), ("run_id", run_id),
         ("app_id", "/dirac/fts"), ("action", "update"), ("revision", SHA),
@@ -524,14 +524,14 @@ def test_history_entries_publish_every_field_of_their_record_with_kind_and_time(
         ("deployment_id", "d-1"), ("version", "2026-11-25T06:00:00.000Z"),
         ("previous_version", "2026-11-24T06:00:00.000Z"), ("deadline_seconds", 600.0),
         ("started_at", iso(T0)), ("finished_at", iso(T0 + 10)), ("outcome", "failed"),
-        ("reason", "unhealthy"), ("at", iso(T0))]
+        ("reason", "unhealthy"), ("term", None), ("at", iso(T0))]
     assert list(rollback) == ["kind", "rollback_id", "run_id", "app_id", "from_version",
                               "to_version", "reason", "failure", "stuck_step", "method",
-                              "outcome", "requested_by", "at"]
+                              "outcome", "requested_by", "at", "term"]
     assert (rollback["kind"], rollback["at"], rollback["method"]) == (
         "rollback", iso(T0 + 10), "cancel")
     assert list(quarantine) == ["kind", "quarantine_id", "app_id", "revision", "reason", "at",
-                                "lifted_at", "lifted_by"]
+                                "lifted_at", "lifted_by", "term"]
     assert (quarantine["kind"], quarantine["at"], quarantine["lifted_at"]) == (
         "quarantine", iso(T0 + 10), None)
 
@@ -640,3 +640,18 @@ def test_an_unreachable_database_is_store_unavailable_without_its_password(
     blocked.write_text("not a folder")
     with pytest.raises(records.StoreUnavailable, match="cannot open"):
         records.RecordStore(f"sqlite:///{blocked / 'reconciler.db'}")
+
+
+def test_rows_carry_the_leadership_term_of_the_replica_that_wrote_them(
+    store: records.RecordStore,
+) -> None:
+    """A replica alone writes no term; a leader stamps each row it inserts with its own."""
+    alone = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.set_term(7)
+    led = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    change_id = change(store, led, "/dirac/fts")
+    store.set_term(8)
+    store.finish_change(change_id, outcome="succeeded", reason=None)  # an update keeps it
+    terms = {r.run_id: r.term for r in store.runs()}
+    assert (terms[alone], terms[led]) == (None, 7)
+    assert [c.term for c in store.changes(run_id=led)] == [7]

@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.exc
 
+from reconciler.shell.records import schema
+
 Clock = Callable[[], float]
 When = dt.datetime | float
 """A point in time: an aware datetime, or UNIX seconds."""
@@ -37,6 +39,8 @@ class Database:
     def __init__(self, url: str, *, clock: Clock) -> None:
         self.clock = clock
         self.lock = threading.RLock()
+        self.term: int | None = None
+        """The leadership term written into every row inserted from now on."""
         self.url = sa.engine.make_url(url).render_as_string(hide_password=True)
         """The database URL with its password hidden, fit for logs."""
         with self.opening():
@@ -66,6 +70,7 @@ class Database:
         """
         try:
             with self.engine.begin() as conn:
+                conn.execution_options(**{schema.TERM_OPTION: self.term})
                 yield conn
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InternalError) as e:
             raise StoreUnavailable(f"the record store {self.url} refused work: "

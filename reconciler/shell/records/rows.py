@@ -70,6 +70,8 @@ class Run:
     """None while the run is in progress (or when the controller died during it)."""
     error: str | None
     summary: str | None
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Change:
     finished_at: str | None
     outcome: str | None
     reason: str | None
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class Intent:
     deadline_seconds: float | None
     at: float
     """UNIX seconds (deadlines of adopted deployments are counted from it)."""
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ class Rollback:
     outcome: str | None
     requested_by: str | None
     at: str
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,8 @@ class Quarantine:
     at: str
     lifted_at: str | None
     lifted_by: str | None
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +299,8 @@ class AuditEntry:
     action: str
     target: str | None
     result: str | None
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 HistoryKind = Literal["run", "change", "rollback", "quarantine"]

@@ -338,7 +338,7 @@ def _run(row: sa.RowMapping) -> rows.Run:
         run_id=row["run_id"], revision=row["revision"], trigger=row["trigger"],
         requested_by=row["requested_by"], dry_run=bool(row["dry_run"]),
         started_at=rows.iso(row["started_at"]), finished_at=rows.iso(row["finished_at"]),
-        outcome=row["outcome"], error=row["error"], summary=row["summary"])
+        outcome=row["outcome"], error=row["error"], summary=row["summary"], term=row["term"])
 
 
 def _change(row: sa.RowMapping) -> rows.Change:

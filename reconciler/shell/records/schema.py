@@ -197,3 +197,19 @@ promotions = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("linked_at", sa.Float),
 )
+
+
+TERM_OPTION = "leader_term"
+"""The execution option that carries the writer's leadership term (:class:`database.Database`
+sets it on every connection)."""
+
+
+def _leader_term(context: sa.engine.interfaces.ExecutionContext) -> int | None:
+    term = context.execution_options.get(TERM_OPTION)
+    return None if term is None else int(term)
+
+
+# Every record row carries the leadership term of the replica that wrote it (None when the
+# controller runs alone): who wrote what survives a failover (migration 0007).
+for _table in metadata.sorted_tables:
+    _table.append_column(sa.Column("term", sa.BigInteger, default=_leader_term))

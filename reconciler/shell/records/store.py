@@ -49,6 +49,10 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
         with self._db.opening(), self._db.engine.connect() as conn:
             return migrate.current(conn)
 
+    def set_term(self, term: int | None) -> None:
+        """Stamp rows written from now on with this leadership term (a replica just won)."""
+        self._db.term = term
+
     def close(self) -> None:
         self._db.close()
 

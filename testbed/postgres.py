@@ -1,4 +1,4 @@
-"""A real, throwaway PostgreSQL server for the record store tests.
+"""A real, throwaway PostgreSQL server for the record store tests (and bench/failover.py).
 
 ``initdb`` into a temporary folder, ``postgres`` on a free port (TCP on 127.0.0.1 only, its
 socket in the same folder), one fresh database per test, everything removed afterwards.

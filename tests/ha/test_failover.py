@@ -1,0 +1,156 @@
+"""Two replicas of ``reconciler run`` on a real ZooKeeper and a real PostgreSQL.
+
+The leader is killed with ``kill -9`` in the middle of a rolling upgrade (a release whose
+tasks take seconds to turn healthy): the other replica must lead, resume waiting on the
+deployment its predecessor recorded and finish it, with one deployment only and every record
+kept. ZooKeeper stopped: the leader must stop writing and say why in ``/readyz``, then carry
+on when ZooKeeper is back. Throughout, the dev cluster's record of writers must show that no
+two replicas ever wrote in overlapping terms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from reconciler.devcluster import launch, writers
+from reconciler.shell import records
+from testbed import replicas, zookeeper
+from testbed.gitrepos import Upstream
+from tests.sync import cluster
+
+pytestmark = pytest.mark.integration
+
+APP = "/dirac/ha/web"
+
+
+def files(tag: str) -> dict[str, str]:
+    app = cluster.fast_app(APP, instances=2, minimum=0.5, over=0.0, grace=20)
+    return {APP.strip("/") + ".yaml": yaml.safe_dump(app),
+            "images.yaml": yaml.safe_dump(
+                {"images": {"dirac": {"repository": "lhcbdirac", "tag": tag}}})}
+
+
+def converged(marathon: str, tag: str) -> bool:
+    try:
+        live = cluster.apps(marathon).get(APP)
+    except requests.RequestException:
+        return False
+    return (live is not None and cluster.image_of(live) == f"lhcbdirac:{tag}"
+            and not live.get("deployments") and cluster.healthy_tasks(live) == 2)
+
+
+def eventually(check: object, *, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def logs(group: list[replicas.Replica]) -> str:
+    return "\n".join(f"--- {r.name}\n{r.log.read_text()[-2500:]}" for r in group)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, zk: zookeeper.ZooKeeper, database: str
+          ) -> Iterator[tuple[launch.RunningCluster, Upstream, list[replicas.Replica]]]:
+    dev = launch.launch(state_dir=tmp_path / "devcluster")
+    group: list[replicas.Replica] = []
+    try:
+        upstream = Upstream.create(tmp_path / "git", files("v0"), message="v0")
+        env = replicas.base_env(marathon=dev.url, repo=upstream.url, database=database,
+                                zookeeper=zk.url())
+        group += [replicas.start(name, env, tmp_path) for name in ("a", "b")]
+        yield dev, upstream, group
+    finally:
+        for replica in group:
+            replica.stop()
+        dev.stop()
+
+
+def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_the_wait(
+    stack: tuple[launch.RunningCluster, Upstream, list[replicas.Replica]], database: str,
+    tmp_path: Path,
+) -> None:
+    dev, upstream, group = stack
+    first = replicas.wait_for_leader(group)
+    assert first is not None, logs(group)
+    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    (other,) = [r for r in group if r is not first]
+    # A follower serves reads from the shared records and refuses actions, naming the leader.
+    assert eventually(lambda: ((other.status() or {}).get("leadership") or {}).get("leaderUrl")
+                      == first.url), logs(group)
+    refused = requests.post(f"{other.url}/api/v1/sync", timeout=10)
+    assert (refused.status_code, refused.json()["leaderUrl"]) == (409, first.url)
+    assert [a["app_id"] for a in requests.get(f"{other.url}/api/v1/apps", timeout=10).json()
+            ["apps"]] == [APP]
+    for replica, leads in ((first, "1.0"), (other, "0.0")):
+        metrics = requests.get(f"{replica.url}/metrics", timeout=10).text
+        assert f"reconciler_leader {leads}" in metrics.splitlines(), replica.name
+    head = upstream.commit(files("v1-slow"), message="v1-slow")
+    store = records.RecordStore(database)
+    try:
+        # The leader has sent the rolling upgrade and recorded its deployment: kill it.
+        assert eventually(lambda: any(c.revision == head and c.deployment_id
+                                      for c in store.changes(app_id=APP))), logs(group)
+        assert cluster.deployments(dev.url), "the upgrade ended before the kill: too fast"
+        first.kill()
+        assert eventually(lambda: other.role() == "leader", timeout=60), logs(group)
+        assert eventually(lambda: converged(dev.url, "v1-slow")), logs(group)
+        # The new leader finished the wait: the change has its outcome, recorded once.
+        assert eventually(lambda: [c.outcome for c in store.changes(app_id=APP)
+                                   if c.revision == head] == ["succeeded"],
+                          timeout=60), (store.changes(app_id=APP), logs(group))
+        changes = [c for c in store.changes(app_id=APP) if c.revision == head]
+        runs = store.runs()
+        new_term = (other.status() or {}).get("leadership", {}).get("term")
+    finally:
+        store.close()
+    # One deployment per release: v0's create and v1-slow's upgrade, nothing sent twice.
+    assert len(cluster.versions(dev.url, APP)) == 2
+    assert [r for r in runs if r.outcome is None] == []
+    old_term = changes[0].term
+    assert old_term is not None
+    assert new_term is not None and new_term > old_term
+    writes = writers.read(tmp_path / "devcluster")
+    assert writes and all(w["replica"] and w["term"] for w in writes), writes
+    assert replicas.writer_overlaps(writes) == []
+
+
+def test_zookeeper_stopped_the_leader_stops_writing_says_why_then_carries_on(
+    stack: tuple[launch.RunningCluster, Upstream, list[replicas.Replica]],
+    zk: zookeeper.ZooKeeper, tmp_path: Path,
+) -> None:
+    dev, upstream, group = stack
+    leader = replicas.wait_for_leader(group)
+    assert leader is not None, logs(group)
+    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    zk.stop()
+
+    def not_ready_for_zookeeper() -> bool:
+        try:
+            answer = requests.get(f"{leader.url}/readyz", timeout=2)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 503 and any(
+            "zookeeper" in reason.lower() for reason in answer.json()["reasons"])
+
+    assert eventually(not_ready_for_zookeeper, timeout=60), logs(group)
+    fenced_at = time.time()
+    upstream.commit(files("v1"), message="v1")
+    # Give both replicas many polls' worth of chances to write while ZooKeeper is away.
+    time.sleep(12)
+    written = [w for w in writers.read(tmp_path / "devcluster") if w["received"] >= fenced_at]
+    assert written == [], written
+    assert converged(dev.url, "v0")
+    zk.start()
+    assert replicas.wait_for_leader(group, timeout=60) is not None, logs(group)
+    assert eventually(lambda: converged(dev.url, "v1")), logs(group)
+    assert replicas.writer_overlaps(writers.read(tmp_path / "devcluster")) == []

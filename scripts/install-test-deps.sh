@@ -7,6 +7,8 @@ command -v git >/dev/null || need+=(git)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The registry tests run against a throwaway Distribution registry (tests/shell/registries.py).
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# The signed-revision tests make keys and sign commits with a real gpg (tests/guard).
+command -v gpg >/dev/null || need+=(gnupg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]} (run this script as root to install them)" >&2

@@ -7,6 +7,7 @@ Keys (all optional)::
     driftPolicy: {/dirac-cert: correct, /dirac-cert/web: report}
     ignore: {/dirac-cert/requests/executor: [/instances]}   # JSON pointers never diffed
     deadlines: {/dirac-cert/datamanagement: 180}            # seconds per rollout
+    windows: [{kind: deny, schedule: "0 18 * * 5", duration: 62h}]  # core/windows.py
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
+from reconciler.core import windows as sync_windows
 
 
 def from_data(data: Mapping[str, Any] | None) -> model.RepoSettings:
@@ -30,6 +32,7 @@ def from_data(data: Mapping[str, Any] | None) -> model.RepoSettings:
         ignore=tuple(model.IgnoreRule(app_prefix=_prefix(k), pointers=tuple(v))
                      for k, v in (data.get("ignore") or {}).items()),
         deadlines={_prefix(k): float(v) for k, v in (data.get("deadlines") or {}).items()},
+        windows=sync_windows.from_data(data.get("windows")),
     )
 
 

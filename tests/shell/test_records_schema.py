@@ -53,7 +53,7 @@ def test_a_new_database_gets_the_schema_of_the_newest_migration(
 ) -> None:
     store = records.RecordStore(store_url)
     try:
-        assert store.schema_version() == migrate.head() == "0003"
+        assert store.schema_version() == migrate.head() == "0005"
     finally:
         store.close()
     assert tables(engine) == set(schema.metadata.tables) | {"alembic_version"}

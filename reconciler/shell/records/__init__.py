@@ -46,6 +46,7 @@ from reconciler.shell.records.rows import (
     Revision,
     Rollback,
     Run,
+    WindowHold,
     definition_digest,
     iso,
 )
@@ -55,5 +56,5 @@ __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
     "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Quarantine", "RecordStore",
     "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run", "StoreUnavailable",
-    "When", "definition_digest", "iso", "open_store",
+    "When", "WindowHold", "definition_digest", "iso", "open_store",
 ]

@@ -167,3 +167,15 @@ facts = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
+window_holds = sa.Table(
+    "window_holds", metadata,
+    sa.Column("hold_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.Text, nullable=False, index=True),
+    sa.Column("revision", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("until", sa.Float),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("ended", sa.String(30)),
+)

@@ -16,6 +16,7 @@ from reconciler.shell.records import (
     database,
     drift,
     facts,
+    holds,
     intents,
     migrate,
     releases,
@@ -24,7 +25,7 @@ from reconciler.shell.records import (
 
 
 class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, drift.DriftStore,
-                  audit.AuditStore, facts.FactStore):
+                  audit.AuditStore, facts.FactStore, holds.HoldStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

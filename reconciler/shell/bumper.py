@@ -171,8 +171,7 @@ def bump(copy: WorkingCopy, *, images_path: str, change: Bump) -> Pushed:
 def working_copy(settings: config.Settings) -> WorkingCopy:
     """The bump working copy of the controller's repo and branch (state dir ``bumper/``),
     signing with ``RECONCILER_SIGNING_KEY_FILE`` when it is set."""
-    signing = signatures.SigningKey(key_file=settings.signing_key_file,
-                                    home=settings.state_dir / "gnupg" / "signing") \
+    signing = signatures.SigningKey(key_file=settings.signing_key_file) \
         if settings.signing_key_file is not None else None
     return WorkingCopy(settings.repo_url, branch=settings.repo_ref,
                        directory=settings.state_dir / "bumper", token=settings.git_token,

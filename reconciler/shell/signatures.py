@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,17 +127,25 @@ class Keyring:
 
 
 class SigningKey:
-    """The controller's own OpenPGP key, imported into a GNUPGHOME it owns, that signs its
-    commits (``git commit -S<fingerprint>`` with :meth:`environment`)."""
+    """The controller's own OpenPGP key, imported into a GNUPGHOME of its own, that signs its
+    commits (``git commit -S<fingerprint>`` with :meth:`environment`).
 
-    def __init__(self, *, key_file: Path, home: Path) -> None:
+    The home is a private temporary folder (mode 0700) removed by :meth:`close`: signing
+    needs gpg-agent, whose socket path must stay under the kernel's 107 bytes, which a
+    home under a deep state directory can exceed."""
+
+    def __init__(self, *, key_file: Path) -> None:
+        home = Path(tempfile.mkdtemp(prefix="reconciler-gnupg-"))
         self._home = home
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir(parents=True, mode=0o700)
-        _gpg(home, "--import", stdin=_read(key_file))
-        listed = _gpg(home, "--with-colons", "--list-secret-keys").decode()
+        try:
+            _gpg(home, "--import", stdin=_read(key_file), agent=True)
+            listed = _gpg(home, "--with-colons", "--list-secret-keys", agent=True).decode()
+        except SignatureError:
+            self.close()
+            raise
         fingerprints = [line.split(":")[9] for line in _fingerprints(listed, kind="sec")]
         if not fingerprints:
+            self.close()
             raise SignatureError(f"{key_file}: holds no secret OpenPGP key")
         self.fingerprint = fingerprints[0]
 
@@ -144,9 +153,10 @@ class SigningKey:
         return {"GNUPGHOME": str(self._home)}
 
     def close(self) -> None:
-        """Stop the gpg-agent that signing started in this home."""
+        """Stop the gpg-agent that signing started in this home, and remove the home."""
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=self._env(),
                        capture_output=True, timeout=_TIMEOUT, check=False)
+        shutil.rmtree(self._home, ignore_errors=True)
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, **self.environment()}
@@ -172,14 +182,21 @@ def _read(path: Path) -> bytes:
         raise SignatureError(f"{path}: cannot read ({e.strerror})") from e
 
 
-def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    command = ["gpg", "--batch", "--no-tty", "--homedir", str(home), *args]
+def _gpg(home: Path, *args: str, stdin: bytes | None = None, agent: bool = False) -> bytes:
+    # Public keys need no agent; one started for nothing would outlive us (and its socket
+    # path may be too long under a deep state dir).
+    command = ["gpg", "--batch", "--no-tty", *(() if agent else ("--no-autostart",)),
+               "--homedir", str(home), *args]
     try:
         done = subprocess.run(command, input=stdin, capture_output=True,
                               timeout=_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SignatureError(f"gpg {args[0]} failed: {type(e).__name__}") from e
     if done.returncode != 0:
-        lines = [x for x in done.stderr.decode(errors="replace").splitlines() if x.strip()]
-        raise SignatureError(f"gpg {args[0]} failed: {'; '.join(lines[-2:]) or 'no message'}")
+        # gpg's summary lines come last; what went wrong is said before them.
+        lines = [x for x in done.stderr.decode(errors="replace").splitlines()
+                 if x.strip() and "Total number processed" not in x
+                 and not x.strip().startswith(("gpg:               ", "gpg:       "))]
+        raise SignatureError(f"gpg {args[0]} failed (exit {done.returncode}): "
+                             f"{'; '.join(lines[:3]) or 'no message'}")
     return done.stdout

@@ -141,8 +141,10 @@ class Engine:
                                                   lifted_by=requested_by or trigger)
             quarantined = {a for a in changed
                            if self._records.is_quarantined(app_id=a, revision=desired.revision)}
-            closed = windowgate.closed_for(desired, changed, trigger=trigger,
-                                           at=self._wall_clock())
+            closed = windowgate.closed_for(
+                desired, changed, trigger=trigger, at=self._wall_clock(),
+                applied={a: x.definition for a, x in self._records.last_applied().items()}
+                if desired.settings.windows else None)
             plan = planning.make_plan(
                 diffs, revision=desired.revision, settings=desired.settings,
                 quarantined=quarantined,

@@ -9,6 +9,7 @@ cluster; its clock is the test's (``Controller(clock=...)``), never the wall clo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import requests
 import yaml
 
 from reconciler.devcluster import launch
@@ -70,9 +72,9 @@ class Stack:
             cluster.apps(self.marathon).values()))}
 
 
-def _files(tag: str) -> dict[str, str]:
+def _files(tag: str, window: dict[str, object] = LUNCH_FREEZE) -> dict[str, str]:
     files = stack.repo_files(tag=tag)
-    files["reconciler.yaml"] = yaml.safe_dump({**stack.SETTINGS, "windows": [LUNCH_FREEZE]})
+    files["reconciler.yaml"] = yaml.safe_dump({**stack.SETTINGS, "windows": [window]})
     return files
 
 
@@ -88,18 +90,25 @@ def wait(what: str, probe: Callable[[], T | None], *, timeout: float = 90) -> T:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Stack]:
+    with _running(tmp_path, window=LUNCH_FREEZE) as built:
+        yield built
+
+
+@contextlib.contextmanager
+def _running(tmp_path: Path, *, window: dict[str, object],
+             drift_interval: float = 600) -> Iterator[Stack]:
     dev = launch.launch(state_dir=tmp_path / "devcluster")
     clock = Clock("2026-12-01T10:00:00+00:00")  # before the freeze
     built: controller.Controller | None = None
     store = None
     try:
-        upstream = Upstream.create(tmp_path / "git", _files("v8r2p44"),
+        upstream = Upstream.create(tmp_path / "git", _files("v8r2p44", window),
                                    message="DIRAC services with a lunch freeze")
         settings = config.load({"RECONCILER_MARATHON_URL": dev.url,
                                 "RECONCILER_REPO_URL": upstream.url,
                                 "RECONCILER_STATE_DIR": str(tmp_path / "state"),
                                 "RECONCILER_POLL_INTERVAL": "0.2",
-                                "RECONCILER_DRIFT_INTERVAL": "600"})
+                                "RECONCILER_DRIFT_INTERVAL": str(drift_interval)})
         source = gitsource.open_source(settings.repo_url, ref="main", path=".",
                                        cache_dir=tmp_path / "state" / "git")
         store = records.open_store(settings.state_dir)
@@ -187,3 +196,50 @@ def test_a_manual_sync_overrides_a_closed_window_and_the_override_is_recorded(
     assert stack.CATALOG in (entry.target or "")
     assert {h.ended for h in running.store.window_holds(open_only=False)} == {"overridden"}
     assert running.clock() < dt.datetime.fromisoformat("2026-12-01T13:00:00+00:00").timestamp()
+
+
+def test_a_drift_only_window_holds_the_correction_not_the_release(tmp_path: Path) -> None:
+    drift_freeze = {**LUNCH_FREEZE, "for": ["drift"]}
+    with _running(tmp_path, window=drift_freeze, drift_interval=0.5) as running:
+        wait("the first revision applied",
+             lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+             and running.controller.status().revision)
+        running.clock.set("2026-12-01T12:10:00+00:00")
+        # Someone scales the catalog by hand during the freeze: recorded, not corrected.
+        scaled = requests.put(f"{running.marathon}/v2/apps{stack.CATALOG}",
+                              json={"instances": 2}, timeout=10)
+        assert scaled.status_code < 300, scaled.text
+        drift = wait("the drift recorded and its correction held", lambda: next(
+            (d for d in running.store.drifts(open_only=True, app_id=stack.CATALOG)
+             if d.reason and "waiting for window" in d.reason), None))
+        assert drift.action == "blocked"
+        assert cluster.apps(running.marathon)[stack.CATALOG]["instances"] == 2
+        # A release is not held by a drift-only window: it goes out inside it.
+        running.upstream.commit(_files("v8r2p45", drift_freeze),
+                                message="Release during the drift freeze")
+        wait("the release applied inside the drift-only window",
+             lambda: running.image(stack.PORTAL) == "lhcbdirac:v8r2p45")
+        assert not running.store.window_holds()
+
+
+def test_a_drift_correction_never_carries_out_a_release_its_window_holds(
+        tmp_path: Path) -> None:
+    """A hand edit during a release freeze is put back to what was applied, not to the
+    release waiting for the window."""
+    with _running(tmp_path, window=LUNCH_FREEZE, drift_interval=0.5) as running:
+        wait("the first revision applied",
+             lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+             and running.controller.status().revision)
+        running.clock.set("2026-12-01T12:10:00+00:00")
+        held = running.push("v8r2p45", "Release during the freeze")
+        wait("the release held", lambda: len([h for h in running.store.window_holds()
+                                              if h.revision == held]) == 2)
+        scaled = requests.put(f"{running.marathon}/v2/apps{stack.CATALOG}",
+                              json={"instances": 3}, timeout=10)
+        assert scaled.status_code < 300, scaled.text
+        wait("the hand edit corrected", lambda: any(
+            d.action == "corrected" for d in running.store.drifts(app_id=stack.CATALOG)))
+        live = cluster.apps(running.marathon)[stack.CATALOG]
+        assert live["instances"] == 1
+        assert cluster.image_of(live) == "lhcbdirac:v8r2p44"  # not the held release
+        assert held not in {c.revision for c in running.store.changes()}

@@ -172,3 +172,14 @@ windows:
                             "fires") for x in lines), lines
     assert any(x.startswith("reconciler.yaml:9: /windows/1/duration: must be more than 0")
                for x in lines), lines
+
+
+def test_a_hostile_set_of_windows_is_searched_within_a_bound() -> None:
+    """A hundred windows opening every minute: the search gives up (bounded work) and says
+    so, instead of walking a year of minutes."""
+    hostile = [_window("deny", "* * * * *", 3600)] + [
+        _window("allow", f"{minute} * * * *", 1) for minute in range(59)]
+    verdict = sync_windows.decide(hostile, app_id="/dirac/a", scope=REVISIONS,
+                                  at=_at("2026-12-01T00:00:00+00:00"))
+    assert not verdict.allowed and verdict.until is None
+    assert "no window opens within a year" in verdict.message

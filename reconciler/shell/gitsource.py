@@ -188,8 +188,8 @@ class GitSource:
     ) -> None:
         self._url = url
         self._keyring = keyring
-        self._trusted: set[str] = set()
-        """Commits whose signature was found good (checked once each)."""
+        self._trusted: set[tuple[str, str | None]] = set()
+        """Commits whose signature was found good, with the trusted set's version then."""
         self._ref = ref
         self._path = "" if path in ("", ".") else path.strip("/")
         self._cache_dir = cache_dir
@@ -267,12 +267,14 @@ class GitSource:
 
     def _verify(self, sha: str) -> None:
         """Raise :class:`UntrustedRevision` unless ``sha`` is signed by a trusted key."""
-        if self._keyring is None or sha in self._trusted:
+        if self._keyring is None:
             return
         try:
             environment = self._keyring.environment()
         except signatures.SignatureError as e:
             raise BadSource(f"trusted keys: {e.reason}") from e
+        if (sha, self._keyring.digest) in self._trusted:
+            return
         runner = git.Git(str(self._cache_dir))  # its own runner: the environment stays here
         runner.update_environment(**environment)
         try:
@@ -284,7 +286,7 @@ class GitSource:
         found = signatures.verdict(sha, str(output))
         if not found.trusted:
             raise UntrustedRevision(found)
-        self._trusted.add(sha)
+        self._trusted.add((sha, self._keyring.digest))
 
     def _bare(self) -> git.Repo:
         if self._repo is None:

@@ -97,6 +97,11 @@ class Keyring:
         self._digest: str | None = None
         self._lock = threading.Lock()
 
+    @property
+    def digest(self) -> str | None:
+        """The trusted set's version (of the file last read): a verdict holds for it only."""
+        return self._digest
+
     def environment(self) -> dict[str, str]:
         """The environment of the ``git log`` that checks signatures (keyring made fresh
         when the trusted keys file changed)."""

@@ -1,6 +1,6 @@
 """The controller behind ``reconciler run``: keeps Marathon equal to Git with nobody typing.
 
-Wiring only. Three things run in the background:
+Wiring only. Four things run in the background:
 
     poll     every RECONCILER_POLL_INTERVAL (:mod:`scheduler`): source.check() (one
              ls-remote); on a new revision read it, load it and Engine.reconcile (trigger
@@ -10,6 +10,8 @@ Wiring only. Three things run in the background:
              says which apps to correct (trigger "drift-correction").
     events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
+    windows  every RECONCILER_POLL_INTERVAL: a revision a sync window held is applied once
+             the window opened, by the controller's clock (:mod:`windowgate`).
 
 Never two reconciles at once: one lock is held by every job that may write to Marathon; a
 burst of triggers is one run without losing the last one (see :mod:`scheduler`). Git or

@@ -121,12 +121,20 @@ class Keyring:
             return
         shutil.rmtree(self._home, ignore_errors=True)
         self._home.mkdir(parents=True, mode=0o700)
+        # Checking signatures needs no agent: git's gpg must not leave one running either.
+        (self._home / "gpg.conf").write_text("no-autostart\n", encoding="utf-8")
         if data:
-            _gpg(self._home, "--import", stdin=data)
+            # gpg may exit 2 after importing, only because it could not ask an agent about
+            # secret keys (none here, none wanted): what was imported is what it lists.
+            problems = _gpg_tolerant(self._home, "--import", stdin=data)
+            listed = _gpg(self._home, "--with-colons", "--list-keys").decode()
+            fingerprints = _fingerprints(listed)
+            if not fingerprints:
+                raise SignatureError(f"{self._keys_file}: no OpenPGP public key could be "
+                                     f"imported ({problems or 'none found'})")
             # Every key of the file is trusted: that is what the file is for. Without owner
             # trust gpg calls a good signature "U" (good, validity unknown).
-            listed = _gpg(self._home, "--with-colons", "--list-keys").decode()
-            trust = "".join(f"{line.split(':')[9]}:6:\n" for line in _fingerprints(listed))
+            trust = "".join(f"{line.split(':')[9]}:6:\n" for line in fingerprints)
             _gpg(self._home, "--import-ownertrust", stdin=trust.encode())
         self._digest = digest
 
@@ -185,6 +193,15 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise SignatureError(f"{path}: cannot read ({e.strerror})") from e
+
+
+def _gpg_tolerant(home: Path, *args: str, stdin: bytes | None = None) -> str:
+    """Run gpg without an agent, whatever its exit status; its complaints, for errors."""
+    try:
+        _gpg(home, *args, stdin=stdin)
+    except SignatureError as e:
+        return e.reason
+    return ""
 
 
 def _gpg(home: Path, *args: str, stdin: bytes | None = None, agent: bool = False) -> bytes:

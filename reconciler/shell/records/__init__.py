@@ -15,7 +15,7 @@ Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations
 revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
 Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
 one store per concern (:mod:`.runs`, :mod:`.releases`, :mod:`.intents`, :mod:`.drift`,
-:mod:`.audit`, :mod:`.facts`) and
+:mod:`.audit`, :mod:`.facts`, :mod:`.holds` for sync-window holds) and
 :mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.
 
 Vocabulary of the free-text columns: run triggers are ``poll``, ``webhook``, ``manual``,

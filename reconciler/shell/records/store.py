@@ -3,8 +3,7 @@
 :class:`RecordStore` is the one object the engine, the controller, the web server and the
 CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.releases`,
 :mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`, :mod:`.holds`), which share
-its
-:class:`database.Database`.
+its :class:`database.Database`.
 """
 
 from __future__ import annotations

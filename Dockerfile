@@ -15,11 +15,13 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
  && /opt/reconciler/bin/pip install --no-cache-dir "$(echo /dist/reconciler-*.whl)[postgres]"
 
 FROM python:3.11-slim
-# git: GitPython drives the git binary; openssh-client: clones over ssh with a mounted key.
+# git: GitPython drives the git binary; openssh-client: clones over ssh with a mounted key
+# (and ssh-keygen checks SSH-signed commits); gnupg: checks (and signs) commits when a
+# trusted keys file or a signing key is set.
 # Unpinned on purpose: security updates of the slim base's Debian release should land.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client gnupg ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 reconciler \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/reconciler \

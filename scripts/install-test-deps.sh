@@ -9,6 +9,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 # The leader-election tests run replicas against a throwaway ZooKeeper (testbed/zookeeper.py).
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+# The signed-revision tests make keys and sign commits with a real gpg (tests/guard).
+command -v gpg >/dev/null || need+=(gnupg)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]} (run this script as root to install them)" >&2

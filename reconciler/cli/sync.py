@@ -230,12 +230,15 @@ def print_report(report: runreport.RunReport, out: IO[str], *,
               help="Cancel deployments that lock an app (409) instead of waiting for them.")
 @click.option("--retry-quarantined", is_flag=True,
               help="Try again apps whose revision was rolled back and quarantined.")
+@click.option("--override-window", "override", metavar="REASON", default=None,
+              help="Apply apps that a closed sync window holds, now; REASON is recorded in the "
+                   "audit with who ran the command.")
 @state_dir_option
 @_output.output_option()
 def command(
     marathon_url: str | None, path: Path, dry_run: bool, apps: tuple[str, ...],
     timeout: float | None, parallel: int, cancel_blocking: bool, retry_quarantined: bool,
-    state_dir: Path | None, output: str,
+    override: str | None, state_dir: Path | None, output: str,
 ) -> None:
     """Make Marathon equal to the app definitions under PATH (default: the current folder).
 
@@ -246,7 +249,12 @@ def command(
 
     The plan (each change with its fields, each app left out with why) is printed before
     anything is applied; with --output json or yaml, one document at the end instead.
+
+    Apps whose sync window (reconciler.yaml's windows) is closed are planned, not applied
+    (exit 5), unless --override-window says why they must go now.
     """
+    if override is not None and not override.strip():
+        raise click.UsageError("--override-window needs a reason")
     text = output == "text"
     out = sys.stdout if text else io.StringIO()
     settings = engine.EngineSettings(parallel=parallel, timeout=timeout,
@@ -268,6 +276,7 @@ def command(
                 report = sync_engine.reconcile(
                     desired, trigger=model.Trigger.CLI, requested_by=current_user(),
                     dry_run=dry_run, only_apps=only, retry_quarantined=retry_quarantined,
+                    window_override=override,
                     on_progress=ProgressPrinter(out, start=time.monotonic()),
                     on_plan=lambda plan: print_plan(plan, out, future=not dry_run))
             except records.StoreUnavailable as e:

@@ -21,6 +21,7 @@ from reconciler.core import images as imaging
 from reconciler.core import model, parse, validate
 from reconciler.core import settings as repo_settings
 from reconciler.core import waves as release_waves
+from reconciler.core import windows as sync_windows
 
 IMAGES_FILES = ("images.yaml", "images.yml", "images.json")
 SETTINGS_FILES = ("reconciler.yaml", "reconciler.yml", "reconciler.json")
@@ -76,6 +77,9 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
     # A broken catalog is reported once, not again on every app that names an image.
     check_images = images_file is not None or not images_present
     settings_file = special(SETTINGS_FILES, validate.SETTINGS_SCHEMA)
+    if settings_file is not None and (window_problems := sync_windows.check(settings_file)):
+        problems.extend(window_problems)
+        settings_file = None
     catalog = imaging.catalog(images_file.data) if images_file else {}
     settings = repo_settings.from_data(settings_file.data if settings_file else None)
 

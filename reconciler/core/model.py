@@ -116,6 +116,39 @@ class IgnoreRule:
     pointers: tuple[str, ...]
 
 
+class WindowKind(enum.StrEnum):
+    """A sync window either allows applying while it is open, or denies it."""
+
+    ALLOW = "allow"
+    """Outside every allow window that covers an app, the app is not applied."""
+    DENY = "deny"
+    """While a deny window covers an app, the app is not applied (deny wins over allow)."""
+
+
+class WindowScope(enum.StrEnum):
+    """What a sync window governs."""
+
+    REVISIONS = "revisions"
+    """Applying a new revision (polls, webhooks, manual syncs)."""
+    DRIFT = "drift"
+    """Putting back a hand edit (drift correction)."""
+
+
+@dataclass(frozen=True)
+class SyncWindow:
+    """One entry of ``windows:`` in ``reconciler.yaml`` (decided on by ``core/windows.py``)."""
+
+    kind: WindowKind
+    schedule: str
+    """A cron expression: when the window opens, in ``time_zone``."""
+    duration: float
+    """Seconds the window stays open after each opening."""
+    time_zone: str = "UTC"
+    groups: tuple[AppId, ...] = ("/",)
+    """App ids or group prefixes it covers."""
+    scopes: frozenset[WindowScope] = frozenset(WindowScope)
+
+
 @dataclass(frozen=True)
 class ReleaseWave:
     """A stage of every release (``waves:`` in ``reconciler.yaml``): the apps it selects
@@ -141,6 +174,8 @@ class RepoSettings:
     """Deployment deadline overrides in seconds, per app id or group prefix."""
     waves: tuple[ReleaseWave, ...] = ()
     """Release waves in order; none: a release is one stage (dependency order only)."""
+    windows: tuple[SyncWindow, ...] = ()
+    """Sync windows: when apps may be applied (none: always)."""
 
     def drift_policy_for(self, app_id: AppId) -> DriftPolicy:
         best: tuple[int, DriftPolicy] = (-1, DriftPolicy.CORRECT)

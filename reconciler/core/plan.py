@@ -57,6 +57,8 @@ class SkipReason(enum.StrEnum):
     """Live but absent from Git; deleted only when the repo's settings say ``prune: true``."""
     NOT_SELECTED = "not selected"
     """The run was limited to other apps (``--app``)."""
+    OUTSIDE_WINDOW = "waiting for window"
+    """A sync window of ``reconciler.yaml`` is closed for the app (``core/windows.py``)."""
 
 
 class DeadlineSource(enum.StrEnum):
@@ -144,6 +146,7 @@ def make_plan(
     settings: model.RepoSettings,
     quarantined: Collection[model.AppId] = (),
     options: PlanOptions = PlanOptions(),
+    outside_window: Collection[model.AppId] = (),
 ) -> Plan:
     """Order and filter ``diffs`` into a :class:`Plan`.
 
@@ -167,6 +170,8 @@ def make_plan(
             skipped.append(Skipped(diff.app_id, diff.action, SkipReason.PRUNE_DISABLED))
         elif diff.app_id in quarantined and not options.retry_quarantined:
             skipped.append(Skipped(diff.app_id, diff.action, SkipReason.QUARANTINED))
+        elif diff.app_id in outside_window:
+            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.OUTSIDE_WINDOW))
         elif diff.action is model.Action.DELETE:
             deletes[diff.app_id] = diff
         else:
@@ -407,6 +412,7 @@ def preview(plan: Plan, app_id: model.AppId) -> SyncPreview:
             SkipReason.DEPENDENCY_QUARANTINED: "blocked: an app it depends on is quarantined "
                                                f"at revision {plan.revision}",
             SkipReason.PRUNE_DISABLED: "not in Git, and prune is disabled",
+            SkipReason.OUTSIDE_WINDOW: "its sync window is closed (see `reconciler windows`)",
         }.get(skipped.reason, str(skipped.reason))
         return SyncPreview(app_id=app_id, accepted=False, action=skipped.action, changes=(),
                            message=f"will not sync {app_id}: {why}")

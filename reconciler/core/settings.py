@@ -10,6 +10,7 @@ Keys (all optional)::
     waves:                                  # release stages, in order (core/waves.py)
       - {name: portal, apps: [/dirac-cert/web/portal], soak: 300}
       - {name: rest, apps: ["*"]}
+    windows: [{kind: deny, schedule: "0 18 * * 5", duration: 62h}]  # core/windows.py
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
+from reconciler.core import windows as sync_windows
 
 
 def from_data(data: Mapping[str, Any] | None) -> model.RepoSettings:
@@ -36,6 +38,7 @@ def from_data(data: Mapping[str, Any] | None) -> model.RepoSettings:
         waves=tuple(model.ReleaseWave(name=w["name"], selectors=tuple(w["apps"]),
                                       soak=float(w.get("soak", 0)))
                     for w in data.get("waves") or ()),
+        windows=sync_windows.from_data(data.get("windows")),
     )
 
 

@@ -10,7 +10,8 @@ Each app has two axes, as Argo CD users read them, and conditions:
 - **conditions**, each with ``since``, ``reason`` and ``message``: *Quarantined* (this
   revision was rolled back for the app; cleared the moment the desired revision changes or
   the app is in sync), *Drifted* (fields, who, policy, action), *Blocked* (by a quarantined
-  dependency: which).
+  dependency: which), *WaitingForWindow* (a sync window holds the newest revision: until
+  when).
 
 :func:`app_statuses` computes them from plain facts (records and live state, read by the
 shell) and sums each app up in one state word (:class:`model.AppState`), most urgent first.
@@ -48,6 +49,7 @@ class ConditionType(enum.StrEnum):
     QUARANTINED = "Quarantined"
     DRIFTED = "Drifted"
     BLOCKED = "Blocked"
+    WAITING = "WaitingForWindow"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,17 @@ class Drift:
     """The Marathon client that wrote it, when known (``10.1.2.3 PUT /v2/apps/x``)."""
     policy: str
     action: str | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A sync window holds the app's change to ``revision`` (planned, not applied)."""
+
+    revision: str
+    since: str | None
+    until: str | None
+    message: str
+    """``waiting for window until <time> (<which window>)``."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ def app_statuses(
     applied: Mapping[str, Applied], live_apps: Sequence[JSON] | None,
     quarantines: Mapping[str, Sequence[Quarantine]], drifts: Mapping[str, Sequence[Drift]],
     revisions: Mapping[str, Revision] | None = None,
+    waiting: Mapping[str, Waiting] | None = None,
 ) -> list[AppStatus]:
     """Every app Git or reconciler knows of, sorted by id.
 
@@ -167,6 +181,11 @@ def app_statuses(
         conditions = _conditions(app_id, quarantine=quarantined.get(app_id),
                                  drifts=drifts.get(app_id, ()), blocked=blocked,
                                  quarantined=quarantined, synced=synced[app_id])
+        held = (waiting or {}).get(app_id)
+        if held is not None and held.revision == desired_revision and not synced[app_id]:
+            # Only a hold of the revision Git asks for now is true: a newer one replaces it.
+            conditions += (Condition(type=ConditionType.WAITING, since=held.since,
+                                     reason="SyncWindow", message=held.message),)
         state = _state(sync=sync, assessed=assessed, conditions=conditions)
         last = applied.get(app_id)
         image = _image(live) or _image(desired.get(app_id))

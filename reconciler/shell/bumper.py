@@ -26,7 +26,7 @@ import git
 import git.exc
 
 from reconciler.core import model, redact, retag
-from reconciler.shell import gitsource
+from reconciler.shell import config, gitsource, signatures
 
 AUTHOR = git.Actor("reconciler", "reconciler@localhost")
 _TIMEOUT = 120.0
@@ -69,14 +69,21 @@ class WorkingCopy:
     """A clone of the config repo's ``branch`` in ``directory``, used only for bumps."""
 
     def __init__(self, url: str, *, branch: str, directory: Path, token: str | None = None,
-                 ssh_key_file: Path | None = None, known_hosts_file: Path | None = None
-                 ) -> None:
+                 ssh_key_file: Path | None = None, known_hosts_file: Path | None = None,
+                 signing_key: signatures.SigningKey | None = None) -> None:
         self.url = url
         self.branch = branch
         self.directory = directory
         self._token = token
+        self._signing_key = signing_key
+        """Signs every bump commit when set (``RECONCILER_SIGNING_KEY_FILE``)."""
         self._environment = gitsource.credential_environment(
             token=token, ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file)
+        if signing_key is not None:
+            self._environment.update(
+                signing_key.environment(), GIT_AUTHOR_NAME=str(AUTHOR.name),
+                GIT_AUTHOR_EMAIL=str(AUTHOR.email), GIT_COMMITTER_NAME=str(AUTHOR.name),
+                GIT_COMMITTER_EMAIL=str(AUTHOR.email))
 
     @property
     def display_url(self) -> str:
@@ -111,9 +118,15 @@ class WorkingCopy:
         (self.directory / relative).write_text(text, encoding="utf-8")
         repo = git.Repo(self.directory)
         repo.index.add([relative])
-        commit = repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+        if self._signing_key is None:
+            sha = str(repo.index.commit(message, author=AUTHOR, committer=AUTHOR).hexsha)
+        else:
+            # GitPython's commit cannot sign: git itself does, with gpg and our key's home.
+            self._run("commit", f"--gpg-sign={self._signing_key.fingerprint}", "--no-verify",
+                      "-m", message, "--", relative)
+            sha = self._run("rev-parse", "HEAD").strip()
         self._run("push", "--porcelain", self.url, f"HEAD:refs/heads/{branch}")
-        return str(commit.hexsha)
+        return sha
 
     def _run(self, command: str, *args: str) -> str:
         runner: Any = git.Repo(self.directory).git if (self.directory / ".git").is_dir() \
@@ -153,3 +166,13 @@ def bump(copy: WorkingCopy, *, images_path: str, change: Bump) -> Pushed:
     commit = copy.commit_and_push(relative=images_path, text=text, message=message,
                                   branch=branch)
     return Pushed(commit=commit, branch=branch)
+
+
+def working_copy(settings: config.Settings, directory: Path) -> WorkingCopy:
+    """A working copy of the controller's repo and branch in ``directory`` (bumps, promotions),
+    signing its commits with ``RECONCILER_SIGNING_KEY_FILE`` when it is set."""
+    signing = signatures.SigningKey(key_file=settings.signing_key_file) \
+        if settings.signing_key_file is not None else None
+    return WorkingCopy(settings.repo_url, branch=settings.repo_ref, directory=directory,
+                       token=settings.git_token, ssh_key_file=settings.git_ssh_key_file,
+                       known_hosts_file=settings.git_known_hosts_file, signing_key=signing)

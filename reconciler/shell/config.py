@@ -209,6 +209,17 @@ class Settings(pydantic_settings.BaseSettings):
     registry_auth_file: _HostFile = pydantic.Field(
         None, description="image registry credentials, in Docker's config.json form, keyed by "
         "registry host (reconciler images). Default: anonymous")
+    trusted_keys_file: _HostFile = pydantic.Field(
+        None, description="Armored OpenPGP public keys whose signatures are trusted; set "
+        "(or ALLOWED_SIGNERS_FILE), only commits signed by one of them are applied. Default: "
+        "none, commits are not verified")
+    allowed_signers_file: _HostFile = pydantic.Field(
+        None, description="SSH signing keys trusted for commits, in ssh-keygen's allowed "
+        "signers form (Git's gpg.ssh.allowedSignersFile); set, verification is on. Default: "
+        "none")
+    signing_key_file: _HostFile = pydantic.Field(
+        None, description="Armored OpenPGP secret key (no passphrase) that signs the "
+        "controller's registry-bump commits. Default: none, bump commits are unsigned")
     git_token: _Secret = pydantic.Field(
         None, description="HTTPS token for the repo (or GIT_TOKEN_FILE). Default: none")
     sentry_dsn: _Secret = pydantic.Field(
@@ -320,6 +331,11 @@ class Settings(pydantic_settings.BaseSettings):
         for env in self.environments:
             found += [v for v in (*env.credentials(), env.database_url()) if v]
         return found
+
+    @property
+    def verify_signatures(self) -> bool:
+        """Only signed commits are applied once a trusted set is configured."""
+        return self.trusted_keys_file is not None or self.allowed_signers_file is not None
 
     @property
     def embedded_marathon(self) -> bool:

@@ -1,6 +1,6 @@
 """The controller behind ``reconciler run``: keeps Marathon equal to Git with nobody typing.
 
-Wiring only. Three things run in the background:
+Wiring only. Four things run in the background:
 
     poll     every RECONCILER_POLL_INTERVAL (:mod:`scheduler`): source.check() (one
              ls-remote); on a new revision read it, load it and Engine.reconcile (trigger
@@ -10,6 +10,8 @@ Wiring only. Three things run in the background:
              says which apps to correct (trigger "drift-correction").
     events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
              app triggers the drift job now and carries who did it (client address, URI).
+    windows  every RECONCILER_POLL_INTERVAL: a revision a sync window held is applied once
+             the window opened, by the controller's clock (:mod:`windowgate`).
 
 With ``RECONCILER_ZK_URL`` these jobs do their work only on the replica that leads
 (:mod:`leadership`: elected in ZooKeeper, its writes fenced); the others serve reads.
@@ -45,14 +47,17 @@ from reconciler.shell import (
     registry_job,
     runreport,
     scheduler,
+    signatures,
     steps,
     telemetry,
+    windowgate,
 )
 
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
 DRIFT_JOB = "drift"
+WINDOW_JOB = "windows"
 
 
 class Controller:
@@ -71,7 +76,8 @@ class Controller:
         self.records = store
         self._notifier = notifier
         self._clock = clock
-        self._engine = engine.Engine(client=client, records=store)
+        # Sync windows are judged at the controller's clock (tests drive it).
+        self._engine = engine.Engine(client=client, records=store, wall_clock=clock)
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._scheduler = scheduler.Scheduler()
@@ -117,6 +123,8 @@ class Controller:
                               first_in=self.settings.drift_interval)
         if self._registry is not None:
             self._registry.schedule(self._scheduler)
+        self._scheduler.every(WINDOW_JOB, self._window_job, seconds=self.settings.poll_interval,
+                              first_in=self.settings.poll_interval)
         self._scheduler.start()
         self._api_writes.start()
         telemetry.event(log, "controller started", source=self._source_name(),
@@ -158,13 +166,31 @@ class Controller:
     def trigger_drift_check(self) -> None:
         self._scheduler.run_now(DRIFT_JOB)
 
-    def request_sync(self, app_id: str | None, who: str) -> str:
-        """Queue a reconcile of the current desired state (one app or all); does not block."""
+    def request_sync(self, app_id: str | None, who: str, override: str | None = None) -> str:
+        """Queue a reconcile of the current desired state (one app or all); does not block.
+
+        Refused while a sync window holds an app of it, unless ``override`` says why
+        (recorded in the audit with who asked)."""
         if self._desired is None:
             return "no desired state loaded yet: the next poll will sync"
+        closed = self.closed_window(app_id)
+        if closed is not None and not override:
+            return f"refused: {closed}; give an override reason to sync anyway"
         only = (app_id,) if app_id else None
-        self._scheduler.once(f"sync:{app_id or '*'}", self._sync_job, only=only, who=who)
-        return f"sync of {app_id or 'all apps'} queued"
+        self._scheduler.once(f"sync:{app_id or '*'}", self._sync_job, only=only, who=who,
+                             override=override or None)
+        return f"sync of {app_id or 'all apps'} queued" + (
+            f" (sync window overridden: {override})" if closed and override else "")
+
+    def closed_window(self, app_id: str | None) -> str | None:
+        """Why a manual sync of ``app_id`` (None: all apps) is held by a sync window now."""
+        desired = self._desired
+        if desired is None:
+            return None
+        ids = [app_id] if app_id else list(desired.apps)
+        closed = windowgate.closed_for(desired, ids, trigger=model.Trigger.MANUAL,
+                                       at=self._clock())
+        return windowgate.why_closed(closed) or None
 
     def preview_sync(self, app_id: str) -> planning.SyncPreview:
         """What syncing ``app_id`` now would change, or why it would not (answered before the
@@ -287,6 +313,10 @@ class Controller:
                 self._checked("poll")
                 return
             snapshot = self.source.read(revision)
+        except gitsource.UntrustedRevision as e:
+            self._git_ok()
+            self._refuse(revision, e.reason, trigger=trigger)
+            return
         except gitsource.SourceError as e:
             telemetry.GIT_ERRORS.inc()
             delay = self._git_backoff.failed()
@@ -325,6 +355,22 @@ class Controller:
         if report.error is None:
             self._synced = revision
 
+    def _refuse(self, revision: str, reason: str, *, trigger: model.Trigger) -> None:
+        """An unsigned or untrusted revision: recorded once as a failed run, shown as the
+        newest commit's problem and notified; the previous good revision stays applied."""
+        self._seen = revision
+        if self._invalid is not None and self._invalid[0] == revision:
+            return
+        self._invalid = (revision, reason)
+        try:
+            with self._lock:
+                self._engine.record_failed_load(revision=revision, error=reason, trigger=trigger)
+        except records.StoreUnavailable as failed:
+            self._records_failed(failed)
+        telemetry.event(log, "revision refused", level=logging.ERROR, revision=revision,
+                        reason=reason)
+        self._announce()
+
     def _records_failed(self, error: records.StoreUnavailable) -> None:
         self._records_error = str(error)
         telemetry.event(log, "records unavailable", level=logging.ERROR, error=str(error))
@@ -334,13 +380,14 @@ class Controller:
         self._git_error = None
 
     def _reconcile(self, desired: model.DesiredState, *, trigger: model.Trigger,
-                   only: Sequence[str] | None = None,
-                   requested_by: str | None = None) -> runreport.RunReport:
+                   only: Sequence[str] | None = None, requested_by: str | None = None,
+                   window_override: str | None = None) -> runreport.RunReport:
         started = time.monotonic()
         try:
             with self._lock:
                 report = self._engine.reconcile(desired, trigger=trigger,
-                                                requested_by=requested_by, only_apps=only)
+                                                requested_by=requested_by, only_apps=only,
+                                                window_override=window_override)
             self._records_error = None
         except records.StoreUnavailable as e:
             self._records_failed(e)
@@ -381,11 +428,22 @@ class Controller:
         self._announce()
         return report
 
-    def _sync_job(self, only: Sequence[str] | None, who: str) -> None:
+    def _sync_job(self, only: Sequence[str] | None, who: str,
+                  override: str | None = None) -> None:
         desired = self._desired
         if desired is None or not self.leads():
             return
-        self._reconcile(desired, trigger=model.Trigger.MANUAL, only=only, requested_by=who)
+        self._reconcile(desired, trigger=model.Trigger.MANUAL, only=only, requested_by=who,
+                        window_override=override)
+
+    def _window_job(self) -> None:
+        """A sync window held apps of the current revision and has opened: apply them now.
+        A hold of an older revision is not applied (the newer one was planned instead)."""
+        desired = self._desired
+        if desired is None or not self.leads():
+            return
+        if windowgate.due(self.records, revision=desired.revision, at=self._clock()):
+            self._reconcile(desired, trigger=model.Trigger.POLL)
 
     # -- the drift job ---------------------------------------------------------------------
 
@@ -484,7 +542,12 @@ def build(settings: config.Settings, *, marathon_url: str | None = None) -> Cont
         settings.repo_url, ref=settings.repo_ref, path=settings.repo_path,
         cache_dir=settings.state_dir / "git", token=settings.git_token,
         ssh_key_file=settings.git_ssh_key_file,
-        known_hosts_file=settings.git_known_hosts_file)
+        known_hosts_file=settings.git_known_hosts_file,
+        keyring=signatures.Keyring(
+            home=settings.state_dir / "gnupg" / "trusted",
+            trusted_keys_file=settings.trusted_keys_file,
+            allowed_signers_file=settings.allowed_signers_file)
+        if settings.verify_signatures else None)
     leader = leadership.from_settings(settings) if settings.zk_url else None
     client = marathon.MarathonClient(settings.client_settings(urls=marathon_url),
                                      fence=leader.fence if leader else None)

@@ -203,7 +203,9 @@ class Baselines:
 
 
 def held_back(report: runreport.RunReport, drifts: Mapping[str, int]) -> dict[str, int]:
-    """The drifted apps whose new revision the run held back because of a quarantine."""
-    held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED)
+    """The drifted apps whose new revision the run held back (a quarantine, or a closed sync
+    window): they are put back to what was last applied instead."""
+    held = (planning.SkipReason.QUARANTINED, planning.SkipReason.DEPENDENCY_QUARANTINED,
+            planning.SkipReason.OUTSIDE_WINDOW)
     skipped = {s.app_id for s in (report.plan.skipped if report.plan else ()) if s.reason in held}
     return {a: d for a, d in drifts.items() if a in skipped}

@@ -52,7 +52,7 @@ from reconciler.core import health, model, releases
 from reconciler.core import plan as planning
 from reconciler.shell import applier as applying
 from reconciler.shell import journal as journaling
-from reconciler.shell import marathon, recovery, runreport, steps
+from reconciler.shell import marathon, recovery, runreport, steps, windowgate
 from reconciler.shell import records as recording
 
 Clock = Callable[[], float]
@@ -113,10 +113,13 @@ class Engine:
         retry_quarantined: bool = False,
         on_progress: steps.ProgressCallback | None = None,
         on_plan: Callable[[planning.Plan], None] | None = None,
+        window_override: str | None = None,
     ) -> runreport.RunReport:
         """Make Marathon equal to ``desired``; never raises for Marathon or desired problems.
 
         ``on_plan`` is called with the plan before anything is applied (``sync`` prints it).
+        Apps whose sync window is closed at ``wall_clock()`` are planned, not applied
+        (:mod:`windowgate`), unless ``window_override`` says why they must go now (audited).
         Raises :class:`records.ForeignMarathon` when the records belong to another Marathon.
         """
         self.claim_marathon()
@@ -138,14 +141,23 @@ class Engine:
                                                   lifted_by=requested_by or trigger)
             quarantined = {a for a in changed
                            if self._records.is_quarantined(app_id=a, revision=desired.revision)}
+            closed = windowgate.closed_for(
+                desired, changed, trigger=trigger, at=self._wall_clock(),
+                applied={a: x.definition for a, x in self._records.last_applied().items()}
+                if desired.settings.windows else None)
             plan = planning.make_plan(
                 diffs, revision=desired.revision, settings=desired.settings,
                 quarantined=quarantined,
                 options=planning.PlanOptions(parallel=self._settings.parallel,
                                              timeout=self._settings.timeout,
                                              only_apps=only_apps,
-                                             retry_quarantined=retry_quarantined))
+                                             retry_quarantined=retry_quarantined),
+                outside_window=() if window_override is not None else closed)
             run.report = replace(run.report, plan=plan)
+            if not dry_run:
+                windowgate.settle(self._records, desired=desired, trigger=trigger, plan=plan,
+                                  closed=closed, override=window_override,
+                                  requested_by=requested_by)
             if on_plan is not None:
                 on_plan(plan)
             releasing = not dry_run and trigger in RELEASE_TRIGGERS

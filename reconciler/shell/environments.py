@@ -69,14 +69,6 @@ def environment_settings(settings: config.Settings, env: config.Environment
     return settings.model_copy(update=update)
 
 
-def working_copy(settings: config.Settings, directory: Path) -> bumper.WorkingCopy:
-    """The clone promotions are committed from: the followed branch of the config repo."""
-    return bumper.WorkingCopy(
-        settings.repo_url, branch=settings.repo_ref, directory=directory,
-        token=settings.git_token, ssh_key_file=settings.git_ssh_key_file,
-        known_hosts_file=settings.git_known_hosts_file)
-
-
 @dataclass(frozen=True)
 class Member:
     environment: config.Environment
@@ -165,7 +157,7 @@ def build(settings: config.Settings, *, marathon_url: str | None = None,
         environment=m.environment, records=m.controller.records,
         live_apps=m.controller.live_apps) for m in members}
     return Fleet(settings=settings, members=members, promoting=promoter.Promoter(
-        sides=sides, copy=working_copy(settings, settings.state_dir / "promotions"),
+        sides=sides, copy=bumper.working_copy(settings, settings.state_dir / "promotions"),
         clock=clock))
 
 
@@ -201,11 +193,12 @@ def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_
             sides[name] = promoter.Side(environment=env, records=stores[-1],
                                         live_apps=_live_apps(clients[-1]))
     except BaseException:
-        Opened(promoter=promoter.Promoter(sides={}, copy=working_copy(settings, copy_dir)),
+        Opened(promoter=promoter.Promoter(sides={}, copy=bumper.working_copy(settings, copy_dir)),
                stores=stores, clients=clients).close()
         raise
-    return Opened(promoter=promoter.Promoter(sides=sides, copy=working_copy(settings, copy_dir)),
-                  stores=stores, clients=clients)
+    copy = bumper.working_copy(settings, copy_dir)
+    return Opened(promoter=promoter.Promoter(sides=sides, copy=copy), stores=stores,
+                  clients=clients)
 
 
 def _live_apps(client: marathon.MarathonClient) -> Callable[[], list[model.JSON]]:

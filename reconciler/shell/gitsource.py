@@ -53,7 +53,7 @@ import packaging.version
 
 from reconciler.core import load as loading
 from reconciler.core import model, parse, redact
-from reconciler.shell import directory
+from reconciler.shell import directory, signatures
 
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _COMMAND_TIMEOUT = 120.0
@@ -74,6 +74,15 @@ class SourceUnavailable(SourceError):
 
 class BadSource(SourceError):
     """Stalling: the ref or path names nothing. Needs a human."""
+
+
+class UntrustedRevision(SourceError):
+    """Stalling: verification is on and the commit is not signed by a trusted key
+    (:mod:`signatures`); nothing of it may be applied until a new, signed commit comes."""
+
+    def __init__(self, verdict: signatures.Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)
@@ -102,15 +111,21 @@ class Source(Protocol):
 def open_source(
     url: str, *, ref: str, path: str, cache_dir: Path, token: str | None = None,
     ssh_key_file: Path | None = None, known_hosts_file: Path | None = None,
+    keyring: signatures.Keyring | None = None,
 ) -> Source:
-    """A plain directory when ``url`` is a folder without Git, else a :class:`GitSource`."""
+    """A plain directory when ``url`` is a folder without Git, else a :class:`GitSource`
+    (that applies only commits signed by a key of ``keyring``, when given)."""
     local = Path(url).expanduser()
     if "://" not in url and local.is_dir() and not _is_git_repository(local):
+        if keyring is not None:
+            raise BadSource(f"{url}: signature verification is on, and a plain folder has no "
+                            "signed commits: use a Git repository")
         return DirectorySource(local / path if path not in ("", ".") else local)
     if "://" not in url and local.exists():
         url = str(local.resolve())
     return GitSource(url, ref=ref, path=path, cache_dir=cache_dir, token=token,
-                     ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file)
+                     ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file,
+                     keyring=keyring)
 
 
 def _is_git_repository(path: Path) -> bool:
@@ -169,9 +184,12 @@ class GitSource:
     def __init__(
         self, url: str, *, ref: str, path: str = ".", cache_dir: Path,
         token: str | None = None, ssh_key_file: Path | None = None,
-        known_hosts_file: Path | None = None,
+        known_hosts_file: Path | None = None, keyring: signatures.Keyring | None = None,
     ) -> None:
         self._url = url
+        self._keyring = keyring
+        self._trusted: set[tuple[str, str | None]] = set()
+        """Commits whose signature was found good, with the trusted set's version then."""
         self._ref = ref
         self._path = "" if path in ("", ".") else path.strip("/")
         self._cache_dir = cache_dir
@@ -208,6 +226,7 @@ class GitSource:
                 commit = self._commit(repo, revision)
             if commit is None:
                 raise BadSource(f"{self.display_url}: commit {revision} not found after fetch")
+            self._verify(commit.hexsha)
             files = self._files(commit)
             return Snapshot(
                 revision=commit.hexsha, files=files, source=self.display_url, ref=self._ref,
@@ -245,6 +264,29 @@ class GitSource:
         text = "; ".join(lines[-3:]) or "no message"
         secrets = [s for s in (self._token, self._url if "@" in self._url else None) if s]
         return redact.mask_text(text, secrets)
+
+    def _verify(self, sha: str) -> None:
+        """Raise :class:`UntrustedRevision` unless ``sha`` is signed by a trusted key."""
+        if self._keyring is None:
+            return
+        try:
+            environment = self._keyring.environment()
+        except signatures.SignatureError as e:
+            raise BadSource(f"trusted keys: {e.reason}") from e
+        if (sha, self._keyring.digest) in self._trusted:
+            return
+        runner = git.Git(str(self._cache_dir))  # its own runner: the environment stays here
+        runner.update_environment(**environment)
+        try:
+            output = runner.log("-1", f"--format={signatures.FORMAT}", sha,
+                                kill_after_timeout=_COMMAND_TIMEOUT)
+        except git.exc.GitCommandError as e:
+            raise SourceUnavailable(f"{self.display_url}: git log failed: "
+                                    f"{self._clean(e.stderr)}") from None
+        found = signatures.verdict(sha, str(output))
+        if not found.trusted:
+            raise UntrustedRevision(found)
+        self._trusted.add((sha, self._keyring.digest))
 
     def _bare(self) -> git.Repo:
         if self._repo is None:

@@ -213,9 +213,12 @@ def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
     revisions = {r.revision: status.Revision(revision=r.revision, author=r.author,
                                              message=r.message, seen_at=r.first_seen_at)
                  for r in store.revisions()}
+    waiting = {h.app_id: status.Waiting(revision=h.revision, since=h.at, until=h.until,
+                                        message=h.reason)
+               for h in store.window_holds() if h.scope == str(model.WindowScope.REVISIONS)}
     return status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
                                live_apps=live_apps, quarantines=quarantines, drifts=drifts,
-                               revisions=revisions)
+                               revisions=revisions, waiting=waiting)
 
 
 def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON] | None, app_id: str

@@ -52,11 +52,7 @@ class RegistryJob:
         self._leads = leads
         """Only the leader of several replicas watches the registry (one bump, not two)."""
         self._session = session
-        self._copy = bumper.WorkingCopy(
-            settings.repo_url, branch=settings.repo_ref,
-            directory=settings.state_dir / "registry-watch", token=settings.git_token,
-            ssh_key_file=settings.git_ssh_key_file,
-            known_hosts_file=settings.git_known_hosts_file)
+        self._copy = bumper.working_copy(settings, settings.state_dir / "registry-watch")
         self._backoff = scheduler.Backoff(base=min(5.0, settings.registry_interval))
         self._lock = threading.Lock()
         self._error: str | None = None

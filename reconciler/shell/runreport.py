@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     FAILED = 2
     ROLLED_BACK = 3
     QUARANTINED = 4
+    WAITING = 5
 
     @property
     def meaning(self) -> str:
@@ -35,6 +36,8 @@ _EXIT_MEANINGS = {
                           "for that app",
     ExitCode.QUARANTINED: "nothing failed, but apps were left out because their revision is "
                           "quarantined",
+    ExitCode.WAITING: "nothing failed, but apps were held by a closed sync window "
+                      "(reconciler windows; --override-window REASON applies them now)",
 }
 
 
@@ -81,6 +84,14 @@ class RunReport:
         return tuple(s.app_id for s in self.plan.skipped if s.reason in held)
 
     @property
+    def waiting(self) -> tuple[model.AppId, ...]:
+        """Apps planned but held by a closed sync window."""
+        if self.plan is None:
+            return ()
+        return tuple(s.app_id for s in self.plan.skipped
+                     if s.reason is planning.SkipReason.OUTSIDE_WINDOW)
+
+    @property
     def exit_code(self) -> ExitCode:
         if self.error is not None:
             return ExitCode.ERROR
@@ -91,6 +102,8 @@ class RunReport:
             return ExitCode.ROLLED_BACK
         if self.quarantined:
             return ExitCode.QUARANTINED
+        if self.waiting:
+            return ExitCode.WAITING
         return ExitCode.CONVERGED
 
 

@@ -30,6 +30,11 @@ AUDIT_PAGE = 100
 AUDIT_PAGE_MAX = 1000
 
 
+_Override = Annotated[str | None, fastapi.Query(max_length=500,
+                                                description="why a closed sync window is "
+                                                            "overridden (audited)")]
+
+
 def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter:
     """The API under ``prefix`` (an environment's is ``/api/v1/environments/<name>``)."""
     router = fastapi.APIRouter(prefix=prefix, tags=["reconciler"])
@@ -52,17 +57,40 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
             description="On-call API of reconciler: apps, drift, history, actions.")
 
     # Actions come first: a GET on /apps/{id} must not swallow /apps/{id}/sync.
+    def window_gate(app_id: str | None, who: str, override: str | None) -> dict[str, Any] | None:
+        """A sync while a sync window holds the app(s): refused (409) without an override
+        reason; with one, queued past the window (the engine audits what it overrode)."""
+        closed = deps.closed_window(app_id) if deps.closed_window else None
+        if closed is None:
+            return None
+        target = app_id or "all apps"
+        if not override or deps.override_sync is None:
+            message = f"refused: {closed}; to sync anyway, give override=<why>"
+            deps.records.audit(who=who, action="sync", target=target, result=message)
+            raise fastapi.HTTPException(status_code=409, detail=message)
+        message = deps.override_sync(app_id, who, override)
+        deps.records.audit(who=who, action="sync (window override)", target=target,
+                           result=f"why: {override}; {message}")
+        return {"accepted": True, "message": message, "requested_by": who,
+                "override": override}
+
     @router.post("/sync")
-    def sync_all(who: str = needs_token) -> dict[str, Any]:
+    def sync_all(who: str = needs_token, override: _Override = None) -> dict[str, Any]:
+        if (overridden := window_gate(None, who, override)) is not None:
+            return overridden
         message = deps.request_sync(None, who)
         deps.records.audit(who=who, action="sync", target="all apps", result=message)
         return {"accepted": True, "message": message, "requested_by": who}
 
     @router.post("/apps/{app_id:path}/sync")
-    def sync_app(app_id: str, who: str = needs_token) -> dict[str, Any]:
+    def sync_app(app_id: str, who: str = needs_token, override: _Override = None
+                 ) -> dict[str, Any]:
         """Says what the sync will change (each field, old -> new) before queueing it, or
-        why it will not (quarantined, blocked, nothing to do): ``accepted`` false then."""
+        why it will not (quarantined, blocked, nothing to do): ``accepted`` false then.
+        While a sync window holds the app: 409, unless ``override`` says why."""
         app_id = _absolute(app_id)
+        if (overridden := window_gate(app_id, who, override)) is not None:
+            return overridden
         preview = deps.preview_sync(app_id) if deps.preview_sync else None
         if preview is not None and not preview.accepted:
             deps.records.audit(who=who, action="sync", target=app_id, result=preview.message)

@@ -57,6 +57,8 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     deps = context.Deps(records=controller.records, live_apps=controller.live_apps,
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       preview_sync=controller.preview_sync,
+                      closed_window=controller.closed_window,
+                      override_sync=controller.request_sync,
                       token=controller.settings.api_token, access=policy)
     oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
     if controller.leadership is not None:

@@ -18,6 +18,10 @@ RequestSync = Callable[[str | None, str], str]
 """``(app_id or None for all, who) -> what happens next``; queues a sync, must not block long."""
 PreviewSync = Callable[[str], planning.SyncPreview]
 """``app_id -> what syncing it would change, or why not``; asked before a sync is queued."""
+ClosedWindow = Callable[[str | None], str | None]
+"""``app_id or None -> why a sync window holds it now``, None when the window is open."""
+OverrideSync = Callable[[str | None, str, str], str]
+"""``(app_id or None, who, why) -> what happens next``: a sync that overrides closed windows."""
 Rollback = Callable[[str, str], str]
 """``(app_id, who) -> what happened``; puts the app back to its previous Marathon version."""
 
@@ -51,6 +55,8 @@ class Deps:
     clock: Callable[[], float] = time.time
     preview_sync: PreviewSync | None = None
     access: auth.Access | None = None
+    closed_window: ClosedWindow | None = None
+    override_sync: OverrideSync | None = None
     promotions: Promotions | None = None
     """Set for an environment that takes promotions (``RECONCILER_ENVIRONMENTS``)."""
     environment: str | None = None

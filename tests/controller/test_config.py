@@ -136,7 +136,7 @@ def test_every_variable_of_the_readme_is_a_setting_and_credentials_are_the_file_
 def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
     """Variable -> (a value to set, the attribute it sets, the value read back)."""
     for name in ("ca.pem", "client.pem", "client.key", "id_ed25519", "known_hosts",
-                 "registries.json", "tokens"):
+                 "registries.json", "tokens", "trusted.asc", "allowed_signers", "signing.asc"):
         (tmp_path / name).write_text("\n")
     return {
         "MARATHON_URL": ("http://m1:8080/, http://m2:8080", "marathon_url",
@@ -168,6 +168,12 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
                                  tmp_path / "known_hosts"),
         "REGISTRY_AUTH_FILE": (str(tmp_path / "registries.json"), "registry_auth_file",
                                tmp_path / "registries.json"),
+        "TRUSTED_KEYS_FILE": (str(tmp_path / "trusted.asc"), "trusted_keys_file",
+                              tmp_path / "trusted.asc"),
+        "ALLOWED_SIGNERS_FILE": (str(tmp_path / "allowed_signers"), "allowed_signers_file",
+                                 tmp_path / "allowed_signers"),
+        "SIGNING_KEY_FILE": (str(tmp_path / "signing.asc"), "signing_key_file",
+                             tmp_path / "signing.asc"),
         "GIT_TOKEN": ("git-t0ken", "git_token", "git-t0ken"),
         "SENTRY_DSN": ("https://key@sentry.example.org/1", "sentry_dsn",
                        "https://key@sentry.example.org/1"),
@@ -227,6 +233,9 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "GIT_SSH_KEY_FILE": ("git_ssh_key_file", None, "none"),
     "GIT_KNOWN_HOSTS_FILE": ("git_known_hosts_file", None, "trusted on first use"),
     "REGISTRY_AUTH_FILE": ("registry_auth_file", None, "anonymous"),
+    "TRUSTED_KEYS_FILE": ("trusted_keys_file", None, "commits are not verified"),
+    "ALLOWED_SIGNERS_FILE": ("allowed_signers_file", None, "none"),
+    "SIGNING_KEY_FILE": ("signing_key_file", None, "bump commits are unsigned"),
     "GIT_TOKEN": ("git_token", None, "none"),
     "SENTRY_DSN": ("sentry_dsn", None, "none"),
     "DATABASE_URL": ("database_url", None, "SQLite in the state dir"),

@@ -15,7 +15,7 @@ Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations
 revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
 Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
 one store per concern (:mod:`.runs`, :mod:`.releases`, :mod:`.intents`, :mod:`.drift`,
-:mod:`.audit`, :mod:`.facts`, :mod:`.promotions`) and
+:mod:`.audit`, :mod:`.facts`, :mod:`.promotions`, :mod:`.holds` for sync-window holds) and
 :mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.
 
 Vocabulary of the free-text columns: run triggers are ``poll``, ``webhook``, ``manual``,
@@ -47,6 +47,7 @@ from reconciler.shell.records.rows import (
     Revision,
     Rollback,
     Run,
+    WindowHold,
     definition_digest,
     iso,
 )
@@ -56,5 +57,5 @@ __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
     "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Promotion", "Quarantine",
     "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run",
-    "StoreUnavailable", "When", "definition_digest", "iso", "open_store",
+    "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso", "open_store",
 ]

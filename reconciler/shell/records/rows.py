@@ -303,6 +303,24 @@ class AuditEntry:
     """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
+@dataclass(frozen=True)
+class WindowHold:
+    """An app planned but not applied because a sync window held it."""
+
+    hold_id: int
+    app_id: str
+    revision: str
+    scope: str
+    """``revisions`` or ``drift`` (:class:`model.WindowScope`)."""
+    until: str | None
+    """When its window lets it through (ISO), None when none opens within a year."""
+    reason: str
+    at: str
+    ended_at: str | None
+    ended: str | None
+    """``applied``, ``superseded`` (a newer revision came), ``overridden`` (a manual sync)."""
+
+
 HistoryKind = Literal["run", "change", "rollback", "quarantine"]
 HistoryRecord = Run | Change | Rollback | Quarantine
 

@@ -198,6 +198,19 @@ promotions = sa.Table(
     sa.Column("linked_at", sa.Float),
 )
 
+window_holds = sa.Table(
+    "window_holds", metadata,
+    sa.Column("hold_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.Text, nullable=False, index=True),
+    sa.Column("revision", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("until", sa.Float),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("ended", sa.String(30)),
+)
+
 
 TERM_OPTION = "leader_term"
 """The execution option that carries the writer's leadership term (:class:`database.Database`

@@ -2,9 +2,8 @@
 
 :class:`RecordStore` is the one object the engine, the controller, the web server and the
 CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.releases`,
-:mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`, :mod:`.promotions`), which
-share its
-:class:`database.Database`.
+:mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`, :mod:`.promotions`,
+:mod:`.holds`), which share its :class:`database.Database`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from reconciler.shell.records import (
     database,
     drift,
     facts,
+    holds,
     intents,
     migrate,
     promotions,
@@ -26,7 +26,8 @@ from reconciler.shell.records import (
 
 
 class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, drift.DriftStore,
-                  audit.AuditStore, facts.FactStore, promotions.PromotionStore):
+                  audit.AuditStore, facts.FactStore, promotions.PromotionStore,
+                  holds.HoldStore):
     """Typed access to the records; safe to share between threads.
 
     Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and

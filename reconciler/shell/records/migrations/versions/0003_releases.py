@@ -1,7 +1,7 @@
 """Releases: one revision applied across apps, with each app's outcome; drift outcomes.
 
 Revision ID: 0003
-Revises: 0001 (on this branch; re-chained onto 0002_intents at merge)
+Revises: 0002
 Create Date: 2026-11-29
 
 ``releases`` keeps a revision's trigger, who asked, and its image references with those of

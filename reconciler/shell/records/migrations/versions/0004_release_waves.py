@@ -2,7 +2,7 @@
 each app's change of a release started.
 
 Revision ID: 0004_release_waves
-Revises: 0003 (0003_releases.py; the lead re-chains at merge)
+Revises: 0003
 Create Date: 2026-11-29
 """
 

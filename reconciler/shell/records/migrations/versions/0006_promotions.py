@@ -1,7 +1,7 @@
 """Promotions: an image's tag taken from one environment's release to another's.
 
 Revision ID: 0006
-Revises: 0003 (on this branch; re-chained onto the newest revision at merge)
+Revises: 0005
 Create Date: 2026-11-29
 
 ``promotions`` keeps, in the target environment's records, who promoted which image from
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -22,7 +22,7 @@ depends_on: str | None = None
 
 TABLES = ("revisions", "runs", "changes", "rollbacks", "quarantines", "drifts",
           "drift_corrections", "audit", "notifications", "releases", "release_apps",
-          "intents", "facts", "release_waves", "promotions")
+          "intents", "facts", "release_waves", "promotions", "window_holds")
 
 
 def upgrade() -> None:

@@ -1,0 +1,74 @@
+"""``reconciler windows`` and ``reconciler sync`` against sync windows: what is open when, a
+sync held by a closed window (exit 5, nothing applied), and one that overrides it (applied,
+audited with who and why)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.devcluster import launch
+from reconciler.shell import records
+from tests.sync import cluster
+
+APP = "/dirac/fts"
+WEEKEND_FREEZE = {"kind": "deny", "schedule": "0 18 * * 5", "duration": "62h",
+                  "timeZone": "Europe/Zurich", "groups": ["/dirac"]}
+ALWAYS_CLOSED = {"kind": "deny", "schedule": "* * * * *", "duration": "1h",
+                 "groups": ["/dirac"]}
+"""Opens every minute for an hour: closed whatever the wall clock says."""
+
+
+def _repo(tmp_path: Path, *windows: dict[str, object]) -> Path:
+    return cluster.write_repo(tmp_path / "repo", [cluster.fast_app(APP)], tag="v8r2p44",
+                              settings={"managedPrefixes": ["/dirac"], "windows": list(windows)})
+
+
+def test_windows_shows_per_group_what_waits_and_each_window_next_opening(
+        tmp_path: Path) -> None:
+    repo = _repo(tmp_path, WEEKEND_FREEZE)
+    saturday = cluster.reconciler("windows", str(repo), "--at", "2026-12-05T12:00:00+00:00",
+                                  "--output", "json")
+    assert saturday.returncode == 0, cluster.explain(saturday)
+    data = json.loads(saturday.stdout)
+    assert data["groups"] == [{
+        "group": "/dirac",
+        "revisions": {"allowed": False, "until": "2026-12-07T07:00:00+00:00",
+                      "because": data["groups"][0]["revisions"]["because"]},
+        "drift": {"allowed": False, "until": "2026-12-07T07:00:00+00:00",
+                  "because": data["groups"][0]["drift"]["because"]}}]
+    window = data["windows"][0]
+    assert (window["openNow"], window["openUntil"], window["nextOpens"]) == (
+        True, "2026-12-07T07:00:00+00:00", "2026-12-11T17:00:00+00:00")
+    wednesday = cluster.reconciler("windows", str(repo), "--at", "2026-12-02T12:00:00+00:00")
+    assert wednesday.returncode == 0, cluster.explain(wednesday)
+    assert "/dirac  revisions: allowed; drift: allowed" in wednesday.stdout
+    assert "next opens 2026-12-04T17:00:00+00:00" in wednesday.stdout
+
+
+@pytest.mark.integration
+def test_sync_in_a_closed_window_plans_only_and_an_override_applies_and_is_audited(
+        tmp_path: Path, devcluster: launch.RunningCluster) -> None:
+    repo = _repo(tmp_path, ALWAYS_CLOSED)
+    state = tmp_path / "state"
+    held = cluster.sync(devcluster.url, repo, state)
+    assert held.returncode == 5, cluster.explain(held)
+    assert f"skipped {APP} (create): waiting for window" in held.stdout
+    assert APP not in cluster.apps(devcluster.url)
+
+    overridden = cluster.sync(devcluster.url, repo, state, "--override-window",
+                              "first install of the FTS manager", "--timeout", "60")
+    assert overridden.returncode == 0, cluster.explain(overridden)
+    assert APP in cluster.apps(devcluster.url)
+    store = records.open_store(state)
+    try:
+        entry = next(e for e in store.audit_log() if e.action == "sync window override")
+        assert entry.target == APP and entry.who  # the OS user who ran the command
+        assert entry.result is not None
+        assert entry.result.startswith("why: first install of the FTS manager")
+        assert "waiting for window until" in entry.result
+        assert [h.ended for h in store.window_holds(open_only=False)] == ["overridden"]
+    finally:
+        store.close()

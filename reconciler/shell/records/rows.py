@@ -319,6 +319,8 @@ class WindowHold:
     ended_at: str | None
     ended: str | None
     """``applied``, ``superseded`` (a newer revision came), ``overridden`` (a manual sync)."""
+    term: int | None = None
+    """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
 HistoryKind = Literal["run", "change", "rollback", "quarantine"]

@@ -105,6 +105,10 @@ class Settings(pydantic_settings.BaseSettings):
         30.0, description="Seconds between Git polls. Default: 30")
     drift_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
         60.0, description="Seconds between drift checks of live Marathon. Default: 60")
+    resync_interval: Annotated[float, values.seconds(minimum=1)] = pydantic.Field(
+        600.0, description="Seconds between full reads of Marathon's apps while its event "
+        "stream is followed (the stream keeps them current in between; without the stream "
+        "every drift check reads Marathon). Default: 600")
     state_dir: Annotated[Path, pydantic.BeforeValidator(lambda v: Path(str(v)).expanduser())
                          ] = pydantic.Field(
         description="Where the record store, the Git clone and the embedded cluster live; the "

@@ -6,10 +6,12 @@ Wiring only. Three things run in the background:
              ls-remote); on a new revision read it, load it and Engine.reconcile (trigger
              "poll"/"webhook"). A webhook only moves this job to *now*.
     drift    every RECONCILER_DRIFT_INTERVAL (and at once after a Marathon API write to a
-             managed app): ONE list_apps, handed to :mod:`driftcheck`, which records drift and
-             says which apps to correct (trigger "drift-correction").
-    events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
-             app triggers the drift job now and carries who did it (client address, URI).
+             managed app): the live apps of :mod:`livecache`, handed to :mod:`driftcheck`,
+             which records drift and says which apps to correct (trigger "drift-correction").
+    events   :mod:`livecache` follows Marathon's event stream into memory (a full read at
+             start, after a gap and every RECONCILER_RESYNC_INTERVAL; polling while the stream
+             is down); ``api_post_event`` for a managed app triggers the drift job now and
+             carries who did it (client address, URI).
 
 Never two reconciles at once: one lock is held by every job that may write to Marathon; a
 burst of triggers is one run without losing the last one (see :mod:`scheduler`). Git or
@@ -34,6 +36,7 @@ from reconciler.shell import (
     engine,
     events,
     gitsource,
+    livecache,
     marathon,
     notify,
     readiness,
@@ -67,7 +70,9 @@ class Controller:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._scheduler = scheduler.Scheduler()
-        self._api_writes = events.ApiWrites(client, on_write=self._on_api_write)
+        self._live = livecache.LiveCache(client, resync_interval=settings.resync_interval,
+                                         on_write=self._on_api_write,
+                                         on_change=self._on_live_change)
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
         self._desired: model.DesiredState | None = None
@@ -101,13 +106,13 @@ class Controller:
         self._scheduler.every(DRIFT_JOB, self._drift_job, seconds=self.settings.drift_interval,
                               first_in=self.settings.drift_interval)
         self._scheduler.start()
-        self._api_writes.start()
+        self._live.start()
         telemetry.event(log, "controller started", source=self._source_name(),
                         ref=self.settings.repo_ref, poll_interval=self.settings.poll_interval,
                         drift_interval=self.settings.drift_interval)
 
     def stop(self) -> None:
-        self._api_writes.stop()
+        self._live.stop()
         self._scheduler.shutdown()
         self._engine.close()
         telemetry.event(log, "controller stopped")
@@ -185,7 +190,8 @@ class Controller:
                 last_sync_at=records.iso(self._last_sync_at), last_outcome=self._last_outcome,
                 git_error=self._git_error, marathon_error=self._marathon_error,
                 invalid=self._invalid[1] if self._invalid else None, checks=self._checks,
-                last_checked_at=records.iso(self._last_checked_at))
+                last_checked_at=records.iso(self._last_checked_at),
+                event_stream_error=self._live.stream_error)
 
     @property
     def alive(self) -> bool:
@@ -211,7 +217,9 @@ class Controller:
                 marathon_error=self._marathon_error, records_error=probe or self._records_error)
 
     def live_apps(self) -> list[model.JSON]:
-        return self.client.list_apps(embed=marathon.LIVE_EMBED)
+        """The live cache as it is (pages never wait for Marathon); read once if empty."""
+        cached = self._live.cached()
+        return cached if cached is not None else self._live.apps()
 
     def refresh_metrics(self) -> None:
         """Bring counters fed from elsewhere up to date (called before a scrape)."""
@@ -358,7 +366,7 @@ class Controller:
             attributions = dict(self._attributions)
         with self._lock:
             try:
-                live_apps = self.client.list_apps(embed=marathon.LIVE_EMBED)
+                live_apps = self._live.apps()
             except marathon.MarathonError as e:
                 telemetry.MARATHON_ERRORS.inc()
                 delay = self._marathon_backoff.failed()
@@ -421,6 +429,12 @@ class Controller:
         with self._state_lock:
             self._attributions[app_id] = who
         self.trigger_drift_check()
+
+    def _on_live_change(self, app_ids: frozenset[str]) -> None:
+        """Apps changed without an ``api_post_event`` (the groups API, a resync): check."""
+        desired = self._desired
+        if desired is not None and not app_ids.isdisjoint(desired.apps):
+            self.trigger_drift_check()
 
     def _announce(self) -> None:
         if self._notifier is None:

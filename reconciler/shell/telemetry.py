@@ -74,6 +74,17 @@ LAST_CHECK = prom.Gauge("reconciler_last_check_timestamp_seconds",
 LAST_SYNC = prom.Gauge("reconciler_last_sync_timestamp_seconds",
                        "When the last reconcile finished (UNIX seconds)", registry=REGISTRY)
 
+EVENT_STREAM_UP = prom.Gauge(
+    "reconciler_event_stream_up",
+    "1 while Marathon's event stream is followed; 0: drift is found by polling only",
+    registry=REGISTRY)
+LIVE_EVENTS = prom.Counter("reconciler_marathon_events_total",
+                           "Events read from Marathon's event stream, by type", ["type"],
+                           registry=REGISTRY)
+LIVE_RESYNCS = prom.Counter("reconciler_live_resyncs_total",
+                            "Full reads of Marathon's apps into the live cache (GET /v2/apps)",
+                            registry=REGISTRY)
+
 _secrets: list[str] = []
 
 

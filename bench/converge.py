@@ -8,7 +8,7 @@ are reconciler's own resolved desired definitions), then the next tag by ``recon
 Each is one rolling upgrade of every app; the apps run a trivial healthy stand-in with no
 health check, so what is measured is each tool's overhead and waiting strategy.
 
-Requests are counted at the cluster side by a counting proxy (``bench/counting_proxy.py``)
+Requests are counted at the cluster side by a counting proxy (``testbed/counting_proxy.py``)
 that both tools talk to; the dev cluster itself is reached directly only for setup and
 checks. The last line is the speed-up: marathon-deploy's wall time divided by reconciler's.
 
@@ -42,10 +42,10 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.counting_proxy import CountingProxy  # noqa: E402
 from reconciler.core import load as loading  # noqa: E402
 from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell import directory  # noqa: E402
+from testbed.counting_proxy import CountingProxy  # noqa: E402
 
 MARATHON_DEPLOY_WHY_NOT_311 = (
     "marathon-deploy 3.0.2 needs the `marathon` client library, whose last release (0.13.0, "

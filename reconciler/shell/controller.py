@@ -43,6 +43,7 @@ from reconciler.shell import (
     records,
     runreport,
     scheduler,
+    statusboard,
     steps,
     telemetry,
 )
@@ -75,6 +76,11 @@ class Controller:
                                          on_change=self._on_live_change)
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
+        self.status_board = statusboard.StatusBoard(
+            store=store, live_apps=self.live_apps,
+            generation=lambda: (self._generation, self._live.changes))
+        """Every app's status for the pages, the API and /metrics, recomputed as things move."""
+        self._generation = 0
         self._desired: model.DesiredState | None = None
         self._synced: str | None = None
         self._seen: str | None = None
@@ -107,12 +113,14 @@ class Controller:
                               first_in=self.settings.drift_interval)
         self._scheduler.start()
         self._live.start()
+        self.status_board.start()
         telemetry.event(log, "controller started", source=self._source_name(),
                         ref=self.settings.repo_ref, poll_interval=self.settings.poll_interval,
                         drift_interval=self.settings.drift_interval)
 
     def stop(self) -> None:
         self._live.stop()
+        self.status_board.stop()
         self._scheduler.shutdown()
         self._engine.close()
         telemetry.event(log, "controller stopped")
@@ -437,6 +445,7 @@ class Controller:
             self.trigger_drift_check()
 
     def _announce(self) -> None:
+        self._generation += 1  # after every reconcile and drift check: the board recomputes
         if self._notifier is None:
             return
         try:

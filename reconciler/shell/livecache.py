@@ -69,6 +69,8 @@ class LiveCache:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.resyncs = 0
+        self.changes = 0
+        """Counts every change to the cache (readers recompute what they derived from it)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class LiveCache:
         with self._lock:
             changed = _changed_versions(self._apps, by_id)
             self._apps = by_id
+            self.changes += 1
             self._synced_at = self._clock()
             self._stale.clear()
         self.resyncs += 1
@@ -188,6 +191,7 @@ class LiveCache:
             app_id = _absolute(data.get("appId"))
             with self._lock:
                 self._apps.pop(app_id, None)
+                self.changes += 1
         elif event.event_type.startswith("deployment_"):
             self._mark_stale(_plan_apps(data.get("plan")))
         elif "appId" in data:
@@ -203,6 +207,7 @@ class LiveCache:
             # The event has the definition only: tasks and the rest stay until refetched.
             kept = {k: before[k] for k in _RUNTIME if k in before}
             self._apps[app_id] = {**definition, **kept}
+            self.changes += 1
             self._stale.add(app_id)
         self._stale_event.set()
         version = definition.get("version")
@@ -257,6 +262,7 @@ class LiveCache:
                     self._apps.pop(app_id, None)
                 else:
                     self._apps[app_id] = app
+                self.changes += 1
             if (before or {}).get("version") != (app or {}).get("version"):
                 changed.add(app_id)
         if changed and self._on_change is not None:

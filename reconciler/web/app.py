@@ -16,9 +16,7 @@ from typing import Any
 import fastapi
 import uvicorn
 
-from reconciler.core import model
 from reconciler.shell import controller as controlling
-from reconciler.shell import readmodel, telemetry
 from reconciler.web import api, context, dashboard, headers, limits, ops, webhooks
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     deps = context.Deps(records=controller.records, live_apps=controller.live_apps,
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       preview_sync=controller.preview_sync,
-                      token=controller.settings.api_token)
+                      token=controller.settings.api_token, board=controller.status_board)
     app.include_router(api.api_router(deps))
     if with_dashboard:
         app.include_router(dashboard.dashboard_router(deps))
@@ -59,11 +57,7 @@ def harden(app: fastapi.FastAPI) -> fastapi.FastAPI:
 
 def _before_scrape(controller: controlling.Controller) -> None:
     controller.refresh_metrics()
-    try:
-        live: list[model.JSON] | None = controller.live_apps()
-    except Exception:  # noqa: BLE001 - Marathon down: every app's live state is unknown
-        live = None
-    telemetry.publish_app_statuses(readmodel.app_rows(controller.records, live))
+    controller.status_board.snapshot()  # the app gauges come with each new snapshot
 
 
 class Server:

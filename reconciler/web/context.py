@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from reconciler.core import model
 from reconciler.core import plan as planning
+from reconciler.shell import readmodel, statusboard
 from reconciler.shell import records as recording
 
 LiveApps = Callable[[], Sequence[model.JSON]]
@@ -33,3 +34,19 @@ class Deps:
     token: str | None
     clock: Callable[[], float] = time.time
     preview_sync: PreviewSync | None = None
+    board: statusboard.StatusBoard | None = None
+    """The controller's statuses in memory; without one each page computes its own."""
+
+    def status(self) -> readmodel.Snapshot:
+        """Every app's status: the board's last snapshot, or one computed now."""
+        if self.board is not None:
+            return self.board.snapshot()
+        try:
+            return readmodel.snapshot(self.records, self.live_apps())
+        except Exception as e:  # noqa: BLE001 - Marathon down: shown on the page
+            return readmodel.snapshot(self.records, None, live_error=str(e) or type(e).__name__)
+
+    def changed(self) -> None:
+        """An action changed the records: the board recomputes soon."""
+        if self.board is not None:
+            self.board.invalidate()

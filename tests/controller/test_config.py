@@ -156,6 +156,7 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "REPO_PATH": ("/apps/", "repo_path", "apps"),
         "POLL_INTERVAL": ("5", "poll_interval", 5.0),
         "DRIFT_INTERVAL": ("7.5", "drift_interval", 7.5),
+        "RESYNC_INTERVAL": ("120", "resync_interval", 120.0),
         "STATE_DIR": ("/srv/reconciler", "state_dir", Path("/srv/reconciler")),
         "LISTEN": (":9000", "listen", ":9000"),
         "API_TOKEN": ("api-t0ken", "api_token", "api-t0ken"),
@@ -195,6 +196,7 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "REPO_PATH": ("repo_path", ".", "`.`"),
     "POLL_INTERVAL": ("poll_interval", 30.0, "30"),
     "DRIFT_INTERVAL": ("drift_interval", 60.0, "60"),
+    "RESYNC_INTERVAL": ("resync_interval", 600.0, "600"),
     "STATE_DIR": ("state_dir", None, "~/.local/state/reconciler"),  # checked below
     "LISTEN": ("listen", "127.0.0.1:8000", "`127.0.0.1:8000`"),
     "API_TOKEN": ("api_token", None, "none"),

@@ -24,6 +24,9 @@ _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
 class RunStore(database.Store):
     """Revisions, runs and changes, rollbacks and quarantines, and their history."""
 
+    _definitions_memo: tuple[str, dict[str, dict[str, Any]]] | None = None
+    """The revision last asked for with its definitions (a revision never changes)."""
+
     # -- revisions and runs ------------------------------------------------------------------
 
     def record_revision(
@@ -55,13 +58,31 @@ class RunStore(database.Store):
 
     def desired_definition(self, *, revision: str, app_id: str) -> dict[str, Any] | None:
         """The app's desired definition in ``revision``; None if the revision lacks the app."""
+        return self.desired_definitions(revision).get(app_id)
+
+    def desired_definitions(self, revision: str) -> dict[str, dict[str, Any]]:
+        """Every desired definition of ``revision`` by app id (empty: unknown revision).
+
+        A revision's definitions never change once recorded: the last one read is kept
+        (the read side asks for the newest revision on every page). Do not mutate.
+        """
+        memo = self._definitions_memo
+        if memo is not None and memo[0] == revision:
+            return memo[1]
         with self._db.begin() as conn:
-            row = conn.execute(sa.select(_revisions.c.definitions).where(
-                _revisions.c.revision == revision)).first()
-        if row is None:
-            return None
-        definition: dict[str, Any] | None = json.loads(row[0]).get(app_id)
-        return definition
+            found = self._definitions(conn, {revision}).get(revision, {})
+        if found:
+            self._definitions_memo = (revision, found)
+        return found
+
+    @staticmethod
+    def _definitions(conn: sa.Connection, revisions: set[str]
+                     ) -> dict[str, dict[str, dict[str, Any]]]:
+        if not revisions:
+            return {}
+        found = conn.execute(sa.select(_revisions.c.revision, _revisions.c.definitions)
+                             .where(_revisions.c.revision.in_(sorted(revisions)))).all()
+        return {revision: json.loads(definitions) for revision, definitions in found}
 
     def revisions(self) -> list[rows.Revision]:
         """Revisions seen, newest first, with their outcome: the release's when the revision
@@ -209,23 +230,21 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             found = conn.execute(
                 sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
-                          _changes.c.started_at, _revisions.c.definitions)
-                .join(_revisions, _revisions.c.revision == _changes.c.revision)
+                          _changes.c.started_at)
                 .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
                 .order_by(_changes.c.change_id)
             ).all()
+            # Each revision's definitions once (not once per change: 10,000 changes of one
+            # release would read its whole desired state 10,000 times).
+            parsed = self._definitions(conn, {row[1] for row in found})
         out: dict[str, rows.Applied] = {}
-        parsed: dict[str, dict[str, Any]] = {}
-        for app_id, revision, finished_at, started_at, definitions in found:
-            if revision not in parsed:
-                parsed[revision] = json.loads(definitions)
-            definition = parsed[revision].get(app_id)
+        for app_id, revision, finished_at, started_at in found:
+            definition = parsed.get(revision, {}).get(app_id)
             if definition is None:
                 out.pop(app_id, None)
                 continue
             out[app_id] = rows.Applied(
                 app_id=app_id, revision=revision, definition=definition,
-                digest=rows.definition_digest(definition),
                 applied_at=rows.iso(finished_at or started_at))
         return out
 

@@ -3,6 +3,8 @@
 It answers HTTP 200 with a small JSON body on any path, on each port in ``$PORTS`` (or
 ``$PORT0``), so Marathon-style HTTP and TCP health checks pass. With ``--never-ready`` it starts
 and stays up but never listens: the shape of a broken release whose health checks never pass.
+With ``--warmup SECONDS`` it listens only after that long, as a real service that loads its
+configuration first (benchmarks judge deploy tools on apps that take time to become healthy).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ def _ports() -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--never-ready", action="store_true")
+    parser.add_argument("--warmup", type=float, default=0.0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.never_ready:
         while True:
             time.sleep(3600)
+    time.sleep(args.warmup)
     servers = [http.server.ThreadingHTTPServer(("127.0.0.1", p), _Handler) for p in _ports()]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()

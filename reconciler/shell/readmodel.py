@@ -168,11 +168,13 @@ def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift],
             for d in drifts]
 
 
-def latest_desired(store: recording.RecordStore) -> tuple[str | None, dict[str, JSON]]:
+def latest_desired(store: recording.RecordStore,
+                   revisions: Sequence[recording.Revision] | None = None,
+                   ) -> tuple[str | None, dict[str, JSON]]:
     """The newest revision seen and its desired definitions (empty before the first one)."""
     revision = None
     # Manual rollbacks record pseudo revisions; the desired state is the newest real one.
-    for entry in store.revisions():
+    for entry in store.revisions() if revisions is None else revisions:
         if not entry.revision.startswith("marathon:"):
             revision = entry.revision
             break
@@ -204,7 +206,8 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
              live_error: str | None = None) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
     could not be read). Reads each record once, whatever the number of apps."""
-    revision, desired = latest_desired(store)
+    seen = store.revisions()
+    revision, desired = latest_desired(store, seen)
     recorded = store.last_applied()
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
                                       at=a.applied_at)
@@ -221,7 +224,7 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
             action=d.action))
     revisions = {r.revision: status.Revision(revision=r.revision, author=r.author,
                                              message=r.message, seen_at=r.first_seen_at)
-                 for r in store.revisions()}
+                 for r in seen}
     rows = status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
                                live_apps=live_apps, quarantines=quarantines, drifts=drifts,
                                revisions=revisions)

@@ -27,6 +27,10 @@ class RunStore(database.Store):
     _definitions_memo: tuple[str, dict[str, dict[str, Any]]] | None = None
     """The revision last asked for with its definitions (a revision never changes)."""
 
+    def __init__(self, db: database.Database) -> None:
+        super().__init__(db)
+        self._app_count_memo: dict[str, int] = {}
+
     # -- revisions and runs ------------------------------------------------------------------
 
     def record_revision(
@@ -93,8 +97,9 @@ class RunStore(database.Store):
             .where(_runs.c.dry_run.is_(False), did_something())
             .group_by(_runs.c.revision).subquery()
         )
+        columns = [c for c in _revisions.c if c.name != "definitions"]
         query = (
-            sa.select(_revisions, _runs.c.outcome.label("last_outcome"),
+            sa.select(*columns, _runs.c.outcome.label("last_outcome"),
                       _runs.c.trigger.label("last_trigger"))
             .outerjoin(last_run, last_run.c.revision == _revisions.c.revision)
             .outerjoin(_runs, _runs.c.run_id == last_run.c.run_id)
@@ -103,12 +108,22 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             found = conn.execute(query).mappings().all()
             released = releases.outcomes(conn)
+            counts = self._app_counts(conn, [r["revision"] for r in found])
         return [rows.Revision(
             revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
             message=r["message"], committed_at=rows.iso(r["committed_at"]),
-            first_seen_at=rows.iso(r["first_seen_at"]), apps=len(json.loads(r["definitions"])),
+            first_seen_at=rows.iso(r["first_seen_at"]), apps=counts.get(r["revision"], 0),
             last_outcome=released.get(r["revision"], r["last_outcome"]),
             last_trigger=r["last_trigger"]) for r in found]
+
+    def _app_counts(self, conn: sa.Connection, revisions: list[str]) -> dict[str, int]:
+        """Apps per revision, each revision's definitions parsed once in the store's life
+        (they never change; listing revisions must not parse 10,000 apps per revision)."""
+        missing = [r for r in revisions if r not in self._app_count_memo]
+        if missing:
+            for revision, definitions in self._definitions(conn, set(missing)).items():
+                self._app_count_memo[revision] = len(definitions)
+        return {r: self._app_count_memo[r] for r in revisions if r in self._app_count_memo}
 
     def start_run(
         self, *, revision: str, trigger: str, requested_by: str | None, dry_run: bool

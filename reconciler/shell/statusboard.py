@@ -5,10 +5,10 @@ A daemon thread recomputes it (records and the live cache, :func:`readmodel.snap
 something may have changed: the controller's ``generation`` moved (a reconcile, a drift
 check, an event in the live cache), a reader asked through :meth:`StatusBoard.invalidate`
 (an action of the API), or ``max_age`` passed (another process writing the records, such as
-``reconciler rollback``). At most one computation every ``min_gap`` seconds, and never more
-than a quarter of the time (a snapshot of 10,000 apps takes most of a second: during a release
-the board follows every few seconds without slowing the release); a page costs the same
-whatever runs: the readers only ever wait for the very first snapshot. The app gauges of ``/metrics`` are
+``reconciler rollback``). At most one computation every ``min_gap`` seconds, and never
+more than a quarter of the time (a snapshot of 10,000 apps takes most of a second: during a
+release the board follows every few seconds without slowing the release); a page costs the
+same whatever runs: the readers only ever wait for the very first snapshot. The app gauges of ``/metrics`` are
 published from each new snapshot.
 """
 

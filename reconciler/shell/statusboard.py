@@ -8,8 +8,8 @@ check, an event in the live cache), a reader asked through :meth:`StatusBoard.in
 ``reconciler rollback``). At most one computation every ``min_gap`` seconds, and never
 more than a quarter of the time (a snapshot of 10,000 apps takes most of a second: during a
 release the board follows every few seconds without slowing the release); a page costs the
-same whatever runs: the readers only ever wait for the very first snapshot. The app gauges of ``/metrics`` are
-published from each new snapshot.
+same whatever runs: the readers only ever wait for the very first snapshot. The app gauges
+of ``/metrics`` are published from each new snapshot.
 """
 
 from __future__ import annotations

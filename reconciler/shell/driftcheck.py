@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from reconciler.core import diff as diffing
 from reconciler.core import drift as drifting
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
@@ -72,7 +73,8 @@ class DriftCheck:
                 app_id=app_id, kind=drifting.DriftKind.CONFIG, patch=_REMOVED,
                 fingerprint=drifting.fingerprint(_REMOVED))
         else:
-            finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore)
+            finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore,
+                                        desired=desired)
         if finding is None:
             for resolved in self._records.resolve_drift(app_id=app_id,
                                                         action=model.DriftAction.GONE):
@@ -185,9 +187,10 @@ class Memo:
         return False
 
     def finding(self, app_id: str, *, baseline: model.JSON, live: model.JSON,
-                ignore: tuple[str, ...]) -> drifting.Finding | None:
+                ignore: tuple[str, ...], desired: model.DesiredState
+                ) -> drifting.Finding | None:
         finding = drifting.find_normalized_drift(
-            app_id, desired=self._normal_desired(app_id, baseline, ignore),
+            app_id, desired=self._normal_desired(app_id, baseline, ignore, desired),
             live=self._normal_live(app_id, live, ignore))
         version = live.get("version")
         if finding is None and version is not None:
@@ -203,8 +206,19 @@ class Memo:
             for app_id in [a for a in memo if a not in keep]:
                 del memo[app_id]
 
-    def _normal_desired(self, app_id: str, baseline: model.JSON, ignore: tuple[str, ...]
-                        ) -> model.JSON:
+    def _normal_desired(self, app_id: str, baseline: model.JSON, ignore: tuple[str, ...],
+                        desired: model.DesiredState) -> model.JSON:
+        app = desired.apps.get(app_id)
+        if app is not None and app.definition is baseline:
+            # The baseline is the revision's own definition: the diff's memo has it (one
+            # normalized copy of 10,000 apps, not two).
+            self._desired.pop(app_id, None)
+            normal, computed = diffing.normalized_desired(desired, app_id)
+            if computed:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return normal
         entry = self._desired.get(app_id)
         if entry is not None and entry[0] is baseline and entry[1] == ignore:
             self.hits += 1

@@ -8,7 +8,9 @@ Marathon again); patches are masked before they are stored. History is never tru
 
 from __future__ import annotations
 
+import collections
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,17 +21,21 @@ from reconciler.shell.records import database, releases, rows, schema
 
 _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
+_RECENT_REVISIONS = 3
 
 
 class RunStore(database.Store):
     """Revisions, runs and changes, rollbacks and quarantines, and their history."""
 
-    _definitions_memo: tuple[str, dict[str, dict[str, Any]]] | None = None
-    """The revision last asked for with its definitions (a revision never changes)."""
-
     def __init__(self, db: database.Database) -> None:
         super().__init__(db)
         self._app_count_memo: dict[str, int] = {}
+        self._recent_definitions: collections.OrderedDict[str, dict[str, dict[str, Any]]] = (
+            collections.OrderedDict())
+        """The definitions of the last revisions read or recorded (a revision never
+        changes; the read side and the drift baselines ask for the newest ones all the
+        time). Never mutate them."""
+        self._recent_lock = threading.Lock()
 
     # -- revisions and runs ------------------------------------------------------------------
 
@@ -38,7 +44,12 @@ class RunStore(database.Store):
         message: str | None = None, committed_at: database.When | None = None,
         source: str | None = None, ref: str | None = None,
     ) -> None:
-        """Remember a revision and its desired definitions (per app id) the first time."""
+        """Remember a revision and its desired definitions (per app id) the first time.
+
+        The definitions are kept in memory too (:meth:`desired_definitions`, the last
+        applied): the controller's own objects, not a second parsed copy of 10,000 apps.
+        """
+        self._keep_definitions(revision, dict(definitions))
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
@@ -70,23 +81,30 @@ class RunStore(database.Store):
         A revision's definitions never change once recorded: the last one read is kept
         (the read side asks for the newest revision on every page). Do not mutate.
         """
-        memo = self._definitions_memo
-        if memo is not None and memo[0] == revision:
-            return memo[1]
         with self._db.begin() as conn:
-            found = self._definitions(conn, {revision}).get(revision, {})
-        if found:
-            self._definitions_memo = (revision, found)
-        return found
+            return self._definitions(conn, {revision}).get(revision, {})
 
-    @staticmethod
-    def _definitions(conn: sa.Connection, revisions: set[str]
+    def _definitions(self, conn: sa.Connection, revisions: set[str]
                      ) -> dict[str, dict[str, dict[str, Any]]]:
-        if not revisions:
-            return {}
-        found = conn.execute(sa.select(_revisions.c.revision, _revisions.c.definitions)
-                             .where(_revisions.c.revision.in_(sorted(revisions)))).all()
-        return {revision: json.loads(definitions) for revision, definitions in found}
+        """Each revision's definitions, the last few revisions from memory."""
+        out = {r: self._recent_definitions[r] for r in revisions
+               if r in self._recent_definitions}
+        missing = sorted(revisions - out.keys())
+        if missing:
+            found = conn.execute(sa.select(_revisions.c.revision, _revisions.c.definitions)
+                                 .where(_revisions.c.revision.in_(missing))).all()
+            for revision, definitions in found:
+                out[revision] = json.loads(definitions)
+                self._keep_definitions(revision, out[revision])
+        return out
+
+    def _keep_definitions(self, revision: str, definitions: dict[str, dict[str, Any]]
+                          ) -> None:
+        with self._recent_lock:
+            self._recent_definitions[revision] = definitions
+            self._recent_definitions.move_to_end(revision)
+            while len(self._recent_definitions) > _RECENT_REVISIONS:
+                self._recent_definitions.popitem(last=False)
 
     def revisions(self) -> list[rows.Revision]:
         """Revisions seen, newest first, with their outcome: the release's when the revision

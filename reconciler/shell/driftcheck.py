@@ -58,15 +58,18 @@ class DriftCheck:
                     app_id, baseline=baseline, live=live, ignore=ignore):
                 continue
             drift_id = self.observe(app_id, baseline=baseline, live=live,
-                                    desired=desired, who=attributions.get(app_id))
+                                    desired=desired, who=attributions.get(app_id),
+                                    has_open=app_id in open_apps)
             if drift_id is not None:
                 to_correct[app_id] = drift_id
         self.memo.keep_only(live_by_id.keys())
         return dict(sorted(to_correct.items()))
 
     def observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
-                desired: model.DesiredState, who: events.Attribution | None) -> int | None:
-        """Record the app's drift (or its end); the drift id when it should be corrected."""
+                desired: model.DesiredState, who: events.Attribution | None,
+                has_open: bool = True) -> int | None:
+        """Record the app's drift (or its end); the drift id when it should be corrected.
+        ``has_open`` False: the app has no open drift, so an equal app writes nothing."""
         ignore = desired.settings.ignored_pointers_for(app_id)
         if live is None:
             finding: drifting.Finding | None = drifting.Finding(
@@ -76,6 +79,8 @@ class DriftCheck:
             finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore,
                                         desired=desired)
         if finding is None:
+            if not has_open:
+                return None
             for resolved in self._records.resolve_drift(app_id=app_id,
                                                         action=model.DriftAction.GONE):
                 telemetry.event(log, "drift gone", app=app_id, drift=resolved.drift_id)

@@ -38,8 +38,10 @@ FOLLOWED = ("event_stream_attached", "api_post_event", "deployment_info",
 _REFETCH_ALL_ABOVE = 50
 """More stale apps than this at once (a release): one resync instead of a GET per app."""
 _RESYNC_GAP = 5.0
-"""Seconds between two resyncs for stale apps (a release of 10,000 apps posts events
-without pause: the cache is refreshed every few seconds, not after every event)."""
+"""Seconds at least between two resyncs for stale apps, and ten times the last resync's
+duration (a release of 10,000 apps posts events without pause: the definitions come with
+the events at once, tasks and health are refreshed every ten seconds or so, and refreshing
+never takes more than a tenth of the controller's time)."""
 _SETTLE = 0.2
 """Seconds to gather the stale apps of a burst of events before refetching them."""
 _EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
@@ -69,6 +71,7 @@ class LiveCache:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.resyncs = 0
+        self._resync_took = 0.0
         self.changes = 0
         """Counts every change to the cache (readers recompute what they derived from it)."""
 
@@ -114,6 +117,7 @@ class LiveCache:
 
     def resync(self) -> list[model.JSON]:
         """One full ``GET /v2/apps``; replaces the cache (raises on failure)."""
+        started = self._clock()
         apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
         by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a for a in apps}
         with self._lock:
@@ -121,6 +125,7 @@ class LiveCache:
             self._apps = by_id
             self.changes += 1
             self._synced_at = self._clock()
+            self._resync_took = self._synced_at - started
             self._stale.clear()
         self.resyncs += 1
         telemetry.LIVE_RESYNCS.inc()
@@ -245,7 +250,8 @@ class LiveCache:
     def _refetch_apps(self, stale: set[str]) -> None:
         if len(stale) > _REFETCH_ALL_ABOVE:
             with self._lock:
-                wait = (self._synced_at or 0.0) + _RESYNC_GAP - self._clock()
+                gap = max(_RESYNC_GAP, 10 * self._resync_took)
+                wait = (self._synced_at or 0.0) + gap - self._clock()
             if wait > 0:
                 self._stopping.wait(wait)
             self.resync()

@@ -178,6 +178,7 @@ def main() -> None:
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - round_started)))
             rolled = released(dev.url, "v8r2p45")
             peak = memory(process.pid)["VmHWM"]
+            stop_process(process)  # validate and diff below have the CPU to themselves
 
             validate_in = timed(lambda: loading.load_desired_state(
                 directory.read_directory(repo)[0], revision="bench"))

@@ -49,17 +49,17 @@ class RunStore(database.Store):
         The definitions are kept in memory too (:meth:`desired_definitions`, the last
         applied): the controller's own objects, not a second parsed copy of 10,000 apps.
         """
-        self._keep_definitions(revision, dict(definitions))
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
-                return
+                return  # the first recording stands, in memory as in the table
             conn.execute(_revisions.insert().values(
                 revision=revision, first_seen_at=self._db.now(), author=author,
                 message=message,
                 committed_at=None if committed_at is None else database.seconds(committed_at),
                 definitions=json.dumps(dict(definitions), sort_keys=True),
                 source=source, ref=ref))
+        self._keep_definitions(revision, dict(definitions))
 
     def resolve_revision(self, prefix: str) -> str | None:
         """The newest recorded revision starting with ``prefix`` (a short sha)."""

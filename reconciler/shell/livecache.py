@@ -138,11 +138,13 @@ class LiveCache:
     def _follow(self) -> None:
         backoff = scheduler.Backoff(base=0.5, cap=30.0)
         while not self._stopping.is_set():
+            heard = self._clock()
             try:
                 # Marathon sends no keep-alive: a stream quiet for the resync interval is
                 # reconnected, and the reconnection is the periodic resync.
                 for event in self._client.events(event_types=FOLLOWED,
                                                  idle_timeout=self._resync_interval):
+                    heard = self._clock()
                     if self._stopping.is_set():
                         break
                     if not self._following:
@@ -150,6 +152,10 @@ class LiveCache:
                         backoff.succeeded()
                     self._on_event(event)
             except marathon.MarathonError as e:
+                if self._following and self._clock() - heard >= self._resync_interval:
+                    # Quiet for the whole interval: reconnect at once, no alarm.
+                    self._detached(e.message, quiet=True)
+                    continue
                 self._detached(e.message)
                 if self._stopping.is_set():
                     break
@@ -177,11 +183,14 @@ class LiveCache:
         telemetry.EVENT_STREAM_UP.set(1)
         telemetry.event(log, "following marathon's event stream", apps=len(self._apps))
 
-    def _detached(self, why: str) -> None:
+    def _detached(self, why: str, *, quiet: bool = False) -> None:
         with self._lock:
             was = self._following
             self._following = False
             self._stream_error = why
+        if quiet:
+            log.debug("event stream quiet for the resync interval: reconnecting")
+            return
         telemetry.EVENT_STREAM_UP.set(0)
         if was:
             telemetry.event(log, "marathon event stream lost: polling until it is back",

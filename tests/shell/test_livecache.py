@@ -111,3 +111,27 @@ def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
     assert setup.cache.resyncs >= 3  # the first, the one above, the one after the gap
     assert instances(setup.cache) == 3
     assert setup.cache.stream_error is None
+
+
+def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
+    tmp_path: Path,
+) -> None:
+    """Marathon sends no keep-alive: the idle timeout is the resync interval, and the
+    reconnection after it is the periodic resync (quiet: the stream never counts as lost)."""
+    dev = launch.launch(state_dir=tmp_path / "devcluster")
+    proxy = CountingProxy(dev.url).start()
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
+    cache = livecache.LiveCache(client, resync_interval=1.5, on_write=lambda *_: None)
+    try:
+        put(dev.url, fast_app(APP, instances=0))
+        cache.start()
+        wait_for("the cache follows the stream", lambda: cache.following)
+        wait_for("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)
+        counts = proxy.counts()
+        assert counts["GET /v2/events"] >= 3 and counts["GET /v2/apps"] >= 3, counts
+        wait_for("the stream followed again", lambda: cache.following)
+    finally:
+        cache.stop()
+        proxy.stop()
+        dev.stop()
+        client.close()

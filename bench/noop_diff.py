@@ -1,20 +1,29 @@
-"""Benchmark: a no-op diff of 10,000 apps against live, relative to ``json.loads``.
+"""Benchmark: the controller's recurring drift check of 10,000 apps, relative to ``json.loads``.
 
-Builds 10,000 desired apps (variants of the DIRAC services), makes Marathon hold them, reads
-them back with ONE ``GET /v2/apps`` through the controller's own client
-(``MarathonClient.list_apps``) and diffs with ``diff_apps`` (desired equal to live, so every
-app must come out no-op). By default live is the real dev cluster, started here as a
-subprocess on a free port and stopped at the end (apps are PUT with ``instances: 0`` so
-nothing runs); ``--marathon URL`` uses a running Marathon-compatible server instead, and
-``--synthetic`` a local HTTP server serving a hand-written Marathon-shaped payload.
+Builds 10,000 desired apps (variants of the DIRAC services), makes Marathon hold them, and
+runs the drift check as ``reconciler run`` does, with the controller's own parts: the live
+cache (:class:`reconciler.shell.livecache.LiveCache`) reads Marathon with ONE ``GET /v2/apps``
+(embedding tasks, deployments and the last failure, as the controller asks), and
+:meth:`reconciler.shell.driftcheck.DriftCheck.observe_all` judges every app against its
+baseline (desired equal to live, so no app may come out drifted) with a real record store.
+By default live is the real dev cluster, started here as a subprocess on a free port and
+stopped at the end (apps are PUT with ``instances: 0`` so nothing runs); ``--marathon URL``
+uses a running Marathon-compatible server instead, and ``--synthetic`` a local HTTP server
+serving a hand-written Marathon-shaped payload.
 
 Each repeat times, with the garbage collector on but emptied first (as for the baseline):
-fetch + parse, then ``diff_apps`` on a NEW ``DesiredState`` object (a first diff of a revision:
-normalizes desired and live, then diffs), then ``diff_apps`` again on the SAME object (every
-later poll of that revision: desired comes normalized from the core's memo), then
-``json.loads`` of the same payload. Prints the figures (best of the repeats, medians in
-brackets), and as its LAST line the ratio of the first diff of a revision, the whole work
-(fetch + parse + normalize both sides + diff), to ``json.loads``, e.g. ``ratio: 2.1x``.
+
+- resync: the live cache's ``GET /v2/apps`` (fetch and parse; the controller does it at
+  start, after a gap in Marathon's event stream and every RECONCILER_RESYNC_INTERVAL);
+- drift check: ``observe_all`` on what the cache holds (what runs every drift interval and
+  after every event; between resyncs that is all a no-op check costs, no request);
+- first diff of a revision: ``diff_apps`` on a NEW desired state (normalizes both sides and
+  compares: what a new commit costs once);
+- ``json.loads`` of the same payload (the floor).
+
+The first drift check of the run (memo empty: normalizes both sides) is printed apart.
+Prints medians with min-max, and as its LAST line the ratio of the recurring no-op check at
+a resync (resync + drift check) to ``json.loads``, e.g. ``ratio: 1.1x``.
 
     .venv/bin/python bench/noop_diff.py [--apps 10000] [--repeat 5]
                                         [--marathon URL | --synthetic]
@@ -33,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reconciler.core import diff as diffing
 from reconciler.core import model
 from reconciler.devcluster import launch
-from reconciler.shell import marathon
+from reconciler.shell import driftcheck, livecache, marathon, records
 
 SERVICES = [
     ("configuration", "server", "Configuration/Server", 9135),
@@ -207,22 +217,45 @@ def check_noop(diffs: tuple[model.AppDiff, ...], apps: int) -> None:
         raise SystemExit(f"not a no-op diff: {actions}, {len(diffs)} apps")
 
 
-def one_repeat(client: marathon.MarathonClient, definitions: list[model.JSON],
-               payload: bytes) -> tuple[float, float, float, float]:
-    """Seconds for: fetch + parse, first diff of a revision, a later diff, ``json.loads``."""
-    desired = new_state(definitions)
-    live_apps, fetch_parse = timed(client.list_apps, prefix="/bench")
-    diffs, first_diff = timed(diffing.diff_apps, desired, live_apps)
+@dataclass
+class Check:
+    """The controller's drift-check parts, wired as in ``reconciler run``."""
+
+    cache: livecache.LiveCache
+    drift: driftcheck.DriftCheck
+    desired: model.DesiredState
+    baselines: dict[str, model.JSON]
+
+    def run(self) -> dict[str, int]:
+        live = self.cache.cached()
+        assert live is not None
+        return self.drift.observe_all(desired=self.desired, baselines=self.baselines,
+                                      live_apps=live, attributions={})
+
+
+def one_repeat(check: Check, definitions: list[model.JSON], payload: bytes
+               ) -> tuple[float, float, float, float, float]:
+    """Seconds for: resync, its CPU time in this process, drift check, first diff of a
+    revision, ``json.loads``."""
+    gc.collect()
+    cpu, started = time.thread_time(), time.perf_counter()
+    check.cache.resync()
+    resync, resync_cpu = time.perf_counter() - started, time.thread_time() - cpu
+    drifted, recurring = timed(check.run)
+    if drifted:
+        raise SystemExit(f"not a no-op drift check: {sorted(drifted)[:5]}")
+    live = check.cache.cached()
+    assert live is not None
+    diffs, first_diff = timed(diffing.diff_apps, new_state(definitions), live)
     check_noop(diffs, len(definitions))
-    diffs, later_diff = timed(diffing.diff_apps, desired, live_apps)
-    check_noop(diffs, len(definitions))
-    del diffs, live_apps, desired  # their garbage is not the baseline's to collect
+    del diffs, live  # their garbage is not the baseline's to collect
     _, loads = timed(json.loads, payload)
-    return fetch_parse, first_diff, later_diff, loads
+    return resync, resync_cpu, recurring, first_diff, loads
 
 
 def ms(samples: list[float]) -> str:
-    return f"{min(samples) * 1000:8.1f} ms (median {statistics.median(samples) * 1000:.1f})"
+    return (f"{statistics.median(samples) * 1000:8.1f} ms (min {min(samples) * 1000:.1f}, "
+            f"max {max(samples) * 1000:.1f})")
 
 
 def main() -> None:
@@ -237,29 +270,53 @@ def main() -> None:
     args = parser.parse_args()
 
     definitions = [desired_app(i, instances=0) for i in range(args.apps)]
-    with live_source(args, definitions) as (url, source):
-        response = requests.get(f"{url}/v2/apps", params={"id": "/bench"}, timeout=120)
+    with live_source(args, definitions) as (url, source), \
+            tempfile.TemporaryDirectory(prefix="noop-diff-state-") as state:
+        response = requests.get(f"{url}/v2/apps", timeout=120,
+                                params=[("embed", e) for e in marathon.LIVE_EMBED])
         response.raise_for_status()
         payload = response.content
         client = marathon.MarathonClient(marathon.ClientSettings(urls=(url,), timeout=120))
+        store = records.open_store(Path(state))
+        desired = new_state(definitions)
+        check = Check(
+            cache=livecache.LiveCache(client, resync_interval=600, on_write=lambda *_: None),
+            drift=driftcheck.DriftCheck(store=store, flap_threshold=3, flap_window=600,
+                                        clock=time.time),
+            desired=desired,
+            baselines={a: app.definition for a, app in desired.apps.items()})
         try:
-            samples = [one_repeat(client, definitions, payload) for _ in range(args.repeat)]
+            check.cache.resync()
+            drifted, first_check = timed(check.run)
+            if drifted:
+                raise SystemExit(f"not a no-op drift check: {sorted(drifted)[:5]}")
+            samples = [one_repeat(check, definitions, payload) for _ in range(args.repeat)]
         finally:
             client.close()
-    fetch_parse, first_diff, later_diff, loads = (list(s) for s in zip(*samples, strict=True))
-    baseline = min(loads)
-    first = min(fetch_parse) + min(first_diff)
-    later = min(fetch_parse) + min(later_diff)
+            store.close()
+    resync, resync_cpu, recurring, first_diff, loads = (
+        list(s) for s in zip(*samples, strict=True))
+    baseline = statistics.median(loads)
+    at_resync = statistics.median(resync) + statistics.median(recurring)
     print(f"live from: {source}; {args.apps} apps, payload {len(payload) / 1e6:.1f} MB, "
-          f"best of {args.repeat}")
-    print(f"fetch + parse (list_apps, 1 request):    {ms(fetch_parse)}")
-    print(f"normalize desired + live, diff:          {ms(first_diff)}")
-    print(f"normalize live, diff (desired memoized): {ms(later_diff)}")
-    print(f"json.loads of the same payload:          {ms(loads)}")
-    print(f"later polls of the revision: {later * 1000:.1f} ms, "
-          f"ratio {later / baseline:.1f}x")
-    print(f"first diff of a revision:    {first * 1000:.1f} ms (fetch + parse + normalize + diff)")
-    print(f"ratio: {first / baseline:.1f}x")
+          f"{args.repeat} repeats (median, min-max)")
+    print(f"resync (GET /v2/apps: fetch + parse):          {ms(resync)}")
+    print(f"  of which this process's CPU (receive, parse): {ms(resync_cpu)}")
+    print(f"drift check from the cache (memo warm):        {ms(recurring)}")
+    print(f"first drift check of the run (memo empty):     {first_check * 1000:8.1f} ms")
+    print(f"first diff of a revision (normalize + diff):   {ms(first_diff)}")
+    print(f"json.loads of the same payload:                {ms(loads)}")
+    print(f"between resyncs, a no-op check: {statistics.median(recurring) * 1000:.1f} ms, "
+          f"no request ({statistics.median(recurring) / baseline:.2f}x json.loads)")
+    print(f"first diff of a revision: fetch + parse + normalize + diff "
+          f"{(statistics.median(resync) + statistics.median(first_diff)) * 1000:.1f} ms "
+          f"({(statistics.median(resync) + statistics.median(first_diff)) / baseline:.1f}x)")
+    own = statistics.median(resync_cpu) + statistics.median(recurring)
+    print(f"at a resync, the controller's own CPU (resync in this process + drift check): "
+          f"{own * 1000:.1f} ms ({own / baseline:.2f}x json.loads)")
+    print(f"at a resync, a no-op check: resync + drift check {at_resync * 1000:.1f} ms wall "
+          "(Marathon's time to answer included)")
+    print(f"ratio: {at_resync / baseline:.2f}x")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,19 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[m
     return tuple(diffs)
 
 
+def normalized_desired(desired: model.DesiredState, app_id: str) -> tuple[JSON, bool]:
+    """The app's normalized desired definition from the memo of ``desired`` (the drift check
+    shares it), and whether it was computed now."""
+    normalized = _normalized_desired.of(desired)
+    found = normalized.get(app_id)
+    if found is not None:
+        return found, False
+    found = normalizing.normalize_app(desired.apps[app_id].definition,
+                                      ignore=desired.settings.ignored_pointers_for(app_id))
+    normalized[app_id] = found
+    return found, True
+
+
 def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] = ()
              ) -> model.AppDiff:
     """The difference between one desired app and its live twin."""

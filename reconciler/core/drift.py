@@ -51,8 +51,14 @@ def find_drift(
 ) -> Finding | None:
     """The drift of ``live`` from ``desired`` (last applied definition), None when equal."""
     ignored = tuple(ignore)
-    compared = diffing.compare(normalizing.normalize_app(desired, ignore=ignored),
-                               normalizing.normalize_app(live, ignore=ignored))
+    return find_normalized_drift(app_id, desired=normalizing.normalize_app(desired, ignore=ignored),
+                                 live=normalizing.normalize_app(live, ignore=ignored))
+
+
+def find_normalized_drift(app_id: model.AppId, *, desired: model.JSON, live: model.JSON
+                          ) -> Finding | None:
+    """:func:`find_drift` of sides already normalized (the drift check memoizes them)."""
+    compared = diffing.compare(desired, live)
     if compared.equal:
         return None
     patch = redact.mask_patch(diffing.make_patch(compared.desired, compared.live))

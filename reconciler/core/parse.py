@@ -13,10 +13,12 @@ is composed. libyaml's parser (``CSafeLoader``) is used where PyYAML was built w
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -36,6 +38,9 @@ fine), and the line breaks YAML knows besides LF (NEL, U+2028, U+2029, a lone CR
 make YAML's line numbers disagree with every editor's."""
 
 _STRING = "tag:yaml.org,2002:str"
+_SHARED_UP_TO = 64
+"""Keys and short values are interned: 10,000 apps repeat the same few hundred strings
+(``container``, ``DOCKER``, ``MESOS_HTTP``...), held once instead of 10,000 times."""
 
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader when PyYAML was built with it: the same results, much faster."""
@@ -47,7 +52,21 @@ class ParsedFile:
 
     path: str
     data: Any
-    lines: Mapping[str, int]
+    text: str = field(repr=False)
+
+    @functools.cached_property
+    def lines(self) -> Mapping[str, int]:
+        """Every value's line by JSON pointer. Computed when first asked (a problem to
+        locate, a tag to rewrite): a valid file of 10,000 never needs its 60 pointers."""
+        loader = LOADER(self.text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        lines: dict[str, int] = {}
+        if node is not None:
+            _walk(node, "", lines, [], self.path)
+        return lines
 
     def line_of(self, pointer: str) -> int | None:
         """The line of ``pointer``, or of its nearest ancestor that has one."""
@@ -80,22 +99,23 @@ def parse(source: model.SourceFile) -> ParsedFile:
     """Parse ``source``; raise :class:`ParseError` on syntax errors, duplicate keys and input
     beyond the limits above."""
     _check_text(source)
-    with _located(source.path):
-        _check_events(source)
+    if _may_hold_anchors_or_depth(source.text):
+        with _located(source.path):
+            _check_events(source)
     loader = LOADER(source.text)
+    problems: list[model.Problem] = []
     try:
         with _located(source.path):
             node = loader.get_single_node()
+            if node is not None:
+                # Checked before constructing: the constructor then takes the shared strings.
+                _check_keys(node, problems, source.path)
             data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    lines: dict[str, int] = {}
-    problems: list[model.Problem] = []
-    if node is not None:
-        _walk(node, "", lines, problems, source.path)
     if problems:
-        raise ParseError(problems)
-    return ParsedFile(path=source.path, data=data, lines=lines)
+        raise ParseError(sorted(problems, key=lambda p: p.line or 0))
+    return ParsedFile(path=source.path, data=data, text=source.text)
 
 
 def _check_text(source: model.SourceFile) -> None:
@@ -108,6 +128,22 @@ def _check_text(source: model.SourceFile) -> None:
         line = source.text.count("\n", 0, found.start()) + 1
         raise ParseError([model.Problem(source.path, line, (
             f"control character {found.group()!r} not allowed in a config file"))])
+
+
+def _may_hold_anchors_or_depth(text: str) -> bool:
+    """False when the text can hold no anchor, no alias and no nesting deeper than
+    :data:`MAX_DEPTH`, so the event pass can be skipped (most files, read twice as fast).
+
+    An anchor needs ``&``, an alias ``*``. Each level of nesting needs a deeper indentation
+    (block mappings), a ``-`` (block sequences, compact ones included), a ``[`` or ``{``
+    (flow collections) or a ``?`` (complex keys): their count bounds the depth.
+    """
+    if "&" in text or "*" in text:
+        return True
+    indent = max((len(line) - len(line.lstrip(" \t")) for line in text.split("\n")), default=0)
+    bound = (indent + text.count("-") + text.count("[") + text.count("{") + text.count("?")
+             + 1)
+    return bound > MAX_DEPTH
 
 
 def _check_events(source: model.SourceFile) -> None:
@@ -147,6 +183,37 @@ def _located(path: str) -> Iterator[None]:
     except (ValueError, OverflowError) as e:
         # A scalar that resolves to a type but does not fit it: 2001-13-45, a 5000-digit int.
         raise ParseError([model.Problem(path, None, f"invalid YAML value: {e}")]) from e
+
+
+def _check_keys(node: yaml.Node, problems: list[model.Problem], path: str) -> None:
+    """Keys that are not strings and duplicate keys, as problems; keys and short values
+    interned on the way."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, yaml.ScalarNode):
+            if len(item.value) <= _SHARED_UP_TO:
+                item.value = sys.intern(item.value)
+        elif isinstance(item, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in item.value:
+                line = key_node.start_mark.line + 1
+                if key_node.tag != _STRING:
+                    # JSON, and so Marathon, has string keys only; YAML reads `no:` as false.
+                    shown = (str(key_node.value) if isinstance(key_node, yaml.ScalarNode)
+                             else "a collection")
+                    problems.append(model.Problem(path, line, (
+                        f"key {shown!r} is not a string: quote it")))
+                    continue
+                key_node.value = key = sys.intern(str(key_node.value))
+                if key in seen:
+                    problems.append(model.Problem(
+                        path, line, f"duplicate key {key!r} (first on line {seen[key]})"))
+                    continue
+                seen[key] = line
+                stack.append(value_node)
+        elif isinstance(item, yaml.SequenceNode):
+            stack.extend(item.value)
 
 
 def _walk(

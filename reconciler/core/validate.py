@@ -1,7 +1,10 @@
 """Validate the desired state: JSON Schemas first, then Marathon's own rules on top.
 
-The only module that imports ``jsonschema``. Every check returns problems (never raises), each
-with the file path and the line of the offending value, so that one run reports all of them.
+The only module that imports ``jsonschema`` and ``jsonschema_rs``. Every check returns
+problems (never raises), each with the file path and the line of the offending value, so that
+one run reports all of them. A file is first checked by the compiled validator
+(``jsonschema_rs``, about 20 times faster); only a file it refuses goes through ``jsonschema``,
+whose errors carry what the messages need (the schema of an unknown field, say).
 Schemas live in the top-level ``schemas/`` folder (package data ``reconciler/schemas``).
 """
 
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 
 from reconciler.core import model, parse
 from reconciler.core import normalize as normalizing
@@ -32,13 +36,24 @@ _MAX_MESSAGE = 200
 
 
 @functools.cache
-def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+def _schema(schema_name: str) -> dict[str, Any]:
     text = importlib.resources.files("reconciler").joinpath("schemas", schema_name).read_text()
-    schema = json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    schema = _schema(schema_name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     validator: jsonschema.protocols.Validator = cls(schema)
     return validator
+
+
+@functools.cache
+def _compiled(schema_name: str) -> Any:
+    return jsonschema_rs.validator_for(_schema(schema_name))
 
 
 def check_schema(parsed: parse.ParsedFile, *, schema: str) -> list[model.Problem]:
@@ -48,6 +63,8 @@ def check_schema(parsed: parse.ParsedFile, *, schema: str) -> list[model.Problem
     such value and Marathon's doubles must compare (``cpus should be >= 0.0``), which NaN
     never does, so a JSON Schema ``minimum`` cannot catch it.
     """
+    if not _has_non_finite(parsed.data) and _compiled(schema).is_valid(parsed.data):
+        return []
     problems = _non_finite(parsed.data, "", parsed)
     errors = sorted(_validator(schema).iter_errors(parsed.data),
                     key=lambda e: [str(p) for p in e.absolute_path])
@@ -65,6 +82,21 @@ def check_schema(parsed: parse.ParsedFile, *, schema: str) -> list[model.Problem
             error.message[:_MAX_MESSAGE] + "...")
         problems.append(model.Problem(parsed.path, parsed.line_of(at), f"{at or '/'}: {message}"))
     return problems
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Any NaN or infinity in ``value`` (no pointers built: the common answer is no)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _non_finite(value: Any, at: str, parsed: parse.ParsedFile) -> list[model.Problem]:

@@ -128,7 +128,8 @@ async def update_app(request: web.Request) -> web.Response:
                                               group_id=ids.parent_id(app_id))
     except model.Locked as e:
         return api.locked(e)
-    api.post_event(request, app)
+    # AppsResource.update posts plan.target.app(appId): as stored, with version and versionInfo.
+    api.post_event(request, deployment.target.get(app_id) or app)
     if record is None:
         response = api.deployment_result(deployment, 201)
         response.headers["Location"] = app_id

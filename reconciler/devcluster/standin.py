@@ -3,8 +3,9 @@
 It answers HTTP 200 with a small JSON body on any path, on each port in ``$PORTS`` (or
 ``$PORT0``), so Marathon-style HTTP and TCP health checks pass. With ``--never-ready`` it starts
 and stays up but never listens: the shape of a broken release whose health checks never pass.
-With ``--ready-after SECONDS`` it listens only after that long: a slow release, whose rolling
-upgrade lasts long enough to kill its controller in the middle.
+With ``--warmup SECONDS`` it listens only after that long, as a real service that loads its
+configuration first: a slow release whose rolling upgrade lasts long enough to kill its
+controller in the middle, and the apps benchmarks judge deploy tools on.
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ def _ports() -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--never-ready", action="store_true")
-    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--warmup", type=float, default=0.0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    time.sleep(args.ready_after)
     if args.never_ready:
         while True:
             time.sleep(3600)
+    time.sleep(args.warmup)
     servers = [http.server.ThreadingHTTPServer(("127.0.0.1", p), _Handler) for p in _ports()]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -152,6 +152,10 @@ class Settings(pydantic_settings.BaseSettings):
     registry_interval: Annotated[float, values.seconds(minimum=0.1)] = pydantic.Field(
         300.0, description="Seconds between checks of the image registries named by update "
         "policies in images.yaml (only when the repo is a Git branch). Default: 300")
+    resync_interval: Annotated[float, values.seconds(minimum=1)] = pydantic.Field(
+        600.0, description="Seconds between full reads of Marathon's apps while its event "
+        "stream is followed (the stream keeps them current in between; without the stream "
+        "every drift check reads Marathon). Default: 600")
     state_dir: Annotated[Path, pydantic.BeforeValidator(lambda v: Path(str(v)).expanduser())
                          ] = pydantic.Field(
         description="Where the record store, the Git clone and the embedded cluster live; the "

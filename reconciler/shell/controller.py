@@ -6,10 +6,12 @@ Wiring only. Four things run in the background:
              ls-remote); on a new revision read it, load it and Engine.reconcile (trigger
              "poll"/"webhook"). A webhook only moves this job to *now*.
     drift    every RECONCILER_DRIFT_INTERVAL (and at once after a Marathon API write to a
-             managed app): ONE list_apps, handed to :mod:`driftcheck`, which records drift and
-             says which apps to correct (trigger "drift-correction").
-    events   :mod:`events` follows Marathon's event stream; ``api_post_event`` for a managed
-             app triggers the drift job now and carries who did it (client address, URI).
+             managed app): the live apps of :mod:`livecache`, handed to :mod:`driftcheck`,
+             which records drift and says which apps to correct (trigger "drift-correction").
+    events   :mod:`livecache` follows Marathon's event stream into memory (a full read at
+             start, after a gap and every RECONCILER_RESYNC_INTERVAL; polling while the stream
+             is down); ``api_post_event`` for a managed app triggers the drift job now and
+             carries who did it (client address, URI).
     windows  every RECONCILER_POLL_INTERVAL: a revision a sync window held is applied once
              the window opened, by the controller's clock (:mod:`windowgate`).
 
@@ -40,6 +42,7 @@ from reconciler.shell import (
     events,
     gitsource,
     leadership,
+    livecache,
     marathon,
     notify,
     readiness,
@@ -48,6 +51,7 @@ from reconciler.shell import (
     runreport,
     scheduler,
     signatures,
+    statusboard,
     steps,
     telemetry,
     windowgate,
@@ -81,9 +85,16 @@ class Controller:
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._scheduler = scheduler.Scheduler()
-        self._api_writes = events.ApiWrites(client, on_write=self._on_api_write)
+        self._live = livecache.LiveCache(client, resync_interval=settings.resync_interval,
+                                         on_write=self._on_api_write,
+                                         on_change=self._on_live_change)
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
+        self.status_board = statusboard.StatusBoard(
+            store=store, live_apps=self.live_apps,
+            generation=lambda: (self._generation, self._live.changes))
+        """Every app's status for the pages, the API and /metrics, recomputed as things move."""
+        self._generation = 0
         self._desired: model.DesiredState | None = None
         self._synced: str | None = None
         self._seen: str | None = None
@@ -126,7 +137,8 @@ class Controller:
         self._scheduler.every(WINDOW_JOB, self._window_job, seconds=self.settings.poll_interval,
                               first_in=self.settings.poll_interval)
         self._scheduler.start()
-        self._api_writes.start()
+        self._live.start()
+        self.status_board.start()
         telemetry.event(log, "controller started", source=self._source_name(),
                         ref=self.settings.repo_ref, poll_interval=self.settings.poll_interval,
                         drift_interval=self.settings.drift_interval)
@@ -134,7 +146,8 @@ class Controller:
     def stop(self) -> None:
         if self.leadership is not None:
             self.leadership.stop()  # first: a follower takes over without waiting a session
-        self._api_writes.stop()
+        self._live.stop()
+        self.status_board.stop()
         self._scheduler.shutdown()
         self._engine.close()
         telemetry.event(log, "controller stopped")
@@ -247,7 +260,8 @@ class Controller:
                 git_error=self._git_error, marathon_error=self._marathon_error,
                 invalid=self._invalid[1] if self._invalid else None, checks=self._checks,
                 last_checked_at=records.iso(self._last_checked_at),
-                leadership=self.leadership.view().as_json() if self.leadership else None)
+                leadership=self.leadership.view().as_json() if self.leadership else None,
+                event_stream_error=self._live.stream_error)
 
     @property
     def alive(self) -> bool:
@@ -276,7 +290,9 @@ class Controller:
                 leadership=view)
 
     def live_apps(self) -> list[model.JSON]:
-        return self.client.list_apps(embed=marathon.LIVE_EMBED)
+        """The live cache as it is (pages never wait for Marathon); read once if empty."""
+        cached = self._live.cached()
+        return cached if cached is not None else self._live.apps()
 
     def refresh_metrics(self) -> None:
         """Bring counters fed from elsewhere up to date (called before a scrape)."""
@@ -457,7 +473,7 @@ class Controller:
             attributions = dict(self._attributions)
         with self._lock:
             try:
-                live_apps = self.client.list_apps(embed=marathon.LIVE_EMBED)
+                live_apps = self._live.apps()
             except marathon.MarathonError as e:
                 telemetry.MARATHON_ERRORS.inc()
                 delay = self._marathon_backoff.failed()
@@ -521,7 +537,14 @@ class Controller:
             self._attributions[app_id] = who
         self.trigger_drift_check()
 
+    def _on_live_change(self, app_ids: frozenset[str]) -> None:
+        """Apps changed without an ``api_post_event`` (the groups API, a resync): check."""
+        desired = self._desired
+        if desired is not None and not app_ids.isdisjoint(desired.apps):
+            self.trigger_drift_check()
+
     def _announce(self) -> None:
+        self._generation += 1  # after every reconcile and drift check: the board recomputes
         if self._notifier is None:
             return
         try:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from reconciler.core import diff as diffing
 from reconciler.core import drift as drifting
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
@@ -33,35 +34,53 @@ class DriftCheck:
         self._flap_threshold = flap_threshold
         self._flap_window = flap_window
         self._clock = clock
+        self.memo = Memo()
 
     def observe_all(
         self, *, desired: model.DesiredState, baselines: Mapping[str, model.JSON],
         live_apps: Sequence[model.JSON], attributions: Mapping[str, events.Attribution],
     ) -> dict[str, int]:
-        """Record every managed app's drift (or its end); the drift ids to correct, by app."""
+        """Record every managed app's drift (or its end); the drift ids to correct, by app.
+
+        An app whose baseline and live version were already found equal, with no drift
+        open, costs a dictionary lookup: nothing is normalized, compared or written.
+        """
         live_by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a
                       for a in live_apps}
+        open_apps = {d.app_id for d in self._records.drifts(open_only=True)}
         to_correct: dict[str, int] = {}
-        for app_id, baseline in sorted(baselines.items()):
+        for app_id, baseline in baselines.items():
             if app_id not in desired.apps:
                 continue  # left Git (or not managed any more): no drift to speak of
-            drift_id = self.observe(app_id, baseline=baseline, live=live_by_id.get(app_id),
-                                    desired=desired, who=attributions.get(app_id))
+            live = live_by_id.get(app_id)
+            ignore = desired.settings.ignored_pointers_for(app_id)
+            if app_id not in open_apps and self.memo.known_equal(
+                    app_id, baseline=baseline, live=live, ignore=ignore):
+                continue
+            drift_id = self.observe(app_id, baseline=baseline, live=live,
+                                    desired=desired, who=attributions.get(app_id),
+                                    has_open=app_id in open_apps)
             if drift_id is not None:
                 to_correct[app_id] = drift_id
-        return to_correct
+        self.memo.keep_only(live_by_id.keys())
+        return dict(sorted(to_correct.items()))
 
     def observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
-                desired: model.DesiredState, who: events.Attribution | None) -> int | None:
-        """Record the app's drift (or its end); the drift id when it should be corrected."""
+                desired: model.DesiredState, who: events.Attribution | None,
+                has_open: bool = True) -> int | None:
+        """Record the app's drift (or its end); the drift id when it should be corrected.
+        ``has_open`` False: the app has no open drift, so an equal app writes nothing."""
         ignore = desired.settings.ignored_pointers_for(app_id)
         if live is None:
             finding: drifting.Finding | None = drifting.Finding(
                 app_id=app_id, kind=drifting.DriftKind.CONFIG, patch=_REMOVED,
                 fingerprint=drifting.fingerprint(_REMOVED))
         else:
-            finding = drifting.find_drift(app_id, desired=baseline, live=live, ignore=ignore)
+            finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore,
+                                        desired=desired)
         if finding is None:
+            if not has_open:
+                return None
             for resolved in self._records.resolve_drift(app_id=app_id,
                                                         action=model.DriftAction.GONE):
                 telemetry.event(log, "drift gone", app=app_id, drift=resolved.drift_id)
@@ -148,6 +167,87 @@ class DriftCheck:
                                 drift=drift.drift_id, revision=report.revision)
 
 
+class Memo:
+    """What the drift check already knows: each baseline normalized once (per definition
+    object: the desired state of a revision is one object for its whole life), each live app
+    normalized once per Marathon ``version`` (any write to an app changes it), and which
+    (baseline, live version) pairs were equal. Drift check thread only: no lock."""
+
+    def __init__(self) -> None:
+        self._desired: dict[str, tuple[model.JSON, tuple[str, ...], model.JSON]] = {}
+        self._live: dict[str, tuple[object, tuple[str, ...], model.JSON]] = {}
+        self._equal: dict[str, tuple[model.JSON, object, tuple[str, ...]]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def known_equal(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
+                    ignore: tuple[str, ...]) -> bool:
+        """True when this very baseline was found equal to this live version before."""
+        entry = self._equal.get(app_id)
+        version = None if live is None else live.get("version")
+        if (entry is not None and version is not None and entry[0] is baseline
+                and entry[1] == version and entry[2] == ignore):
+            self.hits += 1
+            return True
+        return False
+
+    def finding(self, app_id: str, *, baseline: model.JSON, live: model.JSON,
+                ignore: tuple[str, ...], desired: model.DesiredState
+                ) -> drifting.Finding | None:
+        finding = drifting.find_normalized_drift(
+            app_id, desired=self._normal_desired(app_id, baseline, ignore, desired),
+            live=self._normal_live(app_id, live, ignore))
+        version = live.get("version")
+        if finding is None and version is not None:
+            self._equal[app_id] = (baseline, version, ignore)
+        else:
+            self._equal.pop(app_id, None)
+        return finding
+
+    def keep_only(self, live_ids: Iterable[str]) -> None:
+        """Forget apps no longer live (bounded memory)."""
+        keep = set(live_ids)
+        for memo in (self._desired, self._live, self._equal):
+            for app_id in [a for a in memo if a not in keep]:
+                del memo[app_id]
+
+    def _normal_desired(self, app_id: str, baseline: model.JSON, ignore: tuple[str, ...],
+                        desired: model.DesiredState) -> model.JSON:
+        app = desired.apps.get(app_id)
+        if app is not None and app.definition is baseline:
+            # The baseline is the revision's own definition: the diff's memo has it (one
+            # normalized copy of 10,000 apps, not two).
+            self._desired.pop(app_id, None)
+            normal, computed = diffing.normalized_desired(desired, app_id)
+            if computed:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return normal
+        entry = self._desired.get(app_id)
+        if entry is not None and entry[0] is baseline and entry[1] == ignore:
+            self.hits += 1
+            return entry[2]
+        self.misses += 1
+        normal = normalizing.normalize_app(baseline, ignore=ignore)
+        self._desired[app_id] = (baseline, ignore, normal)
+        return normal
+
+    def _normal_live(self, app_id: str, live: model.JSON, ignore: tuple[str, ...]
+                     ) -> model.JSON:
+        version = live.get("version")
+        entry = self._live.get(app_id)
+        if version is not None and entry is not None and entry[0] == version \
+                and entry[1] == ignore:
+            self.hits += 1
+            return entry[2]
+        self.misses += 1
+        normal = normalizing.normalize_app(live, ignore=ignore)
+        if version is not None:
+            self._live[app_id] = (version, ignore, normal)
+        return normal
+
+
 def _blocked_reason(app_id: str, *, report: runreport.RunReport,
                     result: steps.StepResult | None, held: object) -> str | None:
     if report.error is not None:
@@ -174,26 +274,40 @@ class Baselines:
     def __init__(self, store: records.RecordStore) -> None:
         self._records = store
         self._in_sync: dict[str, model.JSON] = {}
+        self._merged: dict[str, model.JSON] | None = None
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, model.JSON]:
-        baselines = {a: applied.definition for a, applied in self._records.last_applied().items()}
+        """Read from the records once, then after every reconcile or :meth:`refresh` (the
+        records of 10,000 apps are not re-read for each drift check)."""
         with self._lock:
-            baselines.update(self._in_sync)
-        return baselines
+            if self._merged is None:
+                merged = {a: applied.definition
+                          for a, applied in self._records.last_applied().items()}
+                merged.update(self._in_sync)
+                self._merged = merged
+            return self._merged
+
+    def refresh(self) -> None:
+        """Read the records again at the next :meth:`all` (another process may write them)."""
+        with self._lock:
+            self._merged = None
 
     def set(self, app_id: str, definition: model.JSON) -> None:
         """What a person put back by hand is the baseline now: not drift to correct."""
         with self._lock:
             self._in_sync[app_id] = definition
+            self._merged = None
 
     def remember(self, desired: model.DesiredState, report: runreport.RunReport) -> None:
         """After a reconcile: the apps now equal to ``desired`` (unchanged or changed fine)."""
+        self.refresh()  # the run may have recorded changes, whatever its outcome
         if report.plan is None or report.error is not None:
             return
         equal = set(report.plan.in_sync) | {
             r.app_id for r in report.results if r.outcome is model.Outcome.SUCCEEDED}
         with self._lock:
+            self._merged = None
             for app_id in equal:
                 if app_id in desired.apps:
                     self._in_sync[app_id] = desired.apps[app_id].definition

@@ -31,6 +31,8 @@ class Status:
     """Polls, drift checks and syncs since the start that found nothing to change: counted
     here (and in ``reconciler_checks_total``), never recorded as runs."""
     last_checked_at: str | None = None
+    event_stream_error: str | None = None
+    """Why Marathon's event stream is not followed (drift is then found by polling only)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,8 @@ class Status:
             "marathonError": self.marathon_error, "invalid": self.invalid,
             "checks": self.checks, "lastCheckedAt": self.last_checked_at,
             **({"leadership": dict(self.leadership)} if self.leadership is not None else {}),
+            "liveUpdates": "events" if self.event_stream_error is None
+            else f"polling: {self.event_stream_error}",
         }
 
 

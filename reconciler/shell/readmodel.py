@@ -8,7 +8,7 @@ shows the same thing; decides how a drift's patch reads old -> new. Never writes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -159,47 +159,59 @@ def _canonical(definition: JSON) -> JSON:
         return definition
 
 
-def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift]
-                ) -> list[DriftView]:
-    applied = store.last_applied()
+def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift],
+                applied: Mapping[str, recording.Applied] | None = None) -> list[DriftView]:
+    """``applied``: the records' last applied definitions, if already read."""
+    applied = store.last_applied() if applied is None else applied
     return [DriftView(drift=d, lines=drift_lines(
                 d, applied[d.app_id].definition if d.app_id in applied else None))
             for d in drifts]
 
 
-def latest_desired(store: recording.RecordStore, live_ids: Iterable[str] = ()
+def latest_desired(store: recording.RecordStore,
+                   revisions: Sequence[recording.Revision] | None = None,
                    ) -> tuple[str | None, dict[str, JSON]]:
-    """The newest revision seen and its desired definitions (empty before the first one).
-
-    The store hands definitions out per app, so the candidates are every app reconciler ever
-    changed or that is live now.
-    """
+    """The newest revision seen and its desired definitions (empty before the first one)."""
     revision = None
     # Manual rollbacks record pseudo revisions; the desired state is the newest real one.
-    for entry in store.revisions():
+    for entry in store.revisions() if revisions is None else revisions:
         if not entry.revision.startswith("marathon:"):
             revision = entry.revision
             break
     if revision is None:
         return None, {}
-    candidates = set(store.last_applied()) | set(live_ids) | {
-        c.app_id for c in store.changes()}
-    definitions: dict[str, JSON] = {}
-    for app_id in sorted(candidates):
-        definition = store.desired_definition(revision=revision, app_id=app_id)
-        if definition is not None:
-            definitions[app_id] = definition
-    return revision, definitions
+    return revision, store.desired_definitions(revision)
 
 
-def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
-             ) -> list[status.AppStatus]:
+@dataclass(frozen=True)
+class Snapshot:
+    """Every app's status at one moment, with what it was computed from: the pages, the API
+    and ``/metrics`` read one (:mod:`reconciler.shell.statusboard` keeps it current)."""
+
+    revision: str | None
+    desired: Mapping[str, JSON]
+    applied: Mapping[str, recording.Applied]
+    rows: Sequence[status.AppStatus]
+    """By app id."""
+    live: Mapping[str, JSON] | None
+    """None: Marathon could not be read (``live_error`` says why)."""
+    live_error: str | None = None
+
+    @property
+    def by_id(self) -> dict[str, status.AppStatus]:
+        return {r.app_id: r for r in self.rows}
+
+
+def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
+             live_error: str | None = None) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
-    could not be read)."""
-    revision, desired = latest_desired(store, (str(a.get("id")) for a in live_apps or ()))
+    could not be read). Reads each record once, whatever the number of apps."""
+    seen = store.revisions()
+    revision, desired = latest_desired(store, seen)
+    recorded = store.last_applied()
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
                                       at=a.applied_at)
-               for app_id, a in store.last_applied().items()}
+               for app_id, a in recorded.items()}
     quarantines: dict[str, list[status.Quarantine]] = {}
     for q in store.active_quarantines():
         quarantines.setdefault(q.app_id, []).append(
@@ -212,25 +224,34 @@ def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
             action=d.action))
     revisions = {r.revision: status.Revision(revision=r.revision, author=r.author,
                                              message=r.message, seen_at=r.first_seen_at)
-                 for r in store.revisions()}
+                 for r in seen}
     waiting = {h.app_id: status.Waiting(revision=h.revision, since=h.at, until=h.until,
                                         message=h.reason)
                for h in store.window_holds() if h.scope == str(model.WindowScope.REVISIONS)}
-    return status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
+    rows = status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
                                live_apps=live_apps, quarantines=quarantines, drifts=drifts,
                                revisions=revisions, waiting=waiting)
+    live = None if live_apps is None else {str(a.get("id")): a for a in live_apps}
+    return Snapshot(revision=revision, desired=desired, applied=recorded, rows=rows, live=live,
+                    live_error=live_error)
 
 
-def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON] | None, app_id: str
-               ) -> AppDetail | None:
-    rows = {r.app_id: r for r in app_rows(store, live_apps)}
-    row = rows.get(app_id)
+def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
+             ) -> list[status.AppStatus]:
+    """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
+    could not be read)."""
+    return list(snapshot(store, live_apps).rows)
+
+
+def app_detail(store: recording.RecordStore, now: Snapshot, app_id: str) -> AppDetail | None:
+    """One app's page: its row from the snapshot, its diff (this app only), its records."""
+    row = next((r for r in now.rows if r.app_id == app_id), None)
     if row is None:
         return None
-    revision, desired = latest_desired(store, [app_id])
-    live = {str(a.get("id")): a for a in live_apps or ()}.get(app_id)
+    revision, desired = now.revision, now.desired
+    live = (now.live or {}).get(app_id)
     app_diff = None
-    if app_id in desired and revision is not None and live_apps is not None:
+    if app_id in desired and revision is not None and now.live is not None:
         wanted = model.DesiredApp(app_id=app_id, definition=desired[app_id], source_path="")
         app_diff = diffing.diff_app(wanted, live) if live is not None else diffing.diff_apps(
             model.DesiredState(revision=revision, apps={app_id: wanted}, images={},
@@ -239,7 +260,7 @@ def app_detail(store: recording.RecordStore, live_apps: Sequence[JSON] | None, a
     return AppDetail(
         row=row, diff=app_diff, diff_lines=diff_lines(app_diff) if app_diff else (),
         history=[history_row(e) for e in reversed(store.history(app_id=app_id))],
-        drifts=drift_views(store, store.drifts(app_id=app_id)),
+        drifts=drift_views(store, store.drifts(app_id=app_id), now.applied),
         rollbacks=store.rollbacks(app_id=app_id),
         quarantines=[q for q in store.active_quarantines() if q.app_id == app_id],
         live_definition=_shown({k: v for k, v in live.items() if k != "tasks"})

@@ -14,6 +14,7 @@ Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI documen
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import Annotated, Any
 
@@ -27,6 +28,8 @@ from reconciler.web import auth, context, promotions, refusals
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100
+APPS_PAGE = 1000
+APPS_PAGE_MAX = 10_000
 AUDIT_PAGE_MAX = 1000
 
 
@@ -107,6 +110,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         """Lift the app's quarantine and sync it again."""
         app_id = _absolute(app_id)
         lifted = deps.records.lift_quarantine(app_id=app_id, lifted_by=who)
+        deps.changed()
         message = f"{lifted} quarantine(s) lifted; " + deps.request_sync(app_id, who)
         deps.records.audit(who=who, action="retry", target=app_id, result=message)
         return {"accepted": True, "lifted": lifted, "message": message, "requested_by": who}
@@ -126,23 +130,31 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
                                result="not found")
             raise fastapi.HTTPException(status_code=404, detail=f"no drift {drift_id}")
         drift = deps.records.acknowledge_drift(drift_id, by=who)
+        deps.changed()
         deps.records.audit(who=who, action="acknowledge drift",
                            target=f"{drift.app_id} drift {drift_id}", result="acknowledged")
-        return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift])[0]
+        return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift],
+                                                                     deps.status().applied)[0]
                 .as_json()}
 
     if deps.promotions is not None:
         promotions.add_routes(router, deps=deps, needs_token=needs_token)
 
     @router.get("/apps")
-    def apps() -> dict[str, Any]:
-        rows = readmodel.app_rows(deps.records, deps.live_apps())
-        return {"apps": [r.as_json() for r in rows]}
+    def apps(limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
+             cursor: str | None = None) -> dict[str, Any]:
+        """By app id; ``next_cursor`` (null on the last page) gives the next page."""
+        rows = deps.status().rows
+        start = 0 if cursor is None else bisect.bisect_right([r.app_id for r in rows], cursor)
+        page = rows[start:start + limit]
+        more = start + limit < len(rows)
+        return {"apps": [r.as_json() for r in page],
+                "next_cursor": page[-1].app_id if more and page else None}
 
     @router.get("/apps/{app_id:path}")
     def app(app_id: str) -> dict[str, Any]:
         app_id = _absolute(app_id)
-        detail = readmodel.app_detail(deps.records, deps.live_apps(), app_id)
+        detail = readmodel.app_detail(deps.records, deps.status(), app_id)
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app {app_id}")
         return {
@@ -159,7 +171,8 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
               since: str | None = None) -> dict[str, Any]:
         found = deps.records.drifts(open_only=open_only, prefix=prefix,
                                     since=_since(since, deps))
-        return {"drift": [v.as_json() for v in readmodel.drift_views(deps.records, found)]}
+        return {"drift": [v.as_json() for v in readmodel.drift_views(
+            deps.records, found, deps.status().applied)]}
 
     @router.get("/history")
     def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from typing import Any
 import fastapi
 import uvicorn
 
-from reconciler.core import model
-from reconciler.shell import config, readmodel, telemetry
+from reconciler.shell import config
 from reconciler.shell import controller as controlling
 from reconciler.web import (
     api,
@@ -59,7 +58,8 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
                       preview_sync=controller.preview_sync,
                       closed_window=controller.closed_window,
                       override_sync=controller.request_sync,
-                      token=controller.settings.api_token, access=policy)
+                      token=controller.settings.api_token, access=policy,
+                      board=controller.status_board)
     oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
     if controller.leadership is not None:
         # Outermost: a follower refuses an action before anything else looks at it.
@@ -99,11 +99,7 @@ def origins(url: str | None) -> tuple[str, ...]:
 
 def _before_scrape(controller: controlling.Controller) -> None:
     controller.refresh_metrics()
-    try:
-        live: list[model.JSON] | None = controller.live_apps()
-    except Exception:  # noqa: BLE001 - Marathon down: every app's live state is unknown
-        live = None
-    telemetry.publish_app_statuses(readmodel.app_rows(controller.records, live))
+    controller.status_board.snapshot()  # the app gauges come with each new snapshot
 
 
 class Server:

@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.core import model
 from reconciler.core import plan as planning
+from reconciler.shell import readmodel, statusboard
 from reconciler.shell import records as recording
 from reconciler.web import auth
 
@@ -61,7 +62,23 @@ class Deps:
     """Set for an environment that takes promotions (``RECONCILER_ENVIRONMENTS``)."""
     environment: str | None = None
     """The environment these pages and routes are of (None: the one environment)."""
+    board: statusboard.StatusBoard | None = None
+    """The controller's statuses in memory; without one each page computes its own."""
 
     @property
     def policy(self) -> auth.Access:
         return self.access if self.access is not None else auth.Access(api_token=self.token)
+
+    def status(self) -> readmodel.Snapshot:
+        """Every app's status: the board's last snapshot, or one computed now."""
+        if self.board is not None:
+            return self.board.snapshot()
+        try:
+            return readmodel.snapshot(self.records, self.live_apps())
+        except Exception as e:  # noqa: BLE001 - Marathon down: shown on the page
+            return readmodel.snapshot(self.records, None, live_error=str(e) or type(e).__name__)
+
+    def changed(self) -> None:
+        """An action changed the records: the board recomputes soon."""
+        if self.board is not None:
+            self.board.invalidate()

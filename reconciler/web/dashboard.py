@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi
 from fastapi import responses
@@ -25,6 +24,9 @@ from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
 from reconciler.shell import records as recording
 from reconciler.web import context, report
+
+APPS_PAGE = 100
+"""Apps per page of the dashboard (10,000 rows are no page for a person)."""
 
 
 def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
@@ -39,27 +41,30 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
                              promotions=deps.promotions is not None, **context)
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    def live() -> tuple[Sequence[model.JSON] | None, str | None]:
-        # The dashboard must still show records when Marathon is the thing that is down;
-        # None tells the status model that live is unknown, not empty.
-        try:
-            return deps.live_apps(), None
-        except Exception as e:  # noqa: BLE001 - shown on the page, whatever it is
-            return None, str(e) or type(e).__name__
-
     @router.get("/", response_class=responses.HTMLResponse)
-    def apps(group: str | None = None, state: str | None = None) -> responses.HTMLResponse:
-        live_apps, error = live()
-        rows = status.by_urgency(readmodel.app_rows(deps.records, live_apps))
-        revision, _ = readmodel.latest_desired(deps.records)
+    def apps(group: str | None = None, state: str | None = None,
+             page_number: Annotated[int, fastapi.Query(alias="page", ge=1)] = 1,
+             ) -> responses.HTMLResponse:
+        now = deps.status()
+        rows = status.by_urgency(now.rows)
         counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in status.URGENCY]
         group = "/" + group.strip("/") if group and group.strip("/") else None
         shown = [r for r in rows
                  if (group is None or model.is_under(r.app_id, group))
                  and (not state or str(r.state) == state)]
-        return page("apps.html", "apps", rows=shown, revision=revision, live_error=error,
+        pages = max(1, -(-len(shown) // APPS_PAGE))
+        page_number = min(page_number, pages)
+        start = (page_number - 1) * APPS_PAGE
+
+        def query(number: int) -> str:
+            kept = {"group": group, "state": state, "page": number}
+            return urllib.parse.urlencode({k: v for k, v in kept.items() if v})
+
+        return page("apps.html", "apps", rows=shown[start:start + APPS_PAGE],
+                    revision=now.revision, live_error=now.live_error,
                     counts=[c for c in counts if c[1]], generated_at=_now(deps),
-                    group=group, state=state, states=[str(s) for s in status.URGENCY])
+                    group=group, state=state, states=[str(s) for s in status.URGENCY],
+                    total=len(shown), pages=pages, page_number=page_number, query=query)
 
     @router.get("/runbook", response_class=responses.HTMLResponse)
     def runbook() -> responses.HTMLResponse:
@@ -67,8 +72,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
 
     @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
     def app(app_id: str) -> responses.HTMLResponse:
-        live_apps, _ = live()
-        detail = readmodel.app_detail(deps.records, live_apps, "/" + app_id.strip("/"))
+        detail = readmodel.app_detail(deps.records, deps.status(), "/" + app_id.strip("/"))
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app /{app_id}")
         return page("app.html", "apps", d=detail)
@@ -77,7 +81,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
               open_only: bool = False) -> responses.HTMLResponse:
         found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
-        drift_views = readmodel.drift_views(deps.records, found)
+        drift_views = readmodel.drift_views(deps.records, found, deps.status().applied)
         return page("drift.html", "drift", views=drift_views, prefix=prefix, since=since,
                     open_only=open_only, error=error,
                     open_count=sum(1 for v in drift_views if v.is_open),

@@ -20,6 +20,7 @@ import yaml
 
 from reconciler.devcluster import launch
 from reconciler.shell.ports import free_port
+from testbed.counting_proxy import CountingProxy
 from testbed.gitrepos import ServedGit, Upstream
 from testbed.processes import stop_process, wait_for_http
 from tests.sync import cluster
@@ -53,6 +54,8 @@ class Controller:
     dev: launch.RunningCluster
     git: ServedGit | None = None
     """The ``git daemon`` serving the repo, when the controller reads it over ``git://``."""
+    proxy: CountingProxy | None = None
+    """Between the controller and the dev cluster, counting its requests (``via_proxy``)."""
 
     def restart_marathon(self) -> None:
         """Start the dev cluster again on its port, with its state (apps, deployments)."""
@@ -96,18 +99,20 @@ class Controller:
 @contextmanager
 def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
             extra_env: Mapping[str, str] | None = None,
-            serve_git: bool = False,
+            serve_git: bool = False, via_proxy: bool = False,
             files: Mapping[str, str] | None = None) -> Iterator[Controller]:
     """Dev cluster, bare repo with two apps, and ``reconciler run``; all stopped afterwards.
 
     ``serve_git``: the controller reads the repo from ``git daemon`` (``git://``), which the
-    test may stop and start; otherwise through a file URL. ``files``: the repo's first
-    commit, instead of :func:`repo_files`.
+    test may stop and start; otherwise through a file URL. ``via_proxy``: the controller
+    reaches Marathon through a :class:`CountingProxy` (``controller.proxy``). ``files``: the
+    repo's first commit, instead of :func:`repo_files`.
     """
     dev = launch.launch(state_dir=root / "devcluster")
     process = None
     controller: Controller | None = None
     served: ServedGit | None = None
+    proxy = CountingProxy(dev.url).start() if via_proxy else None
     try:
         upstream = Upstream.create(root / "git", files or repo_files(tag="v8r2p44"),
                                    message="Desired state of the DIRAC services")
@@ -117,7 +122,8 @@ def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
             repo_url = f"{served.url}/{upstream.bare.name}"
         port = free_port()
         env = {**os.environ,
-               "RECONCILER_MARATHON_URL": dev.url, "RECONCILER_REPO_URL": repo_url,
+               "RECONCILER_MARATHON_URL": proxy.url if proxy else dev.url,
+               "RECONCILER_REPO_URL": repo_url,
                "RECONCILER_REPO_REF": "main", "RECONCILER_STATE_DIR": str(root / "state"),
                "RECONCILER_LISTEN": f"127.0.0.1:{port}",
                "RECONCILER_POLL_INTERVAL": str(poll_interval),
@@ -134,11 +140,13 @@ def running(root: Path, *, poll_interval: float, drift_interval: float = 60,
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/healthz", timeout=60, process=process)
         controller = Controller(url=url, marathon=dev.url, upstream=upstream, process=process,
-                                log=log, dev=dev, git=served)
+                                log=log, dev=dev, git=served, proxy=proxy)
         yield controller
     finally:
         if process is not None:
             stop_process(process)
         if served is not None:
             served.stop()
+        if proxy is not None:
+            proxy.stop()
         (controller.dev if controller is not None else dev).stop()

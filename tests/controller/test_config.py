@@ -158,6 +158,7 @@ def samples(tmp_path: Path) -> dict[str, tuple[str, str, object]]:
         "POLL_INTERVAL": ("5", "poll_interval", 5.0),
         "DRIFT_INTERVAL": ("7.5", "drift_interval", 7.5),
         "REGISTRY_INTERVAL": ("45", "registry_interval", 45.0),
+        "RESYNC_INTERVAL": ("120", "resync_interval", 120.0),
         "STATE_DIR": ("/srv/reconciler", "state_dir", Path("/srv/reconciler")),
         "LISTEN": (":9000", "listen", ":9000"),
         "API_TOKEN": ("api-t0ken", "api_token", "api-t0ken"),
@@ -226,6 +227,7 @@ DEFAULTS: dict[str, tuple[str, object, str]] = {
     "POLL_INTERVAL": ("poll_interval", 30.0, "30"),
     "DRIFT_INTERVAL": ("drift_interval", 60.0, "60"),
     "REGISTRY_INTERVAL": ("registry_interval", 300.0, "300"),
+    "RESYNC_INTERVAL": ("resync_interval", 600.0, "600"),
     "STATE_DIR": ("state_dir", None, "~/.local/state/reconciler"),  # checked below
     "LISTEN": ("listen", "127.0.0.1:8000", "`127.0.0.1:8000`"),
     "API_TOKEN": ("api_token", None, "none"),

@@ -61,3 +61,29 @@ def test_sentry_events_are_scrubbed(value: object) -> None:
         assert "tok-987654" not in json.dumps(telemetry.scrub_value(value))
     finally:
         telemetry.set_secrets([])
+
+
+def test_the_app_series_are_valid_exposition_text_with_hostile_app_ids() -> None:
+    """Rendered once per status snapshot, not by prometheus_client: its parser must agree."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from reconciler.core import model, status
+    from reconciler.shell import telemetry
+
+    odd = '/dirac/we"ird\\app\nid'
+    drifted = status.Condition(type=status.ConditionType.DRIFTED, since=None,
+                               reason="ManualChange", message="scaled")
+    row = status.AppStatus(
+        app_id=odd, state=model.AppState.DRIFTED, sync=status.SyncStatus.OUT_OF_SYNC,
+        health="Healthy", conditions=(drifted,),
+        since=None, revision=None, cause=None, image=None, image_tag=None, healthy=1,
+        instances=1, open_drifts=1, quarantine=None)
+    telemetry.publish_app_statuses([row])
+    text, _ = telemetry.metrics_text()
+    families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    info = families["reconciler_app_info"].samples
+    assert [(s.labels["app"], s.labels["state"], s.value) for s in info] == [
+        (odd, "drifted", 1.0)]
+    condition = families["reconciler_app_condition"].samples
+    assert [(s.labels["app"], s.labels["condition"]) for s in condition] == [(odd, "Drifted")]
+    telemetry.publish_app_statuses([])

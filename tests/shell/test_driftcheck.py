@@ -89,3 +89,35 @@ def test_the_sync_of_a_revision_that_replaces_a_hand_edit_is_recorded_as_overwri
     drift = store.drift(drift_id)
     assert (drift.action, drift.status, drift.revision, drift.run_id) == (
         "overwritten", "resolved", "r2", 14)
+
+
+def _live(instances: int, version: str) -> model.JSON:
+    return {"id": APP, "instances": instances, "cpus": 0.1, "mem": 64, "version": version,
+            "cmd": "sleep 1000"}
+
+
+def test_an_unchanged_app_version_is_judged_from_the_memo_and_a_new_version_is_not(
+    store: records.RecordStore,
+) -> None:
+    """Between resyncs the live cache hands the same versions again: the second check of an
+    unchanged version normalizes nothing (a memo hit), a write (new version) is judged anew."""
+    baseline = {"id": APP, "instances": 1, "cpus": 0.1, "mem": 64, "cmd": "sleep 1000"}
+    desired = model.DesiredState(
+        revision="r1", apps={APP: model.DesiredApp(app_id=APP, definition=baseline,
+                                                   source_path="dirac/catalog.yaml")},
+        images={}, settings=model.RepoSettings(managed_prefixes=("/dirac",)))
+    drift = check(store)
+    observe = {"desired": desired, "baselines": {APP: baseline}, "attributions": {}}
+
+    assert drift.observe_all(live_apps=[_live(1, "v1")], **observe) == {}
+    first = (drift.memo.hits, drift.memo.misses)
+    assert first == (0, 2)  # desired and live normalized once each
+
+    assert drift.observe_all(live_apps=[_live(1, "v1")], **observe) == {}
+    assert drift.memo.misses == first[1], "an unchanged version was normalized again"
+    assert drift.memo.hits == first[0] + 1
+
+    to_correct = drift.observe_all(live_apps=[_live(3, "v2")], **observe)
+    assert list(to_correct) == [APP]  # scaled behind Git's back: found
+    assert drift.memo.misses == first[1] + 1  # only the new live version was normalized
+    assert store.drifts(open_only=True)[0].kind == "scale"

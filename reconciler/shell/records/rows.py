@@ -175,8 +175,12 @@ class Applied:
     app_id: str
     revision: str
     definition: dict[str, Any]
-    digest: str
     applied_at: str
+
+    @property
+    def digest(self) -> str:
+        """Computed when asked: the records of 10,000 apps are read often, digests seldom."""
+        return definition_digest(self.definition)
 
 
 @dataclass(frozen=True)

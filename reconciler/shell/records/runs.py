@@ -8,7 +8,9 @@ Marathon again); patches are masked before they are stored. History is never tru
 
 from __future__ import annotations
 
+import collections
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,10 +21,21 @@ from reconciler.shell.records import database, releases, rows, schema
 
 _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
+_RECENT_REVISIONS = 3
 
 
 class RunStore(database.Store):
     """Revisions, runs and changes, rollbacks and quarantines, and their history."""
+
+    def __init__(self, db: database.Database) -> None:
+        super().__init__(db)
+        self._app_count_memo: dict[str, int] = {}
+        self._recent_definitions: collections.OrderedDict[str, dict[str, dict[str, Any]]] = (
+            collections.OrderedDict())
+        """The definitions of the last revisions read or recorded (a revision never
+        changes; the read side and the drift baselines ask for the newest ones all the
+        time). Never mutate them."""
+        self._recent_lock = threading.Lock()
 
     # -- revisions and runs ------------------------------------------------------------------
 
@@ -31,17 +44,22 @@ class RunStore(database.Store):
         message: str | None = None, committed_at: database.When | None = None,
         source: str | None = None, ref: str | None = None,
     ) -> None:
-        """Remember a revision and its desired definitions (per app id) the first time."""
+        """Remember a revision and its desired definitions (per app id) the first time.
+
+        The definitions are kept in memory too (:meth:`desired_definitions`, the last
+        applied): the controller's own objects, not a second parsed copy of 10,000 apps.
+        """
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
-                return
+                return  # the first recording stands, in memory as in the table
             conn.execute(_revisions.insert().values(
                 revision=revision, first_seen_at=self._db.now(), author=author,
                 message=message,
                 committed_at=None if committed_at is None else database.seconds(committed_at),
                 definitions=json.dumps(dict(definitions), sort_keys=True),
                 source=source, ref=ref))
+        self._keep_definitions(revision, dict(definitions))
 
     def resolve_revision(self, prefix: str) -> str | None:
         """The newest recorded revision starting with ``prefix`` (a short sha)."""
@@ -55,13 +73,38 @@ class RunStore(database.Store):
 
     def desired_definition(self, *, revision: str, app_id: str) -> dict[str, Any] | None:
         """The app's desired definition in ``revision``; None if the revision lacks the app."""
+        return self.desired_definitions(revision).get(app_id)
+
+    def desired_definitions(self, revision: str) -> dict[str, dict[str, Any]]:
+        """Every desired definition of ``revision`` by app id (empty: unknown revision).
+
+        A revision's definitions never change once recorded: the last one read is kept
+        (the read side asks for the newest revision on every page). Do not mutate.
+        """
         with self._db.begin() as conn:
-            row = conn.execute(sa.select(_revisions.c.definitions).where(
-                _revisions.c.revision == revision)).first()
-        if row is None:
-            return None
-        definition: dict[str, Any] | None = json.loads(row[0]).get(app_id)
-        return definition
+            return self._definitions(conn, {revision}).get(revision, {})
+
+    def _definitions(self, conn: sa.Connection, revisions: set[str]
+                     ) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each revision's definitions, the last few revisions from memory."""
+        out = {r: self._recent_definitions[r] for r in revisions
+               if r in self._recent_definitions}
+        missing = sorted(revisions - out.keys())
+        if missing:
+            found = conn.execute(sa.select(_revisions.c.revision, _revisions.c.definitions)
+                                 .where(_revisions.c.revision.in_(missing))).all()
+            for revision, definitions in found:
+                out[revision] = json.loads(definitions)
+                self._keep_definitions(revision, out[revision])
+        return out
+
+    def _keep_definitions(self, revision: str, definitions: dict[str, dict[str, Any]]
+                          ) -> None:
+        with self._recent_lock:
+            self._recent_definitions[revision] = definitions
+            self._recent_definitions.move_to_end(revision)
+            while len(self._recent_definitions) > _RECENT_REVISIONS:
+                self._recent_definitions.popitem(last=False)
 
     def revisions(self) -> list[rows.Revision]:
         """Revisions seen, newest first, with their outcome: the release's when the revision
@@ -72,8 +115,9 @@ class RunStore(database.Store):
             .where(_runs.c.dry_run.is_(False), did_something())
             .group_by(_runs.c.revision).subquery()
         )
+        columns = [c for c in _revisions.c if c.name != "definitions"]
         query = (
-            sa.select(_revisions, _runs.c.outcome.label("last_outcome"),
+            sa.select(*columns, _runs.c.outcome.label("last_outcome"),
                       _runs.c.trigger.label("last_trigger"))
             .outerjoin(last_run, last_run.c.revision == _revisions.c.revision)
             .outerjoin(_runs, _runs.c.run_id == last_run.c.run_id)
@@ -82,12 +126,22 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             found = conn.execute(query).mappings().all()
             released = releases.outcomes(conn)
+            counts = self._app_counts(conn, [r["revision"] for r in found])
         return [rows.Revision(
             revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
             message=r["message"], committed_at=rows.iso(r["committed_at"]),
-            first_seen_at=rows.iso(r["first_seen_at"]), apps=len(json.loads(r["definitions"])),
+            first_seen_at=rows.iso(r["first_seen_at"]), apps=counts.get(r["revision"], 0),
             last_outcome=released.get(r["revision"], r["last_outcome"]),
             last_trigger=r["last_trigger"]) for r in found]
+
+    def _app_counts(self, conn: sa.Connection, revisions: list[str]) -> dict[str, int]:
+        """Apps per revision, each revision's definitions parsed once in the store's life
+        (they never change; listing revisions must not parse 10,000 apps per revision)."""
+        missing = [r for r in revisions if r not in self._app_count_memo]
+        if missing:
+            for revision, definitions in self._definitions(conn, set(missing)).items():
+                self._app_count_memo[revision] = len(definitions)
+        return {r: self._app_count_memo[r] for r in revisions if r in self._app_count_memo}
 
     def start_run(
         self, *, revision: str, trigger: str, requested_by: str | None, dry_run: bool
@@ -209,23 +263,21 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             found = conn.execute(
                 sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
-                          _changes.c.started_at, _revisions.c.definitions)
-                .join(_revisions, _revisions.c.revision == _changes.c.revision)
+                          _changes.c.started_at)
                 .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
                 .order_by(_changes.c.change_id)
             ).all()
+            # Each revision's definitions once (not once per change: 10,000 changes of one
+            # release would read its whole desired state 10,000 times).
+            parsed = self._definitions(conn, {row[1] for row in found})
         out: dict[str, rows.Applied] = {}
-        parsed: dict[str, dict[str, Any]] = {}
-        for app_id, revision, finished_at, started_at, definitions in found:
-            if revision not in parsed:
-                parsed[revision] = json.loads(definitions)
-            definition = parsed[revision].get(app_id)
+        for app_id, revision, finished_at, started_at in found:
+            definition = parsed.get(revision, {}).get(app_id)
             if definition is None:
                 out.pop(app_id, None)
                 continue
             out[app_id] = rows.Applied(
                 app_id=app_id, revision=revision, definition=definition,
-                digest=rows.definition_digest(definition),
                 applied_at=rows.iso(finished_at or started_at))
         return out
 

@@ -3,7 +3,11 @@
 Sits between a deploy tool and the dev cluster (or any Marathon), forwards each request
 unchanged and streams each response back (server-sent events included), and counts requests
 by method and path. Independent of both the tool and the server, so both tools are measured
-the same way. Runs its own event loop on a daemon thread.
+the same way. Runs its own event loop on a daemon thread, closed on :meth:`stop` after its
+last handler ended (nothing of it is left to fail at interpreter exit).
+
+:meth:`cut` ends every event stream it forwards and refuses new ones (503) until
+:meth:`restore`: a gap in Marathon's event stream, for tests.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class CountingProxy:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
+        self._streams: set[asyncio.Task[object]] = set()
+        self._cut = False
         self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
 
     def start(self) -> CountingProxy:
@@ -62,23 +68,50 @@ class CountingProxy:
         with self._lock:
             return dict(self._counts.most_common())
 
+    def cut(self) -> None:
+        """End the event streams being forwarded; refuse new ones until :meth:`restore`."""
+        def cut_now() -> None:
+            self._cut = True
+            for task in list(self._streams):
+                task.cancel()
+        self._loop.call_soon_threadsafe(cut_now)
+
+    def restore(self) -> None:
+        def restore_now() -> None:
+            self._cut = False
+        self._loop.call_soon_threadsafe(restore_now)
+
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
         # Best effort: an event stream still forwarded must not hold the benchmark's result.
         with contextlib.suppress(TimeoutError, concurrent.futures.TimeoutError):
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
 
     async def _shutdown(self) -> None:
-        await self._session.close()  # ends forwarded streams, so handlers can finish
+        for task in list(self._streams):
+            task.cancel()
         await self._runner.shutdown()
         await self._runner.cleanup()
+        await self._session.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.run_until_complete(self._serve())
         self._ready.set()
-        self._loop.run_forever()
+        try:
+            self._loop.run_forever()
+        finally:
+            # Every task left (a handler still streaming) ends here, in this loop, before it
+            # closes: none is destroyed later against a closed loop.
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
 
     async def _serve(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None),
@@ -96,6 +129,13 @@ class CountingProxy:
         key = f"{request.method} {route_of(request.path)}"
         with self._lock:
             self._counts[key] += 1
+        if request.path.rstrip("/") == "/v2/events":
+            if self._cut:
+                return web.Response(status=503, text="event stream cut by the test")
+            task = asyncio.current_task()
+            if task is not None:
+                self._streams.add(task)
+                task.add_done_callback(self._streams.discard)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.read()
         async with self._session.request(
@@ -110,6 +150,6 @@ class CountingProxy:
             try:
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
-            except (ConnectionResetError, aiohttp.ClientError):
-                pass
+            except (ConnectionResetError, aiohttp.ClientError, RuntimeError):
+                pass  # RuntimeError: the client went away mid-write
             return response

@@ -1,0 +1,137 @@
+"""The live cache on a real dev cluster, through a counting proxy that can cut the stream.
+
+What the dev cluster posts follows Marathon: ``api_post_event`` carries the full app
+definition written (``AppsResource.maybePostEvent`` with ``plan.target.app(appId)``), and
+``HttpEventStreamHandleActor.preStart`` subscribes the stream, then publishes its
+``event_stream_attached`` (``core/event/Events.scala``, ``core/event/impl/stream/``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from reconciler.core import model
+from reconciler.devcluster import launch
+from reconciler.shell import events, livecache, marathon
+from testbed.apps import fast_app
+from testbed.counting_proxy import CountingProxy
+
+APP = "/dirac/catalog"
+
+
+@dataclass
+class Heard:
+    writes: list[tuple[str, events.Attribution]] = field(default_factory=list)
+    changes: list[frozenset[str]] = field(default_factory=list)
+
+
+@dataclass
+class Setup:
+    marathon: str
+    proxy: CountingProxy
+    cache: livecache.LiveCache
+    heard: Heard
+
+
+def wait_for(what: str, probe: Callable[[], object], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def put(url: str, app: model.JSON) -> None:
+    requests.put(f"{url}/v2/apps/{app['id'].strip('/')}", json=app, timeout=10,
+                 params={"force": "true"}).raise_for_status()
+
+
+def instances(cache: livecache.LiveCache) -> int | None:
+    apps = {a["id"]: a for a in cache.cached() or ()}
+    return apps[APP]["instances"] if APP in apps else None
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    dev = launch.launch(state_dir=tmp_path / "devcluster")
+    proxy = CountingProxy(dev.url).start()
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
+    heard = Heard()
+    cache = livecache.LiveCache(
+        client, resync_interval=3600,
+        on_write=lambda app_id, who: heard.writes.append((app_id, who)),
+        on_change=heard.changes.append)
+    try:
+        put(dev.url, fast_app(APP, instances=0))
+        cache.start()
+        wait_for("the cache follows the stream", lambda: cache.following)
+        yield Setup(marathon=dev.url, proxy=proxy, cache=cache, heard=heard)
+    finally:
+        cache.stop()
+        proxy.stop()
+        dev.stop()
+        client.close()
+
+
+def test_an_api_write_reaches_the_cache_from_its_event_with_who_wrote_it(setup: Setup) -> None:
+    assert instances(setup.cache) == 0 and setup.cache.resyncs == 1
+    put(setup.marathon, fast_app(APP, instances=2))  # straight to Marathon, not the proxy
+    wait_for("the event's definition in the cache", lambda: instances(setup.cache) == 2)
+    app_id, who = setup.heard.writes[-1]
+    assert app_id == APP and who.uri == f"/v2/apps{APP}" and who.client_ip
+    assert who.version == next(a for a in setup.cache.cached() or () if a["id"] == APP
+                               )["version"]
+    assert setup.cache.resyncs == 1, "an event must not cost a full read"
+
+
+def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
+    setup: Setup,
+) -> None:
+    setup.proxy.cut()
+    wait_for("the cache knows the stream is gone", lambda: not setup.cache.following)
+    assert setup.cache.stream_error
+    put(setup.marathon, fast_app(APP, instances=3))  # during the gap: no event reaches it
+    time.sleep(1.0)
+    assert instances(setup.cache) == 0
+    setup.proxy.reset()
+    # Polling meanwhile: every read is a request.
+    assert {a["id"]: a["instances"] for a in setup.cache.apps()}[APP] == 3
+    assert setup.proxy.counts().get("GET /v2/apps") == 1
+
+    setup.cache.resync()  # back to what it held before the gap, for the test's sake
+    setup.proxy.restore()
+    wait_for("the stream is followed again", lambda: setup.cache.following)
+    assert setup.cache.resyncs >= 3  # the first, the one above, the one after the gap
+    assert instances(setup.cache) == 3
+    assert setup.cache.stream_error is None
+
+
+def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
+    tmp_path: Path,
+) -> None:
+    """Marathon sends no keep-alive: the idle timeout is the resync interval, and the
+    reconnection after it is the periodic resync (quiet: the stream never counts as lost)."""
+    dev = launch.launch(state_dir=tmp_path / "devcluster")
+    proxy = CountingProxy(dev.url).start()
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
+    cache = livecache.LiveCache(client, resync_interval=1.5, on_write=lambda *_: None)
+    try:
+        put(dev.url, fast_app(APP, instances=0))
+        cache.start()
+        wait_for("the cache follows the stream", lambda: cache.following)
+        wait_for("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)
+        counts = proxy.counts()
+        assert counts["GET /v2/events"] >= 3 and counts["GET /v2/apps"] >= 3, counts
+        wait_for("the stream followed again", lambda: cache.following)
+    finally:
+        cache.stop()
+        proxy.stop()
+        dev.stop()
+        client.close()

@@ -411,6 +411,8 @@ class Controller:
                                        dry_run=False, plan=None, results=(), resumed=(),
                                        health={}, error=f"records: {e}")
         elapsed = time.monotonic() - started
+        self._live.refresh(r.app_id for r in (*report.resumed, *report.results))
+        self.status_board.invalidate()
         self._baselines.remember(desired, report)
         if trigger is not model.Trigger.DRIFT_CORRECTION:
             self._drift.synced(report)

@@ -234,6 +234,18 @@ class LiveCache:
             self._stale.update(a for a in app_ids if a)
         self._stale_event.set()
 
+    def refresh(self, app_ids: Iterable[str]) -> None:
+        """Read these apps now (the controller just deployed them): the status a reader sees
+        after a run is the run's outcome, not the last event before it."""
+        wanted = {a for a in app_ids if a}
+        if not wanted:
+            return
+        try:
+            self._refetch_apps(wanted)
+        except marathon.MarathonError as e:
+            log.debug("refreshing %d app(s) failed: %s", len(wanted), e.message)
+            self._mark_stale(wanted)
+
     # -- refetching apps the events said changed --------------------------------------------
 
     def _refetch(self) -> None:

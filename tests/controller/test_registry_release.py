@@ -186,7 +186,10 @@ def test_a_broken_tag_from_the_registry_stops_in_the_first_wave(
                         == f"{host}/{repository}:v8r2p44")
         assert controller.image_of(CATALOG) == f"{host}/{repository}:v8r2p44"
         assert versions(controller, CATALOG) == catalog_versions, "a later wave got a write"
-        rows = {a["app_id"]: a for a in controller.get("/api/v1/apps")["apps"]}
+        # The status board follows the records within a second or so.
+        rows = controller.wait("both apps shown quarantined", lambda: (
+            r := {a["app_id"]: a for a in controller.get("/api/v1/apps")["apps"]})
+            and r[PORTAL]["quarantine"] and r[CATALOG]["quarantine"] and r)
         assert rows[PORTAL]["quarantine"], rows[PORTAL]
         assert "wave portal failed" in rows[CATALOG]["quarantine"], rows[CATALOG]
 

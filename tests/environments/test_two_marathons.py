@@ -86,7 +86,11 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         assert [(e["name"], e["marathon"], e["promoteFrom"]) for e in listed] == [
             ("cert", [cert.url], None), ("prod", [prod.url], "cert")]
         for name, apps in (("cert", stack.CERT_APPS), ("prod", stack.PROD_APPS)):
-            shown = requests.get(f"{url}/api/v1/environments/{name}/apps", timeout=10).json()
+            # The tags run before the deployment is over: in sync once it is (events, then the
+            # live cache, follow within a second or so).
+            shown = stack.eventually(f"{name} in sync", lambda n=name: (
+                s := requests.get(f"{url}/api/v1/environments/{n}/apps", timeout=10).json())
+                and {a["state"] for a in s["apps"]} == {"in sync"} and s, explain=explain)
             assert {a["app_id"] for a in shown["apps"]} == set(apps)
             assert {a["state"] for a in shown["apps"]} == {"in sync"}
         status = requests.get(f"{url}/api/v1/status", timeout=10).json()

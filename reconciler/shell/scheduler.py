@@ -56,6 +56,11 @@ class Scheduler:
             job_defaults={"max_instances": 2, "coalesce": True, "misfire_grace_time": None},
             timezone=dt.UTC)
         self._locks: dict[str, threading.Lock] = {}
+        # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for the
+        # running jobs; a job that asks for another (run_now, once) then waits for that lock
+        # forever. Our own lock and flag: once stopping, nothing more is asked of it.
+        self._asking = threading.Lock()
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -75,19 +80,27 @@ class Scheduler:
 
     def once(self, job_id: str, job: Callable[..., None], **kwargs: Any) -> None:
         """Run ``job(**kwargs)`` as soon as possible; replaces a queued job of that id."""
-        self._scheduler.add_job(_survive, args=(job_id, job), kwargs=kwargs, id=job_id,
-                                replace_existing=True)
+        with self._asking:
+            if self._stopping:
+                return
+            self._scheduler.add_job(_survive, args=(job_id, job), kwargs=kwargs, id=job_id,
+                                    replace_existing=True)
 
     def run_now(self, job_id: str) -> None:
-        job = self._scheduler.get_job(job_id)
-        if job is not None:
-            job.modify(next_run_time=_now())
-            self._scheduler.wakeup()
+        with self._asking:
+            if self._stopping:
+                return
+            job = self._scheduler.get_job(job_id)
+            if job is not None:
+                job.modify(next_run_time=_now())
+                self._scheduler.wakeup()
 
     def start(self) -> None:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        with self._asking:
+            self._stopping = True
         if self._scheduler.running:  # stopping a controller that never started is no error
             self._scheduler.shutdown(wait=True)
 

@@ -116,6 +116,14 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         for app_id in stack.CERT_APPS:
             assert f"{app_id}: healthy since" in refused.json()["detail"]
         check: dict[str, Any] = requests.get(f"{promote}/check", timeout=30).json()
+        # An image name is bounded before it reaches the promoter or the audit log.
+        huge = f"{url}/api/v1/environments/prod/promotions/{'a' * 5000}"
+        assert requests.post(huge, headers={"Authorization": f"Bearer {TOKEN}"},
+                             timeout=30).status_code == 422
+        assert requests.get(f"{huge}/check", timeout=30).status_code == 422
+        audit = requests.get(f"{url}/api/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"},
+                             timeout=30).json()
+        assert "a" * 300 not in str(audit)
         assert check["decision"] == "wait" and check["ready_at"]
         page = requests.get(f"{url}/environments/prod/promotions", timeout=30)
         assert page.ok and "Promotions from cert to prod" in page.text

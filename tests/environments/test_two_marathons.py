@@ -155,6 +155,11 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
                                     timeout=10).json()["promotions"] if p["targetRelease"]],
             explain=explain)
         assert promotions[0]["requestedBy"] == "carol"
+        # Production's release of the promotion commit says it is one.
+        released = requests.get(f"{url}/api/v1/environments/prod/releases", timeout=10).json()
+        cause = next(r["cause"] for r in released["releases"]
+                     if r["revision"] == promotions[0]["targetRelease"])
+        assert cause.startswith("promoted from cert (dirac v8r2p45) by carol"), cause
         assert promotions[0]["sourceRelease"] and promotions[0]["commit"] == promotions[0][
             "targetRelease"]
         assert set(live_apps(cert.url)) == set(stack.CERT_APPS)

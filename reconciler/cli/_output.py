@@ -17,6 +17,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 FORMATS = ("text", "json", "yaml")
 
+LIMIT_MAX = 1_000_000
+"""The largest ``--limit N`` a read command takes: beyond it a typo (``99999999999999999999``
+overflows the database's integers) is refused in one line."""
+
 _COLOURS = {
     model.AppState.QUARANTINED: "red", model.AppState.DEGRADED: "red",
     model.AppState.BLOCKED: "yellow", model.AppState.UNKNOWN: "magenta",

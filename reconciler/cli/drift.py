@@ -32,7 +32,7 @@ def command(state_dir: Path | None, open_only: bool, since: str | None, prefix: 
     except ValueError as e:
         click.echo(str(e), err=True)
         sys.exit(1)
-    with sync_cli.open_store(state_dir) as store:
+    with sync_cli.open_store(state_dir, reading=True) as store:
         found = store.drifts(open_only=open_only, since=after, prefix=prefix)
         if output == "html":
             now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -79,7 +79,8 @@ def _text(entry: records.HistoryEntry) -> str:
 @click.argument("app", required=False)
 @click.option("--since", metavar="WHEN",
               help="Only entries since then: a duration (30m, 2h, 7d) or an ISO date/time.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--limit", type=click.IntRange(min=1, max=_output.LIMIT_MAX), default=None,
+              metavar="N",
               help="Only the N newest entries (default: all).")
 @_output.output_option()
 @sync_cli.state_dir_option
@@ -97,7 +98,7 @@ def command(app: str | None, since: str | None, limit: int | None, output: str,
         since_at = since_filter.parse_since(since, now=time.time())
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--since") from None
-    with sync_cli.open_store(state_dir) as store:
+    with sync_cli.open_store(state_dir, reading=True) as store:
         entries = list(reversed(store.history(app_id=app_id, since=since_at)))[:limit]
     if output != "text":
         _output.structured([e.as_json() for e in entries], output)

@@ -20,9 +20,25 @@ from pathlib import Path
 import click
 
 from reconciler.cli import _output
-from reconciler.shell import config, environments, promoter
+from reconciler.shell import config, embedded, environments, promoter
 
 REFUSED = 3
+
+
+def _embedded_url(settings: config.Settings, *, names: list[str]) -> str | None:
+    """The embedded dev cluster's address, when one of the environments runs on it (no
+    Marathon of its own, ``RECONCILER_MARATHON_URL`` left at ``embedded``): the one the
+    ``reconciler run`` with this state dir started, found as ``reconciler status`` does."""
+    if not settings.embedded_marathon or all(
+            environments.find(settings, n).marathon_url for n in names):
+        return None
+    url = embedded.embedded_url(settings.state_dir)
+    if url is None:
+        raise config.BadConfiguration(
+            f"no Marathon URL: {', '.join(sorted(set(names)))} run on the embedded dev "
+            f"cluster and none runs with state dir {settings.state_dir} (start `reconciler "
+            f"run` with the same settings, or set {config.PREFIX}MARATHON_URL)")
+    return url
 
 
 @click.command()
@@ -44,9 +60,11 @@ def command(image: str, source: str | None, target: str, check: bool,
         settings = config.load(config_file=config_file)
         target_env = environments.find(settings, target)
         names = [target] + [n for n in (source or target_env.promote_from,) if n]
+        marathon_url = _embedded_url(settings, names=names)
         with tempfile.TemporaryDirectory(prefix="reconciler-promote-") as clone:
             opened = environments.open_for_promotion(settings, names=sorted(set(names)),
-                                                     copy_dir=Path(clone) / "repo")
+                                                     copy_dir=Path(clone) / "repo",
+                                                     marathon_url=marathon_url)
             try:
                 if check:
                     assessment = opened.promoter.assess(image, target=target, source=source)

@@ -47,7 +47,8 @@ def _app(app: records.ReleaseApp) -> str:
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--limit", type=click.IntRange(min=1, max=_output.LIMIT_MAX), default=None,
+              metavar="N",
               help="Only the N newest releases (default: all).")
 @_output.output_option()
 @sync_cli.state_dir_option
@@ -55,7 +56,7 @@ def command(limit: int | None, output: str, state_dir: Path | None) -> None:
     """Print the releases, newest first: author and message, trigger, images changed, each
     app's outcome and the release's overall outcome. A rolled-back release stays rolled back
     whatever runs later."""
-    with sync_cli.open_store(state_dir) as store:
+    with sync_cli.open_store(state_dir, reading=True) as store:
         found = store.releases(limit=limit)
     if output != "text":
         _output.structured([r.as_json() for r in found], output)

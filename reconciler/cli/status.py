@@ -59,7 +59,8 @@ def command(marathon_url: str | None, state_dir: Path | None, output: str) -> No
                        "embedded dev cluster runs with this state dir)", err=True)
             sys.exit(StatusExit.ERROR)
     live_error = None
-    with sync_cli.open_store(state_dir) as store, sync_cli.open_client(marathon_url) as client:
+    with sync_cli.open_store(state_dir, reading=True) as store, \
+            sync_cli.open_client(marathon_url) as client:
         try:
             live: list[model.JSON] | None = client.list_apps(embed=marathon.LIVE_EMBED)
         except marathon.MarathonError as e:

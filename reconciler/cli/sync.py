@@ -62,8 +62,16 @@ def marathon_option(function: Any) -> Any:
 
 
 @contextmanager
-def open_store(state_dir: Path | None) -> Iterator[records.RecordStore]:
-    store = records.open_store(state_dir or default_state_dir())
+def open_store(state_dir: Path | None, *, reading: bool = False
+               ) -> Iterator[records.RecordStore]:
+    """The record store of the state directory. ``reading``: a command that only reads
+    (releases, history, drift, status) stops with exit code 1 when there is none, instead
+    of creating an empty one where a typo pointed."""
+    try:
+        store = records.open_store(state_dir or default_state_dir(), existing=reading)
+    except records.NoRecords as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
     try:
         yield store
     finally:

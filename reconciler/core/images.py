@@ -12,11 +12,10 @@ watcher move ``tag`` forward itself (docs/releases.md).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core import model, parse
+from reconciler.core import model, parse, patterns
 
 
 class UnknownImage(Exception):
@@ -53,11 +52,10 @@ def check_catalog(parsed: parse.ParsedFile) -> list[model.Problem]:
         if pattern is None:
             continue
         try:
-            re.compile(pattern)
-        except re.error as e:
+            patterns.Pattern(pattern)
+        except patterns.BadPattern as e:
             at = parse.pointer("images", name, "update", "pattern")
-            problems.append(model.Problem(parsed.path, parsed.line_of(at),
-                                          f"{at}: not a regular expression: {e}"))
+            problems.append(model.Problem(parsed.path, parsed.line_of(at), f"{at}: {e}"))
     return problems
 
 

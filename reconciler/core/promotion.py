@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -250,3 +251,31 @@ def commit_message(*, verdict: Verdict, images_path: str, source: str, target: s
     lines.append(f"Promoted automatically to {target} after the soak (auto_promote)."
                  if automatic else f"Promoted to {target} by {requested_by or 'unknown'}.")
     return "\n".join(lines) + "\n"
+
+
+_PROMOTED = re.compile(r"\S+: (?P<image>\S+) \S+ -> (?P<tag>\S+) \(promoted from "
+                       r"(?P<source>[^\s)]+)\)\n")
+_BY = re.compile(r"^Promoted (?:automatically to \S+ after the soak|to \S+ by (?P<who>.+))\.$",
+                 re.M)
+
+
+@dataclass(frozen=True)
+class PromotionCommit:
+    """What a promotion commit's message says (the inverse of :func:`commit_message`)."""
+
+    source: str
+    image: str
+    tag: str
+    requested_by: str | None
+    """Who asked; None when it was automatic (or the message no longer says)."""
+
+
+def promotion_of(message: str | None) -> PromotionCommit | None:
+    """The promotion a commit's message records, else None (what the release view says
+    started a release)."""
+    found = _PROMOTED.match(message or "")
+    if found is None:
+        return None
+    by = _BY.search(message or "")
+    return PromotionCommit(source=found["source"], image=found["image"], tag=found["tag"],
+                           requested_by=by["who"] if by is not None else None)

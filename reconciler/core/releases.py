@@ -16,7 +16,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.core import model, retag
+from reconciler.core import model, promotion, retag
 
 
 class ReleaseOutcome(enum.StrEnum):
@@ -92,13 +92,20 @@ class ImageChange:
 def cause(*, trigger: str, author: str | None, message: str | None,
           requested_by: str | None) -> str:
     """Who or what started a release, in words: a tag the registry watch saw (its bump
-    commit), else the commit's author, and how the run came (poll, webhook, by whom)."""
+    commit), a promotion from another environment (its commit), else the commit's author,
+    and how the run came (poll, webhook, by whom)."""
     how = trigger + (f" by {requested_by}" if requested_by else "")
     bump = retag.bump_of(message)
     if bump is not None:
         image, old, new, digest = bump
         return (f"tag {new} of {image} seen in the registry ({old} -> {new}, "
                 f"{digest[:19]}), {how}")
+    promoted = promotion.promotion_of(message)
+    if promoted is not None:
+        who = (f" by {promoted.requested_by}" if promoted.requested_by
+               else " automatically after the soak")
+        return (f"promoted from {promoted.source} ({promoted.image} {promoted.tag}){who}, "
+                f"{how}")
     return f"commit by {author}, {how}" if author else how
 
 

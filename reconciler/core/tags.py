@@ -11,7 +11,9 @@ Pure. Three orders (:class:`model.TagOrder`):
   it is all digits) or, without one, by name.
 
 ``pattern`` also filters the other two orders (``v8r2p\\d+``: stay on the v8r2 line).
-Pre-releases qualify only when the policy allows them.
+Pre-releases qualify only when the policy allows them. ``pattern`` comes from the config
+repo: it is matched by :mod:`~reconciler.core.patterns`, bounded in length and time; a
+pattern too slow on any tag refuses the image (:class:`patterns.BadPattern`), never hangs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import packaging.version
 
-from reconciler.core import model
+from reconciler.core import model, patterns
 
 _LHCBDIRAC = re.compile(r"^v(?P<major>\d+)r(?P<minor>\d+)(?:p(?P<patch>\d+))?"
                         r"(?:-pre(?P<pre>\d+))?$")
@@ -93,11 +95,11 @@ def _semver(tag: str) -> _Ranked | None:
     return _Ranked(key=(version,), prerelease=version.is_prerelease)
 
 
-def _regex(tag: str, pattern: re.Pattern[str]) -> _Ranked | None:
-    match = pattern.fullmatch(tag)
-    if match is None:
+def _regex(tag: str, pattern: patterns.Pattern) -> _Ranked | None:
+    groups = pattern.fullmatch(tag)
+    if groups is None:
         return None
-    value = match.groupdict().get("key")
+    value = groups.get("key")
     if value is None:
         return _Ranked(key=(1, 0, tag), prerelease=False)
     # Digits compare as numbers (build 10 after build 9); mixed keys keep one type per slot.
@@ -112,7 +114,7 @@ _NOT_A_VERSION = {
 
 
 def _rank(tag: str, *, policy: model.UpdatePolicy,
-          pattern: re.Pattern[str] | None) -> tuple[_Ranked | None, Skipped | None]:
+          pattern: patterns.Pattern | None) -> tuple[_Ranked | None, Skipped | None]:
     """The tag's place in the order, or why it has none."""
     if policy.order == model.TagOrder.REGEX:
         assert pattern is not None, "the schema requires a pattern for the regex order"
@@ -131,9 +133,10 @@ def _rank(tag: str, *, policy: model.UpdatePolicy,
 def choose(tags: Iterable[str], *, current: str, policy: model.UpdatePolicy) -> Choice:
     """Rank ``tags`` (a registry's listing) under ``policy`` against the ``current`` tag.
 
-    Raises :class:`UnorderedTag` when ``current`` itself is not in the order.
+    Raises :class:`UnorderedTag` when ``current`` itself is not in the order, and
+    :class:`patterns.BadPattern` when the policy's pattern is too long or too slow.
     """
-    pattern = re.compile(policy.pattern) if policy.pattern is not None else None
+    pattern = patterns.Pattern(policy.pattern) if policy.pattern is not None else None
     # The current tag is judged by the order only: a pre-release or a tag outside the
     # pattern, set by hand, is still a place to compare from.
     current_rank = (_lhcbdirac(current) if policy.order == model.TagOrder.LHCBDIRAC

@@ -375,7 +375,7 @@ class Settings(pydantic_settings.BaseSettings):
         if text.strip() == EMBEDDED:
             raise BadConfiguration(
                 f"no Marathon URL: pass --marathon or set {PREFIX}MARATHON_URL (`embedded` "
-                "only means something to `run` and `status`)")
+                "only means something to `run`, `status` and `promote`)")
         try:
             parsed = values.marathon_urls(text)
         except ValueError as e:

@@ -119,7 +119,8 @@ class Controller:
         self._checks = 0
         self._last_checked_at: float | None = None
         self._registry = registry_job.RegistryJob(
-            settings, on_bumped=lambda: self.trigger_poll(model.Trigger.POLL), leads=self.leads
+            settings, on_bumped=lambda: self.trigger_poll(model.Trigger.POLL), leads=self.leads,
+            has_policies=lambda: registry_job.has_policies(self._desired),
         ) if registry_job.applies_to(settings, source) else None
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -190,7 +190,8 @@ class Engine:
                         revision=desired.revision, app_id=result.app_id,
                         action=str(result.action), outcome=str(result.outcome),
                         reason=result.reason, run_id=run.run_id,
-                        started_at=self._wall(result.started_at))
+                        started_at=self._wall(result.started_at),
+                        finished_at=self._wall(result.finished_at))
                 for result in results:
                     if result.outcome in (model.Outcome.ROLLED_BACK, model.Outcome.FAILED) \
                             and result.deployment_id is not None:

@@ -44,8 +44,9 @@ def find(settings: config.Settings, name: str) -> config.Environment:
         if env.name == name:
             return env
     known = ", ".join(e.name for e in settings.environments) or "none declared"
-    raise config.BadConfiguration(f"no environment {name!r} (known: {known}; set "
-                                  f"{config.PREFIX}ENVIRONMENTS)")
+    raise config.BadConfiguration(
+        f"no environment {name!r} (known: {known}; declare them as for `reconciler run`: "
+        f"{config.PREFIX}ENVIRONMENTS, or `environments:` in the --config file)")
 
 
 def environment_settings(settings: config.Settings, env: config.Environment
@@ -177,10 +178,12 @@ class Opened:
             client.close()
 
 
-def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_dir: Path
-                       ) -> Opened:
+def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_dir: Path,
+                       marathon_url: str | None = None) -> Opened:
     """The environments ``names`` with their records and Marathon clients, for a promoter
-    outside ``reconciler run``."""
+    outside ``reconciler run``. ``marathon_url`` replaces ``RECONCILER_MARATHON_URL`` for the
+    environments that name no Marathon of their own (the embedded dev cluster's address,
+    as for :func:`build`)."""
     stores: list[records.RecordStore] = []
     clients: list[marathon.MarathonClient] = []
     sides: dict[str, promoter.Side] = {}
@@ -189,7 +192,8 @@ def open_for_promotion(settings: config.Settings, *, names: Sequence[str], copy_
             env = find(settings, name)
             own = environment_settings(settings, env)
             stores.append(records.open_store(own.state_dir, url=own.database_url))
-            clients.append(marathon.MarathonClient(own.client_settings()))
+            clients.append(marathon.MarathonClient(own.client_settings(
+                urls=None if env.marathon_url else marathon_url)))
             sides[name] = promoter.Side(environment=env, records=stores[-1],
                                         live_apps=_live_apps(clients[-1]))
     except BaseException:

@@ -8,6 +8,10 @@ remote, a tag or a commit sha cannot take a bump commit (checked once, at the fi
 now (``on_bumped``), so the new tag rolls out within one registry check, not one registry
 check plus one Git poll. Nothing here raises out of the job: a registry down, access refused
 or a push refused is logged, counted, shown on ``/readyz`` and retried after a backoff.
+
+While the desired state the controller last loaded has no image with an update policy (or
+none was loaded yet), a check does nothing at all: no clone, no fetch, nothing on
+``/readyz`` (a config repo that cannot be read is the poll's error, said once, there).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import threading
 from collections.abc import Callable
 
+from reconciler.core import model
 from reconciler.shell import (
     bumper,
     config,
@@ -40,17 +45,26 @@ def applies_to(settings: config.Settings, source: gitsource.Source) -> bool:
             and not any(c in ref for c in "*?["))
 
 
+def has_policies(desired: model.DesiredState | None) -> bool:
+    """True when ``desired`` (None: not loaded yet) has an image with an update policy."""
+    return desired is not None and any(ref.update is not None
+                                       for ref in desired.images.values())
+
+
 class RegistryJob:
     """One registry check per call of :meth:`run`; the scheduler repeats it."""
 
     def __init__(self, settings: config.Settings, *,
                  on_bumped: Callable[[], None] = lambda: None,
                  leads: Callable[[], bool] = lambda: True,
+                 has_policies: Callable[[], bool] = lambda: True,
                  session: registry.Session | None = None) -> None:
         self._settings = settings
         self._on_bumped = on_bumped
         self._leads = leads
         """Only the leader of several replicas watches the registry (one bump, not two)."""
+        self._has_policies = has_policies
+        """Whether the desired state last loaded names an image with an update policy."""
         self._session = session
         self._copy = bumper.working_copy(settings, settings.state_dir / "registry-watch")
         self._backoff = scheduler.Backoff(base=min(5.0, settings.registry_interval))
@@ -72,6 +86,10 @@ class RegistryJob:
 
     def run(self) -> None:
         if self.disabled is not None or self._backoff.waiting() or not self._leads():
+            return
+        if not self._has_policies():
+            with self._lock:
+                self._error = None  # the last policy went: so did its registry's error
             return
         try:
             if not self._branch_checked:

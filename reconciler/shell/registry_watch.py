@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from reconciler.core import images as imaging
 from reconciler.core import load as loading
-from reconciler.core import model, parse, retag, tags, validate
+from reconciler.core import model, parse, patterns, retag, tags, validate
 from reconciler.shell import bumper, registry
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def survey(catalog: Mapping[str, model.ImageRef], *,
         except registry.RegistryError as e:
             reports.append(_with(report, error=e.reason))
             continue
-        except tags.UnorderedTag as e:
+        except (tags.UnorderedTag, patterns.BadPattern) as e:
             reports.append(_with(report, error=str(e)))
             continue
         reports.append(ImageReport(

@@ -31,6 +31,7 @@ AUDIT_PAGE = 100
 APPS_PAGE = 1000
 APPS_PAGE_MAX = 10_000
 AUDIT_PAGE_MAX = 1000
+RELEASES_PAGE_MAX = 1000
 
 
 _Override = Annotated[str | None, fastapi.Query(max_length=500,
@@ -187,9 +188,10 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {"revisions": deps.records.revisions()}
 
     @router.get("/releases")
-    def releases(limit: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
-        """Releases, newest first: author, message, trigger, images changed, per-app and
-        overall outcome."""
+    def releases(limit: Annotated[int, fastapi.Query(ge=1, le=RELEASES_PAGE_MAX)
+                                  ] = RELEASES_PAGE_MAX) -> dict[str, Any]:
+        """Releases, newest first (at most ``limit``): author, message, trigger, images
+        changed, per-app and overall outcome."""
         return {"releases": [r.as_json() for r in deps.records.releases(limit=limit)]}
 
     @router.get("/audit")

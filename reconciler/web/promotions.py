@@ -13,12 +13,19 @@ Added to the environment's API router by :func:`reconciler.web.api.api_router`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi
 
 from reconciler.shell import promoter
 from reconciler.web import context
+
+IMAGE_NAME_MAX = 200
+"""An image is named in ``images.yaml`` (lower-case letters, digits, ``._-``): a longer or
+other name is refused (422) before it reaches the promoter or the audit log."""
+
+ImageName = Annotated[str, fastapi.Path(max_length=IMAGE_NAME_MAX,
+                                        pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")]
 
 
 def add_routes(router: fastapi.APIRouter, *, deps: context.Deps, needs_token: Any) -> None:
@@ -31,7 +38,7 @@ def add_routes(router: fastapi.APIRouter, *, deps: context.Deps, needs_token: An
                 "promotions": [p.as_json() for p in deps.records.promotions()]}
 
     @router.get("/promotions/{image}/check")
-    def check(image: str) -> dict[str, Any]:
+    def check(image: ImageName) -> dict[str, Any]:
         try:
             return promotions.assess(image)
         except promoter.PromotionError as e:
@@ -39,7 +46,7 @@ def add_routes(router: fastapi.APIRouter, *, deps: context.Deps, needs_token: An
 
     # A default, not an Annotated alias: annotations are strings, resolved in module globals.
     @router.post("/promotions/{image}")
-    def promote(image: str, who: str = needs_token) -> dict[str, Any]:
+    def promote(image: ImageName, who: str = needs_token) -> dict[str, Any]:
         """Promote ``image`` from the source environment if it has soaked; otherwise 409
         saying which app holds it back and since when it is healthy."""
         try:

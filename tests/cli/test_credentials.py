@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.shell import records
 from tests.shell import servers
 from tests.shell.servers import Reply
 
@@ -29,6 +30,7 @@ def test_the_command_sends_the_hosts_marathon_credentials(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     env.update(RECONCILER_MARATHON_USERNAME="ops", RECONCILER_MARATHON_PASSWORD_FILE=str(password),
                RECONCILER_STATE_DIR=str(tmp_path / "state"))
+    records.open_store(tmp_path / "state").close()  # status reads records a run wrote
     with servers.serve() as marathon:
         marathon.on("GET", "/v2/apps", Reply(body={"apps": []}))
         marathon.on("GET", "/v2/deployments", Reply(body=[]))

@@ -93,3 +93,20 @@ def test_refused_or_unreachable_registries_are_errors_with_a_reason(
                                                    f"http://127.0.0.1:{free_port()}")))
     assert down.returncode == 1
     assert "unreachable" in down.stdout and "Traceback" not in down.stderr
+
+
+def test_a_pattern_that_backtracks_forever_is_an_error_not_a_hang(
+        server: registries.Registry, tmp_path: Path) -> None:
+    # The reviewer's images.yaml: nested quantifiers and a tag that almost matches them
+    # (with Python's re, `reconciler images` never ended). (a|aa)+ backtracks in any engine.
+    for tag in ("v8r2p44", "a" * 60):  # a repository of its own: the others' tags stay
+        server.push("lhcb/hostile", tag)
+    root = folder(tmp_path, server.url)
+    text = (root / "images.yaml").read_text()
+    (root / "images.yaml").write_text(text.replace("repository: lhcb/lhcbdirac", (
+        "repository: lhcb/hostile")).replace(
+        "order: lhcbdirac}", "order: regex, pattern: '(a|aa)+b|v8r2p\\d+'}"))
+    result = run_images("--auth-file", str(auth_file(tmp_path, server.port)), str(root))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lhcbdirac: v8r2p44, registry" in result.stdout, result.stdout
+    assert "took too long" in result.stdout and "Traceback" not in result.stderr

@@ -226,3 +226,24 @@ def test_registry_down_or_refusing_is_retried_and_visible_never_a_crash(
             assert controller.process.poll() is None  # never a crash
             assert controller.get("/api/v1/status")["revision"]  # Git and Marathon go on
             assert len(commits(controller)) == 1
+
+
+def test_without_an_update_policy_the_watch_does_nothing_and_says_nothing(
+        tmp_path: Path) -> None:
+    # The stack's images.yaml moves its tag by hand: no image has an update policy.
+    with running(tmp_path, poll_interval=0.5, serve_git=True,
+                 extra_env={"RECONCILER_REGISTRY_INTERVAL": "0.2"}) as controller:
+        first_sync(controller)
+        assert controller.git is not None
+        controller.git.stop()  # the config repo becomes unreachable
+        # The poll says so (its own reason); by then the watch had many turns (0.2s each).
+        controller.wait("the poll to fail three times", lambda: metric(
+            controller, "reconciler_git_errors_total") >= 3)
+        reasons = controller.wait("/readyz to name the repo", lambda: [
+            r for r in readyz(controller)["reasons"] if "git" in r.lower()])
+        assert not [r for r in readyz(controller)["reasons"]
+                    if r.startswith("registry watch")], reasons
+        assert metric(controller, "reconciler_registry_checks_total") == 0
+        assert metric(controller, "reconciler_registry_errors_total") == 0
+        # Nothing at all: not even a working copy of the config repo for bumps.
+        assert not (tmp_path / "state" / "registry-watch").exists()

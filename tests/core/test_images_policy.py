@@ -69,7 +69,9 @@ def test_a_pinned_digest_goes_into_the_reference() -> None:
      "images.yaml:5: /images/lhcbdirac/update: 'pattern' is a required property"),
     ("      registry: r.example.org\n      order: regex\n      pattern: 'v8r2p(\\d+'",
      "images.yaml:8: /images/lhcbdirac/update/pattern: not a regular expression: "
-     "missing ), unterminated subpattern"),
+     "missing ) at position 9"),
+    ("      registry: r.example.org\n      order: regex\n      pattern: '" + "a" * 201 + "'",
+     "images.yaml:8: /images/lhcbdirac/update/pattern: 'aaaa"),
     ("      registry: r.example.org\n      order: semver\n      push: merge-request",
      "images.yaml:8: /images/lhcbdirac/update/push: 'merge-request' is not one of"),
     ("      registry: r.example.org\n      order: semver\n      pin_digest: true",

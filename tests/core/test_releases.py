@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core import model, releases, retag
+from reconciler.core import model, promotion, releases, retag
 from reconciler.core.releases import ReleaseOutcome as R
 
 OK, RB, FAIL, TIMEOUT, SKIP = (model.Outcome.SUCCEEDED, model.Outcome.ROLLED_BACK,
@@ -66,3 +66,23 @@ def test_a_bump_commit_says_the_release_came_from_a_tag_seen_in_the_registry() -
     assert by_hand == "commit by Alice Release, webhook"
     assert releases.cause(trigger="manual", author=None, message=None,
                           requested_by="bob") == "manual by bob"
+
+
+@pytest.mark.parametrize(("requested_by", "automatic", "expected"), [
+    ("carol", False, "promoted from cert (lhcbdirac v8r2p46) by carol, poll"),
+    (None, True, "promoted from cert (lhcbdirac v8r2p46) automatically after the soak, poll"),
+])
+def test_a_promotion_commit_says_the_release_was_promoted_from_another_environment(
+        requested_by: str | None, automatic: bool, expected: str) -> None:
+    verdict = promotion.Verdict(decision=promotion.Decision.PROMOTE, image="lhcbdirac",
+                                tag="v8r2p46", target_tag="v8r2p45", soak=3600,
+                                apps=("/dirac/web/portal",))
+    message = promotion.commit_message(
+        verdict=verdict, images_path="prod/images.yaml", source="cert", target="prod",
+        source_revision="a" * 40, requested_by=requested_by, automatic=automatic,
+        evidence=[promotion.AppEvidence(app_id="/dirac/web/portal",
+                                        live_image="lhcbdirac:v8r2p46", health="healthy",
+                                        healthy_since=1_764_000_000.0)])
+    said = releases.cause(trigger="poll", author="reconciler", message=message,
+                          requested_by=None)
+    assert said == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core import model, tags
+from reconciler.core import model, patterns, tags
 
 LHCBDIRAC_TAGS = ["v8r2p9", "v8r2p10", "v8r2p44", "v8r2p45", "v8r2p46", "v8r3-pre1",
                   "v8r3-pre2", "latest", "v8r2p46-centos7", "master", "v10r0", "v9r1p3"]
@@ -114,3 +114,32 @@ def test_regex_order(listing: list[str], current: str, pattern: str,
     choice = tags.choose(listing, current=current, policy=policy("regex", pattern=pattern))
     assert choice.candidate == expected
     assert all(s.skip in (tags.Skip.NOT_MATCHING, tags.Skip.OLDER) for s in choice.skipped)
+
+
+# A pattern from the config repo is untrusted: nested quantifiers backtrack exponentially
+# on a tag that almost matches. With Python's re this match never ends and holds the GIL
+# (the controller stops answering); each match is bounded, so these tests end at once.
+HOSTILE_TAG = "a" * 36 + "1"
+
+
+@pytest.mark.timeout(30)
+def test_the_reviewers_nested_quantifiers_do_not_hang_the_ranking() -> None:
+    choice = tags.choose(["v8r2p44", "v8r2p46", HOSTILE_TAG], current="v8r2p44",
+                         policy=policy("regex", pattern=r"(a+)+b|v8r2p\d+"))
+    assert choice.candidate == "v8r2p46"
+    assert any(s.tag == HOSTILE_TAG and s.skip is tags.Skip.NOT_MATCHING
+               for s in choice.skipped)
+
+
+@pytest.mark.timeout(30)
+def test_a_pattern_too_slow_on_a_tag_refuses_the_image_with_a_reason() -> None:
+    with pytest.raises(patterns.BadPattern, match=r"pattern '\(a\|aa\)\+c\|v8r2p\\\\d\+' "
+                                                  r"took too long on 'aaaa"):
+        tags.choose(["v8r2p46", "a" * 60], current="v8r2p44",
+                    policy=policy("regex", pattern=r"(a|aa)+c|v8r2p\d+"))
+
+
+def test_a_pattern_longer_than_the_bound_is_refused_before_it_is_compiled() -> None:
+    with pytest.raises(patterns.BadPattern, match="more than 200"):
+        tags.choose(["v8r2p46"], current="v8r2p44",
+                    policy=policy("regex", pattern="v8r2p\\d+|" + "(a)" * 100))

@@ -116,6 +116,14 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         for app_id in stack.CERT_APPS:
             assert f"{app_id}: healthy since" in refused.json()["detail"]
         check: dict[str, Any] = requests.get(f"{promote}/check", timeout=30).json()
+        # An image name is bounded before it reaches the promoter or the audit log.
+        huge = f"{url}/api/v1/environments/prod/promotions/{'a' * 5000}"
+        assert requests.post(huge, headers={"Authorization": f"Bearer {TOKEN}"},
+                             timeout=30).status_code == 422
+        assert requests.get(f"{huge}/check", timeout=30).status_code == 422
+        audit = str(requests.get(f"{url}/api/v1/environments/prod/audit", timeout=30,
+                                 headers={"Authorization": f"Bearer {TOKEN}"}).json())
+        assert "dirac cert -> prod" in audit and "a" * 300 not in audit, audit[:2000]
         assert check["decision"] == "wait" and check["ready_at"]
         page = requests.get(f"{url}/environments/prod/promotions", timeout=30)
         assert page.ok and "Promotions from cert to prod" in page.text
@@ -147,6 +155,11 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
                                     timeout=10).json()["promotions"] if p["targetRelease"]],
             explain=explain)
         assert promotions[0]["requestedBy"] == "carol"
+        # Production's release of the promotion commit says it is one.
+        released = requests.get(f"{url}/api/v1/environments/prod/releases", timeout=10).json()
+        cause = next(r["cause"] for r in released["releases"]
+                     if r["revision"] == promotions[0]["targetRelease"])
+        assert cause.startswith("promoted from cert (dirac v8r2p45) by carol"), cause
         assert promotions[0]["sourceRelease"] and promotions[0]["commit"] == promotions[0][
             "targetRelease"]
         assert set(live_apps(cert.url)) == set(stack.CERT_APPS)

@@ -181,6 +181,26 @@ def test_a_registry_that_is_down_is_a_failed_outcome_not_a_crash(tmp_path: Path)
     assert len(history(upstream)) == before
 
 
+@pytest.mark.timeout(60)
+def test_a_pattern_that_backtracks_forever_is_a_failed_outcome_not_a_hang(
+        anonymous: registries.Registry, tmp_path: Path) -> None:
+    # images.yaml is untrusted: nested quantifiers against a tag that almost matches
+    # backtrack exponentially (with Python's re this check never ended).
+    repository = fresh_repository()
+    for tag in ("v8r2p44", "v8r2p46", "a" * 60):
+        anonymous.push(repository, tag)
+    images = images_yaml(registry_url=anonymous.url, repository=repository,
+                         options="      pattern: '(a|aa)+c|v8r2p\\d+'")
+    upstream, copy = config_repo(tmp_path, images.replace("order: lhcbdirac", "order: regex"))
+    before = len(history(upstream))
+
+    (outcome,) = registry_watch.check_once(copy, repo_path="desired-state")
+
+    assert outcome.action == registry_watch.Action.FAILED
+    assert "took too long" in outcome.reason, outcome.reason
+    assert len(history(upstream)) == before
+
+
 def test_auth_refused_is_a_failed_outcome_and_credentials_from_the_host_work(
         basic: registries.Registry, tmp_path: Path) -> None:
     repository = fresh_repository()

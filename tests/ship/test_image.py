@@ -172,6 +172,15 @@ def test_the_wheel_built_like_the_image_installs_a_working_command(tmp_path: Pat
 
     assert migration_scripts(installed) == migration_scripts(REPO_ROOT / "reconciler")
     assert "shell/records/migrations/env.py" in migration_scripts(installed)
+    # A read command never creates a store; opening one migrates it with those scripts.
+    history = subprocess.run([command, "history", "--state-dir", str(tmp_path / "state")],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert history.returncode == 1 and "no records at" in history.stderr, history.stderr
+    subprocess.run([str(python), "-c", "import pathlib, sys; from reconciler.shell import "
+                    "records; records.open_store(pathlib.Path(sys.argv[1])).close()",
+                    str(tmp_path / "state")], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=60)
     history = subprocess.run([command, "history", "--state-dir", str(tmp_path / "state")],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
                              check=False)

@@ -71,6 +71,11 @@ def test_a_release_goes_wave_by_wave_and_a_broken_tag_stops_in_the_first_wave(
     assert live[PORTAL]["version"] < live[CATALOG]["version"] < live[EXECUTOR]["version"]
     started = {a["app"]: a["startedAt"] for a in release(state)["apps"]}
     assert started[PORTAL] <= started[CATALOG] <= started[EXECUTOR]
+    # Each app's end is its own, not the run's: the portal's deployment ended before its
+    # wave's soak did, and so before the catalog (next wave) started.
+    ended = {a["app"]: a["at"] for a in release(state)["apps"]}
+    assert ended[PORTAL] <= waves[0]["finishedAt"], (ended, waves)
+    assert ended[PORTAL] <= started[CATALOG], (ended, started)
 
     untouched = {a: cluster.versions(devcluster.url, a) for a in (CATALOG, EXECUTOR)}
     cluster.set_tag(repo, "v8r2p47-broken")

@@ -171,6 +171,12 @@ def test_dashboard_pages_read_without_login_and_use_no_external_asset(site: Site
     assert requests.get(f"{site.url}/apps/no/such/app", timeout=10).status_code == 404
 
 
+def test_releases_pages_are_bounded_like_the_audit(site: Site) -> None:
+    too_many = requests.get(f"{site.url}/api/v1/releases?limit=100000000", timeout=10)
+    assert too_many.status_code == 422, too_many.text
+    assert requests.get(f"{site.url}/api/v1/releases?limit=1000", timeout=10).ok
+
+
 def test_releases_say_trigger_images_and_how_each_app_ended(site: Site) -> None:
     body = requests.get(f"{site.url}/api/v1/releases", timeout=10).json()
     [release] = body["releases"]

@@ -51,11 +51,11 @@ from reconciler.shell.records.rows import (
     definition_digest,
     iso,
 )
-from reconciler.shell.records.store import RecordStore, open_store
+from reconciler.shell.records.store import NoRecords, RecordStore, open_store
 
 __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
-    "HistoryKind", "HistoryRecord", "Intent", "PendingChange", "Promotion", "Quarantine",
-    "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback", "Run",
-    "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso", "open_store",
+    "HistoryKind", "HistoryRecord", "Intent", "NoRecords", "PendingChange", "Promotion",
+    "Quarantine", "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback",
+    "Run", "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso", "open_store",
 ]

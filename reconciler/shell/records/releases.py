@@ -69,16 +69,19 @@ class ReleaseStore(database.Store):
 
     def finish_release_app(
         self, *, revision: str, app_id: str, action: str, outcome: str, reason: str | None,
-        run_id: int | None, started_at: float | None = None,
+        run_id: int | None, started_at: float | None = None, finished_at: float | None = None,
     ) -> None:
-        """Record how the app's change of ``revision`` ended (a release must be open), and
-        when it started (None: never started, a later wave's app)."""
+        """Record how the app's change of ``revision`` ended (a release must be open), when
+        it started (None: never started, a later wave's app) and when it ended (None: now;
+        a run's results are written together when the run ends, after each app's own end)."""
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_releases.c.revision).where(
                     _releases.c.revision == revision)).first() is None:
                 return  # not a release (a folder synced before releases were recorded, say)
             values: dict[str, Any] = {"action": action, "outcome": outcome, "reason": reason,
-                                      "run_id": run_id, "at": self._db.now()}
+                                      "run_id": run_id,
+                                      "at": self._db.now() if finished_at is None
+                                      else finished_at}
             if started_at is not None or outcome == str(model.Outcome.SKIPPED):
                 values["started_at"] = started_at  # a rollback keeps the change's start
             self._upsert(conn, revision=revision, app_id=app_id, values=values)

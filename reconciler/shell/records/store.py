@@ -58,11 +58,25 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
         self._db.close()
 
 
+DATABASE_FILE = "reconciler.db"
+
+
+class NoRecords(Exception):
+    """A command that only reads found no record store where it was told to look (a typo in
+    ``--state-dir``): stop and say where; never create one there."""
+
+
 def open_store(
-    state_dir: Path, *, url: str | None = None, clock: database.Clock = time.time
+    state_dir: Path, *, url: str | None = None, clock: database.Clock = time.time,
+    existing: bool = False,
 ) -> RecordStore:
-    """The store at ``url``, or SQLite in ``state_dir`` (created if missing)."""
+    """The store at ``url``, or SQLite in ``state_dir`` (created if missing, unless
+    ``existing``: then :class:`NoRecords` when ``state_dir`` holds no database)."""
     if url is None:
+        path = state_dir / DATABASE_FILE
+        if existing and not path.is_file():
+            raise NoRecords(f"no records at {state_dir} (no {DATABASE_FILE} there: is the "
+                            "state directory right?)")
         state_dir.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{state_dir / 'reconciler.db'}"
+        url = f"sqlite:///{path}"
     return RecordStore(url, clock=clock)

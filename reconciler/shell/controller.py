@@ -252,6 +252,11 @@ class Controller:
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> readiness.Status:
+        if self.leadership is not None and not self.leads():
+            return readiness.follower_status(
+                self.records, ref=self.settings.repo_ref, source=self._source_name(),
+                leadership=self.leadership.view().as_json(),
+                event_stream_error=self._live.stream_error)
         with self._state_lock:
             return readiness.Status(
                 revision=self._synced, seen_revision=self._seen, ref=self.settings.repo_ref,
@@ -275,9 +280,12 @@ class Controller:
 
     def not_ready_because(self) -> list[str]:
         """Why the controller is not ready (``/readyz``), empty when it is (one small write
-        to the records is tried each time)."""
+        to the records is tried each time; a follower, which writes nothing, reads)."""
         try:
-            self.records.probe_write()
+            if self.leads():
+                self.records.probe_write()
+            else:
+                self.records.probe_read()
             probe = None
         except records.StoreUnavailable as e:
             probe = str(e)
@@ -562,20 +570,17 @@ def build(settings: config.Settings, *, marathon_url: str | None = None) -> Cont
     """A controller wired from settings (source, client, store, notifier); not started.
 
     ``marathon_url`` replaces ``settings.marathon_url`` (the embedded dev cluster's address).
-    Raises :class:`signatures.SignatureError` when the trusted keys file holds no usable key
-    (said once, at start, not at every poll).
     """
-    keyring = signatures.Keyring(
-        home=settings.state_dir / "gnupg" / "trusted",
-        trusted_keys_file=settings.trusted_keys_file,
-        allowed_signers_file=settings.allowed_signers_file) if settings.verify_signatures else None
-    if keyring is not None:
-        keyring.environment()
     source = gitsource.open_source(
         settings.repo_url, ref=settings.repo_ref, path=settings.repo_path,
         cache_dir=settings.state_dir / "git", token=settings.git_token,
         ssh_key_file=settings.git_ssh_key_file,
-        known_hosts_file=settings.git_known_hosts_file, keyring=keyring)
+        known_hosts_file=settings.git_known_hosts_file,
+        keyring=signatures.Keyring(
+            home=settings.state_dir / "gnupg" / "trusted",
+            trusted_keys_file=settings.trusted_keys_file,
+            allowed_signers_file=settings.allowed_signers_file)
+        if settings.verify_signatures else None)
     leader = leadership.from_settings(settings) if settings.zk_url else None
     client = marathon.MarathonClient(settings.client_settings(urls=marathon_url),
                                      fence=leader.fence if leader else None)

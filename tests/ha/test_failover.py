@@ -10,6 +10,7 @@ two replicas ever wrote in overlapping terms.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,13 +181,17 @@ def test_a_follower_reports_the_leaders_last_sync_from_the_records_and_writes_no
     assert eventually(lambda: converged(dev.url, "v1")), logs(group)
     # The follower applied nothing: what it says comes from the leader's run record.
     assert eventually(lambda: (other.status() or {}).get("revision") == head), (
-        other.status(), logs(group))
+        json.dumps(other.status()), logs(group))
     status = other.status() or {}
     assert (status["lastSyncedRevision"], status["seenRevision"], status["lastOutcome"]) == (
         head, head, "succeeded"), status
     assert status["lastSyncAt"] is not None, status
     assert (status["leadership"]["role"], status["leadership"]["leaderUrl"]) == (
         "follower", first.url), status
+    page = requests.get(f"{other.url}/", timeout=10)
+    assert page.status_code == 200
+    header = page.text.split('id="replica">', 1)[1].split("</header>", 1)[0]
+    assert "follower" in header and first.url in header and head[:12] in header, header
     ready = requests.get(f"{other.url}/readyz", timeout=10)
     assert (ready.status_code, ready.json()["status"]["revision"]) == (200, head), ready.text
     # Its readiness probe reads the shared records, it never writes one (a write would

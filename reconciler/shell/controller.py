@@ -7,7 +7,7 @@ Wiring only. Four things run in the background:
              "poll"/"webhook"). A webhook only moves this job to *now*.
     drift    every RECONCILER_DRIFT_INTERVAL (and at once after a Marathon API write to a
              managed app): the live apps of :mod:`livecache`, handed to :mod:`driftcheck`,
-             which records drift and says which apps to correct (trigger "drift-correction").
+             which records drift and runs the corrections (trigger "drift-correction").
     events   :mod:`livecache` follows Marathon's event stream into memory (a full read at
              start, after a gap and every RECONCILER_RESYNC_INTERVAL; polling while the stream
              is down); ``api_post_event`` for a managed app triggers the drift job now and
@@ -253,6 +253,11 @@ class Controller:
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> readiness.Status:
+        if self.leadership is not None and not self.leads():
+            return readiness.follower_status(
+                self.records, ref=self.settings.repo_ref, source=self._source_name(),
+                leadership=self.leadership.view().as_json(),
+                event_stream_error=self._live.stream_error)
         with self._state_lock:
             return readiness.Status(
                 revision=self._synced, seen_revision=self._seen, ref=self.settings.repo_ref,
@@ -276,9 +281,12 @@ class Controller:
 
     def not_ready_because(self) -> list[str]:
         """Why the controller is not ready (``/readyz``), empty when it is (one small write
-        to the records is tried each time)."""
+        to the records is tried each time; a follower, which writes nothing, reads)."""
         try:
-            self.records.probe_write()
+            if self.leads():
+                self.records.probe_write()
+            else:
+                self.records.probe_read()
             probe = None
         except records.StoreUnavailable as e:
             probe = str(e)
@@ -489,37 +497,13 @@ class Controller:
             to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines.all(),
                                                  live_apps=live_apps, attributions=attributions)
         if to_correct:
-            report = self._reconcile(desired, trigger=model.Trigger.DRIFT_CORRECTION,
-                                     only=sorted(to_correct))
-            held = driftcheck.held_back(report, to_correct)
-            self._drift.corrected(report, {a: d for a, d in to_correct.items() if a not in held})
-            for app_id, drift_id in sorted(held.items()):
-                self._correct_to_baseline(desired, app_id=app_id, drift_id=drift_id)
+            driftcheck.correct(
+                self._drift, self._baselines, self.records, desired=desired, drifts=to_correct,
+                reconcile=lambda state, only: self._reconcile(
+                    state, trigger=model.Trigger.DRIFT_CORRECTION, only=only))
         else:
             self._checked("drift")
         self._announce()
-
-    def _correct_to_baseline(self, desired: model.DesiredState, *, app_id: str,
-                             drift_id: int) -> None:
-        """Put a drifted app back to what was last applied to it, when the newest revision
-        cannot go out (it, or a dependency, is quarantined): a scale-back, or the last good
-        definition, needs nothing of the quarantined release."""
-        applied = self.records.last_applied().get(app_id)
-        baseline = self._baselines.all().get(app_id)
-        if applied is None or baseline is None:
-            self._drift.corrected(runreport.RunReport(
-                run_id=None, revision=desired.revision, trigger=model.Trigger.DRIFT_CORRECTION,
-                dry_run=False, plan=None, results=(), resumed=(), health={},
-                error="no definition was ever applied to put back"), {app_id: drift_id})
-            return
-        last_good = model.DesiredState(
-            revision=applied.revision,
-            apps={app_id: model.DesiredApp(app_id=app_id, definition=baseline,
-                                           source_path=f"applied:{applied.revision}")},
-            images=desired.images, settings=desired.settings)
-        report = self._reconcile(last_good, trigger=model.Trigger.DRIFT_CORRECTION,
-                                 only=(app_id,))
-        self._drift.corrected(report, {app_id: drift_id})
 
     def _checked(self, kind: str) -> None:
         """A poll, drift check or sync found nothing to change: count it, record no run."""

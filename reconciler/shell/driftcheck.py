@@ -6,7 +6,8 @@ Per app: :func:`reconciler.core.drift.find_drift` says whether live differs from
 decides: correct (the controller re-applies desired), report, or stop a fight. Every drift
 ends in a recorded action: corrected (by which run) or blocked (why) through
 :meth:`DriftCheck.corrected` once the correction run is over, reported (why), or
-overwritten by the sync of a revision (:meth:`DriftCheck.synced`).
+overwritten by the sync of a revision (:meth:`DriftCheck.synced`). :func:`correct` runs the
+corrections the check asked for (the controller hands it its reconcile).
 """
 
 from __future__ import annotations
@@ -323,3 +324,42 @@ def held_back(report: runreport.RunReport, drifts: Mapping[str, int]) -> dict[st
             planning.SkipReason.OUTSIDE_WINDOW)
     skipped = {s.app_id for s in (report.plan.skipped if report.plan else ()) if s.reason in held}
     return {a: d for a, d in drifts.items() if a in skipped}
+
+
+Reconcile = Callable[[model.DesiredState, Sequence[str]], runreport.RunReport]
+"""``(desired, only these apps) -> the report`` of a drift-correction run (the controller's)."""
+
+
+def correct(check: DriftCheck, baselines: Baselines, store: records.RecordStore, *,
+            desired: model.DesiredState, drifts: Mapping[str, int],
+            reconcile: Reconcile) -> None:
+    """Correct drifted apps (``drifts``: app id -> drift id) to ``desired``; an app whose
+    revision the run held back is put back to what was last applied to it instead."""
+    report = reconcile(desired, sorted(drifts))
+    held = held_back(report, drifts)
+    check.corrected(report, {a: d for a, d in drifts.items() if a not in held})
+    for app_id, drift_id in sorted(held.items()):
+        _correct_to_baseline(check, baselines, store, desired=desired, app_id=app_id,
+                             drift_id=drift_id, reconcile=reconcile)
+
+
+def _correct_to_baseline(check: DriftCheck, baselines: Baselines, store: records.RecordStore,
+                         *, desired: model.DesiredState, app_id: str, drift_id: int,
+                         reconcile: Reconcile) -> None:
+    """Put a drifted app back to what was last applied to it, when the newest revision
+    cannot go out (it, or a dependency, is quarantined): a scale-back, or the last good
+    definition, needs nothing of the quarantined release."""
+    applied = store.last_applied().get(app_id)
+    baseline = baselines.all().get(app_id)
+    if applied is None or baseline is None:
+        check.corrected(runreport.RunReport(
+            run_id=None, revision=desired.revision, trigger=model.Trigger.DRIFT_CORRECTION,
+            dry_run=False, plan=None, results=(), resumed=(), health={},
+            error="no definition was ever applied to put back"), {app_id: drift_id})
+        return
+    last_good = model.DesiredState(
+        revision=applied.revision,
+        apps={app_id: model.DesiredApp(app_id=app_id, definition=baseline,
+                                       source_path=f"applied:{applied.revision}")},
+        images=desired.images, settings=desired.settings)
+    check.corrected(reconcile(last_good, (app_id,)), {app_id: drift_id})

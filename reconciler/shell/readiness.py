@@ -1,11 +1,15 @@
 """What the controller says of itself: its status (``/api/v1/status``) and why it is not
-ready (``/readyz``). Plain data and one pure function; the controller fills them in."""
+ready (``/readyz``). Plain data and one pure function; the controller fills them in, or,
+on a follower (which runs nothing), :func:`follower_status` from the shared records."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from reconciler.shell import records
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,10 @@ class Status:
     """Why the newest revision cannot be applied (validation problems), if so."""
     leadership: Mapping[str, Any] | None = None
     """Who leads and this replica's role (None: a single replica, no ZooKeeper)."""
-    checks: int = 0
+    checks: int | None = 0
     """Polls, drift checks and syncs since the start that found nothing to change: counted
-    here (and in ``reconciler_checks_total``), never recorded as runs."""
+    here (and in ``reconciler_checks_total``), never recorded as runs. None on a follower:
+    only the leader checks, and counts in its memory."""
     last_checked_at: str | None = None
     event_stream_error: str | None = None
     """Why Marathon's event stream is not followed (drift is then found by polling only)."""
@@ -46,6 +51,21 @@ class Status:
             "liveUpdates": "events" if self.event_stream_error is None
             else f"polling: {self.event_stream_error}",
         }
+
+
+def follower_status(store: records.RecordStore, *, ref: str, source: str,
+                    leadership: Mapping[str, Any], event_stream_error: str | None
+                    ) -> Status:
+    """A follower's status: the leader's last revision, outcome and sync time, read from
+    the shared records (the last runs recorded), and who leads (``leadership``)."""
+    synced = store.last_run(applied_git=True)
+    last = store.last_run()
+    return Status(
+        revision=synced.revision if synced else None, seen_revision=store.newest_revision(),
+        ref=ref, source=source, last_poll_at=None,
+        last_sync_at=last.finished_at if last else None,
+        last_outcome=last.outcome if last else None, git_error=None, marathon_error=None,
+        invalid=None, leadership=leadership, checks=None, event_stream_error=event_stream_error)
 
 
 class Leadership(Protocol):

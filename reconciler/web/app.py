@@ -59,7 +59,8 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
                       closed_window=controller.closed_window,
                       override_sync=controller.request_sync,
                       token=controller.settings.api_token, access=policy,
-                      board=controller.status_board)
+                      board=controller.status_board,
+                      replica=lambda: controller.status().as_json())
     oncall(app, deps, settings=controller.settings, with_dashboard=with_dashboard)
     if controller.leadership is not None:
         # Outermost: a follower refuses an action before anything else looks at it.

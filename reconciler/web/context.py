@@ -64,6 +64,9 @@ class Deps:
     """The environment these pages and routes are of (None: the one environment)."""
     board: statusboard.StatusBoard | None = None
     """The controller's statuses in memory; without one each page computes its own."""
+    replica: Callable[[], dict[str, Any]] | None = None
+    """The controller's own status (``/api/v1/status``): the page header names this
+    replica's role, the leader and the last sync (with ZooKeeper)."""
 
     @property
     def policy(self) -> auth.Access:

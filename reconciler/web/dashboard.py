@@ -38,6 +38,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     def page(template: str, name: str, **context: Any) -> responses.HTMLResponse:
         html = report.render(template, root=root, page=name, now=deps.clock(), api=api,
                              environment=deps.environment,
+                             replica=deps.replica() if deps.replica else None,
                              promotions=deps.promotions is not None, **context)
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -10,16 +10,19 @@ two replicas ever wrote in overlapping terms.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 import yaml
 
 from reconciler.devcluster import launch, writers
 from reconciler.shell import records
+from reconciler.shell.records import schema
 from testbed import replicas, zookeeper
 from testbed.gitrepos import Upstream
 from tests.sync import cluster
@@ -154,3 +157,48 @@ def test_zookeeper_stopped_the_leader_stops_writing_says_why_then_carries_on(
     assert replicas.wait_for_leader(group, timeout=60) is not None, logs(group)
     assert eventually(lambda: converged(dev.url, "v1")), logs(group)
     assert replicas.writer_overlaps(writers.read(tmp_path / "devcluster")) == []
+
+
+def _facts(database: str) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                sa.select(schema.facts).order_by(schema.facts.c.key))]
+    finally:
+        engine.dispose()
+
+
+def test_a_follower_reports_the_leaders_last_sync_from_the_records_and_writes_nothing(
+    stack: tuple[launch.RunningCluster, Upstream, list[replicas.Replica]], database: str,
+) -> None:
+    dev, upstream, group = stack
+    first = replicas.wait_for_leader(group)
+    assert first is not None, logs(group)
+    (other,) = [r for r in group if r is not first]
+    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    head = upstream.commit(files("v1"), message="v1")
+    assert eventually(lambda: converged(dev.url, "v1")), logs(group)
+    # The follower applied nothing: what it says comes from the leader's run record.
+    assert eventually(lambda: (other.status() or {}).get("revision") == head), (
+        json.dumps(other.status()), logs(group))
+    status = other.status() or {}
+    assert (status["lastSyncedRevision"], status["seenRevision"], status["lastOutcome"]) == (
+        head, head, "succeeded"), status
+    assert status["lastSyncAt"] is not None, status
+    assert (status["leadership"]["role"], status["leadership"]["leaderUrl"]) == (
+        "follower", first.url), status
+    page = requests.get(f"{other.url}/", timeout=10)
+    assert page.status_code == 200
+    header = page.text.split('id="replica">', 1)[1].split("</header>", 1)[0]
+    assert "follower" in header and first.url in header and head[:12] in header, header
+    ready = requests.get(f"{other.url}/readyz", timeout=10)
+    assert (ready.status_code, ready.json()["status"]["revision"]) == (200, head), ready.text
+    # Its readiness probe reads the shared records, it never writes one (a write would
+    # stamp the 'write probe' fact with a new time, or add it without a term).
+    before = _facts(database)
+    for _ in range(5):
+        assert requests.get(f"{other.url}/readyz", timeout=10).status_code == 200
+    after = _facts(database)
+    assert after == before
+    assert [row for row in after if row[-1] is None] == [], after

@@ -4,7 +4,8 @@ Records describe one Marathon: its deployment ids, versions and apps. The identi
 Marathon is stored at first contact (:meth:`FactStore.claim_marathon`); a store that meets
 another Marathon refuses it instead of resuming foreign deployments. :meth:`probe_write`
 commits one tiny write, so that readiness can tell that the records cannot be written
-(read-only file system, disk full, a database gone read-only or away) before a run needs to.
+(read-only file system, disk full, a database gone read-only or away) before a run needs to;
+a follower, which must write nothing, asks :meth:`probe_read` instead.
 """
 
 from __future__ import annotations
@@ -58,3 +59,9 @@ class FactStore(database.Store):
         """Commit one small write; raises :class:`database.StoreUnavailable` if refused."""
         with self._db.lock, self._db.begin() as conn:
             self._put(conn, PROBE, "ok")
+
+    def probe_read(self) -> None:
+        """One cheap read; raises :class:`database.StoreUnavailable` if the records do not
+        answer (a follower's readiness: it writes nothing to the shared records)."""
+        with self._db.begin() as conn:
+            conn.execute(sa.select(_facts.c.key).limit(1)).first()

@@ -182,6 +182,25 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             return [_run(r) for r in conn.execute(query).mappings()]
 
+    def last_run(self, *, applied_git: bool = False) -> rows.Run | None:
+        """The newest finished run (no dry run); with ``applied_git`` the newest that applied
+        a Git revision without error (no drift correction, no rollback). What a replica that
+        runs nothing (a follower) reports: a check that changed nothing is never recorded."""
+        query = sa.select(_runs).where(_runs.c.dry_run.is_(False), _runs.c.outcome.is_not(None))
+        if applied_git:
+            query = query.where(_runs.c.error.is_(None),
+                                _runs.c.trigger.not_in(("drift-correction", "rollback")))
+        with self._db.begin() as conn:
+            row = conn.execute(query.order_by(_runs.c.run_id.desc()).limit(1)).mappings().first()
+        return None if row is None else _run(row)
+
+    def newest_revision(self) -> str | None:
+        """The revision recorded last (the newest the leader read from Git)."""
+        with self._db.begin() as conn:
+            row = conn.execute(sa.select(_revisions.c.revision)
+                               .order_by(_revisions.c.first_seen_at.desc()).limit(1)).first()
+        return None if row is None else str(row[0])
+
     def run(self, run_id: int) -> rows.Run:
         with self._db.begin() as conn:
             row = conn.execute(sa.select(_runs).where(_runs.c.run_id == run_id)).mappings().first()

@@ -413,6 +413,12 @@ class Controller:
                 report = self._engine.reconcile(desired, trigger=trigger,
                                                 requested_by=requested_by, only_apps=only,
                                                 window_override=window_override)
+                # Still under the lock: a drift check waiting for it (woken by the events of
+                # this very run) must judge live against what this run applied, not the
+                # baseline before it, or it takes our own release for a hand edit.
+                self._baselines.remember(desired, report)
+                if trigger is not model.Trigger.DRIFT_CORRECTION:
+                    self._drift.synced(report)
             self._records_error = None
         except records.StoreUnavailable as e:
             self._records_failed(e)
@@ -422,9 +428,6 @@ class Controller:
         elapsed = time.monotonic() - started
         self._live.refresh(r.app_id for r in (*report.resumed, *report.results))
         self.status_board.invalidate()
-        self._baselines.remember(desired, report)
-        if trigger is not model.Trigger.DRIFT_CORRECTION:
-            self._drift.synced(report)
         telemetry.RECONCILE_SECONDS.labels(trigger=trigger).observe(elapsed)
         telemetry.RECONCILES.labels(trigger=trigger, outcome=str(report.outcome)).inc()
         for result in (*report.resumed, *report.results):

@@ -126,7 +126,7 @@ def print_plan(plan: planning.Plan, out: IO[str], *, future: bool = True) -> Non
     actions = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
     out.write(f"plan for {plan.revision}: {actions}; {len(plan.in_sync)} in sync\n")
     for skipped in plan.skipped:
-        out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.reason}\n")
+        out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.text}\n")
     for step in plan.steps:
         verb = "will" if future else "would"
         out.write(f"  {verb} {step.action} {step.app_id} (deadline "
@@ -156,8 +156,8 @@ def plan_json(plan: planning.Plan | None) -> dict[str, Any] | None:
                    "dependsOn": list(s.depends_on),
                    "changes": [{"path": c.path, "old": c.old, "new": c.new}
                                for c in s.diff.changes]} for s in plan.steps],
-        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason)}
-                    for s in plan.skipped],
+        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason),
+                     "detail": s.detail} for s in plan.skipped],
         "inSync": list(plan.in_sync),
     }
 

@@ -152,7 +152,8 @@ class Engine:
                                              timeout=self._settings.timeout,
                                              only_apps=only_apps,
                                              retry_quarantined=retry_quarantined),
-                outside_window=() if window_override is not None else closed)
+                outside_window={} if window_override is not None
+                else {a: v.message for a, v in closed.items()})
             run.report = replace(run.report, plan=plan)
             if not dry_run:
                 windowgate.settle(self._records, desired=desired, trigger=trigger, plan=plan,

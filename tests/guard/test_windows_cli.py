@@ -72,3 +72,37 @@ def test_sync_in_a_closed_window_plans_only_and_an_override_applies_and_is_audit
         assert [h.ended for h in store.window_holds(open_only=False)] == ["overridden"]
     finally:
         store.close()
+
+
+CONFIG, PORTAL, OTHER = "/dirac/configuration/server", "/dirac/web/portal", "/dirac/other"
+
+
+@pytest.mark.integration
+def test_an_app_a_window_holds_holds_its_dependents_and_every_later_wave(
+        tmp_path: Path, devcluster: launch.RunningCluster) -> None:
+    # Issue 17: the window held configuration/server, but the portal that depends on it and
+    # the later waves were updated at once, with no soak.
+    apps = [cluster.fast_app(CONFIG), cluster.fast_app(PORTAL, dependencies=[CONFIG]),
+            cluster.fast_app(OTHER)]
+    repo = cluster.write_repo(tmp_path / "repo", apps, tag="v8r2p44",
+                              settings={"managedPrefixes": ["/dirac"]})
+    state = tmp_path / "state"
+    first = cluster.sync(devcluster.url, repo, state, "--timeout", "60")
+    assert first.returncode == 0, cluster.explain(first)
+    before = {a: cluster.versions(devcluster.url, a) for a in (CONFIG, PORTAL, OTHER)}
+
+    cluster.write_repo(repo, apps, tag="v8r2p45", settings={
+        "managedPrefixes": ["/dirac"],
+        "windows": [{**ALWAYS_CLOSED, "groups": ["/dirac/configuration"]}],
+        "waves": [{"name": "config", "apps": ["/dirac/configuration"], "soak": 30}]})
+    held = cluster.sync(devcluster.url, repo, state, "--timeout", "60")
+    assert held.returncode == 5, cluster.explain(held)
+    assert {a: cluster.versions(devcluster.url, a) for a in (CONFIG, PORTAL, OTHER)} == before
+    assert f"skipped {PORTAL} (update): waiting for window: depends on {CONFIG}" in held.stdout
+    assert (f"skipped {OTHER} (update): waiting for window: release wave 'config' is not "
+            f"finished: {CONFIG}") in held.stdout
+    store = records.open_store(state)
+    try:  # each waits on the record too, so the run due when the window opens takes them
+        assert {h.app_id for h in store.window_holds()} == {CONFIG, PORTAL, OTHER}
+    finally:
+        store.close()

@@ -194,7 +194,7 @@ def openings(windows: Iterable[model.SyncWindow], *, at: dt.datetime) -> list[Op
         out.append(Opening(
             window=window, open_now=current is not None,
             current_end=current[1] if current else None, next_start=start,
-            next_end=start + dt.timedelta(seconds=window.duration) if start else None))
+            next_end=_plus(start, window.duration) if start else None))
     return out
 
 
@@ -251,8 +251,20 @@ def _open_interval(window: model.SyncWindow, at: dt.datetime
     except (ValueError, KeyError, ArithmeticError):
         return None
     start = start.astimezone(dt.UTC)
-    end = start + dt.timedelta(seconds=window.duration)
+    end = _plus(start, window.duration)
     return (start, end) if start <= at < end else None
+
+
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _plus(moment: dt.datetime, seconds: float) -> dt.datetime:
+    """``moment`` + ``seconds``, at most the last moment a datetime holds (an ``--at`` in
+    year 9999 must not end in an OverflowError)."""
+    try:
+        return moment + dt.timedelta(seconds=seconds)
+    except OverflowError:
+        return _END_OF_TIME
 
 
 def _next_start(window: model.SyncWindow, at: dt.datetime) -> dt.datetime | None:

@@ -22,6 +22,7 @@ from reconciler.cli import _output
 from reconciler.core import health, model
 from reconciler.core import load as loading
 from reconciler.core import plan as planning
+from reconciler.core import windows as sync_windows
 from reconciler.shell import config, directory, engine, marathon, records, runreport, steps
 
 STATE_DIR_HELP = (
@@ -253,8 +254,10 @@ def command(
     Apps whose sync window (reconciler.yaml's windows) is closed are planned, not applied
     (exit 5), unless --override-window says why they must go now.
     """
-    if override is not None and not override.strip():
-        raise click.UsageError("--override-window needs a reason")
+    if override is not None:
+        override = sync_windows.clean_reason(override)
+        if not override:
+            raise click.UsageError("--override-window needs a reason")
     text = output == "text"
     out = sys.stdout if text else io.StringIO()
     settings = engine.EngineSettings(parallel=parallel, timeout=timeout,

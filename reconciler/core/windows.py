@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,15 @@ def openings(windows: Iterable[model.SyncWindow], *, at: dt.datetime) -> list[Op
             current_end=current[1] if current else None, next_start=start,
             next_end=_plus(start, window.duration) if start else None))
     return out
+
+
+def clean_reason(text: str) -> str:
+    """An override reason as the audit keeps it: one line, control characters (ESC, line
+    breaks, format characters) replaced by spaces, so a record cannot paint a terminal or
+    forge a line of its own."""
+    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+                   for c in text)
+    return " ".join(kept.split())
 
 
 def describe(window: model.SyncWindow) -> str:

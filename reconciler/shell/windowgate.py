@@ -59,8 +59,8 @@ def settle(store: recording.RecordStore, *, desired: model.DesiredState,
     if override is not None and overridden:
         store.audit(who=requested_by or str(trigger), action=OVERRIDE_ACTION,
                     target=", ".join(sorted(overridden)),
-                    result=f"why: {override}; at revision {desired.revision[:12]}: "
-                           f"{why_closed(overridden)}")
+                    result=f"why: {sync_windows.clean_reason(override)}; "
+                           f"at revision {desired.revision[:12]}: {why_closed(overridden)}")
     if scope is not model.WindowScope.REVISIONS:
         # A held drift correction is said by its drift record ("correction left out: waiting
         # for window"), and the drift check tries again at its next round.

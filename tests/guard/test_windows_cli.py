@@ -104,5 +104,31 @@ def test_an_app_a_window_holds_holds_its_dependents_and_every_later_wave(
     store = records.open_store(state)
     try:  # each waits on the record too, so the run due when the window opens takes them
         assert {h.app_id for h in store.window_holds()} == {CONFIG, PORTAL, OTHER}
+        # The release is not "succeeded" while its apps wait: it shows them, and why.
+        release = store.releases()[0]
+        assert str(release.outcome) == "waiting for window"
+        assert {(a.app_id, a.outcome) for a in release.apps} == {
+            (CONFIG, "waiting for window"), (PORTAL, "waiting for window"),
+            (OTHER, "waiting for window")}
+    finally:
+        store.close()
+    shown = cluster.reconciler("releases", "--state-dir", str(state))
+    assert shown.returncode == 0, cluster.explain(shown)
+    assert "waiting for window" in shown.stdout.splitlines()[0]
+    assert f"{PORTAL}  update  waiting for window: waiting for window: depends on {CONFIG}" \
+        in shown.stdout
+
+    # The held apps go out (here past the window, with a reason; the run due when the window
+    # opens is the same run): the same release, of the same revision, goes on and ends.
+    opened = cluster.sync(devcluster.url, repo, state, "--timeout", "60",
+                          "--override-window", "test of the release")
+    assert opened.returncode == 0, cluster.explain(opened)
+    store = records.open_store(state)
+    try:
+        latest, first = store.releases()
+        assert (latest.revision, str(latest.outcome)) == (release.revision, "succeeded")
+        assert {(a.app_id, a.outcome) for a in latest.apps} == {
+            (CONFIG, "succeeded"), (PORTAL, "succeeded"), (OTHER, "succeeded")}
+        assert str(first.outcome) == "succeeded"
     finally:
         store.close()

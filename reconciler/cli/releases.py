@@ -3,7 +3,9 @@
 A release says who committed what and why (author, message), what started it (a tag seen in
 the registry, or a commit's author), which images it moved (old -> new tag), its release
 waves (state, soak, times), how each app's change ended and when, and how it ended overall
-(in progress, succeeded, partially rolled back, rolled back, superseded, failed).
+(in progress, waiting for window, succeeded, partially rolled back, rolled back, superseded,
+failed). Apps a sync window holds are listed as waiting, with why; the run that applies them
+when the window opens finishes the same release.
 """
 
 from __future__ import annotations

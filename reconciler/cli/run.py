@@ -16,7 +16,16 @@ from types import FrameType
 
 import click
 
-from reconciler.shell import config, embedded, environments, leadership, ports, telemetry
+from reconciler.shell import (
+    config,
+    embedded,
+    environments,
+    gitsource,
+    leadership,
+    ports,
+    signatures,
+    telemetry,
+)
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
@@ -101,6 +110,10 @@ def command(config_file: Path | None) -> None:
         stop.wait()
     except config.BadConfiguration as e:
         click.echo(f"configuration: {e}", err=True)
+        sys.exit(1)
+    except (signatures.SignatureError, gitsource.BadSource) as e:
+        # A host file or repo address the operator must fix: one line, no traceback.
+        click.echo(f"configuration: {e.reason}", err=True)
         sys.exit(1)
     finally:
         if controller is not None:

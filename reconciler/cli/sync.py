@@ -22,6 +22,7 @@ from reconciler.cli import _output
 from reconciler.core import health, model
 from reconciler.core import load as loading
 from reconciler.core import plan as planning
+from reconciler.core import windows as sync_windows
 from reconciler.shell import config, directory, engine, marathon, records, runreport, steps
 
 STATE_DIR_HELP = (
@@ -134,7 +135,7 @@ def print_plan(plan: planning.Plan, out: IO[str], *, future: bool = True) -> Non
     actions = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no changes"
     out.write(f"plan for {plan.revision}: {actions}; {len(plan.in_sync)} in sync\n")
     for skipped in plan.skipped:
-        out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.reason}\n")
+        out.write(f"  skipped {skipped.app_id} ({skipped.action}): {skipped.text}\n")
     for step in plan.steps:
         verb = "will" if future else "would"
         out.write(f"  {verb} {step.action} {step.app_id} (deadline "
@@ -164,8 +165,8 @@ def plan_json(plan: planning.Plan | None) -> dict[str, Any] | None:
                    "dependsOn": list(s.depends_on),
                    "changes": [{"path": c.path, "old": c.old, "new": c.new}
                                for c in s.diff.changes]} for s in plan.steps],
-        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason)}
-                    for s in plan.skipped],
+        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason),
+                     "detail": s.detail} for s in plan.skipped],
         "inSync": list(plan.in_sync),
     }
 
@@ -261,8 +262,10 @@ def command(
     Apps whose sync window (reconciler.yaml's windows) is closed are planned, not applied
     (exit 5), unless --override-window says why they must go now.
     """
-    if override is not None and not override.strip():
-        raise click.UsageError("--override-window needs a reason")
+    if override is not None:
+        override = sync_windows.clean_reason(override)
+        if not override:
+            raise click.UsageError("--override-window needs a reason")
     text = output == "text"
     out = sys.stdout if text else io.StringIO()
     settings = engine.EngineSettings(parallel=parallel, timeout=timeout,

@@ -92,6 +92,15 @@ class Skipped:
     app_id: model.AppId
     action: model.Action
     reason: SkipReason
+    held_by: model.AppId | None = None
+    """The app whose window (or quarantine) holds this one back, when it is another app."""
+    detail: str = ""
+    """Why, as people read it (which app, which window, which wave), when the reason alone
+    does not say it."""
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else str(self.reason)
 
 
 @dataclass(frozen=True)
@@ -146,9 +155,12 @@ def make_plan(
     settings: model.RepoSettings,
     quarantined: Collection[model.AppId] = (),
     options: PlanOptions = PlanOptions(),
-    outside_window: Collection[model.AppId] = (),
+    outside_window: Collection[model.AppId] | Mapping[model.AppId, str] = (),
 ) -> Plan:
     """Order and filter ``diffs`` into a :class:`Plan`.
+
+    ``outside_window``: the apps a closed sync window holds (with, as a mapping, why). A held
+    app holds back the apps that depend on it, and with release waves every later wave too.
 
     Raises :class:`model.InvalidDesiredState` when the apps to deploy depend on each other in
     a cycle (Marathon refuses such a group too).
@@ -161,6 +173,7 @@ def make_plan(
     in_sync: list[model.AppId] = []
     deploys: dict[model.AppId, model.AppDiff] = {}
     deletes: dict[model.AppId, model.AppDiff] = {}
+    why_window = dict(outside_window) if isinstance(outside_window, Mapping) else {}
     for diff in diffs:
         if diff.action is model.Action.NOOP:
             in_sync.append(diff.app_id)
@@ -171,18 +184,28 @@ def make_plan(
         elif diff.app_id in quarantined and not options.retry_quarantined:
             skipped.append(Skipped(diff.app_id, diff.action, SkipReason.QUARANTINED))
         elif diff.app_id in outside_window:
-            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.OUTSIDE_WINDOW))
+            skipped.append(Skipped(diff.app_id, diff.action, SkipReason.OUTSIDE_WINDOW,
+                                   detail=why_window.get(diff.app_id, "")))
         elif diff.action is model.Action.DELETE:
             deletes[diff.app_id] = diff
         else:
             deploys[diff.app_id] = diff
 
-    # Quarantined apps hold their dependents back even when the run did not select them (a
-    # drift correction of one app must not deploy a release that broke its dependency).
-    blocked = set() if options.retry_quarantined else {
-        d.app_id for d in diffs
-        if d.app_id in quarantined and d.action is not model.Action.NOOP}
+    # Quarantined and window-held apps hold their dependents back even when the run did not
+    # select them (a drift correction of one app must not deploy a release that broke its
+    # dependency, nor one whose dependency still waits for its window).
+    blocked: dict[model.AppId, _Block] = {
+        d.app_id: _Block(d.app_id, SkipReason.OUTSIDE_WINDOW,
+                         why_window.get(d.app_id, "its sync window is closed"))
+        for d in diffs if d.app_id in outside_window and d.action is not model.Action.NOOP}
+    if not options.retry_quarantined:
+        blocked.update({d.app_id: _Block(d.app_id, SkipReason.QUARANTINED, "quarantined")
+                        for d in diffs
+                        if d.app_id in quarantined and d.action is not model.Action.NOOP})
     _hold_back_dependents(deploys, skipped, blocked=blocked)
+    if settings.waves:
+        _hold_back_later_waves(deploys, deletes, skipped, blocked=blocked,
+                               waves=settings.waves)
     deploy_deps = {
         app_id: tuple(d for d in dependencies_of(app_id, diff.desired) if d in deploys)
         for app_id, diff in deploys.items()
@@ -245,28 +268,73 @@ def _stages(deploys: Mapping[model.AppId, model.AppDiff],
     return stages
 
 
+@dataclass(frozen=True)
+class _Block:
+    """An app that is not applied, and so holds back what needs it: the app at the root of
+    the chain, what holds it (window or quarantine) and why."""
+
+    root: model.AppId
+    reason: SkipReason
+    why: str
+
+
 def _hold_back_dependents(
     deploys: dict[model.AppId, model.AppDiff], skipped: list[Skipped], *,
-    blocked: set[model.AppId],
+    blocked: Mapping[model.AppId, _Block],
 ) -> None:
     """Move out of ``deploys`` every app that depends, directly or not, on a blocked one.
 
     A scale is never held back: it starts more (or fewer) tasks of what already runs, and so
     needs nothing of a dependency's new release (a scale-back of a hand edit, say).
     """
-    held = set(blocked)
+    held = dict(blocked)
     changed = bool(held)
     while changed:
         changed = False
         for app_id, diff in sorted(deploys.items()):
-            if app_id in held or not any(
-                    d in held for d in dependencies_of(app_id, diff.desired)):
+            holder = next((held[d] for d in dependencies_of(app_id, diff.desired)
+                           if d in held), None)
+            if app_id in held or holder is None:
                 continue
-            held.add(app_id)  # what depends on it stays held back, scaled or not
+            held[app_id] = holder  # what depends on it stays held back, scaled or not
             changed = True
-            if diff.action is not model.Action.SCALE:
-                skipped.append(Skipped(app_id, diff.action, SkipReason.DEPENDENCY_QUARANTINED))
-                del deploys[app_id]
+            if diff.action is model.Action.SCALE:
+                continue
+            del deploys[app_id]
+            if holder.reason is SkipReason.OUTSIDE_WINDOW:
+                skipped.append(Skipped(app_id, diff.action, SkipReason.OUTSIDE_WINDOW,
+                                       held_by=holder.root,
+                                       detail=f"depends on {holder.root}, {holder.why}"))
+            else:
+                skipped.append(Skipped(app_id, diff.action, SkipReason.DEPENDENCY_QUARANTINED,
+                                       held_by=holder.root))
+
+
+def _hold_back_later_waves(
+    deploys: dict[model.AppId, model.AppDiff], deletes: dict[model.AppId, model.AppDiff],
+    skipped: list[Skipped], *, blocked: Mapping[model.AppId, _Block],
+    waves: tuple[model.ReleaseWave, ...],
+) -> None:
+    """A release wave with an app a window holds is not finished: every later wave waits
+    (and the deletes, which come last), or they would go out before it, without its soak."""
+    position = {w.name: i for i, w in enumerate(waves)}
+    position[release_waves.REST] = len(waves)
+    windowed = [(position[release_waves.wave_of(a, waves)], a) for a, b in blocked.items()
+                if b.reason is SkipReason.OUTSIDE_WINDOW]
+    if not windowed:
+        return
+    first, root = min(windowed)
+    name = release_waves.wave_of(root, waves)
+    why = f"release wave {name!r} is not finished: {root} {blocked[root].why}"
+    for app_id, diff in sorted(deploys.items()):
+        if position[release_waves.wave_of(app_id, waves)] > first:
+            del deploys[app_id]
+            skipped.append(Skipped(app_id, diff.action, SkipReason.OUTSIDE_WINDOW,
+                                   held_by=root, detail=why))
+    for app_id, diff in sorted(deletes.items()):
+        del deletes[app_id]
+        skipped.append(Skipped(app_id, diff.action, SkipReason.OUTSIDE_WINDOW,
+                               held_by=root, detail=why))
 
 
 def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -412,7 +480,8 @@ def preview(plan: Plan, app_id: model.AppId) -> SyncPreview:
             SkipReason.DEPENDENCY_QUARANTINED: "blocked: an app it depends on is quarantined "
                                                f"at revision {plan.revision}",
             SkipReason.PRUNE_DISABLED: "not in Git, and prune is disabled",
-            SkipReason.OUTSIDE_WINDOW: "its sync window is closed (see `reconciler windows`)",
+            SkipReason.OUTSIDE_WINDOW: skipped.detail
+            or "its sync window is closed (see `reconciler windows`)",
         }.get(skipped.reason, str(skipped.reason))
         return SyncPreview(app_id=app_id, accepted=False, action=skipped.action, changes=(),
                            message=f"will not sync {app_id}: {why}")

@@ -24,6 +24,9 @@ class ReleaseOutcome(enum.StrEnum):
 
     IN_PROGRESS = "in progress"
     """Some app's change has no outcome yet."""
+    WAITING_FOR_WINDOW = "waiting for window"
+    """Some app's change (or a later wave's) waits for its sync window; the run that applies
+    it when the window opens finishes this same release."""
     SUPERSEDED = "superseded"
     """A newer release started before every app's change of this one ended."""
     SUCCEEDED = "succeeded"
@@ -52,20 +55,42 @@ class WaveState(enum.StrEnum):
     """An earlier wave failed: this one was left untouched (its apps quarantined)."""
 
 
+class AppWait(enum.StrEnum):
+    """An app of a release whose change has not started, and why (stored as its outcome)."""
+
+    WAITING_FOR_WINDOW = "waiting for window"
+
+
+AppOutcome = model.Outcome | AppWait | None
+"""One app's change in a release: ended, waiting to start, or None (under way)."""
+
 _BROKEN = frozenset({model.Outcome.FAILED, model.Outcome.TIMED_OUT})
 
 
-def overall(app_outcomes: Mapping[model.AppId, model.Outcome | None], *,
-            superseded: bool = False) -> ReleaseOutcome:
-    """The release's outcome from its apps' (None: change not ended; SKIPPED: not counted).
+def app_outcome(text: str | None) -> AppOutcome:
+    """An app's outcome as recorded (None: under way)."""
+    if text is None:
+        return None
+    if text in {w.value for w in AppWait}:
+        return AppWait(text)
+    return model.Outcome(text)
 
-    ``superseded``: a newer release exists; it only matters while a change has not ended.
+
+def overall(app_outcomes: Mapping[model.AppId, AppOutcome], *,
+            superseded: bool = False) -> ReleaseOutcome:
+    """The release's outcome from its apps' (None: change not ended; SKIPPED: not counted;
+    waiting for a window: the release is not over, whatever the others came to).
+
+    ``superseded``: a newer release exists; it only matters while a change has not ended
+    (a held app of an older revision is never applied: the newer revision is).
     """
     outcomes = [o for o in app_outcomes.values() if o is not model.Outcome.SKIPPED]
     if any(o is None for o in outcomes):
         return ReleaseOutcome.SUPERSEDED if superseded else ReleaseOutcome.IN_PROGRESS
     if any(o in _BROKEN for o in outcomes):
         return ReleaseOutcome.FAILED
+    if any(o is AppWait.WAITING_FOR_WINDOW for o in outcomes):
+        return ReleaseOutcome.SUPERSEDED if superseded else ReleaseOutcome.WAITING_FOR_WINDOW
     rolled_back = sum(1 for o in outcomes if o is model.Outcome.ROLLED_BACK)
     if rolled_back and rolled_back == len(outcomes):
         return ReleaseOutcome.ROLLED_BACK

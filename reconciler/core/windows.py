@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,8 +195,17 @@ def openings(windows: Iterable[model.SyncWindow], *, at: dt.datetime) -> list[Op
         out.append(Opening(
             window=window, open_now=current is not None,
             current_end=current[1] if current else None, next_start=start,
-            next_end=start + dt.timedelta(seconds=window.duration) if start else None))
+            next_end=_plus(start, window.duration) if start else None))
     return out
+
+
+def clean_reason(text: str) -> str:
+    """An override reason as the audit keeps it: one line, control characters (ESC, line
+    breaks, format characters) replaced by spaces, so a record cannot paint a terminal or
+    forge a line of its own."""
+    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+                   for c in text)
+    return " ".join(kept.split())
 
 
 def describe(window: model.SyncWindow) -> str:
@@ -251,8 +261,20 @@ def _open_interval(window: model.SyncWindow, at: dt.datetime
     except (ValueError, KeyError, ArithmeticError):
         return None
     start = start.astimezone(dt.UTC)
-    end = start + dt.timedelta(seconds=window.duration)
+    end = _plus(start, window.duration)
     return (start, end) if start <= at < end else None
+
+
+_END_OF_TIME = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _plus(moment: dt.datetime, seconds: float) -> dt.datetime:
+    """``moment`` + ``seconds``, at most the last moment a datetime holds (an ``--at`` in
+    year 9999 must not end in an OverflowError)."""
+    try:
+        return moment + dt.timedelta(seconds=seconds)
+    except OverflowError:
+        return _END_OF_TIME
 
 
 def _next_start(window: model.SyncWindow, at: dt.datetime) -> dt.datetime | None:

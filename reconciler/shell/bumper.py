@@ -46,6 +46,11 @@ class BumpRefused(BumpError):
     """Stalling: needs a human."""
 
 
+UNSIGNED_REFUSED = (
+    "verification is on but RECONCILER_SIGNING_KEY_FILE is not set: the controller would "
+    "refuse its own commit (set a signing key whose public part is trusted)")
+
+
 @dataclass(frozen=True)
 class Bump:
     """One tag change to commit."""
@@ -70,8 +75,11 @@ class WorkingCopy:
 
     def __init__(self, url: str, *, branch: str, directory: Path, token: str | None = None,
                  ssh_key_file: Path | None = None, known_hosts_file: Path | None = None,
-                 signing_key: signatures.SigningKey | None = None) -> None:
+                 signing_key: signatures.SigningKey | None = None,
+                 must_sign: bool = False) -> None:
         self.url = url
+        self._must_sign = must_sign
+        """Verification is on: an unsigned commit would be refused by the controller itself."""
         self.branch = branch
         self.directory = directory
         self._token = token
@@ -114,7 +122,12 @@ class WorkingCopy:
         return bool(self._run("ls-remote", "--heads", self.url, f"refs/heads/{branch}"))
 
     def commit_and_push(self, *, relative: str, text: str, message: str, branch: str) -> str:
-        """Write ``relative``, commit only it as ``reconciler``, push to ``branch``."""
+        """Write ``relative``, commit only it as ``reconciler``, push to ``branch``.
+
+        Raises :class:`BumpRefused` before anything is written when verification is on and
+        there is no key to sign with: the commit would only be refused on its way back."""
+        if self._must_sign and self._signing_key is None:
+            raise BumpRefused(UNSIGNED_REFUSED)
         (self.directory / relative).write_text(text, encoding="utf-8")
         repo = git.Repo(self.directory)
         repo.index.add([relative])
@@ -175,4 +188,5 @@ def working_copy(settings: config.Settings, directory: Path) -> WorkingCopy:
         if settings.signing_key_file is not None else None
     return WorkingCopy(settings.repo_url, branch=settings.repo_ref, directory=directory,
                        token=settings.git_token, ssh_key_file=settings.git_ssh_key_file,
-                       known_hosts_file=settings.git_known_hosts_file, signing_key=signing)
+                       known_hosts_file=settings.git_known_hosts_file, signing_key=signing,
+                       must_sign=settings.verify_signatures)

@@ -152,7 +152,8 @@ class Engine:
                                              timeout=self._settings.timeout,
                                              only_apps=only_apps,
                                              retry_quarantined=retry_quarantined),
-                outside_window=() if window_override is not None else closed)
+                outside_window={} if window_override is not None
+                else {a: v.message for a, v in closed.items()})
             run.report = replace(run.report, plan=plan)
             if not dry_run:
                 windowgate.settle(self._records, desired=desired, trigger=trigger, plan=plan,
@@ -161,11 +162,16 @@ class Engine:
             if on_plan is not None:
                 on_plan(plan)
             releasing = not dry_run and trigger in RELEASE_TRIGGERS
-            if releasing and plan.steps:
+            waiting = [s for s in plan.skipped
+                       if s.reason is planning.SkipReason.OUTSIDE_WINDOW]
+            if releasing and (plan.steps or waiting):
                 self._records.open_release(
                     revision=desired.revision, trigger=str(trigger), requested_by=requested_by,
                     run_id=run.run_id, images=releases.image_references(desired.images),
                     apps=[(s.app_id, str(s.action)) for s in plan.steps])
+                self._records.wait_release_apps(
+                    revision=desired.revision, run_id=run.run_id,
+                    apps=[(s.app_id, str(s.action), s.text) for s in waiting])
             if not dry_run:
                 held: list[steps.WaveReport] = []
 

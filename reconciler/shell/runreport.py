@@ -116,7 +116,7 @@ def summary(report: RunReport) -> dict[str, Any]:
         "outcomes": counts,
         "planned": [{"app": s.app_id, "action": str(s.action),
                      "deadline": s.deadline.seconds} for s in plan.steps] if plan else [],
-        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason)}
-                    for s in plan.skipped] if plan else [],
+        "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason),
+                     "detail": s.detail} for s in plan.skipped] if plan else [],
         "in_sync": list(plan.in_sync) if plan else [],
     }

@@ -153,9 +153,10 @@ class SigningKey:
         try:
             _gpg(home, "--import", stdin=_read(key_file), agent=True)
             listed = _gpg(home, "--with-colons", "--list-secret-keys", agent=True).decode()
-        except SignatureError:
+        except SignatureError as e:
             self.close()
-            raise
+            raise SignatureError(f"{key_file}: no secret OpenPGP key could be imported "
+                                 f"({e.reason})") from e
         fingerprints = [line.split(":")[9] for line in _fingerprints(listed, kind="sec")]
         if not fingerprints:
             self.close()

@@ -59,19 +59,24 @@ def settle(store: recording.RecordStore, *, desired: model.DesiredState,
     if override is not None and overridden:
         store.audit(who=requested_by or str(trigger), action=OVERRIDE_ACTION,
                     target=", ".join(sorted(overridden)),
-                    result=f"why: {override}; at revision {desired.revision[:12]}: "
-                           f"{why_closed(overridden)}")
+                    result=f"why: {sync_windows.clean_reason(override)}; "
+                           f"at revision {desired.revision[:12]}: {why_closed(overridden)}")
     if scope is not model.WindowScope.REVISIONS:
         # A held drift correction is said by its drift record ("correction left out: waiting
         # for window"), and the drift check tries again at its next round.
         return
-    held = {s.app_id for s in plan.skipped if s.reason is planning.SkipReason.OUTSIDE_WINDOW}
-    for app_id in sorted(held):
-        verdict = closed[app_id]
+    # An app held back by another's window (a dependency, an earlier release wave) waits
+    # until that window opens: its hold says so.
+    waits = [s for s in plan.skipped if s.reason is planning.SkipReason.OUTSIDE_WINDOW]
+    held = {s.app_id for s in waits}
+    for skip in sorted(waits, key=lambda s: s.app_id):
+        verdict = closed.get(skip.app_id) or closed.get(skip.held_by or "")
+        if verdict is None:
+            continue
         store.hold_for_window(
-            app_id=app_id, revision=desired.revision, scope=str(scope),
+            app_id=skip.app_id, revision=desired.revision, scope=str(scope),
             until=verdict.until.timestamp() if verdict.until else None,
-            reason=verdict.message)
+            reason=skip.detail or verdict.message)
     through = {s.app_id for s in plan.steps} | set(plan.in_sync)
     store.end_holds(app_ids=through - held, revision=desired.revision, scope=str(scope),
                     how=holds.OVERRIDDEN if override is not None else holds.APPLIED)

@@ -23,6 +23,7 @@ from fastapi import openapi as fastapi_openapi
 
 from reconciler.core import render
 from reconciler.core import since as since_filter
+from reconciler.core import windows as sync_windows
 from reconciler.shell import readmodel
 from reconciler.web import auth, context, promotions, refusals
 
@@ -68,6 +69,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         if closed is None:
             return None
         target = app_id or "all apps"
+        override = sync_windows.clean_reason(override) if override else None
         if not override or deps.override_sync is None:
             message = f"refused: {closed}; to sync anyway, give override=<why>"
             deps.records.audit(who=who, action="sync", target=target, result=message)

@@ -88,7 +88,19 @@ def harden(app: fastapi.FastAPI, *, form_targets: tuple[str, ...] = ()) -> fasta
     app.add_middleware(limits.BodyLimit,
                        by_prefix={"/webhooks/": limits.WEBHOOK_MAX_BODY})
     app.add_middleware(headers.SecurityHeaders, form_targets=form_targets)
+    app.add_exception_handler(fastapi.exceptions.RequestValidationError, _refuse_invalid)
     return app
+
+
+async def _refuse_invalid(_: fastapi.Request, error: Exception) -> fastapi.responses.Response:
+    """422 naming each refused parameter and why, never echoing its value: a 60 KB query
+    must not come back whole (nor a secret sent to the wrong parameter)."""
+    problems = error.errors() if isinstance(error, fastapi.exceptions.RequestValidationError) \
+        else []
+    detail = [{"loc": [str(part)[:100] for part in p.get("loc", ())][:10],
+               "msg": str(p.get("msg", ""))[:200], "type": str(p.get("type", ""))}
+              for p in problems[:20]]
+    return fastapi.responses.JSONResponse(status_code=422, content={"detail": detail})
 
 
 def origins(url: str | None) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from reconciler.core.releases import ReleaseOutcome as R
 OK, RB, FAIL, TIMEOUT, SKIP = (model.Outcome.SUCCEEDED, model.Outcome.ROLLED_BACK,
                                model.Outcome.FAILED, model.Outcome.TIMED_OUT,
                                model.Outcome.SKIPPED)
+WAIT = releases.AppWait.WAITING_FOR_WINDOW
 
 
 @pytest.mark.parametrize(("apps", "superseded", "expected"), [
@@ -26,9 +27,15 @@ OK, RB, FAIL, TIMEOUT, SKIP = (model.Outcome.SUCCEEDED, model.Outcome.ROLLED_BAC
     ({"/a": OK, "/b": SKIP}, False, R.SUCCEEDED),
     ({"/a": OK, "/b": FAIL}, False, R.FAILED),
     ({"/a": RB, "/b": TIMEOUT}, False, R.FAILED),
+    # An app a window holds: the release is not over (issue 17), until a newer one exists.
+    ({"/a": OK, "/b": WAIT}, False, R.WAITING_FOR_WINDOW),
+    ({"/a": RB, "/b": WAIT}, False, R.WAITING_FOR_WINDOW),
+    ({"/a": OK, "/b": WAIT}, True, R.SUPERSEDED),
+    ({"/a": FAIL, "/b": WAIT}, False, R.FAILED),
+    ({"/a": None, "/b": WAIT}, False, R.IN_PROGRESS),
 ])
 def test_the_release_outcome_follows_from_its_apps(
-    apps: dict[str, model.Outcome | None], superseded: bool, expected: R
+    apps: dict[str, releases.AppOutcome], superseded: bool, expected: R
 ) -> None:
     assert releases.overall(apps, superseded=superseded) is expected
 

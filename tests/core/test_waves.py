@@ -132,3 +132,29 @@ def test_a_dependency_on_a_later_wave_is_refused_by_the_plan_too() -> None:
     with pytest.raises(model.InvalidDesiredState, match="later release wave"):
         planning.make_plan([_diff("/d/a", dependencies=["/d/b"]), _diff("/d/b")],
                            revision="r", settings=settings)
+
+
+@pytest.mark.parametrize("doc", ["docs/releases.md", "docs/config-repo.md"])
+def test_the_documented_waves_validate_against_the_shipped_example_repo(doc: str) -> None:
+    # The portal depends on configuration/server and reqmanager: an example with the portal
+    # in the first wave would be refused, and readers copy the examples.
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from reconciler.shell import directory
+
+    root = Path(__file__).parents[2]
+    text = (root / doc).read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "waves:" in b]
+    assert blocks, f"{doc} has no waves example"
+    files, revision = directory.read_directory(root / "reconciler" / "desired_state")
+    shipped = next(f for f in files if f.path == "reconciler.yaml")
+    for block in blocks:
+        settings = yaml.safe_load(shipped.text) | yaml.safe_load(block)
+        edited = [dataclasses.replace(f, text=yaml.safe_dump(settings))
+                  if f.path == "reconciler.yaml" else f for f in files]
+        desired = loading.load_desired_state(edited, revision=revision)
+        assert len(desired.settings.waves) >= 2

@@ -70,3 +70,28 @@ def test_a_sync_in_a_closed_window_needs_an_override_reason(
     assert audit[1][1:3] == ("sync", "all apps")
     assert audit[-1][:3] == ("carol@127.0.0.1", "sync (window override)", "/dirac/web/portal")
     assert audit[-1][3] is not None and audit[-1][3].startswith("why: CVE-2026-1234")
+
+
+def test_an_override_reason_is_kept_on_one_line_and_a_long_one_is_refused_without_echo(
+        store: records.RecordStore) -> None:
+    controller = Controller()
+    deps = context.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
+                        rollback=lambda a, w: "", token=TOKEN,
+                        closed_window=controller.closed_window,
+                        override_sync=controller.request_sync)
+    hostile = "CVE\x1b[2J\x1b]0;owned\x07 fix\nforged: line\r\u2028\u202eend"
+    huge = "x" * 60_000
+    with server.serving(server.oncall_app(deps)) as url:
+        overridden = requests.post(f"{url}/api/v1/apps/dirac/web/portal/sync", headers=AUTH,
+                                   params={"override": hostile}, timeout=10)
+        too_long = requests.post(f"{url}/api/v1/apps/dirac/web/portal/sync", headers=AUTH,
+                                 params={"override": huge}, timeout=10)
+    assert overridden.status_code == 200, overridden.text
+    (entry,) = [e for e in store.audit_log() if e.action == "sync (window override)"]
+    assert entry.result is not None
+    assert entry.result.startswith("why: CVE [2J ]0;owned fix forged: line end; ")
+    assert not any(ord(c) < 0x20 or c in "\x7f\u2028\u202e" for c in entry.result)
+    assert controller.calls[-1][2] == "CVE [2J ]0;owned fix forged: line end"
+    assert too_long.status_code == 422
+    assert len(too_long.content) < 1000 and "xxxxxxxxxx" not in too_long.text
+    assert too_long.json()["detail"][0]["loc"] == ["query", "override"]

@@ -72,3 +72,63 @@ def test_sync_in_a_closed_window_plans_only_and_an_override_applies_and_is_audit
         assert [h.ended for h in store.window_holds(open_only=False)] == ["overridden"]
     finally:
         store.close()
+
+
+CONFIG, PORTAL, OTHER = "/dirac/configuration/server", "/dirac/web/portal", "/dirac/other"
+
+
+@pytest.mark.integration
+def test_an_app_a_window_holds_holds_its_dependents_and_every_later_wave(
+        tmp_path: Path, devcluster: launch.RunningCluster) -> None:
+    # Issue 17: the window held configuration/server, but the portal that depends on it and
+    # the later waves were updated at once, with no soak.
+    apps = [cluster.fast_app(CONFIG), cluster.fast_app(PORTAL, dependencies=[CONFIG]),
+            cluster.fast_app(OTHER)]
+    repo = cluster.write_repo(tmp_path / "repo", apps, tag="v8r2p44",
+                              settings={"managedPrefixes": ["/dirac"]})
+    state = tmp_path / "state"
+    first = cluster.sync(devcluster.url, repo, state, "--timeout", "60")
+    assert first.returncode == 0, cluster.explain(first)
+    before = {a: cluster.versions(devcluster.url, a) for a in (CONFIG, PORTAL, OTHER)}
+
+    cluster.write_repo(repo, apps, tag="v8r2p45", settings={
+        "managedPrefixes": ["/dirac"],
+        "windows": [{**ALWAYS_CLOSED, "groups": ["/dirac/configuration"]}],
+        "waves": [{"name": "config", "apps": ["/dirac/configuration"], "soak": 30}]})
+    held = cluster.sync(devcluster.url, repo, state, "--timeout", "60")
+    assert held.returncode == 5, cluster.explain(held)
+    assert {a: cluster.versions(devcluster.url, a) for a in (CONFIG, PORTAL, OTHER)} == before
+    assert f"skipped {PORTAL} (update): waiting for window: depends on {CONFIG}" in held.stdout
+    assert (f"skipped {OTHER} (update): waiting for window: release wave 'config' is not "
+            f"finished: {CONFIG}") in held.stdout
+    store = records.open_store(state)
+    try:  # each waits on the record too, so the run due when the window opens takes them
+        assert {h.app_id for h in store.window_holds()} == {CONFIG, PORTAL, OTHER}
+        # The release is not "succeeded" while its apps wait: it shows them, and why.
+        release = store.releases()[0]
+        assert str(release.outcome) == "waiting for window"
+        assert {(a.app_id, a.outcome) for a in release.apps} == {
+            (CONFIG, "waiting for window"), (PORTAL, "waiting for window"),
+            (OTHER, "waiting for window")}
+    finally:
+        store.close()
+    shown = cluster.reconciler("releases", "--state-dir", str(state))
+    assert shown.returncode == 0, cluster.explain(shown)
+    assert "waiting for window" in shown.stdout.splitlines()[0]
+    assert f"{PORTAL}  update  waiting for window: waiting for window: depends on {CONFIG}" \
+        in shown.stdout
+
+    # The held apps go out (here past the window, with a reason; the run due when the window
+    # opens is the same run): the same release, of the same revision, goes on and ends.
+    opened = cluster.sync(devcluster.url, repo, state, "--timeout", "60",
+                          "--override-window", "test of the release")
+    assert opened.returncode == 0, cluster.explain(opened)
+    store = records.open_store(state)
+    try:
+        latest, first = store.releases()
+        assert (latest.revision, str(latest.outcome)) == (release.revision, "succeeded")
+        assert {(a.app_id, a.outcome) for a in latest.apps} == {
+            (CONFIG, "succeeded"), (PORTAL, "succeeded"), (OTHER, "succeeded")}
+        assert str(first.outcome) == "succeeded"
+    finally:
+        store.close()

@@ -237,3 +237,36 @@ def test_a_broken_images_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(bumper.BumpRefused,
                        match="desired-state/images.yaml:11: /images/lhcbdirac/update/push"):
         registry_watch.check_once(copy, repo_path="desired-state")
+
+
+def test_with_verification_on_and_no_signing_key_the_watch_pushes_nothing_and_says_why(
+        anonymous: registries.Registry, tmp_path: Path) -> None:
+    # The controller would refuse its own unsigned bump: the watch must not push it.
+    from reconciler.shell import config, registry_job
+
+    repository = fresh_repository()
+    anonymous.push(repository, "v8r2p44")
+    anonymous.push(repository, "v8r2p45")
+    upstream, _ = config_repo(tmp_path / "git", images_yaml(registry_url=anonymous.url,
+                                                            repository=repository))
+    signers = tmp_path / "allowed_signers"
+    signers.write_text("")
+    settings = config.load({"RECONCILER_REPO_URL": upstream.url,
+                            "RECONCILER_REPO_PATH": "desired-state",
+                            "RECONCILER_STATE_DIR": str(tmp_path / "state"),
+                            "RECONCILER_ALLOWED_SIGNERS_FILE": str(signers)})
+    before = [c.hexsha for c in history(upstream)]
+    job = registry_job.RegistryJob(settings)
+
+    job.run()
+
+    assert [c.hexsha for c in history(upstream)] == before
+    assert job.error == bumper.UNSIGNED_REFUSED
+    assert "RECONCILER_SIGNING_KEY_FILE is not set" in (job.error or "")
+    # The promoter commits through the same working copy: refused the same way, before any
+    # file is written.
+    promotions = bumper.working_copy(settings, tmp_path / "promotions")
+    with pytest.raises(bumper.BumpRefused, match="RECONCILER_SIGNING_KEY_FILE is not set"):
+        promotions.commit_and_push(relative="desired-state/images.yaml", text="",
+                                   message="promote", branch="main")
+    assert [c.hexsha for c in history(upstream)] == before

@@ -90,7 +90,55 @@ def test_apps_depending_on_a_quarantined_app_are_held_back_too() -> None:
                               options=planning.PlanOptions(only_apps={"/catalog"}))
     assert _ids(only) == []
     assert planning.Skipped("/catalog", model.Action.UPDATE,
-                            planning.SkipReason.DEPENDENCY_QUARANTINED) in only.skipped
+                            planning.SkipReason.DEPENDENCY_QUARANTINED,
+                            held_by="/config") in only.skipped
+
+
+WINDOW = "waiting for window until 2026-12-01T08:00:00+00:00 (deny window '0 18 * * 5')"
+
+
+def test_an_app_a_window_holds_holds_back_the_apps_that_depend_on_it() -> None:
+    # Issue 17: configuration/server waited for its window while its dependents went out.
+    diffs = [_diff("/d/configuration/server", model.Action.UPDATE),
+             _diff("/d/web/portal", model.Action.UPDATE,
+                   dependencies=["/d/configuration/server"]),
+             _diff("/d/fts", model.Action.UPDATE, dependencies=["/d/web/portal"]),
+             _diff("/d/other", model.Action.UPDATE)]
+    plan = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              outside_window={"/d/configuration/server": WINDOW})
+    assert _ids(plan) == [["/d/other"]]
+    held = {s.app_id: (s.reason, s.held_by) for s in plan.skipped}
+    assert held == {
+        "/d/configuration/server": (planning.SkipReason.OUTSIDE_WINDOW, None),
+        "/d/web/portal": (planning.SkipReason.OUTSIDE_WINDOW, "/d/configuration/server"),
+        "/d/fts": (planning.SkipReason.OUTSIDE_WINDOW, "/d/configuration/server")}
+    portal = next(s for s in plan.skipped if s.app_id == "/d/web/portal")
+    assert "/d/configuration/server" in portal.text and "deny window" in portal.text
+    # Selecting the dependent alone does not carry it past its dependency's window.
+    only = planning.make_plan(diffs, revision="r", settings=model.RepoSettings(),
+                              outside_window={"/d/configuration/server": WINDOW},
+                              options=planning.PlanOptions(only_apps={"/d/web/portal"}))
+    assert _ids(only) == []
+
+
+def test_a_release_wave_with_an_app_a_window_holds_holds_every_later_wave() -> None:
+    settings = model.RepoSettings(prune=True, waves=(
+        model.ReleaseWave("config", ("/d/configuration",), soak=30),
+        model.ReleaseWave("services", ("/d/db",))))
+    diffs = [_diff("/d/configuration/server", model.Action.UPDATE),
+             _diff("/d/configuration/mirror", model.Action.UPDATE),
+             _diff("/d/db", model.Action.UPDATE), _diff("/d/independent", model.Action.UPDATE),
+             _diff("/d/old", model.Action.DELETE)]
+    plan = planning.make_plan(diffs, revision="r", settings=settings,
+                              outside_window={"/d/configuration/server": WINDOW})
+    # Its own wave's other apps go; nothing after it does, deletes included.
+    assert [s.name for s in plan.stages] == ["config"]
+    assert _ids(plan) == [["/d/configuration/mirror"]]
+    later = {s.app_id: s for s in plan.skipped if s.held_by == "/d/configuration/server"}
+    assert set(later) == {"/d/db", "/d/independent", "/d/old"}
+    assert all(s.reason is planning.SkipReason.OUTSIDE_WINDOW for s in later.values())
+    assert "release wave 'config'" in later["/d/db"].text
+    assert "deny window" in later["/d/db"].text
 
 
 def test_a_scale_back_of_an_app_whose_dependency_is_quarantined_is_not_held_back() -> None:

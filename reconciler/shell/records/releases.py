@@ -48,6 +48,20 @@ class ReleaseStore(database.Store):
                     "action": action, "outcome": None, "reason": None, "run_id": run_id,
                     "at": now, "started_at": now})
 
+    def wait_release_apps(self, *, revision: str, apps: Iterable[tuple[str, str, str]],
+                          run_id: int | None) -> None:
+        """Mark ``apps`` (id, action, why) of the open release of ``revision`` as waiting for
+        their sync window: the release shows them, and is not over until they went out."""
+        now = self._db.now()
+        with self._db.lock, self._db.begin() as conn:
+            if conn.execute(sa.select(_releases.c.revision).where(
+                    _releases.c.revision == revision)).first() is None:
+                return
+            for app_id, action, why in apps:
+                self._upsert(conn, revision=revision, app_id=app_id, values={
+                    "action": action, "outcome": str(releasing.AppWait.WAITING_FOR_WINDOW),
+                    "reason": why, "run_id": run_id, "at": now, "started_at": None})
+
     def record_release_wave(
         self, *, revision: str, name: str, position: int, state: str, apps: Iterable[str],
         soak: float, started_at: float | None, finished_at: float | None, reason: str | None,
@@ -147,7 +161,7 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
 def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
              superseded: bool, waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
     outcome = releasing.overall(
-        {a.app_id: None if a.outcome is None else model.Outcome(a.outcome) for a in apps},
+        {a.app_id: releasing.app_outcome(a.outcome) for a in apps},
         superseded=superseded)
     return rows.Release(
         revision=row["revision"], author=row["author"], message=row["message"],
@@ -164,6 +178,6 @@ def outcomes(conn: sa.Connection) -> dict[str, str]:
     found = conn.execute(sa.select(_releases.c.revision, _releases.c.started_at)).all()
     apps = _apps_by_revision(conn, [r[0] for r in found])
     return {revision: str(releasing.overall(
-        {a.app_id: None if a.outcome is None else model.Outcome(a.outcome)
-         for a in apps.get(revision, ())}, superseded=started != newest))
+        {a.app_id: releasing.app_outcome(a.outcome) for a in apps.get(revision, ())},
+        superseded=started != newest))
         for revision, started in found}

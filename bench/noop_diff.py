@@ -54,16 +54,7 @@ from reconciler.core import diff as diffing
 from reconciler.core import model
 from reconciler.devcluster import launch
 from reconciler.shell import driftcheck, livecache, marathon, records
-
-SERVICES = [
-    ("configuration", "server", "Configuration/Server", 9135),
-    ("datamanagement", "filecatalog", "DataManagement/FileCatalog", 9197),
-    ("datamanagement", "ftsmanager", "DataManagement/FTS3Manager", 9193),
-    ("requestmanagement", "reqmanager", "RequestManagement/ReqManager", 9140),
-    ("requestmanagement", "executor", "RequestManagement/RequestExecutingAgent", 8080),
-    ("bookkeeping", "server", "Bookkeeping/BookkeepingManager", 9167),
-    ("web", "portal", "WebApp", 8443),
-]
+from testbed.bigrepo import SERVICES
 
 
 def desired_app(index: int, *, instances: int) -> model.JSON:

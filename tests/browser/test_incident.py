@@ -98,7 +98,20 @@ class Views:
             self.browser.save_screenshot(str(Path(self.shots) / f"incident-{name}.png"))
 
     def agree(self, app_id: str, *, state: str, author: str | None) -> dict[str, Any]:
-        """The API, ``status`` and the dashboard say the same about ``app_id``."""
+        """The API, ``status`` and the dashboard say the same about ``app_id``: at once, or
+        within a few seconds. The API and pages read the controller's status board, which
+        follows the records within a second or so, while ``reconciler status`` computes its
+        own; right after a change they may differ by that second, never for longer."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self._agree_now(app_id, state=state, author=author)
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def _agree_now(self, app_id: str, *, state: str, author: str | None) -> dict[str, Any]:
         api = self.api_apps()[app_id]
         code, by_status = self.status()
         shown = by_status[app_id]

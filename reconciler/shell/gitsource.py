@@ -40,6 +40,7 @@ import base64
 import fnmatch
 import re
 import shlex
+import shutil
 import stat
 import threading
 from collections.abc import Mapping
@@ -227,7 +228,18 @@ class GitSource:
             if commit is None:
                 raise BadSource(f"{self.display_url}: commit {revision} not found after fetch")
             self._verify(commit.hexsha)
-            files = self._files(commit)
+            try:
+                files = self._files(commit)
+            except ValueError as e:
+                if "could not be resolved" not in str(e):
+                    raise
+                # A fetch cut short (kill -9 of the controller) left the commit without all
+                # its objects; git will not fetch what it thinks it has: start the copy anew.
+                self._discard_copy()
+                raise SourceUnavailable(
+                    f"{self.display_url}: the local copy lacked objects of {revision[:12]} "
+                    "(a fetch was cut short): cleared, fetched again at the next poll"
+                ) from None
             return Snapshot(
                 revision=commit.hexsha, files=files, source=self.display_url, ref=self._ref,
                 author=f"{commit.author.name} <{commit.author.email}>",
@@ -287,6 +299,12 @@ class GitSource:
         if not found.trusted:
             raise UntrustedRevision(found)
         self._trusted.add((sha, self._keyring.digest))
+
+    def _discard_copy(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+        shutil.rmtree(self._cache_dir, ignore_errors=True)
 
     def _bare(self) -> git.Repo:
         if self._repo is None:

@@ -25,6 +25,11 @@ import prometheus_client as prom
 import pythonjsonlogger.core
 import pythonjsonlogger.json
 import sentry_sdk
+from sentry_sdk.integrations import atexit as sentry_atexit
+from sentry_sdk.integrations import dedupe as sentry_dedupe
+from sentry_sdk.integrations import excepthook as sentry_excepthook
+from sentry_sdk.integrations import logging as sentry_logging
+from sentry_sdk.integrations import threading as sentry_threading
 
 from reconciler.core import model, redact, status
 
@@ -185,8 +190,18 @@ def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
     """Start Sentry when a DSN is given; True when it was started."""
     if not dsn:
         return False
+    # Only what we use: error logs and uncaught errors become events. Not the defaults that
+    # patch the standard library (http.client, subprocess): breadcrumbs of every request's URL
+    # are a way for secrets out, and that patch crashed a test process once (a segfault in
+    # its scope handling under load).
     sentry_sdk.init(dsn=dsn, release=release, before_send=_before_send,
-                    traces_sample_rate=0)  # personal data is off by default
+                    traces_sample_rate=0,  # personal data is off by default
+                    default_integrations=False, auto_enabling_integrations=False,
+                    integrations=[sentry_logging.LoggingIntegration(),
+                                  sentry_excepthook.ExcepthookIntegration(),
+                                  sentry_threading.ThreadingIntegration(),
+                                  sentry_dedupe.DedupeIntegration(),
+                                  sentry_atexit.AtexitIntegration()])
     return True
 
 

@@ -25,10 +25,13 @@ devcluster: install
 
 # Installs everything the tests need (system packages too) and runs the whole suite.
 # Guard rails first (lint, layer contracts, types), then the suite.
+# A test whose worker process dies (a native crash, which no assertion can catch) is run once
+# more on a fresh worker; `--only-rerun` matches no ordinary failure, so those never rerun.
+# The dead worker's stack is printed at the end (tests/support/crashes.py).
 test: install
 	scripts/install-test-deps.sh
 	$(MAKE) --no-print-directory lint typecheck
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --reruns 1 --only-rerun 'RERUN-ONLY-WHEN-THE-WORKER-DIED' $(PYTEST_ARGS)
 
 # The reliability suite's long form (20 kills, a 50-app sync through the fault proxy, 2000
 # examples per fuzz property), one worker so its figures do not race other tests; prints the

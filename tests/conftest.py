@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.devcluster import launch
 from tests.reliability import tally
-from tests.support import webhooks
+from tests.support import crashes, webhooks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MARATHON_REFERENCE = REPO_ROOT.parent / "shared" / "marathon-reference"
@@ -51,11 +51,24 @@ def pytest_configure(config: pytest.Config) -> None:
     """The reliability table's folder, made once by the main process (workers inherit it)."""
     if not hasattr(config, "workerinput") and not os.environ.get(tally.ENV):
         os.environ[tally.ENV] = tempfile.mkdtemp(prefix="reliability-")
+    if not hasattr(config, "workerinput"):
+        crashes.prepare()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """After pytest's own faulthandler set up: a dead worker's stacks go to its crash file."""
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker:
+        crashes.watch(worker)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Print the reliability table when reliability cases (or the fuzz tests) ran."""
-    if hasattr(config, "workerinput") or not os.environ.get(tally.ENV):
+    if hasattr(config, "workerinput"):
+        return
+    crashes.report(terminalreporter)
+    if not os.environ.get(tally.ENV):
         return
     folder = Path(os.environ[tally.ENV])
     found = tally.rows(folder) if folder.is_dir() else []

@@ -221,7 +221,7 @@ class Check:
         live = self.cache.cached()
         assert live is not None
         return self.drift.observe_all(desired=self.desired, baselines=self.baselines,
-                                      live_apps=live, attributions={})
+                                      live=live, attributions={})
 
 
 def one_repeat(check: Check, definitions: list[model.JSON], payload: bytes
@@ -237,7 +237,7 @@ def one_repeat(check: Check, definitions: list[model.JSON], payload: bytes
         raise SystemExit(f"not a no-op drift check: {sorted(drifted)[:5]}")
     live = check.cache.cached()
     assert live is not None
-    diffs, first_diff = timed(diffing.diff_apps, new_state(definitions), live)
+    diffs, first_diff = timed(diffing.diff_apps, new_state(definitions), live.all())
     check_noop(diffs, len(definitions))
     del diffs, live  # their garbage is not the baseline's to collect
     _, loads = timed(json.loads, payload)

@@ -13,7 +13,6 @@ same revision is diffed against live on every poll.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -29,43 +28,9 @@ _ADOPTED_WHEN_ABSENT = ("role", "acceptedResourceRoles")
 """Left out of desired, Marathon picks these from its own configuration."""
 
 
-class _NormalizedDesired:
-    """Normalized desired apps per :class:`~reconciler.core.model.DesiredState` object.
-
-    A memo of a pure function: the state is immutable, so its normalized apps never change.
-    Keyed by identity (the state holds dicts, so it has no hash) and dropped with the state
-    through a weak reference, so it holds no more memory than the states still in use.
-
-    No lock: each dict operation is atomic, and the weak reference callback may run inside
-    any allocation (a lock would deadlock there). Threads racing on one state at worst
-    normalize an app twice.
-    """
-
-    def __init__(self) -> None:
-        self._by_state: dict[int, tuple[weakref.ref[model.DesiredState], dict[str, JSON]]] = {}
-
-    def of(self, desired: model.DesiredState) -> dict[str, JSON]:
-        """The (growing) normalized apps of ``desired`` by app id; fill in missing ones."""
-        key = id(desired)
-        entry = self._by_state.get(key)
-        if entry is None or entry[0]() is not desired:
-            entry = (weakref.ref(desired, lambda _: self._forget(key)), {})
-            self._by_state[key] = entry
-        return entry[1]
-
-    def _forget(self, key: int) -> None:
-        entry = self._by_state.get(key)
-        if entry is not None and entry[0]() is None:
-            self._by_state.pop(key, None)
-
-
-_normalized_desired = _NormalizedDesired()
-
-
 def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[model.AppDiff, ...]:
     """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id."""
     settings = desired.settings
-    normalized = _normalized_desired.of(desired)
     live_by_id: dict[str, JSON] = {}
     for live in live_apps:
         app_id = normalizing.absolute_id(str(live.get("id", "")), base="/")
@@ -82,27 +47,8 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[m
         elif live_app is None:
             diffs.append(_create(desired_app, ignore=ignore))
         else:
-            normal_desired = normalized.get(app_id)
-            if normal_desired is None:
-                # Racing threads may both compute it: same value, the last one is kept.
-                normal_desired = normalizing.normalize_app(desired_app.definition, ignore=ignore)
-                normalized[app_id] = normal_desired
-            diffs.append(_diff_normalized(desired_app, live_app, normal_desired=normal_desired,
-                                          ignore=ignore))
+            diffs.append(diff_app(desired_app, live_app, ignore=ignore))
     return tuple(diffs)
-
-
-def normalized_desired(desired: model.DesiredState, app_id: str) -> tuple[JSON, bool]:
-    """The app's normalized desired definition from the memo of ``desired`` (the drift check
-    shares it), and whether it was computed now."""
-    normalized = _normalized_desired.of(desired)
-    found = normalized.get(app_id)
-    if found is not None:
-        return found, False
-    found = normalizing.normalize_app(desired.apps[app_id].definition,
-                                      ignore=desired.settings.ignored_pointers_for(app_id))
-    normalized[app_id] = found
-    return found, True
 
 
 def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] = ()

@@ -299,9 +299,21 @@ class Controller:
                 leadership=view)
 
     def live_apps(self) -> list[model.JSON]:
-        """The live cache as it is (pages never wait for Marathon); read once if empty."""
+        """The live apps as statuses read them (tasks, health, deployments, image: not whole
+        definitions, see :meth:`live_app`), from the live cache as it is (pages never wait
+        for Marathon); read once if empty."""
         cached = self._live.cached()
-        return cached if cached is not None else self._live.apps()
+        return (cached if cached is not None else self._live.current()).status_views()
+
+    def live_app(self, app_id: str) -> model.JSON | None:
+        """One whole live app (an app's page): from the live cache, or asked of Marathon."""
+        cached = self._live.cached()
+        if cached is not None:
+            return cached.get(app_id)
+        try:
+            return self.client.get_app(app_id, embed=("app.tasks", "app.lastTaskFailure"))
+        except marathon.NotFound:
+            return None
 
     def refresh_metrics(self) -> None:
         """Bring counters fed from elsewhere up to date (called before a scrape)."""
@@ -487,7 +499,7 @@ class Controller:
             attributions = dict(self._attributions)
         with self._lock:
             try:
-                live_apps = self._live.apps()
+                live = self._live.current()
             except marathon.MarathonError as e:
                 telemetry.MARATHON_ERRORS.inc()
                 delay = self._marathon_backoff.failed()
@@ -498,7 +510,7 @@ class Controller:
             self._marathon_backoff.succeeded()
             self._marathon_error = None
             to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines.all(),
-                                                 live_apps=live_apps, attributions=attributions)
+                                                 live=live, attributions=attributions)
         if to_correct:
             driftcheck.correct(
                 self._drift, self._baselines, self.records, desired=desired, drifts=to_correct,

@@ -16,12 +16,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from reconciler.core import diff as diffing
 from reconciler.core import drift as drifting
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
 from reconciler.core import plan as planning
-from reconciler.shell import events, records, runreport, steps, telemetry
+from reconciler.shell import events, livecache, records, runreport, steps, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +38,29 @@ class DriftCheck:
 
     def observe_all(
         self, *, desired: model.DesiredState, baselines: Mapping[str, model.JSON],
-        live_apps: Sequence[model.JSON], attributions: Mapping[str, events.Attribution],
+        live: livecache.LiveApps, attributions: Mapping[str, events.Attribution],
     ) -> dict[str, int]:
         """Record every managed app's drift (or its end); the drift ids to correct, by app.
 
         An app whose baseline and live version were already found equal, with no drift
-        open, costs a dictionary lookup: nothing is normalized, compared or written.
+        open, costs a dictionary lookup: nothing is unpacked, normalized, compared or written.
         """
-        live_by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a
-                      for a in live_apps}
+        versions = live.versions()
         open_apps = {d.app_id for d in self._records.drifts(open_only=True)}
         to_correct: dict[str, int] = {}
         for app_id, baseline in baselines.items():
             if app_id not in desired.apps:
                 continue  # left Git (or not managed any more): no drift to speak of
-            live = live_by_id.get(app_id)
             ignore = desired.settings.ignored_pointers_for(app_id)
             if app_id not in open_apps and self.memo.known_equal(
-                    app_id, baseline=baseline, live=live, ignore=ignore):
+                    app_id, baseline=baseline, version=versions.get(app_id), ignore=ignore):
                 continue
-            drift_id = self.observe(app_id, baseline=baseline, live=live,
+            drift_id = self.observe(app_id, baseline=baseline, live=live.get(app_id),
                                     desired=desired, who=attributions.get(app_id),
                                     has_open=app_id in open_apps)
             if drift_id is not None:
                 to_correct[app_id] = drift_id
-        self.memo.keep_only(live_by_id.keys())
+        self.memo.keep_only(versions.keys())
         return dict(sorted(to_correct.items()))
 
     def observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
@@ -77,8 +74,7 @@ class DriftCheck:
                 app_id=app_id, kind=drifting.DriftKind.CONFIG, patch=_REMOVED,
                 fingerprint=drifting.fingerprint(_REMOVED))
         else:
-            finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore,
-                                        desired=desired)
+            finding = self.memo.finding(app_id, baseline=baseline, live=live, ignore=ignore)
         if finding is None:
             if not has_open:
                 return None
@@ -169,23 +165,23 @@ class DriftCheck:
 
 
 class Memo:
-    """What the drift check already knows: each baseline normalized once (per definition
-    object: the desired state of a revision is one object for its whole life), each live app
-    normalized once per Marathon ``version`` (any write to an app changes it), and which
-    (baseline, live version) pairs were equal. Drift check thread only: no lock."""
+    """Which (baseline, live version) pairs were found equal: the next check of such an app
+    is a dictionary lookup. Only that is kept, not the normalized definitions: an app whose
+    version moved (any write to it changes Marathon's ``version``) is normalized and compared
+    anew, both sides, which costs microseconds for one app and nothing while held.
+    Drift check thread only: no lock."""
 
     def __init__(self) -> None:
-        self._desired: dict[str, tuple[model.JSON, tuple[str, ...], model.JSON]] = {}
-        self._live: dict[str, tuple[object, tuple[str, ...], model.JSON]] = {}
         self._equal: dict[str, tuple[model.JSON, object, tuple[str, ...]]] = {}
         self.hits = 0
+        """Apps judged from the memo."""
         self.misses = 0
+        """Apps normalized and compared."""
 
-    def known_equal(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
+    def known_equal(self, app_id: str, *, baseline: model.JSON, version: object,
                     ignore: tuple[str, ...]) -> bool:
         """True when this very baseline was found equal to this live version before."""
         entry = self._equal.get(app_id)
-        version = None if live is None else live.get("version")
         if (entry is not None and version is not None and entry[0] is baseline
                 and entry[1] == version and entry[2] == ignore):
             self.hits += 1
@@ -193,11 +189,11 @@ class Memo:
         return False
 
     def finding(self, app_id: str, *, baseline: model.JSON, live: model.JSON,
-                ignore: tuple[str, ...], desired: model.DesiredState
-                ) -> drifting.Finding | None:
+                ignore: tuple[str, ...]) -> drifting.Finding | None:
+        self.misses += 1
         finding = drifting.find_normalized_drift(
-            app_id, desired=self._normal_desired(app_id, baseline, ignore, desired),
-            live=self._normal_live(app_id, live, ignore))
+            app_id, desired=normalizing.normalize_app(baseline, ignore=ignore),
+            live=normalizing.normalize_app(live, ignore=ignore))
         version = live.get("version")
         if finding is None and version is not None:
             self._equal[app_id] = (baseline, version, ignore)
@@ -208,45 +204,8 @@ class Memo:
     def keep_only(self, live_ids: Iterable[str]) -> None:
         """Forget apps no longer live (bounded memory)."""
         keep = set(live_ids)
-        for memo in (self._desired, self._live, self._equal):
-            for app_id in [a for a in memo if a not in keep]:
-                del memo[app_id]
-
-    def _normal_desired(self, app_id: str, baseline: model.JSON, ignore: tuple[str, ...],
-                        desired: model.DesiredState) -> model.JSON:
-        app = desired.apps.get(app_id)
-        if app is not None and app.definition is baseline:
-            # The baseline is the revision's own definition: the diff's memo has it (one
-            # normalized copy of 10,000 apps, not two).
-            self._desired.pop(app_id, None)
-            normal, computed = diffing.normalized_desired(desired, app_id)
-            if computed:
-                self.misses += 1
-            else:
-                self.hits += 1
-            return normal
-        entry = self._desired.get(app_id)
-        if entry is not None and entry[0] is baseline and entry[1] == ignore:
-            self.hits += 1
-            return entry[2]
-        self.misses += 1
-        normal = normalizing.normalize_app(baseline, ignore=ignore)
-        self._desired[app_id] = (baseline, ignore, normal)
-        return normal
-
-    def _normal_live(self, app_id: str, live: model.JSON, ignore: tuple[str, ...]
-                     ) -> model.JSON:
-        version = live.get("version")
-        entry = self._live.get(app_id)
-        if version is not None and entry is not None and entry[0] == version \
-                and entry[1] == ignore:
-            self.hits += 1
-            return entry[2]
-        self.misses += 1
-        normal = normalizing.normalize_app(live, ignore=ignore)
-        if version is not None:
-            self._live[app_id] = (version, ignore, normal)
-        return normal
+        for app_id in [a for a in self._equal if a not in keep]:
+            del self._equal[app_id]
 
 
 def _blocked_reason(app_id: str, *, report: runreport.RunReport,

@@ -13,8 +13,14 @@ current and a quiet cluster costs no request at all:
 
 (Marathon: ``core/event/Events.scala``; ``HttpEventStreamHandleActor`` subscribes a stream,
 then publishes its ``event_stream_attached``: the first event of every connection.) When the
-stream cannot be followed, :meth:`apps` falls back to one ``GET /v2/apps`` per call, and
+stream cannot be followed, :meth:`current` falls back to one ``GET /v2/apps`` per call, and
 :attr:`stream_error` says why (``/readyz`` and ``reconciler_event_stream_up``).
+
+Memory: each app is held packed (its JSON, a few hundred bytes to a few kB) beside the small
+part of it that statuses read (tasks, health, deployments, image; :data:`STATUS_FIELDS`). At
+10,000 apps the parsed definitions would take about 60 MB; packed they take about a fifth.
+A whole definition is unpacked only when asked for (:meth:`LiveApps.get`): the drift check
+asks for apps whose version it has not judged yet, an app's page for its own app.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import orjson
 
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
@@ -49,6 +58,62 @@ _EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 OnWrite = Callable[[model.AppId, events.Attribution], None]
 OnChange = Callable[[frozenset[str]], None]
 
+STATUS_FIELDS = ("id", "version", "versionInfo", "instances", "healthChecks", "tasks",
+                 "deployments", "lastTaskFailure", "tasksStaged", "tasksRunning", "tasksHealthy",
+                 "tasksUnhealthy")
+"""What the status model (``core/status.py``, ``core/health.py``) and the promotion gate read
+of a live app, besides its image."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One live app: its version, what statuses read of it, and all of it packed."""
+
+    version: object
+    status_view: model.JSON
+    packed: bytes
+
+    @classmethod
+    def of(cls, app: model.JSON) -> _Held:
+        view = {k: app[k] for k in STATUS_FIELDS if k in app}
+        image = ((app.get("container") or {}).get("docker") or {}).get("image")
+        if image is not None:
+            view["container"] = {"docker": {"image": image}}
+        return cls(version=app.get("version"), status_view=view, packed=orjson.dumps(app))
+
+    def unpacked(self) -> model.JSON:
+        app: model.JSON = orjson.loads(self.packed)
+        return app
+
+
+class LiveApps:
+    """The live apps at one moment (the cache moves on; this does not)."""
+
+    def __init__(self, held: Mapping[str, _Held]) -> None:
+        self._held = held
+
+    @classmethod
+    def of(cls, apps: Iterable[model.JSON]) -> LiveApps:
+        """Apps read some other way (one ``GET /v2/apps``, a test's list)."""
+        return cls({_absolute(a.get("id")): _Held.of(a) for a in apps})
+
+    def versions(self) -> dict[str, object]:
+        """Marathon's ``version`` of every live app, by absolute id."""
+        return {app_id: h.version for app_id, h in self._held.items()}
+
+    def get(self, app_id: str) -> model.JSON | None:
+        """The whole live app (unpacked now), None when it is not live."""
+        held = self._held.get(app_id)
+        return None if held is None else held.unpacked()
+
+    def all(self) -> list[model.JSON]:
+        """Every live app, whole (unpacks them all: for a plan, not for a page)."""
+        return [h.unpacked() for h in self._held.values()]
+
+    def status_views(self) -> list[model.JSON]:
+        """Every live app as statuses read it (:data:`STATUS_FIELDS` and the image)."""
+        return [h.status_view for h in self._held.values()]
+
 
 class LiveCache:
     """Follows the event stream on a daemon thread from :meth:`start` to :meth:`stop`."""
@@ -62,7 +127,7 @@ class LiveCache:
         self._on_change = on_change
         self._clock = clock
         self._lock = threading.Lock()
-        self._apps: dict[str, model.JSON] = {}
+        self._apps: dict[str, _Held] = {}
         self._synced_at: float | None = None
         self._following = False
         self._stream_error: str | None = "not attached yet"
@@ -99,7 +164,7 @@ class LiveCache:
         """Why the stream is not followed (the cache then polls), None while it is."""
         return None if self._following else self._stream_error
 
-    def apps(self) -> list[model.JSON]:
+    def current(self) -> LiveApps:
         """The live apps (with tasks, deployments, last failure). From memory while the
         stream is followed and the last resync is younger than the interval; otherwise one
         ``GET /v2/apps`` first (raises :class:`marathon.MarathonError`)."""
@@ -107,19 +172,19 @@ class LiveCache:
             fresh = (self._following and self._synced_at is not None
                      and self._clock() - self._synced_at < self._resync_interval)
             if fresh:
-                return list(self._apps.values())
+                return LiveApps(dict(self._apps))
         return self.resync()
 
-    def cached(self) -> list[model.JSON] | None:
+    def cached(self) -> LiveApps | None:
         """What is in memory, never a request; None before the first resync (the pages)."""
         with self._lock:
-            return None if self._synced_at is None else list(self._apps.values())
+            return None if self._synced_at is None else LiveApps(dict(self._apps))
 
-    def resync(self) -> list[model.JSON]:
+    def resync(self) -> LiveApps:
         """One full ``GET /v2/apps``; replaces the cache (raises on failure)."""
         started = self._clock()
-        apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
-        by_id = {normalizing.absolute_id(str(a.get("id", "")), base="/"): a for a in apps}
+        by_id = {_absolute(app.get("id")): _Held.of(app)
+                 for app in self._client.list_apps(embed=marathon.LIVE_EMBED)}
         with self._lock:
             changed = _changed_versions(self._apps, by_id)
             self._apps = by_id
@@ -131,7 +196,7 @@ class LiveCache:
         telemetry.LIVE_RESYNCS.inc()
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
-        return apps
+        return LiveApps(by_id)
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -217,10 +282,11 @@ class LiveCache:
             return
         app_id = _absolute(definition.get("id"))
         with self._lock:
-            before = self._apps.get(app_id, {})
+            before = self._apps.get(app_id)
             # The event has the definition only: tasks and the rest stay until refetched.
-            kept = {k: before[k] for k in _RUNTIME if k in before}
-            self._apps[app_id] = {**definition, **kept}
+            view = before.status_view if before is not None else {}
+            kept = {k: view[k] for k in _RUNTIME if k in view}
+            self._apps[app_id] = _Held.of({**definition, **kept})
             self.changes += 1
             self._stale.add(app_id)
         self._stale_event.set()
@@ -283,14 +349,15 @@ class LiveCache:
                 app: model.JSON | None = self._client.get_app(app_id, embed=_EMBED_ONE)
             except marathon.NotFound:
                 app = None
+            held = None if app is None else _Held.of(app)
             with self._lock:
                 before = self._apps.get(app_id)
-                if app is None:
+                if held is None:
                     self._apps.pop(app_id, None)
                 else:
-                    self._apps[app_id] = app
+                    self._apps[app_id] = held
                 self.changes += 1
-            if (before or {}).get("version") != (app or {}).get("version"):
+            if (before.version if before else None) != (held.version if held else None):
                 changed.add(app_id)
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
@@ -317,6 +384,8 @@ def _plan_apps(plan: object) -> list[str]:
     return found
 
 
-def _changed_versions(before: dict[str, model.JSON], after: dict[str, model.JSON]) -> set[str]:
+def _changed_versions(before: Mapping[str, _Held], after: Mapping[str, _Held]) -> set[str]:
+    def version(held: _Held | None) -> object:
+        return None if held is None else held.version
     return {a for a in before.keys() | after.keys()
-            if (before.get(a) or {}).get("version") != (after.get(a) or {}).get("version")}
+            if version(before.get(a)) != version(after.get(a))}

@@ -18,12 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from joserfc import errors as jose_errors
-from joserfc import jwk, jws, jwt
+from typing import TYPE_CHECKING, Any
 
 from reconciler.shell import http
+
+if TYPE_CHECKING:
+    from joserfc import jwk, jwt
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
               "ES512", "EdDSA")
@@ -62,6 +62,10 @@ class Verifier:
         self._fetched_at = float("-inf")
 
     def verify(self, token: str) -> Mapping[str, Any]:
+        # Imported here: a controller without sign-on never loads the JOSE stack.
+        from joserfc import errors as jose_errors
+        from joserfc import jwt
+
         if len(token) > MAX_TOKEN:
             raise TokenRejected("token too large")
         try:
@@ -80,6 +84,9 @@ class Verifier:
         return decoded.claims
 
     def _decode(self, token: str, keys: jwk.KeySet) -> jwt.Token:
+        from joserfc import errors as jose_errors
+        from joserfc import jws, jwt
+
         try:
             return jwt.decode(token, keys, algorithms=list(ALGORITHMS),
                               registry=jws.JWSRegistry(algorithms=list(ALGORITHMS)))
@@ -101,6 +108,9 @@ class Verifier:
             return self._keys
 
     def _read_keys(self) -> jwk.KeySet:
+        from joserfc import errors as jose_errors
+        from joserfc import jwk
+
         try:
             document = self._fetch(f"{self.issuer}/.well-known/openid-configuration")
             if not isinstance(document, dict) or document.get("issuer", "").rstrip("/") \

@@ -8,7 +8,7 @@ shows the same thing; decides how a drift's patch reads old -> new. Never writes
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -243,13 +243,18 @@ def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None
     return list(snapshot(store, live_apps).rows)
 
 
-def app_detail(store: recording.RecordStore, now: Snapshot, app_id: str) -> AppDetail | None:
-    """One app's page: its row from the snapshot, its diff (this app only), its records."""
+def app_detail(store: recording.RecordStore, now: Snapshot, app_id: str, *,
+               live_app: Callable[[str], JSON | None] | None = None) -> AppDetail | None:
+    """One app's page: its row from the snapshot, its diff (this app only), its records.
+
+    ``live_app`` reads the whole live app (the snapshot may hold only what statuses read)."""
     row = next((r for r in now.rows if r.app_id == app_id), None)
     if row is None:
         return None
     revision, desired = now.revision, now.desired
     live = (now.live or {}).get(app_id)
+    if live_app is not None and now.live is not None:
+        live = live_app(app_id)
     app_diff = None
     if app_id in desired and revision is not None and now.live is not None:
         wanted = model.DesiredApp(app_id=app_id, definition=desired[app_id], source_path="")

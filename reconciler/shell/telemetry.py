@@ -24,12 +24,6 @@ from typing import Any
 import prometheus_client as prom
 import pythonjsonlogger.core
 import pythonjsonlogger.json
-import sentry_sdk
-from sentry_sdk.integrations import atexit as sentry_atexit
-from sentry_sdk.integrations import dedupe as sentry_dedupe
-from sentry_sdk.integrations import excepthook as sentry_excepthook
-from sentry_sdk.integrations import logging as sentry_logging
-from sentry_sdk.integrations import threading as sentry_threading
 
 from reconciler.core import model, redact, status
 
@@ -190,6 +184,14 @@ def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
     """Start Sentry when a DSN is given; True when it was started."""
     if not dsn:
         return False
+    # Imported here: without a DSN the controller never loads Sentry (about 8 MB).
+    import sentry_sdk
+    from sentry_sdk.integrations import atexit as sentry_atexit
+    from sentry_sdk.integrations import dedupe as sentry_dedupe
+    from sentry_sdk.integrations import excepthook as sentry_excepthook
+    from sentry_sdk.integrations import logging as sentry_logging
+    from sentry_sdk.integrations import threading as sentry_threading
+
     # Only what we use: error logs and uncaught errors become events. Not the defaults that
     # patch the standard library (http.client, subprocess): breadcrumbs of every request's URL
     # are a way for secrets out, and that patch crashed a test process once (a segfault in
@@ -206,11 +208,15 @@ def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
 
 
 def capture_message(message: str, level: str = "info") -> None:
-    sentry_sdk.capture_message(scrub(message), level=level)  # type: ignore[arg-type]
+    sentry = sys.modules.get("sentry_sdk")  # None: Sentry was never started
+    if sentry is not None:
+        sentry.capture_message(scrub(message), level=level)
 
 
 def capture_exception(error: BaseException) -> None:
-    sentry_sdk.capture_exception(error)
+    sentry = sys.modules.get("sentry_sdk")
+    if sentry is not None:
+        sentry.capture_exception(error)
 
 
 def _before_send(event: Any, hint: Any) -> Any:

@@ -157,7 +157,8 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @router.get("/apps/{app_id:path}")
     def app(app_id: str) -> dict[str, Any]:
         app_id = _absolute(app_id)
-        detail = readmodel.app_detail(deps.records, deps.status(), app_id)
+        detail = readmodel.app_detail(deps.records, deps.status(), app_id,
+                                            live_app=deps.live_app)
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app {app_id}")
         return {

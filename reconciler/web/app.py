@@ -54,6 +54,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
         return controller.status().as_json()
 
     deps = context.Deps(records=controller.records, live_apps=controller.live_apps,
+                      live_app=controller.live_app,
                       request_sync=controller.request_sync, rollback=controller.rollback,
                       preview_sync=controller.preview_sync,
                       closed_window=controller.closed_window,
@@ -120,7 +121,8 @@ class Server:
 
     def __init__(self, app: fastapi.FastAPI, *, host: str, port: int) -> None:
         self._server = uvicorn.Server(uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            ws="none"))  # no WebSocket route: not loading a WebSocket stack
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 
     def start(self, *, timeout: float = 15.0) -> None:

@@ -14,7 +14,10 @@ from reconciler.shell import records as recording
 from reconciler.web import auth
 
 LiveApps = Callable[[], Sequence[model.JSON]]
-"""Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``."""
+"""Live Marathon apps with ``apps.tasks``, ``apps.deployments`` and ``apps.lastTaskFailure``
+(possibly only what statuses read of them: :data:`LiveApp` reads one whole)."""
+LiveApp = Callable[[str], model.JSON | None]
+"""``app_id -> the whole live app``, None when Marathon has no such app."""
 RequestSync = Callable[[str | None, str], str]
 """``(app_id or None for all, who) -> what happens next``; queues a sync, must not block long."""
 PreviewSync = Callable[[str], planning.SyncPreview]
@@ -67,6 +70,8 @@ class Deps:
     replica: Callable[[], dict[str, Any]] | None = None
     """The controller's own status (``/api/v1/status``): the page header names this
     replica's role, the leader and the last sync (with ZooKeeper)."""
+    live_app: LiveApp | None = None
+    """One whole live app (an app's page); None: the snapshot's apps are whole."""
 
     @property
     def policy(self) -> auth.Access:

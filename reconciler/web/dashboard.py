@@ -73,7 +73,8 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
 
     @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
     def app(app_id: str) -> responses.HTMLResponse:
-        detail = readmodel.app_detail(deps.records, deps.status(), "/" + app_id.strip("/"))
+        detail = readmodel.app_detail(deps.records, deps.status(), "/" + app_id.strip("/"),
+                                            live_app=deps.live_app)
         if detail is None:
             raise fastapi.HTTPException(status_code=404, detail=f"unknown app /{app_id}")
         return page("app.html", "apps", d=detail)

@@ -81,6 +81,7 @@ def _deps(fleet: environments.Fleet, name: str, policy: auth.Access) -> context.
             assess=lambda image: fleet.promoter.assess(image, target=name).as_json(),
             promote=promote, images=lambda: fleet.promoter.images(name))
     return context.Deps(records=controller.records, live_apps=controller.live_apps,
+                        live_app=controller.live_app,
                         request_sync=controller.request_sync, rollback=controller.rollback,
                         preview_sync=controller.preview_sync,
                         token=fleet.settings.api_token, access=policy,

@@ -26,7 +26,6 @@ from html import escape
 from typing import Annotated, Any
 
 import fastapi
-from authlib.integrations import starlette_client
 from fastapi import responses
 from starlette.middleware import sessions
 
@@ -55,6 +54,9 @@ def install(app: fastapi.FastAPI, *, settings: config.Settings, policy: auth.Acc
 
 
 def sign_on_router(settings: config.Settings, policy: auth.Access) -> fastapi.APIRouter:
+    # Imported here: a controller without sign-on never loads authlib and its HTTP stack.
+    from authlib.integrations import starlette_client
+
     assert settings.oidc_issuer is not None and settings.public_url is not None
     public_url = settings.public_url
     client: dict[str, Any] = {"scope": settings.oidc_scopes, "code_challenge_method": "S256",

@@ -11,6 +11,7 @@ import pytest
 from reconciler.core import model
 from reconciler.core import plan as planning
 from reconciler.shell import driftcheck, records, runreport, steps
+from reconciler.shell.livecache import LiveApps
 
 APP = "/dirac/catalog"
 
@@ -109,15 +110,14 @@ def test_an_unchanged_app_version_is_judged_from_the_memo_and_a_new_version_is_n
     drift = check(store)
     observe = {"desired": desired, "baselines": {APP: baseline}, "attributions": {}}
 
-    assert drift.observe_all(live_apps=[_live(1, "v1")], **observe) == {}
-    first = (drift.memo.hits, drift.memo.misses)
-    assert first == (0, 2)  # desired and live normalized once each
+    assert drift.observe_all(live=LiveApps.of([_live(1, "v1")]), **observe) == {}
+    assert (drift.memo.hits, drift.memo.misses) == (0, 1)  # normalized and compared once
 
-    assert drift.observe_all(live_apps=[_live(1, "v1")], **observe) == {}
-    assert drift.memo.misses == first[1], "an unchanged version was normalized again"
-    assert drift.memo.hits == first[0] + 1
+    assert drift.observe_all(live=LiveApps.of([_live(1, "v1")]), **observe) == {}
+    assert drift.memo.misses == 1, "an unchanged version was normalized again"
+    assert drift.memo.hits == 1
 
-    to_correct = drift.observe_all(live_apps=[_live(3, "v2")], **observe)
+    to_correct = drift.observe_all(live=LiveApps.of([_live(3, "v2")]), **observe)
     assert list(to_correct) == [APP]  # scaled behind Git's back: found
-    assert drift.memo.misses == first[1] + 1  # only the new live version was normalized
+    assert drift.memo.misses == 2  # the new live version was judged anew
     assert store.drifts(open_only=True)[0].kind == "scale"

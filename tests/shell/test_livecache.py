@@ -54,8 +54,9 @@ def put(url: str, app: model.JSON) -> None:
 
 
 def instances(cache: livecache.LiveCache) -> int | None:
-    apps = {a["id"]: a for a in cache.cached() or ()}
-    return apps[APP]["instances"] if APP in apps else None
+    held = cache.cached()
+    app = held.get(APP) if held is not None else None
+    return app["instances"] if app is not None else None
 
 
 @pytest.fixture
@@ -70,6 +71,10 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         on_change=heard.changes.append)
     try:
         put(dev.url, fast_app(APP, instances=0))
+        # Its deployment's events must not reach the cache later (their refetch would see
+        # what the gap test writes behind the stream's back).
+        wait_for("the first deployment is over", lambda: requests.get(
+            f"{dev.url}/v2/deployments", timeout=10).json() == [])
         cache.start()
         wait_for("the cache follows the stream", lambda: cache.following)
         yield Setup(marathon=dev.url, proxy=proxy, cache=cache, heard=heard)
@@ -86,8 +91,8 @@ def test_an_api_write_reaches_the_cache_from_its_event_with_who_wrote_it(setup: 
     wait_for("the event's definition in the cache", lambda: instances(setup.cache) == 2)
     app_id, who = setup.heard.writes[-1]
     assert app_id == APP and who.uri == f"/v2/apps{APP}" and who.client_ip
-    assert who.version == next(a for a in setup.cache.cached() or () if a["id"] == APP
-                               )["version"]
+    held = setup.cache.cached()
+    assert held is not None and who.version == held.versions()[APP]
     assert setup.cache.resyncs == 1, "an event must not cost a full read"
 
 
@@ -102,7 +107,7 @@ def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
     assert instances(setup.cache) == 0
     setup.proxy.reset()
     # Polling meanwhile: every read is a request.
-    assert {a["id"]: a["instances"] for a in setup.cache.apps()}[APP] == 3
+    assert setup.cache.current().get(APP)["instances"] == 3  # type: ignore[index]
     assert setup.proxy.counts().get("GET /v2/apps") == 1
 
     setup.cache.resync()  # back to what it held before the gap, for the test's sake
@@ -124,6 +129,10 @@ def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
     cache = livecache.LiveCache(client, resync_interval=1.5, on_write=lambda *_: None)
     try:
         put(dev.url, fast_app(APP, instances=0))
+        # Its deployment's events must not reach the cache later (their refetch would see
+        # what the gap test writes behind the stream's back).
+        wait_for("the first deployment is over", lambda: requests.get(
+            f"{dev.url}/v2/deployments", timeout=10).json() == [])
         cache.start()
         wait_for("the cache follows the stream", lambda: cache.following)
         wait_for("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)

@@ -79,7 +79,9 @@ class _Held:
         image = ((app.get("container") or {}).get("docker") or {}).get("image")
         if image is not None:
             view["container"] = {"docker": {"image": image}}
-        return cls(version=app.get("version"), status_view=view, packed=orjson.dumps(app))
+        # orjson hands back its whole 16 kB working buffer: keep an exact-size copy.
+        packed = bytes(memoryview(orjson.dumps(app)))
+        return cls(version=app.get("version"), status_view=view, packed=packed)
 
     def unpacked(self) -> model.JSON:
         app: model.JSON = orjson.loads(self.packed)

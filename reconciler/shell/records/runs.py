@@ -53,12 +53,15 @@ class RunStore(database.Store):
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
                 return  # the first recording stands, in memory as in the table
-            conn.execute(_revisions.insert().values(
-                revision=revision, first_seen_at=self._db.now(), author=author,
-                message=message,
-                committed_at=None if committed_at is None else database.seconds(committed_at),
-                definitions=json.dumps(dict(definitions), sort_keys=True),
-                source=source, ref=ref))
+            # Values as parameters, not in the statement: SQLAlchemy's statement cache keeps
+            # the first statement of each shape, with what ``.values()`` put in it (8 MB of
+            # definitions at 10,000 apps, for the life of the process).
+            conn.execute(_revisions.insert(), {
+                "revision": revision, "first_seen_at": self._db.now(), "author": author,
+                "message": message,
+                "committed_at": None if committed_at is None else database.seconds(committed_at),
+                "definitions": json.dumps(dict(definitions), sort_keys=True),
+                "source": source, "ref": ref})
         self._keep_definitions(revision, dict(definitions))
 
     def resolve_revision(self, prefix: str) -> str | None:

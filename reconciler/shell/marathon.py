@@ -47,12 +47,13 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import requests
 import requests.adapters
 import sseclient
 import urllib3.exceptions
 import urllib3.util.retry
+
+from reconciler.shell import answers
 
 JSON = dict[str, Any]
 
@@ -158,31 +159,33 @@ def _field(body: Any, key: str, *, what: str) -> Any:
     """``body[key]`` from an answer that must be an object holding ``key``."""
     if not isinstance(body, dict) or key not in body:
         raise MarathonError(f"{what}: Marathon answered nonsense: expected an object with "
-                            f"{key!r}, got {_shape(body)}")
+                            f"{key!r}, got {answers.shape(body)}")
     return body[key]
 
 
 def _object(body: Any, *, what: str) -> JSON:
     if not isinstance(body, dict):
         raise MarathonError(f"{what}: Marathon answered nonsense: expected an object, got "
-                            f"{_shape(body)}")
+                            f"{answers.shape(body)}")
     return body
 
 
 def _objects(body: Any, *, what: str) -> list[JSON]:
     if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
         raise MarathonError(f"{what}: Marathon answered nonsense: expected a list of objects, "
-                            f"got {_shape(body)}")
+                            f"got {answers.shape(body)}")
     return body
 
 
-def _shape(body: Any) -> str:
-    if isinstance(body, dict):
-        return "an object with " + (", ".join(repr(k) for k in list(body)[:5]) or "no keys")
-    if isinstance(body, list):
-        kinds = sorted({type(item).__name__ for item in body})
-        return f"a list of {', '.join(kinds) or 'nothing'}"
-    return f"a {type(body).__name__}"
+def _unreadable(method: str, path: str, error: answers.Unreadable, *, status: int
+                ) -> MarathonError:
+    text = str(error)
+    if text.startswith("not JSON"):
+        return MarathonError(f"{method} {path}: Marathon answered non-JSON", status=status)
+    if text.startswith("expected"):
+        return MarathonError(f"{method} {path}: Marathon answered nonsense: {text}",
+                             status=status)
+    return MarathonUnavailable(f"{method} {path}: {text}")
 
 
 def _deployment_ref(answer: Any) -> DeploymentRef:
@@ -353,16 +356,17 @@ class MarathonClient:
         raise MarathonUnavailable(message) from last_error
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
-        try:
-            # Marathon always answers UTF-8 JSON; orjson parses the raw bytes about twice as
-            # fast as requests' ``.json()`` (decode to str, then the stdlib parser), which
-            # counts when ``GET /v2/apps`` returns thousands of apps.
-            return orjson.loads(response.content) if response.content else {}
-        except ValueError as e:
-            raise MarathonError(
-                f"{method} {path}: Marathon answered non-JSON", status=response.status_code
-            ) from e
+        """The answer as JSON, read bounded (:mod:`answers`)."""
+        response = self._send(method, path, stream=True, **kwargs)
+        with response:
+            try:
+                return answers.json_of(response.iter_content(answers.CHUNK),
+                                       declared=response.headers.get("Content-Length"))
+            except answers.Unreadable as e:
+                raise _unreadable(method, path, e, status=response.status_code) from e
+            except requests.RequestException as e:
+                raise MarathonUnavailable(f"{method} {path}: the answer was cut short: "
+                                          f"{_describe(e)}") from e
 
     # -- API ---------------------------------------------------------------------------
 
@@ -389,11 +393,29 @@ class MarathonClient:
 
     def list_apps(self, *, prefix: str | None = None, embed: tuple[str, ...] = ()) -> list[JSON]:
         """All apps in one request (``GET /v2/apps?id=prefix&embed=...``)."""
+        return list(self.iter_apps(prefix=prefix, embed=embed))
+
+    def iter_apps(self, *, prefix: str | None = None, embed: tuple[str, ...] = ()
+                  ) -> Iterator[JSON]:
+        """All apps in one request, each as soon as it is read (:func:`answers.apps_of`):
+        the caller may keep each in a smaller form before the next is built."""
         params: list[tuple[str, str]] = [("embed", e) for e in embed]
         if prefix and prefix.strip("/"):
             params.append(("id", prefix))
-        return _objects(_field(self._json("GET", "/v2/apps", params=params), "apps",
-                               what="GET /v2/apps"), what="GET /v2/apps: apps")
+        response = self._send("GET", "/v2/apps", params=params, stream=True)
+        with response:
+            try:
+                for app in answers.apps_of(response.iter_content(answers.CHUNK),
+                                           declared=response.headers.get("Content-Length")):
+                    if not isinstance(app, dict):
+                        raise MarathonError("GET /v2/apps: Marathon answered nonsense: expected "
+                                            f"a list of objects, got {answers.shape(app)} in it")
+                    yield app
+            except answers.Unreadable as e:
+                raise _unreadable("GET", "/v2/apps", e, status=response.status_code) from e
+            except requests.RequestException as e:
+                raise MarathonUnavailable(f"GET /v2/apps: the answer was cut short: "
+                                          f"{_describe(e)}") from e
 
     def get_app(self, app_id: str, *, embed: tuple[str, ...] = ()) -> JSON:
         params = [("embed", e) for e in embed]
@@ -558,11 +580,16 @@ def _describe(error: BaseException) -> str:
     return text or type(reason).__name__
 
 
+_MAX_ERROR_BYTES = 1 << 20
+"""Of an error answer: its message and details (a 409's deployments) fit well within."""
+
+
 def _error_for(response: requests.Response) -> MarathonError:
     status = response.status_code
     try:
-        body = response.json()
-    except ValueError:
+        body = answers.json_of(response.iter_content(answers.CHUNK), max_bytes=_MAX_ERROR_BYTES,
+                               declared=response.headers.get("Content-Length"))
+    except (answers.Unreadable, requests.RequestException):
         body = {}
     if not isinstance(body, dict):
         body = {}

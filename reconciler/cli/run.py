@@ -25,8 +25,8 @@ from reconciler.shell import (
     ports,
     signatures,
     telemetry,
+    wiring,
 )
-from reconciler.shell import controller as controlling
 
 log = logging.getLogger("reconciler.run")
 
@@ -100,7 +100,7 @@ def command(config_file: Path | None) -> None:
             fleet = environments.build(settings, marathon_url=marathon_url)
             application = web_environments.create_fleet_app(fleet)
         else:
-            controller = controlling.build(settings, marathon_url=marathon_url)
+            controller = wiring.build(settings, marathon_url=marathon_url)
             application = web.create_app(controller)
         server = web.Server(application, host=settings.listen_host, port=settings.listen_port)
         server.start()

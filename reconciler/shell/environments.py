@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core import model
-from reconciler.shell import bumper, config, marathon, promoter, records, scheduler, telemetry
+from reconciler.shell import (
+    bumper,
+    config,
+    marathon,
+    promoter,
+    records,
+    scheduler,
+    telemetry,
+    wiring,
+)
 from reconciler.shell import controller as controlling
 
 log = logging.getLogger(__name__)
@@ -147,7 +156,7 @@ def build(settings: config.Settings, *, marathon_url: str | None = None,
     try:
         for env in settings.environments:
             own = environment_settings(settings, env)
-            members.append(Member(environment=env, controller=controlling.build(
+            members.append(Member(environment=env, controller=wiring.build(
                 own, marathon_url=None if env.marathon_url else marathon_url)))
     except BaseException:
         for member in members:

@@ -26,7 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from tests.browser.stack import Stack
-from tests.support import webhooks
+from tests.support import polling, webhooks
 from tests.sync import cluster
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -130,15 +130,6 @@ def _plain_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
 
 
-def _wait(what: str, check: Any, *, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_an_incident_reads_the_same_everywhere_at_every_step(
         incident: Stack, browser: webdriver.Chrome, receiver: webhooks.Receiver) -> None:
     views = Views(incident, browser, receiver)
@@ -147,9 +138,10 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
     # 1. A release by Bob: every app rolls, in sync, caused by Bob's commit.
     cluster.set_tag(incident.repo, "v8r2p45")
     incident.commit("Release v8r2p45", author="Bob Release", email="bob@example.org")
-    _wait("the release to be live", lambda: all(
+    polling.eventually("the release to be live", lambda: all(
         cluster.image_of(a) == "lhcbdirac:v8r2p45" for a in cluster.apps(incident.marathon)
-        .values()) and incident.app_states() == {SERVER: "in sync", PORTAL: "in sync"})
+        .values()) and incident.app_states() == {SERVER: "in sync", PORTAL: "in sync"},
+        timeout=120, interval=0.5)
     for app_id in (SERVER, PORTAL):
         seen = views.agree(app_id, state="in sync", author="Bob Release")
     assert seen["code"] == 0
@@ -171,20 +163,21 @@ def test_an_incident_reads_the_same_everywhere_at_every_step(
     assert release["author"].startswith("Carol Tester") and "rolled back" in release["outcome"]
     assert {(c["old"], c["new"]) for c in release["imagesChanged"]} == {
         ("v8r2p45", "v8r2p46-broken")}
-    _wait("chat to hear of the rollback", lambda: any(
-        "rollback" in n and "Carol Tester" in n for n in views.notices()), timeout=30)
+    polling.eventually("chat to hear of the rollback", lambda: any(
+        "rollback" in n and "Carol Tester" in n for n in views.notices()), timeout=30, interval=0.5)
     views.screenshot("2-quarantined")
 
     # 3. Someone scales the portal by hand during the quarantine. A scale-back needs nothing
     # of the quarantined server, so the drift is corrected all the same, and recorded so.
     incident.scale_in_marathon(PORTAL, 3)
-    _wait("the portal's drift to be corrected", lambda: any(
+    polling.eventually("the portal's drift to be corrected", lambda: any(
         d["app_id"] == PORTAL and (d["action"] or "").startswith("corrected")
-        for d in incident.api("/drift")["drift"]), timeout=60)
-    _wait("the portal back at 1 instance", lambda: incident.live_instances(PORTAL) == 1)
+        for d in incident.api("/drift")["drift"]), timeout=60, interval=0.5)
+    polling.eventually("the portal back at 1 instance",
+                       lambda: incident.live_instances(PORTAL) == 1, timeout=120, interval=0.5)
     views.agree(PORTAL, state="blocked", author="Carol Tester")
-    _wait("chat to hear of the drift", lambda: any(
-        "drift" in n and PORTAL in n for n in views.notices()), timeout=30)
+    polling.eventually("chat to hear of the drift", lambda: any(
+        "drift" in n and PORTAL in n for n in views.notices()), timeout=30, interval=0.5)
     views.screenshot("3-drift-during-quarantine")
 
     # 4. The fix-forward by Dave: git revert. The quarantine speaks no more: in sync, caused

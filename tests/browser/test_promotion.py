@@ -21,6 +21,7 @@ from reconciler.web import environments as web_environments
 from testbed.gitrepos import Upstream
 from tests.browser import chrome
 from tests.environments import stack
+from tests.support import polling
 
 TOKEN = "dashboard-token-77aa"
 
@@ -63,8 +64,8 @@ def test_promotion_from_the_dashboard_is_refused_before_the_soak_and_accepted_af
     upstream.commit({"cert/images.yaml": stack.images("v8r2p45")},
                     message="certification: lhcbdirac v8r2p45")
     for app_id in stack.CERT_APPS:
-        stack.eventually(f"{app_id} healthy on v8r2p45",
-                         lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
+        polling.eventually(f"{app_id} healthy on v8r2p45",
+                           lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
 
     browser.get(f"{url}/")
     assert "from cert" in chrome.text_of(browser)
@@ -93,5 +94,5 @@ def test_promotion_from_the_dashboard_is_refused_before_the_soak_and_accepted_af
         return any(commit[:12] in r.text and r.text.count(commit[:12]) == 2 for r in rows)
 
     chrome.wait_until(linked, "the promotion linked to production's release", timeout=90)
-    stack.eventually("production on the promoted tag", lambda: stack.running_tag(
+    polling.eventually("production on the promoted tag", lambda: stack.running_tag(
         devcluster.url, stack.PROD_APPS[0]) == "v8r2p45")

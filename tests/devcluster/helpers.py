@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
+
+from tests.support import polling
 
 JSON = dict[str, Any]
 
@@ -33,13 +34,8 @@ def docker_app(app_id: str, *, image: str = "lhcbdirac:v1", instances: int = 1,
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"condition not met within {timeout}s")
+    """:func:`polling.eventually` for the many waits here that do not say what they await."""
+    return polling.eventually("the condition", predicate, timeout=timeout, interval=every)
 
 
 def deployments(url: str) -> list[JSON]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -17,7 +17,6 @@ from reconciler.shell import environments as environing
 from testbed.apps import fast_app, live_apps
 from testbed.gitrepos import Upstream
 
-T = TypeVar("T")
 HOUR = 3600.0
 
 CERT_APPS = ("/dirac-cert/web/portal", "/dirac-cert/dm/catalog")
@@ -64,17 +63,6 @@ def running_tag(marathon: str, app_id: str) -> str | None:
     if healthy < app["instances"]:
         return None
     return str(app["container"]["docker"]["image"]).rsplit(":", 1)[1]
-
-
-def eventually(what: str, probe: Callable[[], T | None], *, timeout: float = 90,
-               explain: Callable[[], str] = lambda: "") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"never: {what}\n{explain()}")
 
 
 class Clock:

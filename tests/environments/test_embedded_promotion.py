@@ -18,6 +18,7 @@ from reconciler.shell.ports import free_port
 from testbed.gitrepos import Upstream
 from testbed.processes import stop_process, wait_for_http
 from tests.environments import stack
+from tests.support import polling
 
 pytestmark = pytest.mark.integration
 
@@ -57,18 +58,18 @@ def test_promote_finds_the_environments_and_the_embedded_marathon_of_the_run(
         def explain() -> str:
             return log.read_text()[-4000:]
 
-        marathon = stack.eventually("the embedded dev cluster's URL",
-                                    lambda: embedded.embedded_url(state), explain=explain)
+        marathon = polling.eventually("the embedded dev cluster's URL",
+                                      lambda: embedded.embedded_url(state), explain=explain)
 
         def on(apps: tuple[str, ...], tag: str) -> bool:
             return all(stack.running_tag(marathon, a) == tag for a in apps)
 
-        stack.eventually("both environments on v8r2p44", lambda: on(
+        polling.eventually("both environments on v8r2p44", lambda: on(
             stack.CERT_APPS + stack.PROD_APPS, "v8r2p44"), explain=explain)
         upstream.commit({"cert/images.yaml": stack.images("v8r2p45")},
                         message="certification: lhcbdirac v8r2p45")
-        stack.eventually("cert on v8r2p45", lambda: on(stack.CERT_APPS, "v8r2p45"),
-                         explain=explain)
+        polling.eventually("cert on v8r2p45", lambda: on(stack.CERT_APPS, "v8r2p45"),
+                           explain=explain)
 
         # Without the run's settings there are no environments: said in one line, with how.
         bare = reconciler("promote", "dirac", "--from", "cert", "--to", "prod", cwd=tmp_path)
@@ -79,8 +80,8 @@ def test_promote_finds_the_environments_and_the_embedded_marathon_of_the_run(
                               "--config", str(settings), cwd=tmp_path)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         assert "pushed" in promoted.stdout, promoted.stdout
-        stack.eventually("prod on v8r2p45", lambda: on(stack.PROD_APPS, "v8r2p45"),
-                         explain=explain)
+        polling.eventually("prod on v8r2p45", lambda: on(stack.PROD_APPS, "v8r2p45"),
+                           explain=explain)
     finally:
         stop_process(process)
 

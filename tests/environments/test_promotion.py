@@ -16,6 +16,7 @@ from reconciler.devcluster import launch
 from reconciler.shell import environments
 from testbed.gitrepos import Upstream
 from tests.environments import stack
+from tests.support import polling
 
 HOUR = stack.HOUR
 
@@ -45,8 +46,8 @@ def release_in_cert(devcluster: launch.RunningCluster, upstream: Upstream, tag: 
     commit = upstream.commit({"cert/images.yaml": stack.images(tag)},
                              message=f"certification: lhcbdirac {tag}")
     for app_id in stack.CERT_APPS:
-        stack.eventually(f"{app_id} healthy on {tag}",
-                         lambda a=app_id: stack.running_tag(devcluster.url, a) == tag)
+        polling.eventually(f"{app_id} healthy on {tag}",
+                           lambda a=app_id: stack.running_tag(devcluster.url, a) == tag)
     return commit
 
 
@@ -60,8 +61,8 @@ def test_promotion_is_refused_before_the_soak_and_accepted_after_with_both_relea
 ) -> None:
     fleet, clock = running
     for app_id in stack.PROD_APPS:
-        stack.eventually(f"{app_id} on v8r2p44",
-                         lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p44")
+        polling.eventually(f"{app_id} on v8r2p44",
+                           lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p44")
     cert_release = release_in_cert(devcluster, upstream, "v8r2p45")
     before = head(upstream).hexsha
 
@@ -90,9 +91,9 @@ def test_promotion_is_refused_before_the_soak_and_accepted_after_with_both_relea
 
     # Production rolls out the promoted tag; the promotion is linked to that release.
     for app_id in stack.PROD_APPS:
-        stack.eventually(f"{app_id} on v8r2p45",
-                         lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
-    linked = stack.eventually("the promotion linked to production's release", lambda: next(
+        polling.eventually(f"{app_id} on v8r2p45",
+                           lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
+    linked = polling.eventually("the promotion linked to production's release", lambda: next(
         (p for p in prod_store.promotions() if p.target_revision), None))
     assert linked.source_revision == cert_release
     assert linked.target_revision == commit.hexsha
@@ -120,7 +121,7 @@ def test_a_tag_not_healthy_in_certification_is_refused_whatever_the_soak(
     upstream.commit({"cert/images.yaml": stack.images("v8r2p46-broken")},
                     message="certification: a broken release")
     clock.ahead = 30 * 24 * HOUR
-    verdict = stack.eventually("the gate sees the broken tag", lambda: (
+    verdict = polling.eventually("the gate sees the broken tag", lambda: (
         v if (v := fleet.promoter.assess("dirac", target="prod").verdict).tag
         == "v8r2p46-broken" else None))
     assert verdict.decision is promotion.Decision.REFUSE
@@ -143,13 +144,13 @@ def test_automatic_promotion_waits_for_the_soak_then_promotes_once(
         assert prod_store.promotions() == []
 
         clock.ahead = HOUR + 5  # the scheduler's auto-promote job finds the gate open
-        promoted = stack.eventually("an automatic promotion", lambda: next(
+        promoted = polling.eventually("an automatic promotion", lambda: next(
             iter(prod_store.promotions()), None))
         assert promoted.automatic and promoted.tag == "v8r2p45"
         assert promoted.source_revision == cert_release
         for app_id in stack.PROD_APPS:
-            stack.eventually(f"{app_id} on v8r2p45",
-                             lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
+            polling.eventually(f"{app_id} on v8r2p45",
+                               lambda a=app_id: stack.running_tag(devcluster.url, a) == "v8r2p45")
         assert "after the soak (auto_promote)" in head(upstream).message
 
         # A person takes production back: the policy does not push the same tag again.

@@ -20,6 +20,7 @@ from testbed.apps import live_apps
 from testbed.gitrepos import Upstream
 from testbed.processes import stop_process, wait_for_http
 from tests.environments import stack
+from tests.support import polling
 
 TOKEN = "api-token-5e1d"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         def on(cluster: launch.RunningCluster, apps: tuple[str, ...], tag: str) -> bool:
             return all(stack.running_tag(cluster.url, a) == tag for a in apps)
 
-        stack.eventually("cert on its cluster, prod on its own", lambda: on(
+        polling.eventually("cert on its cluster, prod on its own", lambda: on(
             cert, stack.CERT_APPS, "v8r2p44") and on(prod, stack.PROD_APPS, "v8r2p44"),
             explain=explain)
         assert set(live_apps(cert.url)) == set(stack.CERT_APPS)
@@ -88,14 +89,14 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         for name, apps in (("cert", stack.CERT_APPS), ("prod", stack.PROD_APPS)):
             # The tags run before the deployment is over: in sync once it is (events, then the
             # live cache, follow within a second or so).
-            shown = stack.eventually(f"{name} in sync", lambda n=name: (
+            shown = polling.eventually(f"{name} in sync", lambda n=name: (
                 s := requests.get(f"{url}/api/v1/environments/{n}/apps", timeout=10).json())
                 and {a["state"] for a in s["apps"]} == {"in sync"} and s, explain=explain)
             assert {a["app_id"] for a in shown["apps"]} == set(apps)
             assert {a["state"] for a in shown["apps"]} == {"in sync"}
         status = requests.get(f"{url}/api/v1/status", timeout=10).json()
         assert [s["environment"] for s in status["environments"]] == ["cert", "prod"]
-        assert stack.eventually("ready", lambda: requests.get(f"{url}/readyz", timeout=10).ok)
+        assert polling.eventually("ready", lambda: requests.get(f"{url}/readyz", timeout=10).ok)
         metrics = requests.get(f"{url}/metrics", timeout=10).text
         assert 'reconciler_environment_apps{environment="cert",state="in sync"} 2.0' in metrics
         assert 'reconciler_environment_apps{environment="prod",state="in sync"} 1.0' in metrics
@@ -104,8 +105,8 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         # A release in certification reaches certification's cluster only.
         upstream.commit({"cert/images.yaml": stack.images("v8r2p45")},
                         message="certification: lhcbdirac v8r2p45")
-        stack.eventually("cert on v8r2p45", lambda: on(cert, stack.CERT_APPS, "v8r2p45"),
-                         explain=explain)
+        polling.eventually("cert on v8r2p45", lambda: on(cert, stack.CERT_APPS, "v8r2p45"),
+                           explain=explain)
         assert on(prod, stack.PROD_APPS, "v8r2p44")
 
         promote = f"{url}/api/v1/environments/prod/promotions/dirac"
@@ -148,9 +149,9 @@ def test_one_controller_keeps_each_environment_on_its_own_marathon_and_promotes(
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "promotable" in cli.stdout and "pushed" in cli.stdout
 
-        stack.eventually("prod on v8r2p45", lambda: on(prod, stack.PROD_APPS, "v8r2p45"),
-                         explain=explain)
-        promotions = stack.eventually("the promotion linked", lambda: [
+        polling.eventually("prod on v8r2p45", lambda: on(prod, stack.PROD_APPS, "v8r2p45"),
+                           explain=explain)
+        promotions = polling.eventually("the promotion linked", lambda: [
             p for p in requests.get(f"{url}/api/v1/environments/prod/promotions",
                                     timeout=10).json()["promotions"] if p["targetRelease"]],
             explain=explain)

@@ -13,10 +13,9 @@ import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import requests
@@ -26,10 +25,10 @@ from reconciler.devcluster import launch
 from reconciler.shell import config, controller, gitsource, marathon, readmodel, records
 from testbed.gitrepos import Upstream
 from tests.controller import stack
+from tests.support import polling
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
-T = TypeVar("T")
 
 # Every day, 12:00 to 13:00 UTC: no new revision goes out.
 LUNCH_FREEZE = {"kind": "deny", "schedule": "0 12 * * *", "duration": "1h",
@@ -78,16 +77,6 @@ def _files(tag: str, window: dict[str, object] = LUNCH_FREEZE) -> dict[str, str]
     return files
 
 
-def wait(what: str, probe: Callable[[], T | None], *, timeout: float = 90) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"never: {what}")
-
-
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Stack]:
     with _running(tmp_path, window=LUNCH_FREEZE) as built:
@@ -129,15 +118,15 @@ def _running(tmp_path: Path, *, window: dict[str, object],
 
 def test_a_commit_pushed_in_a_deny_window_is_applied_when_the_window_ends(
         running: Stack) -> None:
-    wait("the first revision applied outside the window",
-         lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
-         and running.controller.status().revision)
+    polling.eventually("the first revision applied outside the window",
+                       lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+                       and running.controller.status().revision)
 
     running.clock.set("2026-12-01T12:10:00+00:00")  # inside the freeze
     held = running.push("v8r2p45", "Release v8r2p45 during the freeze")
-    wait("the new revision planned and held",
-         lambda: {h.app_id for h in running.store.window_holds() if h.revision == held}
-         == {stack.CATALOG, stack.PORTAL})
+    polling.eventually("the new revision planned and held", lambda: {
+        h.app_id for h in running.store.window_holds() if h.revision == held}
+        == {stack.CATALOG, stack.PORTAL})
     row = running.rows()[stack.CATALOG]
     waiting = row.condition(readmodel.status.ConditionType.WAITING)
     assert waiting is not None, row
@@ -147,8 +136,8 @@ def test_a_commit_pushed_in_a_deny_window_is_applied_when_the_window_ends(
 
     # A newer commit in the same window replaces the one waiting: only it will go out.
     newer = running.push("v8r2p46", "Release v8r2p46, still in the freeze")
-    wait("the newer revision held instead",
-         lambda: {h.revision for h in running.store.window_holds()} == {newer})
+    polling.eventually("the newer revision held instead",
+                       lambda: {h.revision for h in running.store.window_holds()} == {newer})
     superseded = [h for h in running.store.window_holds(open_only=False) if h.revision == held]
     assert {h.ended for h in superseded} == {"superseded"}
     # Polls (5 per second of wall time) change nothing while the clock stays in the window.
@@ -161,10 +150,10 @@ def test_a_commit_pushed_in_a_deny_window_is_applied_when_the_window_ends(
     assert refused.startswith("refused: ") and "waiting for window until" in refused
 
     running.clock.set("2026-12-01T13:00:30+00:00")  # the window has ended
-    wait("the held revision applied once the window ended",
-         lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p46"
-         and running.image(stack.PORTAL) == "lhcbdirac:v8r2p46"
-         and not running.store.window_holds())
+    polling.eventually("the held revision applied once the window ended",
+                       lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p46"
+                       and running.image(stack.PORTAL) == "lhcbdirac:v8r2p46"
+                       and not running.store.window_holds())
     ended = [h for h in running.store.window_holds(open_only=False) if h.revision == newer]
     assert {h.ended for h in ended} == {"applied"}
     assert running.rows()[stack.CATALOG].condition(
@@ -175,21 +164,21 @@ def test_a_commit_pushed_in_a_deny_window_is_applied_when_the_window_ends(
 
 def test_a_manual_sync_overrides_a_closed_window_and_the_override_is_recorded(
         running: Stack) -> None:
-    wait("the first revision applied",
-         lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
-         and running.controller.status().revision)
+    polling.eventually("the first revision applied",
+                       lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+                       and running.controller.status().revision)
     running.clock.set("2026-12-01T12:05:00+00:00")
     held = running.push("v8r2p45", "Hotfix during the freeze")
-    wait("the hotfix held", lambda: len([h for h in running.store.window_holds()
+    polling.eventually("the hotfix held", lambda: len([h for h in running.store.window_holds()
                                          if h.revision == held]) == 2)
 
     message = running.controller.request_sync(None, "carol@10.0.0.7",
                                               override="CVE-2026-1234 fix cannot wait")
     assert "sync window overridden" in message
-    wait("the hotfix applied inside the window",
-         lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p45"
-         and running.image(stack.PORTAL) == "lhcbdirac:v8r2p45")
-    entry = wait("the override audited", lambda: next(
+    polling.eventually("the hotfix applied inside the window",
+                       lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p45"
+                       and running.image(stack.PORTAL) == "lhcbdirac:v8r2p45")
+    entry = polling.eventually("the override audited", lambda: next(
         (e for e in running.store.audit_log() if e.action == "sync window override"), None))
     assert entry.who == "carol@10.0.0.7"
     assert entry.result is not None and "why: CVE-2026-1234 fix cannot wait" in entry.result
@@ -201,15 +190,15 @@ def test_a_manual_sync_overrides_a_closed_window_and_the_override_is_recorded(
 def test_a_drift_only_window_holds_the_correction_not_the_release(tmp_path: Path) -> None:
     drift_freeze = {**LUNCH_FREEZE, "for": ["drift"]}
     with _running(tmp_path, window=drift_freeze, drift_interval=0.5) as running:
-        wait("the first revision applied",
-             lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
-             and running.controller.status().revision)
+        polling.eventually("the first revision applied",
+                           lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+                           and running.controller.status().revision)
         running.clock.set("2026-12-01T12:10:00+00:00")
         # Someone scales the catalog by hand during the freeze: recorded, not corrected.
         scaled = requests.put(f"{running.marathon}/v2/apps{stack.CATALOG}",
                               json={"instances": 2}, timeout=10)
         assert scaled.status_code < 300, scaled.text
-        drift = wait("the drift recorded and its correction held", lambda: next(
+        drift = polling.eventually("the drift recorded and its correction held", lambda: next(
             (d for d in running.store.drifts(open_only=True, app_id=stack.CATALOG)
              if d.reason and "waiting for window" in d.reason), None))
         assert drift.action == "blocked"
@@ -217,8 +206,8 @@ def test_a_drift_only_window_holds_the_correction_not_the_release(tmp_path: Path
         # A release is not held by a drift-only window: it goes out inside it.
         running.upstream.commit(_files("v8r2p45", drift_freeze),
                                 message="Release during the drift freeze")
-        wait("the release applied inside the drift-only window",
-             lambda: running.image(stack.PORTAL) == "lhcbdirac:v8r2p45")
+        polling.eventually("the release applied inside the drift-only window",
+                           lambda: running.image(stack.PORTAL) == "lhcbdirac:v8r2p45")
         assert not running.store.window_holds()
 
 
@@ -227,17 +216,17 @@ def test_a_drift_correction_never_carries_out_a_release_its_window_holds(
     """A hand edit during a release freeze is put back to what was applied, not to the
     release waiting for the window."""
     with _running(tmp_path, window=LUNCH_FREEZE, drift_interval=0.5) as running:
-        wait("the first revision applied",
-             lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
-             and running.controller.status().revision)
+        polling.eventually("the first revision applied",
+                           lambda: running.image(stack.CATALOG) == "lhcbdirac:v8r2p44"
+                           and running.controller.status().revision)
         running.clock.set("2026-12-01T12:10:00+00:00")
         held = running.push("v8r2p45", "Release during the freeze")
-        wait("the release held", lambda: len([h for h in running.store.window_holds()
+        polling.eventually("the release held", lambda: len([h for h in running.store.window_holds()
                                               if h.revision == held]) == 2)
         scaled = requests.put(f"{running.marathon}/v2/apps{stack.CATALOG}",
                               json={"instances": 3}, timeout=10)
         assert scaled.status_code < 300, scaled.text
-        wait("the hand edit corrected", lambda: any(
+        polling.eventually("the hand edit corrected", lambda: any(
             d.action == "corrected" for d in running.store.drifts(app_id=stack.CATALOG)))
         live = cluster.apps(running.marathon)[stack.CATALOG]
         assert live["instances"] == 1

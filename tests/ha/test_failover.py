@@ -25,6 +25,7 @@ from reconciler.shell import records
 from reconciler.shell.records import schema
 from testbed import replicas, zookeeper
 from testbed.gitrepos import Upstream
+from tests.support import polling
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
@@ -46,15 +47,6 @@ def converged(marathon: str, tag: str) -> bool:
         return False
     return (live is not None and cluster.image_of(live) == f"lhcbdirac:{tag}"
             and not live.get("deployments") and cluster.healthy_tasks(live) == 2)
-
-
-def eventually(check: object, *, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def logs(group: list[replicas.Replica]) -> str:
@@ -85,11 +77,13 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
     dev, upstream, group = stack
     first = replicas.wait_for_leader(group)
     assert first is not None, logs(group)
-    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    polling.eventually("v0 live", lambda: converged(dev.url, "v0"), timeout=120,
+                       explain=lambda: logs(group))
     (other,) = [r for r in group if r is not first]
     # A follower serves reads from the shared records and refuses actions, naming the leader.
-    assert eventually(lambda: ((other.status() or {}).get("leadership") or {}).get("leaderUrl")
-                      == first.url), logs(group)
+    polling.eventually("the follower names the leader", lambda: (
+        (other.status() or {}).get("leadership") or {}).get("leaderUrl") == first.url,
+        timeout=120, explain=lambda: logs(group))
     refused = requests.post(f"{other.url}/api/v1/sync", timeout=10)
     assert (refused.status_code, refused.json()["leaderUrl"]) == (409, first.url)
     assert [a["app_id"] for a in requests.get(f"{other.url}/api/v1/apps", timeout=10).json()
@@ -101,16 +95,19 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
     store = records.RecordStore(database)
     try:
         # The leader has sent the rolling upgrade and recorded its deployment: kill it.
-        assert eventually(lambda: any(c.revision == head and c.deployment_id
-                                      for c in store.changes(app_id=APP))), logs(group)
+        polling.eventually("the upgrade's deployment recorded", lambda: any(
+            c.revision == head and c.deployment_id for c in store.changes(app_id=APP)),
+            timeout=120, explain=lambda: logs(group))
         assert cluster.deployments(dev.url), "the upgrade ended before the kill: too fast"
         first.kill()
-        assert eventually(lambda: other.role() == "leader", timeout=60), logs(group)
-        assert eventually(lambda: converged(dev.url, "v1-slow")), logs(group)
+        polling.eventually("the other replica leads", lambda: other.role() == "leader",
+                           timeout=60, explain=lambda: logs(group))
+        polling.eventually("v1-slow live", lambda: converged(dev.url, "v1-slow"), timeout=120,
+                           explain=lambda: logs(group))
         # The new leader finished the wait: the change has its outcome, recorded once.
-        assert eventually(lambda: [c.outcome for c in store.changes(app_id=APP)
-                                   if c.revision == head] == ["succeeded"],
-                          timeout=60), (store.changes(app_id=APP), logs(group))
+        polling.eventually("the upgrade recorded as succeeded, once", lambda: [
+            c.outcome for c in store.changes(app_id=APP) if c.revision == head] == ["succeeded"],
+            timeout=60, explain=lambda: f"{store.changes(app_id=APP)}\n{logs(group)}")
         changes = [c for c in store.changes(app_id=APP) if c.revision == head]
         runs = store.runs()
         new_term = (other.status() or {}).get("leadership", {}).get("term")
@@ -134,7 +131,8 @@ def test_zookeeper_stopped_the_leader_stops_writing_says_why_then_carries_on(
     dev, upstream, group = stack
     leader = replicas.wait_for_leader(group)
     assert leader is not None, logs(group)
-    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    polling.eventually("v0 live", lambda: converged(dev.url, "v0"), timeout=120,
+                       explain=lambda: logs(group))
     zk.stop()
 
     def not_ready_for_zookeeper() -> bool:
@@ -145,7 +143,8 @@ def test_zookeeper_stopped_the_leader_stops_writing_says_why_then_carries_on(
         return answer.status_code == 503 and any(
             "zookeeper" in reason.lower() for reason in answer.json()["reasons"])
 
-    assert eventually(not_ready_for_zookeeper, timeout=60), logs(group)
+    polling.eventually("the leader not ready for want of ZooKeeper", not_ready_for_zookeeper,
+                       timeout=60, explain=lambda: logs(group))
     fenced_at = time.time()
     upstream.commit(files("v1"), message="v1")
     # Give both replicas many polls' worth of chances to write while ZooKeeper is away.
@@ -155,7 +154,8 @@ def test_zookeeper_stopped_the_leader_stops_writing_says_why_then_carries_on(
     assert converged(dev.url, "v0")
     zk.start()
     assert replicas.wait_for_leader(group, timeout=60) is not None, logs(group)
-    assert eventually(lambda: converged(dev.url, "v1")), logs(group)
+    polling.eventually("v1 live", lambda: converged(dev.url, "v1"), timeout=120,
+                       explain=lambda: logs(group))
     assert replicas.writer_overlaps(writers.read(tmp_path / "devcluster")) == []
 
 
@@ -176,12 +176,15 @@ def test_a_follower_reports_the_leaders_last_sync_from_the_records_and_writes_no
     first = replicas.wait_for_leader(group)
     assert first is not None, logs(group)
     (other,) = [r for r in group if r is not first]
-    assert eventually(lambda: converged(dev.url, "v0")), logs(group)
+    polling.eventually("v0 live", lambda: converged(dev.url, "v0"), timeout=120,
+                       explain=lambda: logs(group))
     head = upstream.commit(files("v1"), message="v1")
-    assert eventually(lambda: converged(dev.url, "v1")), logs(group)
+    polling.eventually("v1 live", lambda: converged(dev.url, "v1"), timeout=120,
+                       explain=lambda: logs(group))
     # The follower applied nothing: what it says comes from the leader's run record.
-    assert eventually(lambda: (other.status() or {}).get("revision") == head), (
-        json.dumps(other.status()), logs(group))
+    polling.eventually("the follower reports the leader's revision",
+                       lambda: (other.status() or {}).get("revision") == head, timeout=120,
+                       explain=lambda: f"{json.dumps(other.status())}\n{logs(group)}")
     status = other.status() or {}
     assert (status["lastSyncedRevision"], status["seenRevision"], status["lastOutcome"]) == (
         head, head, "succeeded"), status

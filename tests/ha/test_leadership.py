@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from kazoo import exceptions as kazoo_errors
@@ -14,18 +13,10 @@ from kazoo.client import KazooClient
 from reconciler.devcluster import launch, writers
 from reconciler.shell import leadership, marathon
 from testbed import zookeeper
+from tests.support import polling
 from tests.sync import cluster
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
@@ -62,10 +53,11 @@ def test_run_refuses_to_start_with_a_session_too_short_for_its_fence() -> None:
 
 def test_one_of_two_replicas_leads_the_other_is_fenced_and_names_it(
         pair: list[leadership.Leadership]) -> None:
-    assert eventually(lambda: sum(m.leading for m in pair) == 1)
+    polling.eventually("one leader", lambda: sum(m.leading for m in pair) == 1)
     (leader,) = [m for m in pair if m.leading]
     (follower,) = [m for m in pair if not m.leading]
-    assert eventually(lambda: follower.view().leader == leader.replica)
+    polling.eventually("the follower names the leader",
+                       lambda: follower.view().leader == leader.replica)
     headers = leader.fence()
     assert headers[leadership.REPLICA_HEADER] == leader.replica
     assert int(headers[leadership.TERM_HEADER]) >= 1
@@ -79,32 +71,33 @@ def test_one_of_two_replicas_leads_the_other_is_fenced_and_names_it(
 
 def test_a_leader_that_steps_down_hands_over_with_a_higher_term(
         pair: list[leadership.Leadership]) -> None:
-    assert eventually(lambda: sum(m.leading for m in pair) == 1)
+    polling.eventually("one leader", lambda: sum(m.leading for m in pair) == 1)
     (leader,) = [m for m in pair if m.leading]
     (follower,) = [m for m in pair if not m.leading]
     term = int(leader.fence()[leadership.TERM_HEADER])
     leader.stop()
     with pytest.raises(marathon.Fenced):
         leader.fence()
-    assert eventually(lambda: follower.leading)
+    polling.eventually("the follower leads", lambda: follower.leading)
     assert int(follower.fence()[leadership.TERM_HEADER]) == term + 1
 
 
 def test_zookeeper_gone_the_leader_is_fenced_at_once_and_says_why(
         pair: list[leadership.Leadership], zk: zookeeper.ZooKeeper) -> None:
-    assert eventually(lambda: sum(m.leading for m in pair) == 1)
+    polling.eventually("one leader", lambda: sum(m.leading for m in pair) == 1)
     (leader,) = [m for m in pair if m.leading]
     zk.stop()
-    assert eventually(lambda: leader.view().role is leadership.Role.SUSPENDED)
+    polling.eventually("the leader suspended",
+                       lambda: leader.view().role is leadership.Role.SUSPENDED)
     with pytest.raises(marathon.Fenced, match="leadership in doubt: ZooKeeper connection lost"):
         leader.fence()
     zk.start()
-    assert eventually(lambda: sum(m.leading for m in pair) == 1, timeout=60)
+    polling.eventually("one leader again", lambda: sum(m.leading for m in pair) == 1, timeout=60)
 
 
 def test_a_fenced_client_sends_no_write_and_the_leaders_writes_say_who_and_which_term(
         pair: list[leadership.Leadership], devcluster: launch.RunningCluster) -> None:
-    assert eventually(lambda: sum(m.leading for m in pair) == 1)
+    polling.eventually("one leader", lambda: sum(m.leading for m in pair) == 1)
     (leader,) = [m for m in pair if m.leading]
     (follower,) = [m for m in pair if not m.leading]
     settings = marathon.ClientSettings(urls=(devcluster.url,))
@@ -128,7 +121,7 @@ def test_with_digest_credentials_the_election_nodes_are_closed_to_anyone_else(
     member.start(on_elected=lambda term: None)
     stranger = KazooClient(hosts=zk.hosts)
     try:
-        assert eventually(lambda: member.leading)
+        polling.eventually("the member leads", lambda: member.leading)
         stranger.start(timeout=10)
         with pytest.raises(kazoo_errors.NoAuthError):
             stranger.get("/secured/term")

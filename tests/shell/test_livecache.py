@@ -9,7 +9,7 @@ definition written (``AppsResource.maybePostEvent`` with ``plan.target.app(appId
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from reconciler.devcluster import launch
 from reconciler.shell import events, livecache, marathon
 from testbed.apps import fast_app
 from testbed.counting_proxy import CountingProxy
+from tests.support import polling
 
 APP = "/dirac/catalog"
 
@@ -37,15 +38,6 @@ class Setup:
     proxy: CountingProxy
     cache: livecache.LiveCache
     heard: Heard
-
-
-def wait_for(what: str, probe: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 def put(url: str, app: model.JSON) -> None:
@@ -73,10 +65,10 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         put(dev.url, fast_app(APP, instances=0))
         # Its deployment's events must not reach the cache later (their refetch would see
         # what the gap test writes behind the stream's back).
-        wait_for("the first deployment is over", lambda: requests.get(
+        polling.eventually("the first deployment is over", lambda: requests.get(
             f"{dev.url}/v2/deployments", timeout=10).json() == [])
         cache.start()
-        wait_for("the cache follows the stream", lambda: cache.following)
+        polling.eventually("the cache follows the stream", lambda: cache.following)
         yield Setup(marathon=dev.url, proxy=proxy, cache=cache, heard=heard)
     finally:
         cache.stop()
@@ -88,7 +80,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
 def test_an_api_write_reaches_the_cache_from_its_event_with_who_wrote_it(setup: Setup) -> None:
     assert instances(setup.cache) == 0 and setup.cache.resyncs == 1
     put(setup.marathon, fast_app(APP, instances=2))  # straight to Marathon, not the proxy
-    wait_for("the event's definition in the cache", lambda: instances(setup.cache) == 2)
+    polling.eventually("the event's definition in the cache", lambda: instances(setup.cache) == 2)
     app_id, who = setup.heard.writes[-1]
     assert app_id == APP and who.uri == f"/v2/apps{APP}" and who.client_ip
     held = setup.cache.cached()
@@ -100,7 +92,7 @@ def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
     setup: Setup,
 ) -> None:
     setup.proxy.cut()
-    wait_for("the cache knows the stream is gone", lambda: not setup.cache.following)
+    polling.eventually("the cache knows the stream is gone", lambda: not setup.cache.following)
     assert setup.cache.stream_error
     put(setup.marathon, fast_app(APP, instances=3))  # during the gap: no event reaches it
     time.sleep(1.0)
@@ -112,7 +104,7 @@ def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
 
     setup.cache.resync()  # back to what it held before the gap, for the test's sake
     setup.proxy.restore()
-    wait_for("the stream is followed again", lambda: setup.cache.following)
+    polling.eventually("the stream is followed again", lambda: setup.cache.following)
     assert setup.cache.resyncs >= 3  # the first, the one above, the one after the gap
     assert instances(setup.cache) == 3
     assert setup.cache.stream_error is None
@@ -131,14 +123,14 @@ def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
         put(dev.url, fast_app(APP, instances=0))
         # Its deployment's events must not reach the cache later (their refetch would see
         # what the gap test writes behind the stream's back).
-        wait_for("the first deployment is over", lambda: requests.get(
+        polling.eventually("the first deployment is over", lambda: requests.get(
             f"{dev.url}/v2/deployments", timeout=10).json() == [])
         cache.start()
-        wait_for("the cache follows the stream", lambda: cache.following)
-        wait_for("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)
+        polling.eventually("the cache follows the stream", lambda: cache.following)
+        polling.eventually("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)
         counts = proxy.counts()
         assert counts["GET /v2/events"] >= 3 and counts["GET /v2/apps"] >= 3, counts
-        wait_for("the stream followed again", lambda: cache.following)
+        polling.eventually("the stream followed again", lambda: cache.following)
     finally:
         cache.stop()
         proxy.stop()

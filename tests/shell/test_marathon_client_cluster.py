@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from reconciler.devcluster import launch
 from reconciler.shell import marathon
+from tests.support import polling
 
 pytestmark = pytest.mark.integration
 
@@ -22,16 +22,6 @@ def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClien
         yield client
     finally:
         client.close()
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"condition not met within {timeout}s")
 
 
 def settled(client: marathon.MarathonClient) -> bool:
@@ -55,7 +45,7 @@ def test_create_list_update_scale_and_delete(client: marathon.MarathonClient) ->
     created = client.create_app({"id": "/dirac/fts", "cmd": "sleep 600", "instances": 1,
                                  "cpus": 0.1, "mem": 32})
     assert created.deployment_id and created.version
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
 
     [live] = client.list_apps(prefix="/dirac", embed=("apps.tasks", "apps.deployments"))
     assert live["id"] == "/dirac/fts"
@@ -67,11 +57,11 @@ def test_create_list_update_scale_and_delete(client: marathon.MarathonClient) ->
                                                "cmd": "sleep 601"})
     assert updated.deployment_id != created.deployment_id
     assert updated.version > created.version
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
     assert client.get_app("/dirac/fts")["cmd"] == "sleep 601"
 
     scaled = client.scale_app("/dirac/fts", 2)
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
     after_scale = client.get_app("/dirac/fts", embed=("app.tasks",))
     assert after_scale["instances"] == 2 and len(after_scale["tasks"]) == 2
     assert after_scale["version"] == scaled.version
@@ -82,7 +72,7 @@ def test_create_list_update_scale_and_delete(client: marathon.MarathonClient) ->
     assert client.get_app_version("/dirac/fts", created.version)["cmd"] == "sleep 600"
 
     client.delete_app("/dirac/fts")
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
     with pytest.raises(marathon.NotFound, match="does not exist"):
         client.get_app("/dirac/fts")
 
@@ -101,7 +91,7 @@ def test_a_locked_app_is_a_conflict_naming_its_deployment_and_can_be_cancelled(
 
     rollback = client.cancel_deployment(created.deployment_id)
     assert rollback is not None and rollback.deployment_id != created.deployment_id
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
     # Cancelling the creation of an app rolls back to no app at all.
     with pytest.raises(marathon.NotFound):
         client.get_app("/dirac/broken")
@@ -111,7 +101,7 @@ def test_force_overrides_the_lock(client: marathon.MarathonClient) -> None:
     client.create_app(broken_app("/dirac/stuck"))
     forced = client.scale_app("/dirac/stuck", 0, force=True)
     assert forced.deployment_id
-    wait_until(lambda: settled(client))
+    polling.eventually("no deployment left", lambda: settled(client))
     assert client.get_app("/dirac/stuck")["instances"] == 0
 
 

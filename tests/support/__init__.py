@@ -1,1 +1,2 @@
-"""Test helpers that start real processes (never mocks of our own code)."""
+"""Helpers the test folders share: real servers (never mocks of our own code), and
+:mod:`tests.support.polling` to wait for what they do."""

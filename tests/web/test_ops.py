@@ -7,8 +7,7 @@ from pathlib import Path
 
 import requests
 
-from reconciler.shell import config
-from reconciler.shell import controller as controlling
+from reconciler.shell import config, wiring
 from reconciler.shell.ports import free_port
 from reconciler.web import app as web
 from tests.web import server
@@ -19,7 +18,7 @@ def test_healthz_is_503_unless_the_scheduler_runs(tmp_path: Path) -> None:
                             "RECONCILER_POLL_INTERVAL": "3600",
                             "RECONCILER_DRIFT_INTERVAL": "3600"})
     # Nobody listens there: the controller's attempts fail, which /healthz does not care about.
-    controller = controlling.build(settings, marathon_url=f"http://127.0.0.1:{free_port()}")
+    controller = wiring.build(settings, marathon_url=f"http://127.0.0.1:{free_port()}")
     with server.serving(web.create_app(controller, with_dashboard=False)) as url:
         before = requests.get(f"{url}/healthz", timeout=10)
         assert (before.status_code, before.json()) == (503, {"alive": False})

@@ -70,7 +70,7 @@ class Controller:
         client: marathon.MarathonClient, store: records.RecordStore,
         notifier: notify.Notifier | None = None,
         clock: Callable[[], float] = time.time,
-        leader: leadership.Leadership | None = None,
+        leader: leadership.Leadership | None = None, environment: str | None = None,
     ) -> None:
         self.settings = settings
         self.leadership = leader
@@ -92,7 +92,7 @@ class Controller:
                                             flap_window=settings.flap_window, clock=clock)
         self.status_board = statusboard.StatusBoard(
             store=store, live_apps=self.live_apps,
-            generation=lambda: (self._generation, self._live.changes))
+            generation=lambda: (self._generation, self._live.changes), environment=environment)
         """Every app's status for the pages, the API and /metrics, recomputed as things move."""
         self._generation = 0
         self._desired: model.DesiredState | None = None
@@ -546,10 +546,12 @@ class Controller:
 # -- building one from settings ----------------------------------------------------------------
 
 
-def build(settings: config.Settings, *, marathon_url: str | None = None) -> Controller:
+def build(settings: config.Settings, *, marathon_url: str | None = None,
+          environment: str | None = None) -> Controller:
     """A controller wired from settings (source, client, store, notifier); not started.
 
     ``marathon_url`` replaces ``settings.marathon_url`` (the embedded dev cluster's address).
+    ``environment`` names the controller's environment (several: its notices and metrics).
     Raises :class:`signatures.SignatureError` when the trusted keys file holds no usable key
     (said once, at start, not at every poll).
     """
@@ -572,7 +574,7 @@ def build(settings: config.Settings, *, marathon_url: str | None = None) -> Cont
     notifier = notify.Notifier(
         records=store, webhook_url=webhook,
         capture=telemetry.capture_message if settings.sentry_dsn else None,
-        secrets=settings.secrets, dashboard_url=settings.public_url,
+        secrets=settings.secrets, dashboard_url=settings.public_url, environment=environment,
     ) if (webhook or settings.sentry_dsn) else None
     return Controller(settings=settings, source=source, client=client, store=store,
-                      notifier=notifier, leader=leader)
+                      notifier=notifier, leader=leader, environment=environment)

@@ -460,6 +460,25 @@ def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> N
     assert OTHER_SECRET not in envelopes
 
 
+def test_a_notice_of_an_environment_reaches_sentry_with_its_environment_tag(
+        store: records.RecordStore) -> None:
+    sentry = webhooks.Receiver(parse=False)
+    host = sentry.url.split("/")[2]
+    try:
+        telemetry.init_sentry(f"http://publickey@{host}/42")
+        _quarantined(store)
+        notify.Notifier(records=store, webhook_url=None, environment="prod",
+                        capture=telemetry.capture_message).scan()
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+        sentry.close()
+    envelopes = b"".join(sentry.raw).decode().replace(" ", "")
+    assert f"quarantinedinprod:{PORTAL}" in envelopes
+    assert f'"{notify.SENTRY_ENVIRONMENT_TAG}":"prod"' in envelopes
+
+
 @pytest.mark.integration
 def test_the_running_controller_announces_a_corrected_drift_once(
         tmp_path: Path, receiver: webhooks.Receiver) -> None:

@@ -69,7 +69,7 @@ class Controller:
         client: marathon.MarathonClient, store: records.RecordStore,
         notifier: notify.Notifier | None = None,
         clock: Callable[[], float] = time.time,
-        leader: leadership.Leadership | None = None,
+        leader: leadership.Leadership | None = None, environment: str | None = None,
     ) -> None:
         self.settings = settings
         self.leadership = leader
@@ -91,7 +91,7 @@ class Controller:
                                             flap_window=settings.flap_window, clock=clock)
         self.status_board = statusboard.StatusBoard(
             store=store, live_apps=self.live_apps,
-            generation=lambda: (self._generation, self._live.changes))
+            generation=lambda: (self._generation, self._live.changes), environment=environment)
         """Every app's status for the pages, the API and /metrics, recomputed as things move."""
         self._generation = 0
         self._desired: model.DesiredState | None = None

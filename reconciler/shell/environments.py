@@ -157,7 +157,8 @@ def build(settings: config.Settings, *, marathon_url: str | None = None,
         for env in settings.environments:
             own = environment_settings(settings, env)
             members.append(Member(environment=env, controller=wiring.build(
-                own, marathon_url=None if env.marathon_url else marathon_url)))
+                own, marathon_url=None if env.marathon_url else marathon_url,
+                environment=env.name)))
     except BaseException:
         for member in members:
             member.controller.records.close()

@@ -64,6 +64,9 @@ class Notice:
     also_claims: tuple[str, ...] = ()
     """Keys of earlier transitions this notice makes redundant (a drift corrected before it
     was announced is announced once, as corrected)."""
+    environment: str | None = None
+    """The environment of ``RECONCILER_ENVIRONMENTS`` whose controller saw it (None: the one
+    environment, and nothing is said)."""
 
     @property
     def level(self) -> str:
@@ -71,11 +74,16 @@ class Notice:
 
     @property
     def title(self) -> str:
-        return f"{self.transition}: {self.app_id}" if self.app_id else str(self.transition)
+        # With two environments running the same apps, "quarantined" alone is ambiguous.
+        what = f"{self.transition} in {self.environment}" if self.environment \
+            else str(self.transition)
+        return f"{what}: {self.app_id}" if self.app_id else what
 
     def as_text(self) -> str:
         """The notice as plain text (Sentry message, logs)."""
         lines = [f"[reconciler] {self.title}"]
+        if self.environment:
+            lines.append(f"environment: {self.environment}")
         if self.what:
             lines.append("what: " + "; ".join(self.what))
         lines += [f"why: {self.why}", f"who: {self.who}", f"at: {self.at}"]
@@ -258,9 +266,12 @@ def app_link(app_id: str) -> str:
 
 
 def payload(notice: Notice, *, dashboard_url: str | None = None) -> dict[str, Any]:
-    """The webhook body: Slack's format (``text`` + ``attachments``), which Mattermost takes."""
+    """The webhook body: Slack's format (``text`` + ``attachments``), which Mattermost takes.
+    ``dashboard_url`` is the environment's own dashboard when there are several."""
     link = (dashboard_url.rstrip("/") + notice.link) if dashboard_url and notice.link else None
-    fields = [{"title": "what", "value": "\n".join(notice.what) or "—", "short": False},
+    fields = [{"title": "environment", "value": notice.environment, "short": True}] \
+        if notice.environment else []
+    fields += [{"title": "what", "value": "\n".join(notice.what) or "—", "short": False},
               {"title": "why", "value": notice.why, "short": False},
               {"title": "who", "value": notice.who, "short": True},
               {"title": "when", "value": notice.at, "short": True}]

@@ -22,6 +22,10 @@ can call ``scan()`` as often as it likes (after each reconcile and each drift ch
                                secrets=[api_token])
     notifier.scan()
 
+With several environments (``RECONCILER_ENVIRONMENTS``) each controller has its own notifier
+with its ``environment``: every notice names it (title, text, a field of the chat message, a
+Sentry tag) and links to that environment's pages; with one environment nothing is added.
+
 The webhook receives a Slack-compatible payload (``text`` plus ``attachments``), which
 Mattermost accepts as is. The key is claimed before sending, so several processes never
 announce one transition twice; a failed delivery is logged (without the URL, which holds a
@@ -31,13 +35,14 @@ while the dashboard and Sentry show it meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.shell import http, notices, scheduler
 from reconciler.shell import records as recording
@@ -50,9 +55,17 @@ RETRY_BASE, RETRY_CAP, RETRY_ATTEMPTS = 5.0, 300.0, 6
 """A failed delivery is tried again after 5 s, 10 s, ... up to 5 min, 6 more times."""
 STREAK_LOOKBACK_RUNS = 500
 """How many recent runs are read to tell whether a failed run continues a failure streak."""
-Capture = Callable[[str, str], Any]
-"""``(message, level)`` to Sentry, e.g. ``telemetry.capture_message``; level is a Sentry
-level (``info``, ``warning``, ``error``)."""
+SENTRY_ENVIRONMENT_TAG = "reconciler_environment"
+"""The Sentry tag naming a notice's environment (not Sentry's own ``environment``, which
+says which deployment of reconciler sent it)."""
+
+
+class Capture(Protocol):
+    """``(message, level)`` to Sentry, e.g. ``telemetry.capture_message``; level is a Sentry
+    level (``info``, ``warning``, ``error``); ``tags`` are given only with an environment."""
+
+    def __call__(self, message: str, level: str, /, *,
+                 tags: Mapping[str, str] | None = None) -> Any: ...
 
 # -- shell: reading records, delivering ---------------------------------------------------------
 
@@ -67,6 +80,7 @@ class Notifier:
         webhook_url: str | None,
         capture: Capture | None = None,
         dashboard_url: str | None = None,
+        environment: str | None = None,
         secrets: Sequence[str] = (),
         lookback: float = 3600.0,
         timeout: float = 5.0,
@@ -76,6 +90,7 @@ class Notifier:
         self._webhook_url = webhook_url
         self._capture = capture
         self._dashboard_url = dashboard_url
+        self._environment = environment
         self._secrets = tuple(s for s in (*secrets, webhook_url or "") if s)
         self._lookback = lookback
         self._timeout = timeout
@@ -123,6 +138,8 @@ class Notifier:
                 quarantine = entry.record
                 found.append(notices.quarantine_notice(quarantine,
                                                  revision=revisions.get(quarantine.revision)))
+        if self._environment is not None:
+            found = [dataclasses.replace(n, environment=self._environment) for n in found]
         return sorted(found, key=lambda n: n.at)
 
     def scan(self) -> list[notices.Notice]:
@@ -141,7 +158,11 @@ class Notifier:
         log.info("notify %s", text.replace("\n", " | "))
         if self._capture is not None:
             try:
-                self._capture(text, notice.level)
+                if notice.environment is None:
+                    self._capture(text, notice.level)
+                else:
+                    self._capture(text, notice.level,
+                                  tags={SENTRY_ENVIRONMENT_TAG: notice.environment})
             except Exception:
                 # Sentry trouble must not stop the controller; the log line above remains.
                 log.exception("could not send notice %s to Sentry", notice.key)

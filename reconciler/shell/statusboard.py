@@ -10,6 +10,10 @@ more than a quarter of the time (a snapshot of 10,000 apps takes most of a secon
 release the board follows every few seconds without slowing the release); a page costs the
 same whatever runs: the readers only ever wait for the very first snapshot. The app gauges
 of ``/metrics`` are published from each new snapshot.
+
+With several environments each environment's controller has its own board, whose app
+gauges carry the environment's name (:func:`telemetry.publish_app_statuses`) and are
+withdrawn when it stops.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ LiveApps = Callable[[], Sequence[model.JSON]]
 class StatusBoard:
     def __init__(self, *, store: records.RecordStore, live_apps: LiveApps,
                  generation: Callable[[], object], min_gap: float = 1.0,
-                 max_age: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_age: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 environment: str | None = None) -> None:
         self._store = store
         self._live_apps = live_apps
         self._generation = generation
         self._min_gap = min_gap
         self._max_age = max_age
         self._clock = clock
+        self._environment = environment
         self._current: readmodel.Snapshot | None = None
         self._computed_at = 0.0
         self._took = 0.0
@@ -56,6 +62,8 @@ class StatusBoard:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._environment is not None:
+            telemetry.withdraw_app_statuses(self._environment)
 
     def snapshot(self) -> readmodel.Snapshot:
         """The last snapshot (computed here only if there is none yet)."""
@@ -102,4 +110,4 @@ class StatusBoard:
         self._computed_at = self._clock()
         self._took = self._computed_at - started
         self._computed_for = generation
-        telemetry.publish_app_statuses(current.rows)
+        telemetry.publish_app_statuses(current.rows, environment=self._environment)

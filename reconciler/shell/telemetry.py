@@ -15,10 +15,12 @@ string of an event.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import prometheus_client as prom
@@ -32,10 +34,14 @@ REGISTRY = prom.CollectorRegistry(auto_describe=True)
 APPS = prom.Gauge("reconciler_apps", "Managed apps by state word", ["state"], registry=REGISTRY)
 _APP_INFO_HELP = "1 per managed app, labelled with its sync and health status (Argo CD style)"
 _APP_CONDITION_HELP = "1 while the app has the condition (Quarantined, Drifted, Blocked)"
-_app_series: list[bytes] = [b""]
-"""``reconciler_app_info`` and ``reconciler_app_condition``, rendered once per status
-snapshot (:func:`publish_app_statuses`): formatting 10,000 apps' series on every scrape
-would cost a scrape a quarter of a second."""
+_app_series: dict[str | None, tuple[bytes, bytes]] = {}
+"""``reconciler_app_info`` and ``reconciler_app_condition`` samples by environment (None: the
+one environment), rendered once per status snapshot (:func:`publish_app_statuses`):
+formatting 10,000 apps' series on every scrape would cost a scrape a quarter of a second."""
+_app_counts: dict[str | None, collections.Counter[model.AppState]] = {}
+"""Apps by state word, by environment: ``reconciler_apps`` is their sum."""
+_app_lock = threading.Lock()
+"""Each environment's status board publishes from its own thread."""
 OPEN_DRIFT = prom.Gauge("reconciler_open_drift", "Apps whose drift is open or flapping",
                         registry=REGISTRY)
 DRIFT_DETECTED = prom.Counter("reconciler_drift_detected_total",
@@ -174,7 +180,13 @@ def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,
 
 def metrics_text() -> tuple[bytes, str]:
     """The exposition of :data:`REGISTRY` and the app series, and its content type."""
-    return prom.generate_latest(REGISTRY) + _app_series[0], prom.CONTENT_TYPE_LATEST
+    with _app_lock:
+        series = list(_app_series.values())
+    apps = b""
+    if series:  # each family's samples together, as the text format asks
+        apps = (_APP_INFO_HEAD + b"".join(info for info, _ in series)
+                + _APP_CONDITION_HEAD + b"".join(condition for _, condition in series))
+    return prom.generate_latest(REGISTRY) + apps, prom.CONTENT_TYPE_LATEST
 
 
 # -- Sentry --------------------------------------------------------------------------------
@@ -207,10 +219,11 @@ def init_sentry(dsn: str | None, *, release: str | None = None) -> bool:
     return True
 
 
-def capture_message(message: str, level: str = "info") -> None:
+def capture_message(message: str, level: str = "info", *,
+                    tags: Mapping[str, str] | None = None) -> None:
     sentry = sys.modules.get("sentry_sdk")  # None: Sentry was never started
     if sentry is not None:
-        sentry.capture_message(scrub(message), level=level)
+        sentry.capture_message(scrub(message), level=level, tags=dict(tags) if tags else None)
 
 
 def capture_exception(error: BaseException) -> None:
@@ -234,20 +247,53 @@ def scrub_value(value: Any) -> Any:
     return value
 
 
-def publish_app_statuses(statuses: Sequence[status.AppStatus]) -> None:
-    """Every app's status as gauges, replacing the previous ones (apps come and go)."""
-    for state in model.AppState:
-        APPS.labels(state=str(state)).set(sum(1 for s in statuses if s.state is state))
-    info = [f"# HELP reconciler_app_info {_APP_INFO_HELP}", "# TYPE reconciler_app_info gauge"]
-    conditions = [f"# HELP reconciler_app_condition {_APP_CONDITION_HELP}",
-                  "# TYPE reconciler_app_condition gauge"]
+def publish_app_statuses(statuses: Sequence[status.AppStatus], *,
+                         environment: str | None = None) -> None:
+    """Every app's status as gauges, replacing the previous ones of ``environment`` (apps
+    come and go; None: the one environment). With several environments the app series carry
+    an ``environment`` label (the same app id may run in each), ``reconciler_apps`` sums
+    them and ``reconciler_environment_apps`` counts each."""
+    where = f'environment="{_label(environment)}",' if environment is not None else ""
+    info: list[str] = []
+    conditions: list[str] = []
     for s in statuses:
         app = _label(s.app_id)
-        info.append(f'reconciler_app_info{{app="{app}",health_status="{_label(s.health)}",'
-                    f'state="{_label(str(s.state))}",sync_status="{_label(str(s.sync))}"}} 1.0')
-        conditions.extend(f'reconciler_app_condition{{app="{app}",'
-                          f'condition="{_label(str(c.type))}"}} 1.0' for c in s.conditions)
-    _app_series[0] = ("\n".join(info + conditions) + "\n").encode()
+        info.append(f'reconciler_app_info{{app="{app}",{where}health_status="{_label(s.health)}",'
+                    f'state="{_label(str(s.state))}",sync_status="{_label(str(s.sync))}"}} 1.0\n')
+        conditions.extend(f'reconciler_app_condition{{app="{app}",{where}'
+                          f'condition="{_label(str(c.type))}"}} 1.0\n' for c in s.conditions)
+    counts = collections.Counter(s.state for s in statuses)
+    with _app_lock:
+        _app_series[environment] = ("".join(info).encode(), "".join(conditions).encode())
+        _app_counts[environment] = counts
+        _set_app_counts(environment)
+
+
+def withdraw_app_statuses(environment: str) -> None:
+    """``environment``'s app series are gone (its controller stopped)."""
+    with _app_lock:
+        _app_series.pop(environment, None)
+        _app_counts.pop(environment, None)
+        _set_app_counts(environment)
+
+
+def _set_app_counts(environment: str | None) -> None:
+    counts = _app_counts.get(environment)
+    for state in model.AppState:
+        APPS.labels(state=str(state)).set(sum(c[state] for c in _app_counts.values()))
+        if environment is None:
+            continue
+        if counts is None:
+            ENVIRONMENT_APPS.remove(environment, str(state))  # absent already: nothing
+        else:
+            ENVIRONMENT_APPS.labels(environment=environment, state=str(state)).set(
+                counts[state])
+
+
+_APP_INFO_HEAD = (f"# HELP reconciler_app_info {_APP_INFO_HELP}\n"
+                  "# TYPE reconciler_app_info gauge\n").encode()
+_APP_CONDITION_HEAD = (f"# HELP reconciler_app_condition {_APP_CONDITION_HELP}\n"
+                       "# TYPE reconciler_app_condition gauge\n").encode()
 
 
 def _label(value: str) -> str:

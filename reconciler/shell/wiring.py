@@ -17,11 +17,12 @@ from reconciler.shell import (
 from reconciler.shell import controller as controlling
 
 
-def build(settings: config.Settings, *,
-          marathon_url: str | None = None) -> controlling.Controller:
+def build(settings: config.Settings, *, marathon_url: str | None = None,
+          environment: str | None = None) -> controlling.Controller:
     """A controller wired from settings (source, client, store, notifier); not started.
 
     ``marathon_url`` replaces ``settings.marathon_url`` (the embedded dev cluster's address).
+    ``environment`` names the controller's environment (several: its notices and metrics).
     Raises :class:`signatures.SignatureError` when the trusted keys file holds no usable key
     (said once, at start, not at every poll).
     """
@@ -44,7 +45,7 @@ def build(settings: config.Settings, *,
     notifier = notify.Notifier(
         records=store, webhook_url=webhook,
         capture=telemetry.capture_message if settings.sentry_dsn else None,
-        secrets=settings.secrets, dashboard_url=settings.public_url,
+        secrets=settings.secrets, dashboard_url=settings.public_url, environment=environment,
     ) if (webhook or settings.sentry_dsn) else None
     return controlling.Controller(settings=settings, source=source, client=client, store=store,
-                      notifier=notifier, leader=leader)
+                                  notifier=notifier, leader=leader, environment=environment)

@@ -7,6 +7,10 @@ environment that names ``promote_from``). Across environments: ``/`` lists them 
 apps' states, ``/api/v1/environments`` and ``/api/v1/status`` say each one's status,
 ``/healthz``, ``/readyz`` (a reason per environment) and ``/metrics`` (app states also
 per environment) cover them all, and a webhook makes every environment poll.
+
+Every environment's pages, API, overview row and app gauges read that environment's
+:class:`statusboard.StatusBoard` (its controller's, started and stopped with it), as the
+single environment's app does: nothing computes a status per request.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any
 import fastapi
 from fastapi import responses
 
-from reconciler.core import model, status
-from reconciler.shell import environments, promoter, readmodel, telemetry
+from reconciler.core import status
+from reconciler.shell import environments, promoter, telemetry
 from reconciler.web import api, app, auth, context, dashboard, oidc, ops, report, webhooks
 
 ENVIRONMENTS = f"{api.PREFIX}/environments"
@@ -85,17 +89,14 @@ def _deps(fleet: environments.Fleet, name: str, policy: auth.Access) -> context.
                         request_sync=controller.request_sync, rollback=controller.rollback,
                         preview_sync=controller.preview_sync,
                         token=fleet.settings.api_token, access=policy,
-                        promotions=promotions, environment=name)
+                        promotions=promotions, environment=name,
+                        board=controller.status_board)
 
 
 def _summary(fleet: environments.Fleet, name: str) -> dict[str, Any]:
     member = fleet.members[name]
     env = member.environment
-    try:
-        live: list[model.JSON] | None = member.controller.live_apps()
-    except Exception:  # noqa: BLE001 - Marathon down: the states say unknown
-        live = None
-    rows = readmodel.app_rows(member.controller.records, live)
+    rows = member.controller.status_board.snapshot().rows
     counts = collections.Counter(str(r.state) for r in rows)
     return {"name": name, "path": env.path,
             # A URL may carry user:password@: never shown.
@@ -107,19 +108,14 @@ def _summary(fleet: environments.Fleet, name: str) -> dict[str, Any]:
 
 
 def _before_scrape(fleet: environments.Fleet) -> None:
-    every: list[status.AppStatus] = []
-    telemetry.ENVIRONMENT_APPS.clear()
-    for name, member in fleet.members.items():
+    open_drift = 0
+    for member in fleet.members.values():
         member.controller.refresh_metrics()
-        try:
-            live: list[model.JSON] | None = member.controller.live_apps()
-        except Exception:  # noqa: BLE001 - Marathon down: every app's live state is unknown
-            live = None
-        rows = readmodel.app_rows(member.controller.records, live)
-        every += rows
-        for state, count in collections.Counter(r.state for r in rows).items():
-            telemetry.ENVIRONMENT_APPS.labels(environment=name, state=str(state)).set(count)
-    telemetry.publish_app_statuses(every)
+        # Each board publishes its environment's app gauges with each new snapshot.
+        rows = member.controller.status_board.snapshot().rows
+        open_drift += sum(1 for r in rows if r.open_drifts)
+    # Each controller set it to its own count: the fleet's is the sum of them.
+    telemetry.OPEN_DRIFT.set(open_drift)
 
 
 def _promotions_page(deps: context.Deps, *, root: str, api_prefix: str) -> fastapi.APIRouter:

@@ -87,3 +87,47 @@ def test_the_app_series_are_valid_exposition_text_with_hostile_app_ids() -> None
     condition = families["reconciler_app_condition"].samples
     assert [(s.labels["app"], s.labels["condition"]) for s in condition] == [(odd, "Drifted")]
     telemetry.publish_app_statuses([])
+
+
+def test_two_environments_running_the_same_app_id_publish_distinct_series() -> None:
+    """Several environments: each status board publishes its own environment's series; the
+    same app id in cert and prod must not be two identical series (invalid exposition)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from reconciler.core import model, status
+    from reconciler.shell import telemetry
+
+    def row(state: model.AppState) -> status.AppStatus:
+        return status.AppStatus(
+            app_id="/dirac/web/portal", state=state, sync=status.SyncStatus.SYNCED,
+            health="Healthy", conditions=(), since=None, revision=None, cause=None,
+            image=None, image_tag=None, healthy=1, instances=1, open_drifts=0,
+            quarantine=None)
+
+    def apps_by_state(text: str) -> dict[str, float]:
+        return {s.labels["state"]: s.value for f in text_string_to_metric_families(text)
+                if f.name == "reconciler_apps" for s in f.samples}
+
+    # Other tests of this worker may have left the one environment's series: counted apart.
+    before = apps_by_state(telemetry.metrics_text()[0].decode())
+    telemetry.publish_app_statuses([row(model.AppState.IN_SYNC)], environment="cert")
+    telemetry.publish_app_statuses([row(model.AppState.DRIFTED)], environment="prod")
+    try:
+        text = telemetry.metrics_text()[0].decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        info = families["reconciler_app_info"].samples
+        assert sorted((s.labels["environment"], s.labels["state"]) for s in info) == [
+            ("cert", "in sync"), ("prod", "drifted")]
+        by_environment = {(s.labels["environment"], s.labels["state"]): s.value
+                          for s in families["reconciler_environment_apps"].samples}
+        assert by_environment[("cert", "in sync")] == 1.0
+        assert by_environment[("prod", "drifted")] == 1.0
+        assert by_environment[("prod", "in sync")] == 0.0
+        apps = apps_by_state(text)  # the sum of every environment's
+        assert apps["in sync"] - before.get("in sync", 0) == 1.0
+        assert apps["drifted"] - before.get("drifted", 0) == 1.0
+    finally:
+        telemetry.withdraw_app_statuses("cert")
+        telemetry.withdraw_app_statuses("prod")
+    text = telemetry.metrics_text()[0].decode()
+    assert 'environment="cert"' not in text and 'environment="prod"' not in text

@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from reconciler.devcluster import launch
@@ -24,19 +22,6 @@ from tests.support import polling
 
 TOKEN = "api-token-5e1d"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def clusters(tmp_path: Path) -> Iterator[tuple[launch.RunningCluster, launch.RunningCluster]]:
-    cert = launch.launch(state_dir=tmp_path / "cert-cluster")
-    try:
-        prod = launch.launch(state_dir=tmp_path / "prod-cluster")
-        try:
-            yield cert, prod
-        finally:
-            prod.stop()
-    finally:
-        cert.stop()
 
 
 def settings_env(tmp_path: Path, upstream: Upstream, cert: launch.RunningCluster,

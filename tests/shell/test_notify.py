@@ -214,6 +214,51 @@ def test_rollback_and_quarantine_say_which_release_failed_and_whose_it_was(
     assert {level for _, level in captured} == {"error", "warning"}
 
 
+def _quarantined(store: records.RecordStore) -> None:
+    _applied(store)
+    store.quarantine(app_id=PORTAL, revision="a" * 40, reason="rolled back: deadline passed")
+
+
+def test_a_notice_of_one_environment_names_it_in_text_fields_link_and_sentry_tag(
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
+    """Several environments: each controller's notifier has its environment and the
+    environment's own dashboard (``environments.environment_settings``)."""
+    _quarantined(store)
+    captured: list[tuple[str, str, dict[str, str]]] = []
+    notifier = notify.Notifier(
+        records=store, webhook_url=receiver.url, environment="cert",
+        dashboard_url="https://reconciler.example.org/environments/cert",
+        capture=lambda message, level, tags: captured.append((message, level, tags)))
+
+    sent = notifier.scan()
+
+    assert [n.environment for n in sent] == ["cert"]
+    [body] = receiver.bodies
+    assert body["text"] == f"reconciler: quarantined in cert: {PORTAL}"
+    attachment = body["attachments"][0]
+    assert attachment["fields"][0] == {"title": "environment", "value": "cert", "short": True}
+    assert attachment["title_link"] == (
+        "https://reconciler.example.org/environments/cert/apps/dirac-cert/web/portal")
+    [(message, level, tags)] = captured
+    assert message.splitlines()[:2] == [f"[reconciler] quarantined in cert: {PORTAL}",
+                                        "environment: cert"]
+    assert tags == {notify.SENTRY_ENVIRONMENT_TAG: "cert"}
+
+
+def test_a_notice_of_the_one_environment_says_no_environment(
+        store: records.RecordStore, receiver: webhooks.Receiver) -> None:
+    _quarantined(store)
+    captured: list[tuple[str, str]] = []
+    _notifier(store, receiver.url,
+              capture=lambda message, level: captured.append((message, level))).scan()
+
+    [body] = receiver.bodies
+    assert body["text"] == f"reconciler: quarantined: {PORTAL}"
+    assert [f["title"] for f in body["attachments"][0]["fields"]] == [
+        "what", "why", "who", "when"]
+    assert "environment" not in captured[0][0]
+
+
 def test_failed_sync_run_is_announced_with_its_error(
         store: records.RecordStore, receiver: webhooks.Receiver) -> None:
     run_id = store.start_run(revision="c" * 40, trigger="webhook", requested_by=None,
@@ -413,6 +458,25 @@ def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> N
     assert f"drift detected: {PORTAL}" in envelopes
     assert '"level":"warning"' in envelopes.replace(" ", "")
     assert OTHER_SECRET not in envelopes
+
+
+def test_a_notice_of_an_environment_reaches_sentry_with_its_environment_tag(
+        store: records.RecordStore) -> None:
+    sentry = webhooks.Receiver(parse=False)
+    host = sentry.url.split("/")[2]
+    try:
+        telemetry.init_sentry(f"http://publickey@{host}/42")
+        _quarantined(store)
+        notify.Notifier(records=store, webhook_url=None, environment="prod",
+                        capture=telemetry.capture_message).scan()
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+        sentry.close()
+    envelopes = b"".join(sentry.raw).decode().replace(" ", "")
+    assert f"quarantinedinprod:{PORTAL}" in envelopes
+    assert f'"{notify.SENTRY_ENVIRONMENT_TAG}":"prod"' in envelopes
 
 
 @pytest.mark.integration

@@ -20,7 +20,7 @@ from reconciler.shell import config, environments, telemetry
 from reconciler.web import environments as fleet_web
 from testbed.gitrepos import Upstream
 from tests.environments import stack
-from tests.support import webhooks
+from tests.support import polling, webhooks
 from tests.web import server
 
 PUBLIC_URL = "https://reconciler.example.org"
@@ -82,11 +82,11 @@ def test_a_quarantine_in_one_environment_is_announced_naming_it_and_linking_to_i
     clusters: Clusters, upstream: Upstream, receiver: webhooks.Receiver,
     notifying_fleet: environments.Fleet,
 ) -> None:
-    stack.eventually("both environments on v8r2p44", lambda: settled(clusters, "v8r2p44"))
+    polling.eventually("both environments on v8r2p44", lambda: settled(clusters, "v8r2p44"))
 
     upstream.commit({"cert/images.yaml": stack.images("v8r2p46-broken")},
                     message="certification: lhcbdirac v8r2p46-broken")
-    quarantined = stack.eventually("a quarantine announced", lambda: [
+    quarantined = polling.eventually("a quarantine announced", lambda: [
         b for b in list(receiver.bodies) if "quarantined" in b["text"]],
         timeout=120, explain=lambda: "\n".join(receiver.texts()))
 
@@ -125,7 +125,7 @@ def test_each_environment_pages_api_and_metrics_read_its_own_status_board(
                                            for a in shown.values())
 
             for name in ("cert", "prod"):
-                stack.eventually(f"{name} in sync on v8r2p44",
+                polling.eventually(f"{name} in sync on v8r2p44",
                                  lambda n=name: in_sync_on(n, "v8r2p44"))
             assert set(apps("cert")) == set(stack.CERT_APPS)
             assert set(apps("prod")) == set(stack.PROD_APPS)
@@ -142,7 +142,7 @@ def test_each_environment_pages_api_and_metrics_read_its_own_status_board(
                 board = fleet.members[name].controller.status_board.snapshot()
                 assert {r.app_id: str(r.state) for r in board.rows} == {
                     a: s["state"] for a, s in apps(name).items()}
-            metrics = stack.eventually("the app series of both environments", lambda: (
+            metrics = polling.eventually("the app series of both environments", lambda: (
                 m := requests.get(f"{url}/metrics", timeout=10).text)
                 and all(f'app="{a}",environment="cert"' in m for a in stack.CERT_APPS)
                 and all(f'app="{a}",environment="prod"' in m for a in stack.PROD_APPS) and m)
@@ -155,7 +155,7 @@ def test_each_environment_pages_api_and_metrics_read_its_own_status_board(
             # A release in certification shows on certification's pages; production's stay.
             upstream.commit({"cert/images.yaml": stack.images("v8r2p45")},
                             message="certification: lhcbdirac v8r2p45")
-            stack.eventually("cert's page shows v8r2p45 in sync", lambda: (
+            polling.eventually("cert's page shows v8r2p45 in sync", lambda: (
                 in_sync_on("cert", "v8r2p45") and requests.get(
                     f"{url}/environments/cert/", timeout=10).text.count(tag_cell("v8r2p45"))
                 == len(stack.CERT_APPS)))

@@ -194,7 +194,7 @@ class Snapshot:
     rows: Sequence[status.AppStatus]
     """By app id."""
     live: Mapping[str, JSON] | None
-    """None: Marathon could not be read (``live_error`` says why)."""
+    """None: Marathon could not be read (``live_error`` says why); empty when not kept."""
     live_error: str | None = None
 
     @property
@@ -203,9 +203,12 @@ class Snapshot:
 
 
 def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
-             live_error: str | None = None) -> Snapshot:
+             live_error: str | None = None, *, keep_live: bool = True) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
-    could not be read). Reads each record once, whatever the number of apps."""
+    could not be read). Reads each record once, whatever the number of apps.
+
+    ``keep_live`` False: the snapshot does not hold the live apps (a reader that keeps it
+    for long, such as the status board, reads one whole app when a page asks for it)."""
     seen = store.revisions()
     revision, desired = latest_desired(store, seen)
     recorded = store.last_applied()
@@ -231,7 +234,9 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
     rows = status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
                                live_apps=live_apps, quarantines=quarantines, drifts=drifts,
                                revisions=revisions, waiting=waiting)
-    live = None if live_apps is None else {str(a.get("id")): a for a in live_apps}
+    live: dict[str, JSON] | None = None
+    if live_apps is not None:
+        live = {str(a.get("id")): a for a in live_apps} if keep_live else {}
     return Snapshot(revision=revision, desired=desired, applied=recorded, rows=rows, live=live,
                     live_error=live_error)
 

@@ -105,7 +105,7 @@ class StatusBoard:
             error = None
         except Exception as e:  # noqa: BLE001 - shown on the pages, whatever it is
             live, error = None, str(e) or type(e).__name__
-        current = readmodel.snapshot(self._store, live, live_error=error)
+        current = readmodel.snapshot(self._store, live, live_error=error, keep_live=False)
         self._current = current
         self._computed_at = self._clock()
         self._took = self._computed_at - started

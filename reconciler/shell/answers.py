@@ -41,10 +41,13 @@ class Unreadable(ValueError):
 
 
 def chunks(body: Iterable[bytes], *, declared: str | None = None,
-           max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS,
+           max_bytes: int | None = None, max_seconds: float | None = None,
            clock: Callable[[], float] = time.monotonic) -> Iterator[bytes]:
     """``body`` (an answer's chunks as they arrive), refused past ``max_bytes`` or
-    ``max_seconds``; ``declared`` is its ``Content-Length``, refused before any read."""
+    ``max_seconds`` (default :data:`MAX_BYTES`, :data:`MAX_SECONDS`); ``declared`` is its
+    ``Content-Length``, refused before any read."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise Unreadable(f"the answer is {declared} bytes, over the {max_bytes} byte limit")
     started = clock()

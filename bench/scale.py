@@ -11,7 +11,7 @@
 3. A full reconcile: the image tag is bumped for every app (one commit); while the controller
    rolls all of them, the same four pages are asked in turn until the revision is synced.
 4. Peak resident memory of the controller (``VmHWM`` of ``/proc/PID/status``), read at the
-   end, and its resident memory when idle.
+   end, its resident memory when idle, and at the end of the release window.
 5. ``validate`` and ``diff`` of the repo: in process (``directory.read_directory`` +
    ``load.load_desired_state``; + ``diff_apps`` against one ``GET /v2/apps`` for diff) beside
    the floor of only reading its files and loading each with PyYAML's C loader; and the CLI
@@ -178,6 +178,7 @@ def main() -> None:
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - round_started)))
             rolled = released(dev.url, "v8r2p45")
             peak = memory(process.pid)["VmHWM"]
+            after_rss = memory(process.pid)["VmRSS"]
             stop_process(process)  # validate and diff below have the CPU to themselves
 
             validate_in = timed(lambda: loading.load_desired_state(
@@ -220,6 +221,7 @@ def main() -> None:
     print(f"reconciler validate (CLI, wall):          {validate_cli:6.2f} s")
     print(f"reconciler diff (CLI, wall):              {diff_cli:6.2f} s")
     print(f"resident memory idle: {idle_rss / 1024:.0f} MB")
+    print(f"resident memory at the end of the release window: {after_rss / 1024:.0f} MB")
     print(f"peak RSS: {peak / 1024:.0f} MB")
 
 

@@ -22,6 +22,7 @@ from reconciler.shell import (
     environments,
     gitsource,
     leadership,
+    memory,
     ports,
     signatures,
     telemetry,
@@ -72,6 +73,7 @@ def command(config_file: Path | None) -> None:
     telemetry.set_secrets(settings.secrets)
     telemetry.configure_logging(settings.log_level)
     telemetry.init_sentry(settings.sentry_dsn)
+    memory.tune_collector()
     # Import the web stack only here: other commands never pay for it.
     from reconciler.web import app as web
 

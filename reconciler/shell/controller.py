@@ -440,7 +440,7 @@ class Controller:
         elapsed = time.monotonic() - started
         self._live.refresh(r.app_id for r in (*report.resumed, *report.results))
         self.status_board.invalidate()
-        memory.give_back()  # the run's plan and live reads are garbage now
+        memory.settle()  # the run's plan and live reads are garbage now
         telemetry.RECONCILE_SECONDS.labels(trigger=trigger).observe(elapsed)
         telemetry.RECONCILES.labels(trigger=trigger, outcome=str(report.outcome)).inc()
         for result in (*report.resumed, *report.results):

@@ -205,7 +205,7 @@ class LiveCache:
             self._stale.clear()
         self.resyncs += 1
         telemetry.LIVE_RESYNCS.inc()
-        memory.give_back()
+        memory.settle()
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
         return LiveApps(by_id)

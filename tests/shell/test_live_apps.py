@@ -1,0 +1,48 @@
+"""The live cache's packed apps (``reconciler/shell/livecache.py``): whole when asked for,
+statuses read only their part, and the memory is that of the JSON, not of parsed apps."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from reconciler.core import model
+from reconciler.shell import livecache
+
+
+def app(number: int) -> model.JSON:
+    return {"id": f"/dirac/site{number}/fts", "version": f"2026-11-30T00:00:{number % 60:02}Z",
+            "cmd": "fts-manager --config /etc/fts.cfg", "cpus": 0.5, "mem": 1024,
+            "instances": 2, "env": {f"VAR{i}": "value" * 4 for i in range(20)},
+            "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"}},
+            "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health"}],
+            "tasks": [{"id": f"t{number}", "state": "TASK_RUNNING", "host": "agent1"}],
+            "deployments": [], "versionInfo": {"lastConfigChangeAt": "2026-11-29T00:00:00Z"}}
+
+
+def test_an_app_comes_back_whole_and_statuses_read_only_their_part() -> None:
+    apps = [app(n) for n in range(3)]
+    live = livecache.LiveApps.of(apps)
+
+    assert live.get("/dirac/site1/fts") == apps[1]
+    assert live.get("/dirac/nowhere") is None
+    assert live.versions() == {a["id"]: a["version"] for a in apps}
+    view = next(v for v in live.status_views() if v["id"] == "/dirac/site2/fts")
+    assert view["container"] == {"docker": {"image": "lhcbdirac:v8r2p44"}}
+    assert view["tasks"] == apps[2]["tasks"] and view["healthChecks"] == apps[2]["healthChecks"]
+    assert "env" not in view and "cmd" not in view
+    assert set(view) <= {*livecache.STATUS_FIELDS, "container"}
+
+
+def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() -> None:
+    apps = [app(n) for n in range(1000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        live = livecache.LiveApps.of(apps)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(live.versions()) == 1000
+    # About 1.2 kB of JSON and 0.4 kB of status part per app; orjson's 16 kB working buffer
+    # kept per app (the bug this guards) would make it 32 MB.
+    assert held < 4 * 1024 * 1024, f"{held} bytes held for 1000 apps"

@@ -438,23 +438,28 @@ def test_the_running_controller_announces_a_drift_once_without_secrets(
     assert leaked not in everything and "hunter2" not in everything
 
 
-def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> None:
-    """The controller's wiring: capture=telemetry.capture_message, Sentry sending for real."""
+def sent_to_sentry(store: records.RecordStore, *, environment: str | None = None) -> str:
+    """What a notifier wired as the controller wires it (capture=telemetry.capture_message)
+    sends a real Sentry client, received by a real HTTP endpoint: the envelopes' text."""
     sentry = webhooks.Receiver(parse=False)
     host = sentry.url.split("/")[2]
     try:
         telemetry.init_sentry(f"http://publickey@{host}/42")
-        store.observe_drift(app_id=PORTAL, kind="config", fingerprint="f1", policy="report",
-                            patch=[{"op": "replace", "path": "/env/DB_PASSWORD",
-                                    "value": OTHER_SECRET}], client_ip="10.0.0.5")
-        notify.Notifier(records=store, webhook_url=None,
+        notify.Notifier(records=store, webhook_url=None, environment=environment,
                         capture=telemetry.capture_message).scan()
         sentry_sdk.flush(timeout=10)
     finally:
         sentry_sdk.get_client().close()
         sentry_sdk.init()
         sentry.close()
-    envelopes = b"".join(sentry.raw).decode()
+    return b"".join(sentry.raw).decode()
+
+
+def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> None:
+    store.observe_drift(app_id=PORTAL, kind="config", fingerprint="f1", policy="report",
+                        patch=[{"op": "replace", "path": "/env/DB_PASSWORD",
+                                "value": OTHER_SECRET}], client_ip="10.0.0.5")
+    envelopes = sent_to_sentry(store)
     assert f"drift detected: {PORTAL}" in envelopes
     assert '"level":"warning"' in envelopes.replace(" ", "")
     assert OTHER_SECRET not in envelopes
@@ -462,19 +467,8 @@ def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> N
 
 def test_a_notice_of_an_environment_reaches_sentry_with_its_environment_tag(
         store: records.RecordStore) -> None:
-    sentry = webhooks.Receiver(parse=False)
-    host = sentry.url.split("/")[2]
-    try:
-        telemetry.init_sentry(f"http://publickey@{host}/42")
-        _quarantined(store)
-        notify.Notifier(records=store, webhook_url=None, environment="prod",
-                        capture=telemetry.capture_message).scan()
-        sentry_sdk.flush(timeout=10)
-    finally:
-        sentry_sdk.get_client().close()
-        sentry_sdk.init()
-        sentry.close()
-    envelopes = b"".join(sentry.raw).decode().replace(" ", "")
+    _quarantined(store)
+    envelopes = sent_to_sentry(store, environment="prod").replace(" ", "")
     assert f"quarantinedinprod:{PORTAL}" in envelopes
     assert f'"{notify.SENTRY_ENVIRONMENT_TAG}":"prod"' in envelopes
 

@@ -55,54 +55,29 @@ import urllib3.util.retry
 
 from reconciler.shell import answers
 
+# The errors and the answer's types are the client's words: callers name them through here.
+from reconciler.shell.marathon_errors import Conflict as Conflict
+from reconciler.shell.marathon_errors import DeploymentRef as DeploymentRef
+from reconciler.shell.marathon_errors import Fenced as Fenced
+from reconciler.shell.marathon_errors import MarathonError as MarathonError
+from reconciler.shell.marathon_errors import MarathonUnavailable as MarathonUnavailable
+from reconciler.shell.marathon_errors import NotFound as NotFound
+from reconciler.shell.marathon_errors import Unauthorized as Unauthorized
+from reconciler.shell.marathon_errors import Unprocessable as Unprocessable
+from reconciler.shell.marathon_errors import (
+    deployment_ref,
+    error_for,
+    field_of,
+    object_of,
+    objects_of,
+    unreadable,
+)
+
 JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 LIVE_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
 """What ``list_apps`` embeds to judge health: tasks, running deployments, last failure."""
-
-
-class MarathonError(Exception):
-    def __init__(
-        self, message: str, *, status: int | None = None, details: list[JSON] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.details = details or []
-
-
-class MarathonUnavailable(MarathonError):
-    """Temporary: no Marathon URL answered usefully. Retry with backoff."""
-
-
-class Unauthorized(MarathonError):
-    """Permanent until credentials change."""
-
-
-class NotFound(MarathonError):
-    pass
-
-
-class Conflict(MarathonError):
-    """The app is locked by running deployments."""
-
-    @property
-    def deployment_ids(self) -> list[str]:
-        return [d["id"] for d in self.details if "id" in d]
-
-
-class Unprocessable(MarathonError):
-    """Marathon refused the definition; ``details`` holds ``[{"path", "errors"}]``."""
-
-
-class Fenced(Exception):
-    """This process may not write to Marathon now (another replica leads, or leadership is in
-    doubt); nothing was sent. Stop the run and leave its records for the leader."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 Fence = Callable[[], Mapping[str, str]]
@@ -135,14 +110,6 @@ class ClientSettings:
 
 
 @dataclass(frozen=True)
-class DeploymentRef:
-    """What Marathon answers to a change: the deployment it started and the new version."""
-
-    deployment_id: str
-    version: str
-
-
-@dataclass(frozen=True)
 class Event:
     """One server-sent event from ``/v2/events``: its ``eventType`` and its JSON body."""
 
@@ -153,50 +120,6 @@ class Event:
 def _quote_id(app_id: str) -> str:
     """``/dirac/fts`` -> ``dirac/fts`` with each segment URL-quoted."""
     return "/".join(urllib.parse.quote(part, safe="") for part in app_id.strip("/").split("/"))
-
-
-def _field(body: Any, key: str, *, what: str) -> Any:
-    """``body[key]`` from an answer that must be an object holding ``key``."""
-    if not isinstance(body, dict) or key not in body:
-        raise MarathonError(f"{what}: Marathon answered nonsense: expected an object with "
-                            f"{key!r}, got {answers.shape(body)}")
-    return body[key]
-
-
-def _object(body: Any, *, what: str) -> JSON:
-    if not isinstance(body, dict):
-        raise MarathonError(f"{what}: Marathon answered nonsense: expected an object, got "
-                            f"{answers.shape(body)}")
-    return body
-
-
-def _objects(body: Any, *, what: str) -> list[JSON]:
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise MarathonError(f"{what}: Marathon answered nonsense: expected a list of objects, "
-                            f"got {answers.shape(body)}")
-    return body
-
-
-def _unreadable(method: str, path: str, error: answers.Unreadable, *, status: int
-                ) -> MarathonError:
-    text = str(error)
-    if text.startswith("not JSON"):
-        return MarathonError(f"{method} {path}: Marathon answered non-JSON", status=status)
-    if text.startswith("expected"):
-        return MarathonError(f"{method} {path}: Marathon answered nonsense: {text}",
-                             status=status)
-    return MarathonUnavailable(f"{method} {path}: {text}")
-
-
-def _deployment_ref(answer: Any) -> DeploymentRef:
-    """PUT/DELETE answer ``{deploymentId, version}``; POST answers the app with ``deployments``."""
-    body = _object(answer, what="a write's answer")
-    if "deploymentId" in body:
-        return DeploymentRef(deployment_id=body["deploymentId"], version=body.get("version", ""))
-    deployments = body.get("deployments") or []
-    if deployments:
-        return DeploymentRef(deployment_id=deployments[0]["id"], version=body.get("version", ""))
-    raise MarathonError(f"Marathon's answer names no deployment: {sorted(body)}")
 
 
 class _CountingRetry(urllib3.util.retry.Retry):
@@ -363,7 +286,7 @@ class MarathonClient:
                 return answers.json_of(response.iter_content(answers.CHUNK),
                                        declared=response.headers.get("Content-Length"))
             except answers.Unreadable as e:
-                raise _unreadable(method, path, e, status=response.status_code) from e
+                raise unreadable(method, path, e, status=response.status_code) from e
             except requests.RequestException as e:
                 raise MarathonUnavailable(f"{method} {path}: the answer was cut short: "
                                           f"{_describe(e)}") from e
@@ -374,7 +297,7 @@ class MarathonClient:
         self._send("GET", "/ping").close()
 
     def info(self) -> JSON:
-        return _object(self._json("GET", "/v2/info"), what="GET /v2/info")
+        return object_of(self._json("GET", "/v2/info"), what="GET /v2/info")
 
     def identity(self) -> str:
         """Who this Marathon is, for tying records to it: its Mesos ``frameworkId``.
@@ -412,7 +335,7 @@ class MarathonClient:
                                             f"a list of objects, got {answers.shape(app)} in it")
                     yield app
             except answers.Unreadable as e:
-                raise _unreadable("GET", "/v2/apps", e, status=response.status_code) from e
+                raise unreadable("GET", "/v2/apps", e, status=response.status_code) from e
             except requests.RequestException as e:
                 raise MarathonUnavailable(f"GET /v2/apps: the answer was cut short: "
                                           f"{_describe(e)}") from e
@@ -420,22 +343,22 @@ class MarathonClient:
     def get_app(self, app_id: str, *, embed: tuple[str, ...] = ()) -> JSON:
         params = [("embed", e) for e in embed]
         path = f"/v2/apps/{_quote_id(app_id)}"
-        return _object(_field(self._json("GET", path, params=params), "app", what=f"GET {path}"),
-                       what=f"GET {path}: app")
+        answer = self._json("GET", path, params=params)
+        return object_of(field_of(answer, "app", what=f"GET {path}"), what=f"GET {path}: app")
 
     def create_app(self, definition: JSON) -> DeploymentRef:
-        return _deployment_ref(self._json("POST", "/v2/apps", body=definition))
+        return deployment_ref(self._json("POST", "/v2/apps", body=definition))
 
     def update_app(self, app_id: str, definition: JSON, *, force: bool = False) -> DeploymentRef:
         """Full replacement (``PUT /v2/apps/{id}?partialUpdate=false``): a rolling upgrade."""
         params = {"partialUpdate": "false", "force": str(force).lower()}
-        return _deployment_ref(
+        return deployment_ref(
             self._json("PUT", f"/v2/apps/{_quote_id(app_id)}", params=params, body=definition)
         )
 
     def scale_app(self, app_id: str, instances: int, *, force: bool = False) -> DeploymentRef:
         params = {"force": str(force).lower()}
-        return _deployment_ref(
+        return deployment_ref(
             self._json(
                 "PUT", f"/v2/apps/{_quote_id(app_id)}", params=params,
                 body={"instances": instances},
@@ -444,18 +367,18 @@ class MarathonClient:
 
     def delete_app(self, app_id: str, *, force: bool = False) -> DeploymentRef:
         params = {"force": str(force).lower()}
-        return _deployment_ref(self._json("DELETE", f"/v2/apps/{_quote_id(app_id)}", params=params))
+        return deployment_ref(self._json("DELETE", f"/v2/apps/{_quote_id(app_id)}", params=params))
 
     def restart_app(self, app_id: str, *, force: bool = False) -> DeploymentRef:
         # POST /restart is idempotent in effect (a new restart deployment) but not retried.
         params = {"force": str(force).lower()}
-        return _deployment_ref(
+        return deployment_ref(
             self._json("POST", f"/v2/apps/{_quote_id(app_id)}/restart", params=params)
         )
 
     def list_versions(self, app_id: str) -> list[str]:
         path = f"/v2/apps/{_quote_id(app_id)}/versions"
-        versions = _field(self._json("GET", path), "versions", what=f"GET {path}")
+        versions = field_of(self._json("GET", path), "versions", what=f"GET {path}")
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise MarathonError(f"GET {path}: Marathon answered nonsense: versions is not a "
                                 f"list of strings")
@@ -463,10 +386,10 @@ class MarathonClient:
 
     def get_app_version(self, app_id: str, version: str) -> JSON:
         path = f"/v2/apps/{_quote_id(app_id)}/versions/{urllib.parse.quote(version, safe='')}"
-        return _object(self._json("GET", path), what=f"GET {path}")
+        return object_of(self._json("GET", path), what=f"GET {path}")
 
     def list_deployments(self) -> list[JSON]:
-        return _objects(self._json("GET", "/v2/deployments"), what="GET /v2/deployments")
+        return objects_of(self._json("GET", "/v2/deployments"), what="GET /v2/deployments")
 
     def cancel_deployment(self, deployment_id: str, *, force: bool = False) -> DeploymentRef | None:
         """Without force Marathon starts a rollback deployment (returned); with force, None."""
@@ -475,7 +398,7 @@ class MarathonClient:
         if force or not response.content:
             response.close()
             return None
-        return _deployment_ref(response.json())
+        return deployment_ref(response.json())
 
     def list_tasks(self, app_id: str) -> list[JSON]:
         tasks: list[JSON] = self._json("GET", f"/v2/apps/{_quote_id(app_id)}/tasks")["tasks"]
@@ -585,28 +508,9 @@ _MAX_ERROR_BYTES = 1 << 20
 
 
 def _error_for(response: requests.Response) -> MarathonError:
-    status = response.status_code
     try:
         body = answers.json_of(response.iter_content(answers.CHUNK), max_bytes=_MAX_ERROR_BYTES,
                                declared=response.headers.get("Content-Length"))
     except (answers.Unreadable, requests.RequestException):
         body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = str(body.get("message") or response.reason or f"HTTP {status}")
-    raw_details = body.get("details")
-    if isinstance(raw_details, str):  # Jackson's parse error: details is the parser's text
-        message, raw_details = f"{message}: {raw_details}", None
-    details: list[JSON] = list(raw_details or [])
-    if status == 409:
-        details = list(body.get("deployments") or details)
-        return Conflict(message, status=status, details=details)
-    if status in (401, 403):
-        return Unauthorized(message, status=status)
-    if status == 404:
-        return NotFound(message, status=status)
-    if status in (400, 422):
-        return Unprocessable(message, status=status, details=details)
-    if status >= 500:
-        return MarathonUnavailable(f"HTTP {status}: {message}", status=status)
-    return MarathonError(message, status=status, details=details)
+    return error_for(response.status_code, response.reason, body)

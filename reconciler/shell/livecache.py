@@ -80,7 +80,11 @@ class _Held:
         image = ((app.get("container") or {}).get("docker") or {}).get("image")
         if image is not None:
             view["container"] = {"docker": {"image": image}}
-        return cls(version=app.get("version"), packed_view=_pack(view), packed=_pack(app))
+        try:
+            return cls(version=app.get("version"), packed_view=_pack(view), packed=_pack(app))
+        except orjson.JSONEncodeError as e:  # an integer past 64 bits, say: not Marathon's
+            raise marathon.MarathonError(f"Marathon answered an app that is not plain JSON "
+                                         f"({str(app.get('id'))[:200]!r}): {e}") from e
 
     def unpacked(self) -> model.JSON:
         app: model.JSON = orjson.loads(self.packed)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from reconciler.core import model
-from reconciler.shell import livecache
+from reconciler.shell import livecache, marathon
 
 
 def app(number: int) -> model.JSON:
@@ -46,3 +48,8 @@ def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() ->
     # About 1.2 kB of JSON and 0.4 kB of status part per app; orjson's 16 kB working buffer
     # kept per app (the bug this guards) would make it 32 MB.
     assert held < 4 * 1024 * 1024, f"{held} bytes held for 1000 apps"
+
+
+def test_an_app_that_is_not_plain_json_is_a_marathon_error_not_a_crash() -> None:
+    with pytest.raises(marathon.MarathonError, match="not plain JSON"):
+        livecache.LiveApps.of([{**app(1), "instances": 2**70}])

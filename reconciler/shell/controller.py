@@ -80,6 +80,7 @@ class Controller:
         self.records = store
         self._notifier = notifier
         self._clock = clock
+        self._environment = environment
         # Sync windows are judged at the controller's clock (tests drive it).
         self._engine = engine.Engine(client=client, records=store, wall_clock=clock)
         self._lock = threading.Lock()
@@ -87,7 +88,8 @@ class Controller:
         self._scheduler = scheduler.Scheduler()
         self._live = livecache.LiveCache(client, resync_interval=settings.resync_interval,
                                          on_write=self._on_api_write,
-                                         on_change=self._on_live_change)
+                                         on_change=self._on_live_change,
+                                         environment=environment)
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
         self.status_board = statusboard.StatusBoard(
@@ -151,6 +153,8 @@ class Controller:
         self.status_board.stop()
         self._scheduler.shutdown()
         self._engine.close()
+        if self._environment is not None:
+            telemetry.forget_environment(self._environment)
         telemetry.event(log, "controller stopped")
 
     # -- leadership --------------------------------------------------------------------------
@@ -461,9 +465,9 @@ class Controller:
         else:
             self._marathon_backoff.succeeded()
             self._marathon_error = None
-            if trigger is not model.Trigger.DRIFT_CORRECTION:
-                telemetry.SYNCED_REVISION.info({"revision": desired.revision})
-            telemetry.LAST_SYNC.set(self._clock())
+            telemetry.synced(self._environment, at=self._clock(),
+                             revision=None if trigger is model.Trigger.DRIFT_CORRECTION
+                             else desired.revision)
             telemetry.event(
                 log, "reconciled", revision=desired.revision, trigger=trigger,
                 outcome=str(report.outcome), seconds=round(elapsed, 3),

@@ -134,8 +134,10 @@ class LiveCache:
 
     def __init__(self, client: marathon.MarathonClient, *, resync_interval: float,
                  on_write: OnWrite, on_change: OnChange | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 environment: str | None = None) -> None:
         self._client = client
+        self._environment = environment
         self._resync_interval = resync_interval
         self._on_write = on_write
         self._on_change = on_change
@@ -261,7 +263,9 @@ class LiveCache:
         with self._lock:
             self._following = True
             self._stream_error = None
-        telemetry.EVENT_STREAM_UP.set(1)
+        if self._stopping.is_set():
+            return
+        telemetry.event_stream(self._environment, up=True)
         telemetry.event(log, "following marathon's event stream", apps=len(self._apps))
 
     def _detached(self, why: str, *, quiet: bool = False) -> None:
@@ -272,7 +276,9 @@ class LiveCache:
         if quiet:
             log.debug("event stream quiet for the resync interval: reconnecting")
             return
-        telemetry.EVENT_STREAM_UP.set(0)
+        if self._stopping.is_set():
+            return  # stopped on purpose: its series are withdrawn, nothing to report
+        telemetry.event_stream(self._environment, up=False)
         if was:
             telemetry.event(log, "marathon event stream lost: polling until it is back",
                             level=logging.WARNING, reason=why)

@@ -16,6 +16,7 @@ string of an event.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import logging
 import sys
@@ -106,6 +107,21 @@ EVENT_STREAM_UP = prom.Gauge(
     "reconciler_event_stream_up",
     "1 while Marathon's event stream is followed; 0: drift is found by polling only",
     registry=REGISTRY)
+ENVIRONMENT_SYNCED_REVISION = prom.Info(
+    "reconciler_environment_synced_revision",
+    "The revision last applied, by environment (with RECONCILER_ENVIRONMENTS)",
+    ["environment"], registry=REGISTRY)
+ENVIRONMENT_LAST_SYNC = prom.Gauge(
+    "reconciler_environment_last_sync_timestamp_seconds",
+    "When the environment's last reconcile finished (with RECONCILER_ENVIRONMENTS)",
+    ["environment"], registry=REGISTRY)
+ENVIRONMENT_EVENT_STREAM_UP = prom.Gauge(
+    "reconciler_environment_event_stream_up",
+    "1 while the environment's Marathon event stream is followed (with "
+    "RECONCILER_ENVIRONMENTS)", ["environment"], registry=REGISTRY)
+_streams_up: dict[str, bool] = {}
+_last_syncs: dict[str, float] = {}
+_environment_lock = threading.Lock()
 LIVE_EVENTS = prom.Counter("reconciler_marathon_events_total",
                            "Events read from Marathon's event stream, by type", ["type"],
                            registry=REGISTRY)
@@ -299,3 +315,49 @@ _APP_CONDITION_HEAD = (f"# HELP reconciler_app_condition {_APP_CONDITION_HELP}\n
 def _label(value: str) -> str:
     """A label value escaped as the text exposition format asks."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+# -- what one controller says of itself, by environment -------------------------------------
+#
+# With several environments (RECONCILER_ENVIRONMENTS) one process runs a controller for each:
+# a plain gauge written by each in turn would show whichever wrote last. Each environment has
+# its labelled series; the plain ones say what holds for all of them (every stream up, the
+# newest sync) and name no revision.
+
+
+def synced(environment: str | None, *, revision: str | None, at: float) -> None:
+    """A reconcile finished at ``at``; ``revision`` is what it applied (None: a drift
+    correction, which applies no new revision)."""
+    if environment is None:
+        if revision is not None:
+            SYNCED_REVISION.info({"revision": revision})
+        LAST_SYNC.set(at)
+        return
+    if revision is not None:
+        ENVIRONMENT_SYNCED_REVISION.labels(environment=environment).info({"revision": revision})
+    ENVIRONMENT_LAST_SYNC.labels(environment=environment).set(at)
+    with _environment_lock:
+        _last_syncs[environment] = at
+        LAST_SYNC.set(max(_last_syncs.values()))
+
+
+def event_stream(environment: str | None, *, up: bool) -> None:
+    """Whether Marathon's event stream (of ``environment``) is followed."""
+    if environment is None:
+        EVENT_STREAM_UP.set(1 if up else 0)
+        return
+    ENVIRONMENT_EVENT_STREAM_UP.labels(environment=environment).set(1 if up else 0)
+    with _environment_lock:
+        _streams_up[environment] = up
+        EVENT_STREAM_UP.set(1 if all(_streams_up.values()) else 0)
+
+
+def forget_environment(environment: str) -> None:
+    """``environment``'s controller stopped: its series go, the plain ones follow the rest."""
+    for family in (ENVIRONMENT_SYNCED_REVISION, ENVIRONMENT_LAST_SYNC,
+                   ENVIRONMENT_EVENT_STREAM_UP):
+        with contextlib.suppress(KeyError):
+            family.remove(environment)
+    with _environment_lock:
+        _streams_up.pop(environment, None)
+        _last_syncs.pop(environment, None)

@@ -7,6 +7,7 @@ running in this process, a real chat webhook receiver and the fleet's web app on
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,16 @@ def test_each_environment_pages_api_and_metrics_read_its_own_status_board(
             assert 'reconciler_environment_apps{environment="prod",state="in sync"} 1.0' \
                 in metrics
             assert 'reconciler_apps{state="in sync"} 3.0' in metrics
+            # What each controller says of itself is its environment's own series; the plain
+            # series hold for both (every stream followed), not whichever wrote last.
+            for name in ("cert", "prod"):
+                assert f'reconciler_environment_event_stream_up{{environment="{name}"}} 1.0' \
+                    in metrics
+                assert re.search(r'reconciler_environment_synced_revision_info\{environment="'
+                                 + name + r'",revision="[0-9a-f]{40}"\} 1\.0', metrics)
+                assert f'reconciler_environment_last_sync_timestamp_seconds{{environment=' \
+                       f'"{name}"}}' in metrics
+            assert "reconciler_event_stream_up 1.0" in metrics
 
             # A release in certification shows on certification's pages; production's stay.
             upstream.commit({"cert/images.yaml": stack.images("v8r2p45")},

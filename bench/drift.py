@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import signal
 import statistics
@@ -38,7 +37,7 @@ from reconciler.devcluster import launch  # noqa: E402
 from reconciler.shell.ports import free_port  # noqa: E402
 from testbed import bigrepo  # noqa: E402
 from testbed.gitrepos import Upstream  # noqa: E402
-from testbed.processes import stop_process, wait_for_http  # noqa: E402
+from testbed.processes import run_env, stop_process, wait_for_http  # noqa: E402
 
 
 def follow_writes(marathon: str, heard: queue.Queue[tuple[float, str]],
@@ -95,11 +94,9 @@ def main() -> None:
                                        message="bench apps")
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            env = {**os.environ, "RECONCILER_MARATHON_URL": dev.url,
-                   "RECONCILER_REPO_URL": upstream.url, "RECONCILER_REPO_REF": "main",
-                   "RECONCILER_STATE_DIR": str(work / "state"),
-                   "RECONCILER_LISTEN": f"127.0.0.1:{port}", "RECONCILER_POLL_INTERVAL": "3600",
-                   "RECONCILER_DRIFT_INTERVAL": "3600", "RECONCILER_RESYNC_INTERVAL": "3600"}
+            env = run_env(marathon_url=dev.url, repo_url=upstream.url,
+                          state_dir=work / "state", port=port, POLL_INTERVAL="3600",
+                          DRIFT_INTERVAL="3600", RESYNC_INTERVAL="3600")
             with open(work / "controller.log", "ab") as log:
                 process = subprocess.Popen([sys.executable, "-m", "reconciler", "run"],
                                            env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import statistics
 import subprocess
@@ -113,15 +112,12 @@ class Controller:
 
     def __init__(self, root: Path, *, marathon_url: str, repo_url: str,
                  poll_interval: float, registry_interval: float = 600.0) -> None:
-        self.url = f"http://127.0.0.1:{ports.free_port()}"
-        env = {**os.environ, "RECONCILER_MARATHON_URL": marathon_url,
-               "RECONCILER_REPO_URL": repo_url, "RECONCILER_REPO_REF": "main",
-               "RECONCILER_STATE_DIR": str(root / "state"),
-               "RECONCILER_LISTEN": self.url.removeprefix("http://"),
-               "RECONCILER_POLL_INTERVAL": str(poll_interval),
-               "RECONCILER_REGISTRY_INTERVAL": str(registry_interval),
-               "RECONCILER_DRIFT_INTERVAL": "600", "RECONCILER_WEBHOOK_SECRET": SECRET,
-               "RECONCILER_LOG_LEVEL": "WARNING"}
+        port = ports.free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = processes.run_env(
+            marathon_url=marathon_url, repo_url=repo_url, state_dir=root / "state", port=port,
+            POLL_INTERVAL=str(poll_interval), REGISTRY_INTERVAL=str(registry_interval),
+            DRIFT_INTERVAL="600", WEBHOOK_SECRET=SECRET, LOG_LEVEL="WARNING")
         for name in ("RECONCILER_NOTIFY_WEBHOOK_URL", "RECONCILER_SENTRY_DSN",
                      "RECONCILER_DATABASE_URL"):
             env.pop(name, None)

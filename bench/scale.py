@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import signal
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ from reconciler.shell import directory, marathon  # noqa: E402
 from reconciler.shell.ports import free_port  # noqa: E402
 from testbed import bigrepo  # noqa: E402
 from testbed.gitrepos import Upstream  # noqa: E402
-from testbed.processes import stop_process, wait_for_http  # noqa: E402
+from testbed.processes import run_env, stop_process, wait_for_http  # noqa: E402
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -131,10 +130,8 @@ def main() -> None:
                                        message="bench apps")
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            env = {**os.environ, "RECONCILER_MARATHON_URL": dev.url,
-                   "RECONCILER_REPO_URL": upstream.url, "RECONCILER_REPO_REF": "main",
-                   "RECONCILER_STATE_DIR": str(work / "state"),
-                   "RECONCILER_LISTEN": f"127.0.0.1:{port}", "RECONCILER_POLL_INTERVAL": "1"}
+            env = run_env(marathon_url=dev.url, repo_url=upstream.url,
+                          state_dir=work / "state", port=port, POLL_INTERVAL="1")
             with open(work / "controller.log", "ab") as log:
                 process = subprocess.Popen([sys.executable, "-m", "reconciler", "run"],
                                            env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def wait_for_http(
@@ -45,3 +46,14 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def run_env(*, marathon_url: str, repo_url: str, state_dir: Path, port: int,
+            **settings: str) -> dict[str, str]:
+    """The environment of a ``reconciler run`` child on ``port``: this process's, plus one
+    Marathon, the config repo's ``main`` and a state folder; ``settings`` are further
+    ``RECONCILER_*`` variables, named without the prefix (``POLL_INTERVAL="1"``)."""
+    return {**os.environ, "RECONCILER_MARATHON_URL": marathon_url,
+            "RECONCILER_REPO_URL": repo_url, "RECONCILER_REPO_REF": "main",
+            "RECONCILER_STATE_DIR": str(state_dir), "RECONCILER_LISTEN": f"127.0.0.1:{port}",
+            **{f"RECONCILER_{name}": value for name, value in settings.items()}}

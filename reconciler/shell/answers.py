@@ -35,9 +35,17 @@ _HEAD = 64
 """Bytes enough to see whether an answer begins as ``{"apps":[``."""
 
 
+MAX_DEPTH = 32
+"""Nesting of one app (Marathon's deepest, a container's volumes' options, is under ten)."""
+
+
 class Unreadable(ValueError):
-    """An answer that is too large, too slow, cut short or not what was asked; ``str()``
-    says which."""
+    """An answer that is too large or too slow to read; ``str()`` says which."""
+
+
+class Nonsense(Unreadable):
+    """An answer read whole that is not JSON, or not the JSON asked for; ``str()`` says
+    which, never quoting its content."""
 
 
 def chunks(body: Iterable[bytes], *, declared: str | None = None,
@@ -69,15 +77,23 @@ def json_of(body: Iterable[bytes], **limits: Any) -> Any:
     try:
         return orjson.loads(whole)
     except orjson.JSONDecodeError as e:
-        raise Unreadable("not JSON") from e
+        raise Nonsense("not JSON") from e
 
 
 def apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
     """The items of ``apps`` in a ``GET /v2/apps`` answer, each as soon as it is read.
 
     An answer that does not begin as ``{"apps":[`` yields the value of its ``apps`` whole
-    (the caller checks it), or raises :class:`Unreadable` naming what it is instead.
+    (the caller checks it), or raises :class:`Nonsense` naming what it is instead. An app
+    nested deeper than :data:`MAX_DEPTH` is nonsense too (checked before anyone walks it).
     """
+    for app in _apps_of(body, **limits):
+        if _deeper_than(app, MAX_DEPTH):
+            raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
+        yield app
+
+
+def _apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
     stream = chunks(body, **limits)
     head = b""
     for chunk in stream:
@@ -89,11 +105,11 @@ def apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
         try:
             whole = orjson.loads(rest) if rest else {}
         except orjson.JSONDecodeError as e:
-            raise Unreadable("not JSON") from e
+            raise Nonsense("not JSON") from e
         if not isinstance(whole, dict) or "apps" not in whole:
-            raise Unreadable(f"expected an object with 'apps', got {shape(whole)}")
+            raise Nonsense(f"expected an object with 'apps', got {shape(whole)}")
         if not isinstance(whole["apps"], list):
-            raise Unreadable(f"expected a list of apps, got {shape(whole['apps'])}")
+            raise Nonsense(f"expected a list of apps, got {shape(whole['apps'])}")
         yield from whole["apps"]
         return
     found: list[Any] = ijson.sendable_list()
@@ -106,8 +122,27 @@ def apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
             parser.send(chunk)
         parser.close()
     except ijson.JSONError as e:
-        raise Unreadable(f"not JSON: {e}") from e
+        raise Nonsense(f"not JSON: {e}") from e
     yield from found
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (no recursion: a hostile
+    depth must not cost the stack)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children
+                       if isinstance(child, (dict, list)))
+    return False
 
 
 def shape(body: Any) -> str:

@@ -89,12 +89,12 @@ def objects_of(body: Any, *, what: str) -> list[JSON]:
 
 def unreadable(method: str, path: str, error: answers.Unreadable, *, status: int
                 ) -> MarathonError:
+    """Nonsense is Marathon's error (permanent until it answers sense); an answer too large
+    or too slow to read is an outage (retried with backoff)."""
     text = str(error)
-    if text.startswith("not JSON"):
-        return MarathonError(f"{method} {path}: Marathon answered non-JSON", status=status)
-    if text.startswith("expected"):
-        return MarathonError(f"{method} {path}: Marathon answered nonsense: {text}",
-                             status=status)
+    if isinstance(error, answers.Nonsense):
+        said = "non-JSON" if text.startswith("not JSON") else f"nonsense: {text}"
+        return MarathonError(f"{method} {path}: Marathon answered {said}", status=status)
     return MarathonUnavailable(f"{method} {path}: {text}")
 
 

@@ -85,7 +85,7 @@ def test_an_answer_that_dribbles_past_the_time_limit_is_refused() -> None:
     (b'{"apps":[{"id":"/a"},{"id":', "not JSON"),
 ])
 def test_nonsense_is_named_never_taken_for_no_apps(body: bytes, message: str) -> None:
-    with pytest.raises(answers.Unreadable, match=message):
+    with pytest.raises(answers.Nonsense, match=message):
         list(answers.apps_of([body]))
 
 
@@ -103,3 +103,16 @@ def test_the_client_lists_apps_streamed_and_refuses_an_endless_answer(
     with pytest.raises(marathon.MarathonError, match="answered nonsense: expected an object "
                                                      "with 'apps'"):
         client.list_apps()
+
+
+def test_an_app_nested_too_deep_is_nonsense_before_anyone_walks_it() -> None:
+    deep: dict[str, object] = {"id": "/deep"}
+    inner = deep
+    for _ in range(answers.MAX_DEPTH + 5):
+        inner["x"] = {}
+        inner = inner["x"]  # type: ignore[assignment]
+    body = json.dumps({"apps": [APPS[0], deep]}, separators=(",", ":")).encode()
+    apps = answers.apps_of([body])
+    assert next(apps) == APPS[0]
+    with pytest.raises(answers.Nonsense, match=f"nested deeper than {answers.MAX_DEPTH}"):
+        next(apps)

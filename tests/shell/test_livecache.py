@@ -45,6 +45,15 @@ def put(url: str, app: model.JSON) -> None:
                  params={"force": "true"}).raise_for_status()
 
 
+def first_app(url: str) -> None:
+    """The app, deployed before the cache starts: the events of its deployment must not
+    reach the cache later (their refetch would see what a test writes behind the stream's
+    back, during a gap)."""
+    put(url, fast_app(APP, instances=0))
+    polling.eventually("the first deployment is over", lambda: requests.get(
+        f"{url}/v2/deployments", timeout=10).json() == [])
+
+
 def instances(cache: livecache.LiveCache) -> int | None:
     held = cache.cached()
     app = held.get(APP) if held is not None else None
@@ -62,11 +71,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         on_write=lambda app_id, who: heard.writes.append((app_id, who)),
         on_change=heard.changes.append)
     try:
-        put(dev.url, fast_app(APP, instances=0))
-        # Its deployment's events must not reach the cache later (their refetch would see
-        # what the gap test writes behind the stream's back).
-        polling.eventually("the first deployment is over", lambda: requests.get(
-            f"{dev.url}/v2/deployments", timeout=10).json() == [])
+        first_app(dev.url)
         cache.start()
         polling.eventually("the cache follows the stream", lambda: cache.following)
         yield Setup(marathon=dev.url, proxy=proxy, cache=cache, heard=heard)
@@ -120,11 +125,7 @@ def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
     client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
     cache = livecache.LiveCache(client, resync_interval=1.5, on_write=lambda *_: None)
     try:
-        put(dev.url, fast_app(APP, instances=0))
-        # Its deployment's events must not reach the cache later (their refetch would see
-        # what the gap test writes behind the stream's back).
-        polling.eventually("the first deployment is over", lambda: requests.get(
-            f"{dev.url}/v2/deployments", timeout=10).json() == [])
+        first_app(dev.url)
         cache.start()
         polling.eventually("the cache follows the stream", lambda: cache.following)
         polling.eventually("two more resyncs", lambda: cache.resyncs >= 3, timeout=20)

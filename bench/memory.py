@@ -2,16 +2,16 @@
 
     .venv/bin/python bench/memory.py [--apps 10000] [--release-for 60] [--no-trace]
 
-The same setup as ``bench/scale.py`` (``testbed/bigrepo.py`` apps, already in the dev
-cluster), but ``reconciler run`` runs inside this script's own child (``--child``) with
-``tracemalloc`` on (one frame) and ``gc.callbacks`` counting collections. SIGUSR1 makes the
-child write a report: resident memory (inflated by tracemalloc's own bookkeeping: take
-resident figures from ``bench/scale.py``), the Python memory traced by source file, pymalloc's
-arenas (``sys._debugmallocstats``), and the collections so far (count, longest, total) by
-generation. Reports are taken at start (listening, no app yet), idle after the first sync,
-and after ``--release-for`` seconds of a release that bumps every app's image. With
-``--no-trace`` the child runs without tracemalloc: its resident figures are then true, and
-the traced ones are absent.
+The same setup as ``bench/scale.py`` (its ``apps_in_git_and_marathon``: the apps of
+``testbed/bigrepo.py``, already in the dev cluster), but ``reconciler run`` runs inside this
+script's own child (``--child``) with ``tracemalloc`` on (one frame) and ``gc.callbacks``
+counting collections. SIGUSR1 makes the child write a report: its resident memory, the
+Python memory traced by source file, pymalloc's arenas (``sys._debugmallocstats``), and the
+collections so far by generation (count, longest, total). Reports are taken at start
+(listening, no app yet), idle after the first sync, and after ``--release-for`` seconds of a
+release that bumps every app's image. tracemalloc's own bookkeeping inflates the resident
+figures: ``--no-trace`` runs the child without it, for true resident figures and no traced
+ones.
 
 The last line is the Python memory traced when idle, ``traced idle: N MB``, or with
 ``--no-trace`` the resident memory when idle, ``resident idle: N MB``.
@@ -98,13 +98,10 @@ def child(report_to: Path, *, trace: bool) -> None:
 def main() -> None:
     import requests
 
-    from bench.noop_diff import load_into_marathon
-    from reconciler.core import load as loading
+    from bench.scale import apps_in_git_and_marathon
     from reconciler.devcluster import launch
-    from reconciler.shell import directory
     from reconciler.shell.ports import free_port
     from testbed import bigrepo
-    from testbed.gitrepos import Upstream
     from testbed.processes import run_env, stop_process, wait_for_http
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,16 +113,10 @@ def main() -> None:
     reports: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-memory-") as tmp:
         work = Path(tmp)
-        repo = bigrepo.write(work / "repo", args.apps)
-        files, revision = directory.read_directory(repo)
-        desired = loading.load_desired_state(files, revision=revision)
         dev = launch.launch(state_dir=work / "devcluster")
         process = None
         try:
-            load_into_marathon(dev.url, [a.definition for a in desired.apps.values()])
-            del desired, files
-            upstream = Upstream.create(work / "git", bigrepo.files(args.apps),
-                                       message="bench apps")
+            _, upstream = apps_in_git_and_marathon(work, args.apps, dev.url)
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             out = work / "report.txt"

@@ -105,6 +105,17 @@ def cli(*args: str) -> float:
     return elapsed
 
 
+def apps_in_git_and_marathon(work: Path, apps: int, marathon_url: str
+                             ) -> tuple[Path, Upstream]:
+    """``apps`` DIRAC services written to a folder and committed to a local Git repo, and the
+    same apps already in the Marathon at ``marathon_url`` (untimed): the folder and the repo."""
+    repo = bigrepo.write(work / "repo", apps)
+    files, revision = directory.read_directory(repo)
+    desired = loading.load_desired_state(files, revision=revision)
+    load_into_marathon(marathon_url, [a.definition for a in desired.apps.values()])
+    return repo, Upstream.create(work / "git", bigrepo.files(apps), message="bench apps")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -119,15 +130,10 @@ def main() -> None:
     busy: dict[str, list[float]] = {name: [] for name in pages}
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-scale-") as tmp:
         work = Path(tmp)
-        repo = bigrepo.write(work / "repo", args.apps)
-        files, revision = directory.read_directory(repo)
-        desired = loading.load_desired_state(files, revision=revision)
         dev = launch.launch(state_dir=work / "devcluster")
         process = None
         try:
-            load_into_marathon(dev.url, [a.definition for a in desired.apps.values()])
-            upstream = Upstream.create(work / "git", bigrepo.files(args.apps),
-                                       message="bench apps")
+            repo, upstream = apps_in_git_and_marathon(work, args.apps, dev.url)
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             env = run_env(marathon_url=dev.url, repo_url=upstream.url,

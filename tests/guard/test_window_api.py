@@ -40,13 +40,18 @@ def store(tmp_path: Path) -> Iterator[records.RecordStore]:
     opened.close()
 
 
-def test_a_sync_in_a_closed_window_needs_an_override_reason(
-        store: records.RecordStore) -> None:
-    controller = Controller()
-    deps = context.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
+def pages_of(store: records.RecordStore, controller: Controller) -> context.Deps:
+    """The pages and API of ``controller``, with its window answers and override."""
+    return context.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
                         rollback=lambda a, w: "", token=TOKEN,
                         closed_window=controller.closed_window,
                         override_sync=controller.request_sync)
+
+
+def test_a_sync_in_a_closed_window_needs_an_override_reason(
+        store: records.RecordStore) -> None:
+    controller = Controller()
+    deps = pages_of(store, controller)
     with server.serving(server.oncall_app(deps)) as url:
         refused = requests.post(f"{url}/api/v1/apps/dirac/web/portal/sync", headers=AUTH,
                                 timeout=10)
@@ -75,10 +80,7 @@ def test_a_sync_in_a_closed_window_needs_an_override_reason(
 def test_an_override_reason_is_kept_on_one_line_and_a_long_one_is_refused_without_echo(
         store: records.RecordStore) -> None:
     controller = Controller()
-    deps = context.Deps(records=store, live_apps=list, request_sync=controller.request_sync,
-                        rollback=lambda a, w: "", token=TOKEN,
-                        closed_window=controller.closed_window,
-                        override_sync=controller.request_sync)
+    deps = pages_of(store, controller)
     hostile = "CVE\x1b[2J\x1b]0;owned\x07 fix\nforged: line\r\u2028\u202eend"
     huge = "x" * 60_000
     with server.serving(server.oncall_app(deps)) as url:

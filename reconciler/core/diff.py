@@ -6,14 +6,14 @@ out), drops ignored fields, and compares with ``==``; only unequal pairs pay for
 and a readable change list. Live apps under a managed prefix without a desired twin come back
 as DELETE candidates whatever ``prune`` says: the planner decides. Everything shown (patch,
 changes) is masked by :mod:`reconciler.core.redact`; ``AppDiff.desired`` is what to send to
-Marathon and stays unmasked. Desired apps are normalized once per
-:class:`~reconciler.core.model.DesiredState` object and reused while that object lives: the
-same revision is diffed against live on every poll.
+Marathon and stays unmasked. Live apps are diffed one by one as they are read: a caller
+that streams Marathon's answer and keeps little of each app (``keep_live``) never holds
+every live app at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,49 +28,55 @@ _ADOPTED_WHEN_ABSENT = ("role", "acceptedResourceRoles")
 """Left out of desired, Marathon picks these from its own configuration."""
 
 
-def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON]) -> tuple[model.AppDiff, ...]:
-    """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id."""
+def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON], *,
+              keep_live: Callable[[JSON], JSON] | None = None) -> tuple[model.AppDiff, ...]:
+    """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id.
+
+    Each live app is diffed as it comes, so ``live_apps`` may be a stream that is never held
+    whole; ``keep_live`` says what each diff keeps of its live app (default: all of it).
+    """
     settings = desired.settings
-    live_by_id: dict[str, JSON] = {}
+    found: dict[model.AppId, model.AppDiff] = {}
     for live in live_apps:
         app_id = normalizing.absolute_id(str(live.get("id", "")), base="/")
-        if app_id in desired.apps or settings.manages(app_id):
-            live_by_id[app_id] = live
-    diffs: list[model.AppDiff] = []
-    for app_id in sorted(desired.apps.keys() | live_by_id.keys()):
-        ignore = settings.ignored_pointers_for(app_id)
         desired_app = desired.apps.get(app_id)
-        live_app = live_by_id.get(app_id)
+        if desired_app is None and not settings.manages(app_id):
+            continue
+        kept = live if keep_live is None else keep_live(live)
         if desired_app is None:
-            diffs.append(model.AppDiff(app_id=app_id, action=model.Action.DELETE, patch=(),
-                                       changes=(), desired=None, live=live_by_id[app_id]))
-        elif live_app is None:
-            diffs.append(_create(desired_app, ignore=ignore))
+            found[app_id] = model.AppDiff(app_id=app_id, action=model.Action.DELETE, patch=(),
+                                          changes=(), desired=None, live=kept)
         else:
-            diffs.append(diff_app(desired_app, live_app, ignore=ignore))
-    return tuple(diffs)
+            ignore = settings.ignored_pointers_for(app_id)
+            found[app_id] = _diff_normalized(
+                desired_app, live, kept=kept, ignore=ignore,
+                normal_desired=normalizing.normalize_app(desired_app.definition, ignore=ignore))
+    for app_id, desired_app in desired.apps.items():
+        if app_id not in found:
+            found[app_id] = _create(desired_app, ignore=settings.ignored_pointers_for(app_id))
+    return tuple(found[app_id] for app_id in sorted(found))
 
 
 def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] = ()
              ) -> model.AppDiff:
     """The difference between one desired app and its live twin."""
     return _diff_normalized(
-        desired, live, normal_desired=normalizing.normalize_app(desired.definition, ignore=ignore),
-        ignore=ignore)
+        desired, live, kept=live, ignore=ignore,
+        normal_desired=normalizing.normalize_app(desired.definition, ignore=ignore))
 
 
-def _diff_normalized(desired: model.DesiredApp, live: JSON, *, normal_desired: JSON,
+def _diff_normalized(desired: model.DesiredApp, live: JSON, *, kept: JSON, normal_desired: JSON,
                      ignore: tuple[str, ...]) -> model.AppDiff:
     compared = compare(normal_desired, normalizing.normalize_app(live, ignore=ignore))
     if compared.equal:
         return model.AppDiff(app_id=desired.app_id, action=model.Action.NOOP, patch=(),
-                             changes=(), desired=desired.definition, live=live)
+                             changes=(), desired=desired.definition, live=kept)
     return model.AppDiff(
         app_id=desired.app_id,
         action=model.Action.SCALE if compared.scale_only else model.Action.UPDATE,
         patch=redact.mask_patch(make_patch(compared.live, compared.desired)),
         changes=field_changes(compared.live, compared.desired),
-        desired=desired.definition, live=live)
+        desired=desired.definition, live=kept)
 
 
 @dataclass(frozen=True)

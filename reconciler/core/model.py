@@ -258,7 +258,8 @@ class AppDiff:
     desired: JSON | None
     """What to send to Marathon (unmasked, never printed), None for a delete."""
     live: JSON | None
-    """The live app as Marathon returned it, None for a create."""
+    """The live app as Marathon returned it, or the part of it the differ was told to keep
+    (the engine keeps :func:`reconciler.core.plan.live_view`); None for a create."""
 
 
 class AppState(enum.StrEnum):

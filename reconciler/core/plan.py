@@ -337,6 +337,18 @@ def _hold_back_later_waves(
                                held_by=root, detail=why))
 
 
+LIVE_FIELDS = ("id", "version", "dependencies", "instances", "upgradeStrategy", "healthChecks",
+               "backoffSeconds", "taskKillGracePeriodSeconds")
+"""All that planning and undoing a change read of a live app: its version (what a rollback
+returns to), its dependencies (the order of deletes) and what its deadline is derived from."""
+
+
+def live_view(live: Mapping[str, Any]) -> model.JSON:
+    """The part of a live app a plan needs (:data:`LIVE_FIELDS`): what an engine keeps of each
+    live app once it is diffed, instead of the app with its tasks."""
+    return {key: live[key] for key in LIVE_FIELDS if key in live}
+
+
 def dependencies_of(app_id: model.AppId, definition: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Absolute ids of the apps ``definition`` depends on (relative ids resolved like Marathon)."""
     if not definition:

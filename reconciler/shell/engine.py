@@ -7,8 +7,9 @@ whatever happens (Flux's habit)::
                 contact), else records.ForeignMarathon is raised and nothing is done
     resume      settle a crashed predecessor's writes (intents adopted, applied or never
                 sent; its run interrupted), wait on the deployments it never saw end
-    read live   ONE ``GET /v2/apps?embed=...`` request
-    diff        core.diff.diff_apps(desired, live)
+    read live   ONE ``GET /v2/apps?embed=...`` request, streamed: each app is diffed and
+                its health assessed as it is read, and only core.plan.live_view kept
+    diff        core.diff.diff_apps(desired, live, keep_live=...)
     plan        core.plan.make_plan(...)  (quarantined app/revision pairs left out)
     apply       shell.applier.Applier.run(plan)  (intent recorded before each write,
                 deployment ids before waiting)
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -132,8 +133,13 @@ class Engine:
                                         marathon.Fenced)) as run:
             resumed = () if dry_run else self._resume(run, on_progress)
             run.report = replace(run.report, resumed=resumed)
-            live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
-            diffs = diffing.diff_apps(desired, live_apps)
+            # Streamed: each live app is diffed and assessed as it is read, and only the
+            # plan's view of it is kept (10,000 apps with their tasks are 100 MB parsed).
+            health_now: dict[model.AppId, health.AppHealth] = {}
+            diffs = diffing.diff_apps(
+                desired, _assessing(self._client.iter_apps(embed=marathon.LIVE_EMBED),
+                                    desired, into=health_now),
+                keep_live=planning.live_view)
             changed = [d.app_id for d in diffs if d.action is not model.Action.NOOP]
             if retry_quarantined and not dry_run:
                 for app_id in changed:
@@ -205,8 +211,13 @@ class Engine:
                             app_id=result.app_id, revision=desired.revision,
                             reason=journaling.why(result))
                 if plan.steps:
-                    live_apps = self._client.list_apps(embed=marathon.LIVE_EMBED)
-            run.report = replace(run.report, health=_assess_all(desired, live_apps))
+                    health_now = {}
+                    for _ in _assessing(self._client.iter_apps(embed=marathon.LIVE_EMBED),
+                                        desired, into=health_now):
+                        pass
+            run.report = replace(run.report, health={
+                app_id: health_now.get(app_id) or health.assess(app_id, None)
+                for app_id in sorted(desired.apps)})
         return run.report
 
     def _wall(self, at: float | None) -> float | None:
@@ -446,11 +457,14 @@ def _position(plan: planning.Plan, wave: str) -> int:
     return next((i for i, stage in enumerate(plan.stages) if stage.name == wave), 0)
 
 
-def _assess_all(
-    desired: model.DesiredState, live_apps: list[dict[str, Any]]
-) -> dict[model.AppId, health.AppHealth]:
-    by_id = {str(a.get("id")): a for a in live_apps}
-    return {app_id: health.assess(app_id, by_id.get(app_id)) for app_id in sorted(desired.apps)}
+def _assessing(live_apps: Iterable[dict[str, Any]], desired: model.DesiredState, *,
+               into: dict[model.AppId, health.AppHealth]) -> Iterator[dict[str, Any]]:
+    """``live_apps`` passed on, each desired one's health assessed into ``into`` on the way."""
+    for live in live_apps:
+        app_id = str(live.get("id"))
+        if app_id in desired.apps:
+            into[app_id] = health.assess(app_id, live)
+        yield live
 
 
 def _describe(error: Exception) -> str:

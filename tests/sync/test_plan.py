@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.core import diff as diffing
 from reconciler.core import model
 from reconciler.core import plan as planning
 
@@ -267,3 +268,53 @@ def test_a_sync_preview_says_what_will_change_or_why_not() -> None:
         (False, "nothing to do: /same already equals r1"),
         (False, "will not sync /gone: neither in Git nor in Marathon")]
 
+
+
+def test_a_plan_from_what_the_engine_keeps_of_live_apps_is_the_plan_from_whole_apps() -> None:
+    # The engine streams GET /v2/apps and keeps only planning.live_view of each app: every
+    # step, order and deadline (also a rollback's, which derives from the live app) must be
+    # what the whole apps would give. A field the plan reads but live_view drops fails this.
+    checks = [{"protocol": "MESOS_HTTP", "gracePeriodSeconds": 120, "intervalSeconds": 20,
+               "maxConsecutiveFailures": 5, "timeoutSeconds": 9}]
+    strategy = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.0}
+
+    def live(app_id: str, image: str, **more: Any) -> model.JSON:
+        return {"id": app_id, "version": f"2026-11-0{len(app_id) % 9}T00:00:00.000Z",
+                "instances": 6, "cpus": 0.1, "mem": 256, "upgradeStrategy": strategy,
+                "healthChecks": checks, "backoffSeconds": 7, "taskKillGracePeriodSeconds": 40,
+                "container": {"type": "DOCKER", "docker": {"image": image}},
+                "tasks": [{"id": f"{app_id}.{i}", "host": "h"} for i in range(6)],
+                "deployments": [], "lastTaskFailure": {"message": "OOM"}, **more}
+
+    def desired(app_id: str, **more: Any) -> model.DesiredApp:
+        return model.DesiredApp(app_id=app_id, source_path=f"{app_id}.yaml", definition={
+            "id": app_id, "instances": 3, "cpus": 0.1, "mem": 256,
+            "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p45"}}, **more})
+
+    state = model.DesiredState(
+        revision="r2", images={},
+        apps={a.app_id: a for a in (desired("/dirac/web", dependencies=["/dirac/db"]),
+                                    desired("/dirac/db"), desired("/dirac/new"))},
+        settings=model.RepoSettings(prune=True, managed_prefixes=("/dirac",)))
+    lives = [live("/dirac/web", "lhcbdirac:v8r2p44", dependencies=["db"]),
+             live("/dirac/db", "lhcbdirac:v8r2p44"),
+             live("/dirac/old/agent", "lhcbdirac:v8r2p44", dependencies=["/dirac/old/store"]),
+             live("/dirac/old/store", "lhcbdirac:v8r2p44")]
+
+    whole = diffing.diff_apps(state, lives)
+    kept = diffing.diff_apps(state, iter(lives), keep_live=planning.live_view)
+
+    assert [(d.app_id, d.action, d.patch, d.changes) for d in kept] == [
+        (d.app_id, d.action, d.patch, d.changes) for d in whole]
+    assert all("tasks" not in (d.live or {}) for d in kept)
+
+    def shape(diffs: tuple[model.AppDiff, ...]) -> list[Any]:
+        plan = planning.make_plan(diffs, revision="r2", settings=state.settings)
+        rollback_deadlines = [planning.derive_deadline(model.AppDiff(
+            app_id=s.app_id, action=model.Action.UPDATE, patch=(), changes=(),
+            desired=s.diff.live, live=s.diff.live)) for s in plan.steps if s.diff.live]
+        return [[(s.app_id, s.action, s.deadline, s.depends_on, (s.diff.live or {}).get("version"))
+                 for s in wave] for wave in plan.waves] + [rollback_deadlines]
+
+    assert shape(kept) == shape(whole)
+    assert len(shape(whole)[-1]) == 4  # four live apps: four rollback deadlines compared

@@ -33,7 +33,9 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON], *,
     """One :class:`~reconciler.core.model.AppDiff` per desired or managed live app, by id.
 
     Each live app is diffed as it comes, so ``live_apps`` may be a stream that is never held
-    whole; ``keep_live`` says what each diff keeps of its live app (default: all of it).
+    whole. ``keep_live`` says what a diff that changes something keeps of its live app, and
+    makes a no-op keep none (``live`` None): a caller streaming Marathon's answer then holds
+    only what it will change. By default every diff keeps its whole live app.
     """
     settings = desired.settings
     found: dict[model.AppId, model.AppDiff] = {}
@@ -42,14 +44,14 @@ def diff_apps(desired: model.DesiredState, live_apps: Iterable[JSON], *,
         desired_app = desired.apps.get(app_id)
         if desired_app is None and not settings.manages(app_id):
             continue
-        kept = live if keep_live is None else keep_live(live)
         if desired_app is None:
-            found[app_id] = model.AppDiff(app_id=app_id, action=model.Action.DELETE, patch=(),
-                                          changes=(), desired=None, live=kept)
+            found[app_id] = model.AppDiff(
+                app_id=app_id, action=model.Action.DELETE, patch=(), changes=(), desired=None,
+                live=live if keep_live is None else keep_live(live))
         else:
             ignore = settings.ignored_pointers_for(app_id)
             found[app_id] = _diff_normalized(
-                desired_app, live, kept=kept, ignore=ignore,
+                desired_app, live, keep_live=keep_live, ignore=ignore,
                 normal_desired=normalizing.normalize_app(desired_app.definition, ignore=ignore))
     for app_id, desired_app in desired.apps.items():
         if app_id not in found:
@@ -61,22 +63,24 @@ def diff_app(desired: model.DesiredApp, live: JSON, *, ignore: tuple[str, ...] =
              ) -> model.AppDiff:
     """The difference between one desired app and its live twin."""
     return _diff_normalized(
-        desired, live, kept=live, ignore=ignore,
+        desired, live, ignore=ignore,
         normal_desired=normalizing.normalize_app(desired.definition, ignore=ignore))
 
 
-def _diff_normalized(desired: model.DesiredApp, live: JSON, *, kept: JSON, normal_desired: JSON,
-                     ignore: tuple[str, ...]) -> model.AppDiff:
+def _diff_normalized(desired: model.DesiredApp, live: JSON, *, normal_desired: JSON,
+                     ignore: tuple[str, ...],
+                     keep_live: Callable[[JSON], JSON] | None = None) -> model.AppDiff:
     compared = compare(normal_desired, normalizing.normalize_app(live, ignore=ignore))
     if compared.equal:
         return model.AppDiff(app_id=desired.app_id, action=model.Action.NOOP, patch=(),
-                             changes=(), desired=desired.definition, live=kept)
+                             changes=(), desired=desired.definition,
+                             live=live if keep_live is None else None)
     return model.AppDiff(
         app_id=desired.app_id,
         action=model.Action.SCALE if compared.scale_only else model.Action.UPDATE,
         patch=redact.mask_patch(make_patch(compared.live, compared.desired)),
         changes=field_changes(compared.live, compared.desired),
-        desired=desired.definition, live=kept)
+        desired=desired.definition, live=live if keep_live is None else keep_live(live))
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,8 @@ class AppDiff:
     """What to send to Marathon (unmasked, never printed), None for a delete."""
     live: JSON | None
     """The live app as Marathon returned it, or the part of it the differ was told to keep
-    (the engine keeps :func:`reconciler.core.plan.live_view`); None for a create."""
+    (the engine keeps :func:`reconciler.core.plan.live_view`); None for a create, and for a
+    no-op when the differ was told what to keep."""
 
 
 class AppState(enum.StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -300,6 +301,10 @@ def test_a_plan_from_what_the_engine_keeps_of_live_apps_is_the_plan_from_whole_a
              live("/dirac/db", "lhcbdirac:v8r2p44"),
              live("/dirac/old/agent", "lhcbdirac:v8r2p44", dependencies=["/dirac/old/store"]),
              live("/dirac/old/store", "lhcbdirac:v8r2p44")]
+    same = state.apps["/dirac/db"].definition
+    state = replace(state, apps={**state.apps, "/dirac/same": desired("/dirac/same")})
+    lives.append({**same, "id": "/dirac/same", "version": "2026-11-01T00:00:00.000Z",
+                  "tasks": [{"id": "/dirac/same.1"}], "deployments": []})
 
     whole = diffing.diff_apps(state, lives)
     kept = diffing.diff_apps(state, iter(lives), keep_live=planning.live_view)
@@ -307,6 +312,9 @@ def test_a_plan_from_what_the_engine_keeps_of_live_apps_is_the_plan_from_whole_a
     assert [(d.app_id, d.action, d.patch, d.changes) for d in kept] == [
         (d.app_id, d.action, d.patch, d.changes) for d in whole]
     assert all("tasks" not in (d.live or {}) for d in kept)
+    # Nothing reads a no-op's live app: a streamed answer leaves none of it behind.
+    assert [(d.app_id, d.live) for d in kept if d.action is model.Action.NOOP] == [
+        ("/dirac/same", None)]
 
     def shape(diffs: tuple[model.AppDiff, ...]) -> list[Any]:
         plan = planning.make_plan(diffs, revision="r2", settings=state.settings)

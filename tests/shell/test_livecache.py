@@ -115,6 +115,32 @@ def test_after_a_gap_in_the_stream_the_cache_resyncs_and_sees_what_it_missed(
     assert setup.cache.stream_error is None
 
 
+def test_a_resync_takes_a_new_definition_and_holds_an_unchanged_one_as_marathon_gave_it(
+    setup: Setup,
+) -> None:
+    # A resync packs again only the status part of a version it holds: the rest of the
+    # definition must still be Marathon's, and a new version's rest must be the new one.
+    def marathon_app() -> model.JSON:
+        answer = requests.get(f"{setup.marathon}/v2/apps{APP}", timeout=10).json()["app"]
+        return {k: v for k, v in answer.items() if k not in livecache.STATUS_FIELDS}
+
+    def held_app() -> model.JSON:
+        held = setup.cache.resync().get(APP)
+        assert held is not None
+        return {k: v for k, v in held.items() if k not in livecache.STATUS_FIELDS}
+
+    assert held_app() == marathon_app()
+    assert held_app() == marathon_app()  # the second resync reuses what the first packed
+    setup.proxy.cut()
+    polling.eventually("the cache knows the stream is gone", lambda: not setup.cache.following)
+    put(setup.marathon, fast_app(APP, instances=0, env={"DIRAC_SETUP": "LHCb-Production"}))
+    polling.eventually("the change is deployed", lambda: requests.get(
+        f"{setup.marathon}/v2/deployments", timeout=10).json() == [])
+    changed = held_app()
+    assert changed["env"] == {"DIRAC_SETUP": "LHCb-Production"}
+    assert changed == marathon_app()
+
+
 def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
     tmp_path: Path,
 ) -> None:

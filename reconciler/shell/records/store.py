@@ -74,6 +74,8 @@ reconciler's): the last line of its stderr says why. Any other failure is a cras
 
 
 def _bring_to_head(db: database.Database, *, url: str, in_child: bool) -> None:
+    """Migrate unless the database is at :data:`revision.HEAD`; any other revision, older
+    or unknown, goes to :mod:`.migrate`, which upgrades the one and refuses the other."""
     with db.opening(), db.engine.connect() as conn:
         if revision.current(conn) == revision.HEAD:
             return

@@ -184,3 +184,19 @@ def test_an_unreachable_database_is_refused_without_its_password() -> None:
         records.RecordStore(url, migrate_in_child=True)
     assert PASSWORD not in str(e.value)
     assert "reconciler:***@127.0.0.1" in str(e.value)
+
+
+def test_a_crash_of_the_migrating_process_is_store_unavailable_without_the_password(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the child last said is shown, with the password it was given hidden: here a
+    stand-in for Python that quotes the URL it read from stdin, then fails."""
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\nread url\necho "Traceback ... for $url" >&2\nexit 1\n')
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+
+    with pytest.raises(records.StoreUnavailable, match="its migrating process failed: "
+                                                       "Traceback ... for ") as e:
+        records.RecordStore(with_password(store_url), migrate_in_child=True)
+    assert PASSWORD not in str(e.value)

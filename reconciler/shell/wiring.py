@@ -40,7 +40,9 @@ def build(settings: config.Settings, *, marathon_url: str | None = None,
     leader = leadership.from_settings(settings) if settings.zk_url else None
     client = marathon.MarathonClient(settings.client_settings(urls=marathon_url),
                                      fence=leader.fence if leader else None)
-    store = records.open_store(settings.state_dir, url=settings.database_url)
+    # A long-running process: migrations (Alembic, ~10-20 MB resident) run in a child.
+    store = records.open_store(settings.state_dir, url=settings.database_url,
+                               migrate_in_child=True)
     webhook = settings.notify_webhook_url
     notifier = notify.Notifier(
         records=store, webhook_url=webhook,

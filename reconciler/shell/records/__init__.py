@@ -12,8 +12,9 @@ PostgreSQL (``postgresql+psycopg://...``). Times are stored as UNIX seconds (UTC
 injected clock) and handed out as ISO-8601 strings. Queries return frozen dataclasses.
 
 Where things are: :mod:`.schema` (the tables), :mod:`.migrate` with ``migrations/`` (Alembic
-revisions, run when a store opens) and :mod:`.legacy` (adopting databases from before
-Alembic), :mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
+revisions, run when a store opens on an older schema) and :mod:`.legacy` (adopting databases
+from before Alembic), :mod:`.revision` (the newest revision, checked without Alembic),
+:mod:`.rows` (what queries return), :mod:`.database` (engine, lock, clock, errors),
 one store per concern (:mod:`.runs`, :mod:`.releases`, :mod:`.intents`, :mod:`.drift`,
 :mod:`.audit`, :mod:`.facts`, :mod:`.promotions`, :mod:`.holds` for sync-window holds) and
 :mod:`.store`, the :class:`RecordStore` that has them all. Callers use the names below.

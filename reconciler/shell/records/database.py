@@ -41,8 +41,10 @@ class Database:
         self.lock = threading.RLock()
         self.term: int | None = None
         """The leadership term written into every row inserted from now on."""
-        self.url = sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
+        self.url = parsed.render_as_string(hide_password=True)
         """The database URL with its password hidden, fit for logs."""
+        self._password = str(parsed.password or "")
         with self.opening():
             if url.startswith("sqlite"):
                 self.engine = sa.create_engine(
@@ -75,6 +77,11 @@ class Database:
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InternalError) as e:
             raise StoreUnavailable(f"the record store {self.url} refused work: "
                                    f"{_first_line(e)}") from e
+
+    def mask(self, text: str) -> str:
+        """``text`` with the database's password hidden (text from elsewhere, such as the
+        migrating child's, that may quote the URL)."""
+        return text.replace(self._password, "***") if self._password else text
 
     def now(self) -> float:
         return float(self.clock())

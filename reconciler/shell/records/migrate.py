@@ -9,24 +9,31 @@ lock of the file). The second one then finds the schema up to date. Within one p
 migrations also take turns, because Alembic keeps its context in module globals. A database
 from before Alembic is adopted first (:mod:`.legacy`).
 
+Only a database that is not at the newest revision comes here (:mod:`.revision` tells,
+without Alembic). ``reconciler run`` keeps Alembic out of its long-lived process by running
+this module as a child (:func:`main`, ``python -m reconciler.shell.records.migrate``), which
+reads the database URL from stdin.
+
 To write a new revision, add a file to ``migrations/versions`` beside the baseline (or run
 ``alembic revision`` with ``script_location`` pointing there) and change :mod:`.schema` to
-match: a test checks that the migrations produce exactly the schema of :mod:`.schema`.
+match, and bump :data:`revision.HEAD`: tests check that the migrations produce exactly the
+schema of :mod:`.schema`, and that ``HEAD`` is their head.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from pathlib import Path
 
 import alembic.command
 import alembic.config
-import alembic.migration
 import alembic.script
 import alembic.util
 import sqlalchemy as sa
 
-from reconciler.shell.records import database, legacy
+from reconciler.shell.records import database, legacy, revision, store
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -61,16 +68,12 @@ def upgrade(db: database.Database) -> None:
 
 
 def head() -> str:
-    """The newest revision: the schema this reconciler works with."""
-    revision = _scripts().get_current_head()
-    if revision is None:
+    """The newest revision of ``migrations/versions``, as Alembic finds it (what
+    :data:`revision.HEAD` must say)."""
+    newest = _scripts().get_current_head()
+    if newest is None:
         raise RuntimeError(f"no migrations in {MIGRATIONS}: the package is broken")
-    return revision
-
-
-def current(conn: sa.Connection) -> str | None:
-    """The revision the database is at; None before the first migration."""
-    return alembic.migration.MigrationContext.configure(conn).get_current_revision()
+    return newest
 
 
 def _lock(conn: sa.Connection) -> None:
@@ -94,9 +97,28 @@ def _scripts() -> alembic.script.ScriptDirectory:
 
 
 def _refuse_unknown(conn: sa.Connection, *, url: str) -> None:
-    revision = current(conn)
+    at = revision.current(conn)
     known = {script.revision for script in _scripts().walk_revisions()}
-    if revision is not None and revision not in known:
+    if at is not None and at not in known:
         raise database.StoreUnavailable(
-            f"the record store {url} has schema version {revision}, unknown to this "
+            f"the record store {url} has schema version {at}, unknown to this "
             f"reconciler (its newest is {head()}): upgrade reconciler")
+
+
+def main() -> None:
+    """The child process: upgrade the database whose URL is the first line of stdin (never
+    an argument: ``ps`` shows arguments to everyone on the host, with the password). Exits
+    with :data:`store.MIGRATE_REFUSED` and the reason as the last line of stderr when the
+    store cannot be migrated; the reason names the URL with its password hidden."""
+    db = database.Database(sys.stdin.readline().strip(), clock=time.time)
+    try:
+        upgrade(db)
+    except database.StoreUnavailable as e:
+        print(" ".join(str(e).split()), file=sys.stderr)
+        sys.exit(store.MIGRATE_REFUSED)
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    main()

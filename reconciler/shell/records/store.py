@@ -4,10 +4,16 @@
 CLI hold; its methods come from the store of each concern (:mod:`.runs`, :mod:`.releases`,
 :mod:`.intents`, :mod:`.drift`, :mod:`.audit`, :mod:`.facts`, :mod:`.promotions`,
 :mod:`.holds`), which share its :class:`database.Database`.
+
+Opening a database already at the newest revision imports no Alembic (:mod:`.revision`); one
+that needs migrating is migrated by :mod:`.migrate`, in this process or in a child process
+(``reconciler run``, which must not carry Alembic's memory for its whole life).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,9 +24,9 @@ from reconciler.shell.records import (
     facts,
     holds,
     intents,
-    migrate,
     promotions,
     releases,
+    revision,
     runs,
 )
 
@@ -30,14 +36,16 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
                   holds.HoldStore):
     """Typed access to the records; safe to share between threads.
 
-    Opening it brings the database to the newest schema (:func:`migrate.upgrade`), and
-    raises :class:`database.StoreUnavailable` when it cannot.
+    Opening it brings the database to the newest schema (:func:`migrate.upgrade`), in a
+    child process when ``migrate_in_child``, and raises :class:`database.StoreUnavailable`
+    when it cannot.
     """
 
-    def __init__(self, url: str, *, clock: database.Clock = time.time) -> None:
+    def __init__(self, url: str, *, clock: database.Clock = time.time,
+                 migrate_in_child: bool = False) -> None:
         db = database.Database(url, clock=clock)
         try:
-            migrate.upgrade(db)
+            _bring_to_head(db, url=url, in_child=migrate_in_child)
         except BaseException:
             db.close()
             raise
@@ -46,9 +54,9 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
         """The database URL with its password hidden, fit for logs."""
 
     def schema_version(self) -> str | None:
-        """The Alembic revision the database is at (:func:`migrate.head` once opened)."""
+        """The Alembic revision the database is at (:data:`revision.HEAD` once opened)."""
         with self._db.opening(), self._db.engine.connect() as conn:
-            return migrate.current(conn)
+            return revision.current(conn)
 
     def set_term(self, term: int | None) -> None:
         """Stamp rows written from now on with this leadership term (a replica just won)."""
@@ -56,6 +64,41 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
 
     def close(self) -> None:
         self._db.close()
+
+
+MIGRATE_MODULE = "reconciler.shell.records.migrate"
+"""Run as a child process to migrate without importing Alembic here (:func:`migrate.main`)."""
+MIGRATE_REFUSED = 2
+"""The child's exit status when the store cannot be migrated (unreachable, or a newer
+reconciler's): the last line of its stderr says why. Any other failure is a crash."""
+
+
+def _bring_to_head(db: database.Database, *, url: str, in_child: bool) -> None:
+    """Migrate unless the database is at :data:`revision.HEAD`; any other revision, older
+    or unknown, goes to :mod:`.migrate`, which upgrades the one and refuses the other."""
+    with db.opening(), db.engine.connect() as conn:
+        if revision.current(conn) == revision.HEAD:
+            return
+    if in_child:
+        _migrate_in_child(db, url=url)
+        return
+    from reconciler.shell.records import migrate  # imports Alembic: only when needed
+
+    migrate.upgrade(db)
+
+
+def _migrate_in_child(db: database.Database, *, url: str) -> None:
+    """:func:`migrate.upgrade` in a new process; the URL goes on its stdin, since its
+    arguments are shown by ``ps`` to everyone on the host."""
+    child = subprocess.run([sys.executable, "-m", MIGRATE_MODULE], input=f"{url}\n",
+                           capture_output=True, text=True, check=False)
+    if child.returncode == 0:
+        return
+    lines = child.stderr.strip().splitlines()
+    last = lines[-1] if lines else f"exit status {child.returncode}"
+    raise database.StoreUnavailable(db.mask(
+        last if child.returncode == MIGRATE_REFUSED else
+        f"cannot migrate the record store {db.url}: its migrating process failed: {last}"))
 
 
 DATABASE_FILE = "reconciler.db"
@@ -68,10 +111,11 @@ class NoRecords(Exception):
 
 def open_store(
     state_dir: Path, *, url: str | None = None, clock: database.Clock = time.time,
-    existing: bool = False,
+    existing: bool = False, migrate_in_child: bool = False,
 ) -> RecordStore:
     """The store at ``url``, or SQLite in ``state_dir`` (created if missing, unless
-    ``existing``: then :class:`NoRecords` when ``state_dir`` holds no database)."""
+    ``existing``: then :class:`NoRecords` when ``state_dir`` holds no database), migrated as
+    :class:`RecordStore` says."""
     if url is None:
         path = state_dir / DATABASE_FILE
         if existing and not path.is_file():
@@ -79,4 +123,4 @@ def open_store(
                             "state directory right?)")
         state_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
-    return RecordStore(url, clock=clock)
+    return RecordStore(url, clock=clock, migrate_in_child=migrate_in_child)

@@ -238,3 +238,56 @@ def test_at_most_one_mesos_health_check() -> None:
     problems = problems_of({"dirac-cert/configuration/server.yaml": app})
     assert [p.line for p in problems] == [len(app.splitlines())]
     assert "at most one Mesos health check" in problems[0].message
+
+
+def test_apps_of_a_revision_hold_equal_values_once_and_only_equal_json_is_shared() -> None:
+    site = "env: {DIRAC_SETUP: LHCb-Certification}\nconstraints: [[hostname, MAX_PER, '2']]\n"
+    desired = load({
+        "dirac-cert/a.yaml": repo.APP + site + "upgradeStrategy: {minimumHealthCapacity: 1}\n",
+        "dirac-cert/b.yaml": repo.APP + site + "upgradeStrategy: {minimumHealthCapacity: 1.0}\n",
+        "dirac-cert/c.yaml": repo.APP + "env: {DIRAC_SETUP: LHCb-Production}\n",
+    })
+    a, b, c = (desired.apps[f"/dirac-cert/{n}"].definition for n in "abc")
+    assert a["env"] is b["env"] and a["constraints"] is b["constraints"]
+    assert a["healthChecks"] is b["healthChecks"] is c["healthChecks"]
+    assert c["env"] == {"DIRAC_SETUP": "LHCb-Production"} and c["env"] is not a["env"]
+    # Equal for Python, not the same JSON: sent to Marathon as written, so held apart.
+    a_strategy, b_strategy = a["upgradeStrategy"], b["upgradeStrategy"]
+    assert a_strategy == b_strategy and a_strategy is not b_strategy
+    assert isinstance(b_strategy["minimumHealthCapacity"], float)
+    assert isinstance(a_strategy["minimumHealthCapacity"], int)
+
+
+def test_nothing_a_reconcile_does_with_desired_apps_changes_their_shared_definitions() -> None:
+    # Shared values are safe only while no step mutates a definition: diff, plan, drift and
+    # the readable changes all run here over every example app, and each definition must
+    # come out as it went in.
+    import orjson
+
+    from reconciler.core import diff as diffing
+    from reconciler.core import drift as drifting
+    from reconciler.core import normalize as normalizing
+    from reconciler.core import plan as planning
+
+    files, revision = repo.example_files()
+    desired = loading.load_desired_state(files, revision=revision)
+    before = {a: orjson.dumps(app.definition) for a, app in desired.apps.items()}
+    live = []
+    for number, app in enumerate(desired.apps.values()):
+        twin = normalizing.normalize_app(app.definition)
+        mappings = twin.get("container", {}).get("portMappings") or []
+        # Marathon assigns the service ports desired leaves at 0 (adopted, not a change).
+        twin["container"] = {**twin["container"], "portMappings": [
+            {**m, "servicePort": m.get("servicePort") or 10000 + number} for m in mappings]}
+        if number % 2:
+            twin = {**twin, "container": {**twin["container"], "docker": {
+                **twin["container"]["docker"], "image": "lhcbdirac:v8r2p43"}}}
+        live.append({**twin, "version": "2026-11-30T00:00:00.000Z", "tasks": []})
+    diffs = diffing.diff_apps(desired, live)
+    assert {d.action for d in diffs} == {model.Action.NOOP, model.Action.UPDATE}
+    planning.make_plan(diffs, revision=revision, settings=desired.settings)
+    for app_id, app in desired.apps.items():
+        drifting.find_normalized_drift(
+            app_id, desired=normalizing.normalize_app(app.definition),
+            live=normalizing.normalize_app({**app.definition, "instances": 0}))
+    assert {a: orjson.dumps(app.definition) for a, app in desired.apps.items()} == before

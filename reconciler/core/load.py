@@ -47,6 +47,7 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
     """The desired state of ``files``; raises InvalidDesiredState with every problem found."""
     problems: list[model.Problem] = []
     parsed: dict[str, parse.ParsedFile] = {}
+    held: dict[bytes, object] = {}
     total = 0
     for source in sorted(files, key=lambda f: f.path):
         if not is_config_file(source.path):
@@ -57,9 +58,14 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
                 f"not read: the config files exceed {parse.MAX_REPO_BYTES} bytes in total")))
             continue
         try:
-            parsed[source.path] = parse.parse(source)
+            parsed[source.path] = file = parse.parse(source)
         except parse.ParseError as e:
             problems.extend(e.problems)
+            continue
+        if isinstance(file.data, dict):
+            # At once, so that 10,000 files are never held unshared (a peak that would
+            # leave the process's memory fragmented long after).
+            _held_once(file.data, held)
 
     def special(names: tuple[str, ...], schema: str) -> parse.ParsedFile | None:
         present = [parsed.pop(n) for n in names if n in parsed]
@@ -88,7 +94,6 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
 
     apps: dict[str, tuple[model.JSON, parse.ParsedFile]] = {}
     desired: dict[str, model.DesiredApp] = {}
-    held: dict[bytes, object] = {}
     first_path: dict[str, str] = {}
     for path, file in parsed.items():
         app_id = app_id_for(path)
@@ -139,8 +144,8 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
 
 
 def _held_once(definition: model.JSON, held: dict[bytes, object]) -> model.JSON:
-    """``definition`` (this load's own copy) with each top-level object or list equal to one
-    an earlier app of the revision holds replaced by that one: apps repeat their env,
+    """``definition`` (this load's own) with each top-level object or list equal to one an
+    earlier file of the revision holds replaced by that one: apps repeat their env,
     labels, constraints and health checks, and their copies were most of a revision's
     memory (bench/memory.py: 30 -> 8 MB for the 10,000 apps of testbed/bigrepo.py). Safe
     because nothing mutates a definition (model.DesiredApp); equal means the same JSON, so

@@ -4,10 +4,16 @@ result."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
+import yaml
 
+from reconciler.core import diff as diffing
+from reconciler.core import drift as drifting
 from reconciler.core import load as loading
 from reconciler.core import model
+from reconciler.core import normalize as normalizing
+from reconciler.core import plan as planning
 from tests.core import repo
 
 
@@ -262,15 +268,15 @@ def test_nothing_a_reconcile_does_with_desired_apps_changes_their_shared_definit
     # Shared values are safe only while no step mutates a definition: diff, plan, drift and
     # the readable changes all run here over every example app, and each definition must
     # come out as it went in.
-    import orjson
-
-    from reconciler.core import diff as diffing
-    from reconciler.core import drift as drifting
-    from reconciler.core import normalize as normalizing
-    from reconciler.core import plan as planning
-
     files, revision = repo.example_files()
     desired = loading.load_desired_state(files, revision=revision)
+    texts = {f.path: f.text for f in files}
+    for app in desired.apps.values():  # each is its own file, read alone: nothing leaked
+        own = yaml.safe_load(texts[app.source_path])
+        own["id"] = app.app_id
+        own["container"]["docker"]["image"] = app.definition["container"]["docker"]["image"]
+        assert orjson.dumps(own, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            app.definition, option=orjson.OPT_SORT_KEYS)
     before = {a: orjson.dumps(app.definition) for a, app in desired.apps.items()}
     live = []
     for number, app in enumerate(desired.apps.values()):

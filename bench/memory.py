@@ -163,7 +163,8 @@ def main() -> None:
         print(text, end="")
     if args.no_trace:
         resident = re.search(r"^VmRSS:\s+(\d+) kB", reports["idle"], re.MULTILINE)
-        print(f"resident idle: {int(resident.group(1)) // 1024 if resident else '?'} MB")
+        # /proc counts in KiB; the figure is MB (10^6 bytes), as the target is stated.
+        print(f"resident idle: {int(resident.group(1)) * 1024 / 1e6 if resident else 0:.0f} MB")
     else:
         traced = re.search(r"^traced ([0-9.]+) MB", reports["idle"], re.MULTILINE)
         print(f"traced idle: {traced.group(1) if traced else '?'} MB")

@@ -14,14 +14,11 @@ invalid: :class:`model.InvalidDesiredState` lists every problem, sorted by file 
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 from collections.abc import Sequence
 
-import orjson
-
 from reconciler.core import images as imaging
-from reconciler.core import model, parse, validate
+from reconciler.core import model, parse, sharing, validate
 from reconciler.core import settings as repo_settings
 from reconciler.core import waves as release_waves
 from reconciler.core import windows as sync_windows
@@ -47,7 +44,7 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
     """The desired state of ``files``; raises InvalidDesiredState with every problem found."""
     problems: list[model.Problem] = []
     parsed: dict[str, parse.ParsedFile] = {}
-    held: dict[bytes, object] = {}
+    shared = sharing.Shared()
     total = 0
     for source in sorted(files, key=lambda f: f.path):
         if not is_config_file(source.path):
@@ -63,9 +60,10 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
             problems.extend(e.problems)
             continue
         if isinstance(file.data, dict):
-            # At once, so that 10,000 files are never held unshared (a peak that would
+            # Equal values held once (core/sharing.py: 30 -> 8 MB for 10,000 apps), as each
+            # file is read, so that the revision is never held unshared (a peak that would
             # leave the process's memory fragmented long after).
-            _held_once(file.data, held)
+            shared.top_level(file.data)
 
     def special(names: tuple[str, ...], schema: str) -> parse.ParsedFile | None:
         present = [parsed.pop(n) for n in names if n in parsed]
@@ -132,7 +130,7 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         if file_problems or definition is None:
             continue
         desired[app_id] = model.DesiredApp(app_id=app_id,
-                                           definition=_held_once(definition, held),
+                                           definition=shared.top_level(definition),
                                            source_path=path, image_name=image_name)
     problems.extend(validate.check_dependencies(apps, settings))
     if settings_file is not None:
@@ -141,21 +139,6 @@ def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> m
         raise model.InvalidDesiredState(sorted(problems, key=_problem_order))
     return model.DesiredState(revision=revision, apps=dict(sorted(desired.items())),
                               images=catalog, settings=settings)
-
-
-def _held_once(definition: model.JSON, held: dict[bytes, object]) -> model.JSON:
-    """``definition`` (this load's own) with each top-level object or list equal to one an
-    earlier file of the revision holds replaced by that one: apps repeat their env,
-    labels, constraints and health checks, and their copies were most of a revision's
-    memory (bench/memory.py: 30 -> 8 MB for the 10,000 apps of testbed/bigrepo.py). Safe
-    because nothing mutates a definition (model.DesiredApp); equal means the same JSON, so
-    ``1`` and ``1.0`` or two key orders stay apart."""
-    for key, value in list(definition.items()):
-        if isinstance(value, dict | list) and value:
-            # Not plain JSON (a YAML set, say): kept as it is.
-            with contextlib.suppress(orjson.JSONEncodeError, TypeError):
-                definition[key] = held.setdefault(orjson.dumps(value), value)
-    return definition
 
 
 def _problem_order(problem: model.Problem) -> tuple[str, int]:

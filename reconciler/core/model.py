@@ -208,7 +208,7 @@ class DesiredApp:
     app_id: AppId
     definition: JSON
     """Plain Marathon app JSON, ``id`` absolute, image references resolved. Never mutate
-    it: apps of one revision share their equal parts (``core/load.py``)."""
+    it: apps of one revision share their equal parts (``core/sharing.py``)."""
     source_path: str
     image_name: str | None = None
 

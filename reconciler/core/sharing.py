@@ -1,0 +1,34 @@
+"""Equal JSON values held once: many apps, few distinct parts.
+
+Apps repeat their env, labels, constraints, health checks and upgrade strategy; at 10,000
+apps the copies are most of the memory a revision (or a plan's view of the live apps)
+takes. :class:`Shared` hands back, for a value equal to one it has seen, that first one
+(hash-consing, as ``sys.intern`` does for strings). Safe only because nothing mutates an
+app's JSON once loaded or read (:class:`reconciler.core.model.DesiredApp`). Equal means the
+same JSON text, so ``1`` and ``1.0``, or two key orders, stay apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import orjson
+
+from reconciler.core import model
+
+
+class Shared:
+    """The values seen so far (one table per revision, or per read of Marathon)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, object] = {}
+
+    def top_level(self, app: model.JSON) -> model.JSON:
+        """``app`` (the caller's own dict) with each top-level object or list replaced by
+        the equal one seen first; returns ``app``."""
+        for key, value in list(app.items()):
+            if isinstance(value, dict | list) and value:
+                # Not plain JSON (a YAML set, say): kept as it is.
+                with contextlib.suppress(orjson.JSONEncodeError, TypeError):
+                    app[key] = self._seen.setdefault(orjson.dumps(value), value)
+        return app

@@ -185,12 +185,24 @@ def _located(path: str) -> Iterator[None]:
         raise ParseError([model.Problem(path, None, f"invalid YAML value: {e}")]) from e
 
 
+_JSON_TAGS = frozenset(f"tag:yaml.org,2002:{kind}"
+                       for kind in ("str", "int", "float", "bool", "null", "seq", "map"))
+"""What JSON has: YAML's dates, timestamps, binary and sets have no JSON value to send."""
+
+
 def _check_keys(node: yaml.Node, problems: list[model.Problem], path: str) -> None:
-    """Keys that are not strings and duplicate keys, as problems; keys and short values
-    interned on the way."""
+    """Keys that are not strings, duplicate keys and values JSON has no type for (YAML reads
+    ``2024-01-01`` as a date), as problems; keys and short values interned on the way."""
     stack = [node]
     while stack:
         item = stack.pop()
+        if item.tag not in _JSON_TAGS:
+            kind = item.tag.rsplit(":", 1)[-1]
+            shown = f"{item.value!r} reads" if isinstance(item, yaml.ScalarNode) else "this reads"
+            problems.append(model.Problem(path, item.start_mark.line + 1, (
+                f"{shown} as a YAML {kind}, which JSON (and so Marathon) has not: quote it "
+                "or write it as JSON")))
+            continue
         if isinstance(item, yaml.ScalarNode):
             if len(item.value) <= _SHARED_UP_TO:
                 item.value = sys.intern(item.value)

@@ -5,7 +5,8 @@ apps the copies are most of the memory a revision (or a plan's view of the live 
 takes. :class:`Shared` hands back, for a value equal to one it has seen, that first one
 (hash-consing, as ``sys.intern`` does for strings). Safe only because nothing mutates an
 app's JSON once loaded or read (:class:`reconciler.core.model.DesiredApp`). Equal means the
-same JSON text, so ``1`` and ``1.0``, or two key orders, stay apart.
+same JSON text AND equal in Python: ``1`` and ``1.0``, two key orders, a date and the text
+of it, NaN and null all stay apart.
 """
 
 from __future__ import annotations
@@ -30,5 +31,7 @@ class Shared:
             if isinstance(value, dict | list) and value:
                 # Not plain JSON (a YAML set, say): kept as it is.
                 with contextlib.suppress(orjson.JSONEncodeError, TypeError):
-                    app[key] = self._seen.setdefault(orjson.dumps(value), value)
+                    seen = self._seen.setdefault(orjson.dumps(value), value)
+                    if seen is not value and seen == value:
+                        app[key] = seen
         return app

@@ -14,7 +14,8 @@ whatever happens (Flux's habit)::
     apply       shell.applier.Applier.run(plan)  (intent recorded before each write,
                 deployment ids before waiting)
     quarantine  every rolled-back app for this revision
-    assess      ONE more ``GET /v2/apps`` and core.health.assess per desired app
+    assess      core.health.assess per desired app: from ONE more ``GET /v2/apps`` when
+                something was applied, else from the read above
     release     open the revision's release, and record each app's outcome in it
     record      the run's outcome, always; a run that changed nothing is discarded (a check)
 

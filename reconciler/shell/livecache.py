@@ -23,7 +23,7 @@ definitions would take about 60 MB; packed they take about a sixth, in few large
 whole definition is unpacked only when asked for (:meth:`LiveApps.get`): the drift check
 asks for apps whose version it has not judged yet, an app's page for its own app; the
 status board unpacks the status parts. A resync packs again only the status part of an app
-whose version it already holds.
+whose version it already read (not one an event carried: that is refetched).
 """
 
 from __future__ import annotations
@@ -78,23 +78,29 @@ class _Held:
     version: object
     packed_view: bytes
     packed_rest: bytes
+    from_event: bool = False
+    """Its definition came from an ``api_post_event`` (refetched soon), not from a read."""
 
     @classmethod
-    def of(cls, app: model.JSON, *, known: _Held | None = None) -> _Held:
-        """``app`` packed; the rest of its definition taken from ``known`` when that holds
-        the same version (Marathon gives any change of a definition a new ``version``)."""
-        view = {k: app[k] for k in STATUS_FIELDS if k in app}
+    def of(cls, app: model.JSON, *, known: _Held | None = None,
+           from_event: bool = False) -> _Held:
+        """``app`` packed; the rest of its definition taken from ``known`` when that was
+        read from Marathon at the same version (Marathon gives any change of a definition a
+        new ``version``; what changes without one is in the status part)."""
+        view = {k: app[k] for k in _IN_VIEW if k in app}
         image = ((app.get("container") or {}).get("docker") or {}).get("image")
         if image is not None:
             view["container"] = {"docker": {"image": image}}
         version = app.get("version")
         try:
-            if known is not None and version is not None and known.version == version:
+            if (known is not None and not known.from_event and version is not None
+                    and known.version == version):
                 rest = known.packed_rest
             else:
                 rest = zlib.compress(orjson.dumps(
-                    {k: v for k, v in app.items() if k not in _IN_VIEW}), _FAST)
-            return cls(version=version, packed_view=_pack(view), packed_rest=rest)
+                    {k: v for k, v in app.items() if k not in _NOT_IN_REST}), _FAST)
+            return cls(version=version, packed_view=_pack(view), packed_rest=rest,
+                       from_event=from_event)
         except orjson.JSONEncodeError as e:  # an integer past 64 bits, say: not Marathon's
             raise marathon.MarathonError(f"Marathon answered an app that is not plain JSON "
                                          f"({str(app.get('id'))[:200]!r}): {e}") from e
@@ -110,7 +116,9 @@ class _Held:
         return view
 
 
-_IN_VIEW = frozenset(STATUS_FIELDS)
+_IN_VIEW = (*STATUS_FIELDS, *sorted(normalizing.SERVER_FIELDS - set(STATUS_FIELDS)))
+"""Packed with the status part: all that can change without a new ``version``."""
+_NOT_IN_REST = frozenset(_IN_VIEW)
 _FAST = 1
 """zlib's fastest level: a definition's JSON shrinks to about 40 % in about 15 µs."""
 
@@ -220,9 +228,7 @@ class LiveCache:
         """One full ``GET /v2/apps``; replaces the cache (raises on failure)."""
         started = self._clock()
         with self._lock:
-            # An app an event wrote is refetched soon (its definition came from the event):
-            # a version already held is otherwise packed once, not at every resync.
-            known = {a: h for a, h in self._apps.items() if a not in self._stale}
+            known = dict(self._apps)  # a version read before is packed once, not each time
         # Each app packed as it is read: the 10,000 parsed apps never exist at once.
         by_id: dict[str, _Held] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
@@ -335,7 +341,7 @@ class LiveCache:
             # The event has the definition only: tasks and the rest stay until refetched.
             view = before.status_view() if before is not None else {}
             kept = {k: view[k] for k in _RUNTIME if k in view}
-            self._apps[app_id] = _Held.of({**definition, **kept})
+            self._apps[app_id] = _Held.of({**definition, **kept}, from_event=True)
             self.changes += 1
             self._stale.add(app_id)
         self._stale_event.set()

@@ -167,3 +167,26 @@ def test_a_key_that_is_not_a_string_is_refused_on_its_line(text: str, line: int)
     problems = problems_of({APP_PATH: text})
     assert [(p.path, p.line) for p in problems] == [(APP_PATH, line)]
     assert "is not a string: quote it" in problems[0].message
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("{D: 2024-01-01}", "timestamp"),
+    ("{D: 2001-12-14t21:59:43.10-05:00}", "timestamp"),
+    ("{D: !!binary aGVsbG8=}", "binary"),
+    ("!!set {a, b}", "set"),
+])
+def test_a_yaml_value_json_has_no_type_for_is_a_located_problem_not_a_crash(
+    value: str, kind: str,
+) -> None:
+    # These crashed the schema check (an unsupported type) before: nothing in the file says
+    # so, and JSON, the only thing Marathon reads, has no date, binary or set.
+    problems = problems_of({APP_PATH: repo.APP + f"env: {value}\n"})
+    assert [(p.path, p.line) for p in problems] == [(APP_PATH, 14)]
+    assert f"YAML {kind}" in problems[0].message and "quote it" in problems[0].message
+
+
+def test_the_same_text_quoted_is_a_string() -> None:
+    desired = loading.load_desired_state(
+        repo.with_files({APP_PATH: repo.APP + "env: {D: '2024-01-01'}\n"}), revision="r1")
+    assert desired.apps["/dirac-cert/configuration/server"].definition["env"] == {
+        "D": "2024-01-01"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from reconciler.core import sharing
 
 
@@ -25,3 +27,13 @@ def test_a_value_that_is_not_plain_json_is_kept_as_it_is() -> None:
     shared = sharing.Shared()
     odd = {"tags": {"a", "b"}, "big": [2**70]}
     assert shared.top_level(dict(odd)) == odd
+
+
+def test_values_with_the_same_json_text_but_not_equal_stay_apart() -> None:
+    # orjson writes a date as its text and NaN as null: sharing on the text alone would
+    # give one file's value to another (a review found both).
+    shared = sharing.Shared()
+    text = shared.top_level({"env": {"D": "2024-01-01"}, "labels": {"x": None}})
+    date = shared.top_level({"env": {"D": dt.date(2024, 1, 1)}, "labels": {"x": float("nan")}})
+    assert date["env"] == {"D": dt.date(2024, 1, 1)} and date["env"] is not text["env"]
+    assert date["labels"]["x"] != date["labels"]["x"]  # still NaN, not the other's null

@@ -54,3 +54,20 @@ def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() ->
 def test_an_app_that_is_not_plain_json_is_a_marathon_error_not_a_crash() -> None:
     with pytest.raises(marathon.MarathonError, match="not plain JSON"):
         livecache.LiveApps.of([{**app(1), "instances": 2**70}])
+
+
+def test_a_definition_is_reused_only_from_a_read_of_the_same_version_never_from_an_event() -> None:
+    # A resync packs again only the status part of a version it read before. An event's
+    # definition is refetched, never kept by a resync; fields that change without a new
+    # version (readinessCheckResults...) are never reused.
+    held = livecache._Held  # noqa: SLF001 - the rule is the cache's own, not an API
+    read = held.of(app(1))
+    again = held.of({**app(1), "cmd": "changed", "readinessCheckResults": [1]},
+                               known=read)
+    assert again.packed_rest is read.packed_rest
+    assert again.unpacked()["readinessCheckResults"] == [1]
+    newer = held.of({**app(1), "version": "later", "cmd": "changed"}, known=read)
+    assert newer.unpacked()["cmd"] == "changed"
+    heard = held.of({**app(1), "cmd": "from the event"}, from_event=True)
+    after = held.of(app(1), known=heard)
+    assert after.unpacked()["cmd"] == app(1)["cmd"]

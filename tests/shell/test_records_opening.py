@@ -200,3 +200,14 @@ def test_a_crash_of_the_migrating_process_is_store_unavailable_without_the_passw
                                                        "Traceback ... for ") as e:
         records.RecordStore(with_password(store_url), migrate_in_child=True)
     assert PASSWORD not in str(e.value)
+
+
+def test_a_database_in_memory_is_migrated_in_this_process_even_when_asked_for_a_child() -> None:
+    # A child would migrate a memory database of its own and leave this one empty.
+    store = records.RecordStore("sqlite://", migrate_in_child=True)
+    try:
+        assert store.schema_version() == revision.HEAD
+        store.record_revision(revision="r1", definitions={})
+        assert [r.revision for r in store.revisions()] == ["r1"]
+    finally:
+        store.close()

@@ -79,8 +79,17 @@ def _bring_to_head(db: database.Database, *, url: str, in_child: bool) -> None:
     with db.opening(), db.engine.connect() as conn:
         if revision.current(conn) == revision.HEAD:
             return
-    if in_child:
+    # A database in memory is this process's own: a child would migrate its own copy.
+    in_memory = db.engine.url.get_backend_name() == "sqlite" and db.engine.url.database in (
+        None, "", ":memory:")
+    if in_child and not in_memory:
         _migrate_in_child(db, url=url)
+        with db.opening(), db.engine.connect() as conn:
+            found = revision.current(conn)
+        if found != revision.HEAD:
+            raise database.StoreUnavailable(
+                f"the record store {db.url} is at revision {found!r} after migrating, not "
+                f"{revision.HEAD!r}")
         return
     from reconciler.shell.records import migrate  # imports Alembic: only when needed
 

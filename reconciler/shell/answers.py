@@ -128,21 +128,19 @@ def _apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
 
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether ``value`` nests containers more than ``limit`` deep (no recursion: a hostile
-    depth must not cost the stack)."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children
-                       if isinstance(child, (dict, list)))
-    return False
+    depth must not cost the stack). Level by level, containers only: it runs on every app
+    of every resync."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        children = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, dict | list):
+                    children.append(child)
+        level = children
+    return bool(level)
 
 
 def shape(body: Any) -> str:

@@ -224,7 +224,8 @@ class Engine:
                                         desired, into=health_now):
                         pass
             run.report = replace(run.report, health={
-                app_id: health_now.get(app_id) or health.assess(app_id, None)
+                app_id: health_now[app_id] if app_id in health_now
+                else health.assess(app_id, None)
                 for app_id in sorted(desired.apps)})
         return run.report
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from reconciler.shell import records
 from reconciler.shell.ports import free_port
-from reconciler.shell.records import migrate, revision
+from reconciler.shell.records import database, migrate, revision, store
 from tests.shell import legacy_records
 
 PASSWORD = "s3cret-in-url"
@@ -211,3 +212,26 @@ def test_a_database_in_memory_is_migrated_in_this_process_even_when_asked_for_a_
         assert [r.revision for r in store.revisions()] == ["r1"]
     finally:
         store.close()
+
+
+def test_the_password_is_hidden_as_typed_and_as_a_url_spells_it() -> None:
+    # The child may quote the URL (p%40ss%2Fx) or the password itself (p@ss/x).
+    db = database.Database("postgresql+psycopg://u:p%40ss%2Fx@127.0.0.1:1/db", clock=time.time)
+    try:
+        shown = db.mask("failed: postgresql+psycopg://u:p%40ss%2Fx@127.0.0.1:1/db with p@ss/x")
+    finally:
+        db.close()
+    assert shown == "failed: postgresql+psycopg://u:***@127.0.0.1:1/db with ***"
+
+
+def test_a_migrating_process_that_never_ends_is_stopped_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = tmp_path / "python"  # a stand-in for Python that waits forever on a lock
+    python.write_text("#!/bin/sh\nread url\nexec sleep 600\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setattr(store, "MIGRATE_TIMEOUT", 0.5)
+
+    with pytest.raises(records.StoreUnavailable, match="still at it after 0.5 s"):
+        records.RecordStore(f"sqlite:///{tmp_path / 'records.db'}", migrate_in_child=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -81,7 +82,12 @@ class Database:
     def mask(self, text: str) -> str:
         """``text`` with the database's password hidden (text from elsewhere, such as the
         migrating child's, that may quote the URL)."""
-        return text.replace(self._password, "***") if self._password else text
+        if not self._password:
+            return text
+        # As typed, and as a URL spells it (``p%40ss`` for ``p@ss``).
+        for form in {self._password, urllib.parse.quote(self._password, safe="")}:
+            text = text.replace(form, "***")
+        return text
 
     def now(self) -> float:
         return float(self.clock())

@@ -68,6 +68,9 @@ class RecordStore(runs.RunStore, releases.ReleaseStore, intents.IntentStore, dri
 
 MIGRATE_MODULE = "reconciler.shell.records.migrate"
 """Run as a child process to migrate without importing Alembic here (:func:`migrate.main`)."""
+MIGRATE_TIMEOUT = 900.0
+"""Seconds the migrating child may take: a schema change of big tables takes minutes, a
+child that waits forever (a lock never released) must not hold the start for good."""
 MIGRATE_REFUSED = 2
 """The child's exit status when the store cannot be migrated (unreachable, or a newer
 reconciler's): the last line of its stderr says why. Any other failure is a crash."""
@@ -99,8 +102,14 @@ def _bring_to_head(db: database.Database, *, url: str, in_child: bool) -> None:
 def _migrate_in_child(db: database.Database, *, url: str) -> None:
     """:func:`migrate.upgrade` in a new process; the URL goes on its stdin, since its
     arguments are shown by ``ps`` to everyone on the host."""
-    child = subprocess.run([sys.executable, "-m", MIGRATE_MODULE], input=f"{url}\n",
-                           capture_output=True, text=True, check=False)
+    try:
+        child = subprocess.run([sys.executable, "-m", MIGRATE_MODULE], input=f"{url}\n",
+                               capture_output=True, text=True, check=False,
+                               timeout=MIGRATE_TIMEOUT)
+    except subprocess.TimeoutExpired as e:  # the child is killed by then
+        raise database.StoreUnavailable(
+            f"cannot migrate the record store {db.url}: its migrating process was still at it "
+            f"after {MIGRATE_TIMEOUT:g} s (another process holding the lock?)") from e
     if child.returncode == 0:
         return
     lines = child.stderr.strip().splitlines()

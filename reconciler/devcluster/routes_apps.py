@@ -11,7 +11,7 @@ from reconciler.devcluster import api, changes, defaults, ids, labels, model, sh
 JSON = dict[str, Any]
 
 
-async def list_apps(request: web.Request) -> web.Response:
+async def list_apps(request: web.Request) -> web.StreamResponse:
     cluster = request.app[api.CLUSTER]
     embeds = api.embeds(request)
     prefix = request.query.get("id")
@@ -31,10 +31,23 @@ async def list_apps(request: web.Request) -> web.Response:
             return api.json_response(
                 {"message": f"Can not parse label selector {label}. Reason: {e}"}, 422)
         records = [r for r in records if labels.matches(r.app.get("labels") or {}, selectors)]
-    if not embeds & {"tasks", "lastTaskFailure", "readiness", "taskStats"}:
-        parts = b",".join(cluster.app_bytes(r) for r in records)
-        return web.Response(body=b'{"apps":[' + parts + b"]}", content_type="application/json")
-    return api.json_response({"apps": [cluster.app_json(r, embeds) for r in records]})
+    # The apps as of now (AppsResource.index selects them, then writes): then written as
+    # they are serialized, not assembled first (RestResource.RestStreamingBody writes through
+    # a buffered stream, so Marathon's answer is chunked too).
+    parts = [cluster.app_bytes(r, embeds) for r in records]
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"apps":[')
+    for start in range(0, len(parts), _APPS_PER_WRITE):
+        await response.write((b"," if start else b"")
+                             + b",".join(parts[start:start + _APPS_PER_WRITE]))
+    await response.write(b"]}")
+    await response.write_eof()
+    return response
+
+
+_APPS_PER_WRITE = 200
+"""About 300 kB a write: the reader parses the first apps while the rest are sent."""
 
 
 async def create_app(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""Marathon's answers read bounded, and ``GET /v2/apps`` app by app.
+"""Marathon's answers read bounded, and ``GET /v2/apps`` a batch of apps at a time.
 
 An answer is input like any other: it is read in chunks, counting bytes and seconds, and
 refused past :data:`MAX_BYTES` or :data:`MAX_SECONDS` before anything is parsed (a read
@@ -6,10 +6,12 @@ timeout only bounds the wait for each chunk, not a server that dribbles forever)
 
 ``GET /v2/apps`` of 10,000 apps is about 15 MB. Parsed in one call it holds the interpreter
 lock for most of a second (every page of the dashboard waits) and builds every app at once.
-:func:`apps_of` parses it as it arrives, one app at a time (ijson), so other threads run
-between apps and a reader can keep each app in whatever form it likes before the next is
-built. Marathon writes this answer as ``{"apps":[...]}``; an answer that does not begin so
-is read whole and checked as a whole, and its shape named when it is nonsense.
+:func:`apps_of` parses it as it arrives, a batch of apps at a time (orjson, batches cut
+between apps), so other threads run between batches and a reader can keep each app in
+whatever form it likes before the next batch is built; the whole costs about one
+``orjson.loads`` of the answer. Marathon writes this answer as ``{"apps":[...]}``; an answer
+that does not begin so is read whole and checked as a whole, and its shape named when it is
+nonsense; one that cannot be cut so is parsed token by token (ijson).
 """
 
 from __future__ import annotations
@@ -81,41 +83,92 @@ def json_of(body: Iterable[bytes], **limits: Any) -> Any:
 
 
 def apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
-    """The items of ``apps`` in a ``GET /v2/apps`` answer, each as soon as it is read.
+    """The items of ``apps`` in a ``GET /v2/apps`` answer, a few hundred kB of them at a time
+    as they are read (:func:`_in_batches`).
 
     An answer that does not begin as ``{"apps":[`` yields the value of its ``apps`` whole
     (the caller checks it), or raises :class:`Nonsense` naming what it is instead. An app
     nested deeper than :data:`MAX_DEPTH` is nonsense too (checked before anyone walks it).
     """
-    for app in _apps_of(body, **limits):
-        if _deeper_than(app, MAX_DEPTH):
-            raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
-        yield app
-
-
-def _apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
     stream = chunks(body, **limits)
     head = b""
     for chunk in stream:
         head += chunk
         if len(head) >= _HEAD:
             break
-    if not _APPS_START.match(head):
-        rest = head + b"".join(stream)
-        try:
-            whole = orjson.loads(rest) if rest else {}
-        except orjson.JSONDecodeError as e:
-            raise Nonsense("not JSON") from e
-        if not isinstance(whole, dict) or "apps" not in whole:
-            raise Nonsense(f"expected an object with 'apps', got {shape(whole)}")
-        if not isinstance(whole["apps"], list):
-            raise Nonsense(f"expected a list of apps, got {shape(whole['apps'])}")
-        yield from whole["apps"]
-        return
+    opening = _APPS_START.match(head)
+    if opening is None:
+        yield from _shallow(_whole(head + b"".join(stream)))
+    else:
+        yield from _in_batches(head[opening.end():], stream)
+
+
+_NEXT_APP = b'},{"id":"/'
+"""Where one app of Marathon's answer ends and the next begins: Marathon writes each app's
+``id`` first, absolute (type ``App`` of docs/docs/rest-api/public/api/v2/types/app.raml;
+``AppInfo`` extends it), compact. In a string these bytes cannot stand (its quotes would be
+escaped); inside an app only in an array of objects whose first key is such an ``id``, which
+none of Marathon's is. A cut found here is still only taken once the batch before it parses as
+a list (it cannot, cut inside an app: brackets would be left open)."""
+BATCH = 1 << 18
+"""Bytes of apps parsed in one call: about 170 apps, a few milliseconds with the interpreter
+lock held, and few calls (orjson's per-call cost counts at 10,000 apps)."""
+MISCUTS = 8
+"""Cuts that turned out inside an app, per batch, before the rest of the answer is parsed
+token by token instead (an answer written to make every cut a miss costs little)."""
+
+
+def _in_batches(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
+    """The apps of ``{"apps":[`` + ``rest`` + ``stream``, parsed with orjson in batches cut
+    between apps (:data:`_NEXT_APP`), as soon as a batch has arrived: never all apps at once,
+    and about the cost of one ``orjson.loads`` of the answer."""
+    pending = bytearray(rest)
+    search_from, misses = BATCH, 0
+    for chunk in stream:
+        pending += chunk
+        while (cut := pending.find(_NEXT_APP, search_from)) != -1:
+            batch = _batch(bytes(pending[:cut + 1]))
+            if batch is None:
+                misses += 1
+                if misses > MISCUTS:
+                    yield from _shallow(_token_by_token(bytes(pending), stream))
+                    return
+                search_from = cut + 1
+                continue
+            yield from batch
+            del pending[:cut + 2]  # the next app starts after "},"
+            search_from, misses = BATCH, 0
+        # Not found up to here: the next search starts where a cut could still begin.
+        search_from = max(search_from, len(pending) - len(_NEXT_APP) + 1)
+    tail = bytes(pending).rstrip()
+    # The last apps, then "]}"; anything else (cut short, more keys) is read token by token.
+    batch = _batch(tail[:-2]) if tail.endswith(b"]}") else None
+    if batch is None:
+        yield from _shallow(_token_by_token(tail, iter(())))
+    else:
+        yield from batch
+
+
+def _batch(apps: bytes) -> list[Any] | None:
+    """``apps`` (JSON values between commas) as a list, None when they do not parse as one;
+    raises :class:`Nonsense` when one nests deeper than :data:`MAX_DEPTH`."""
+    listed = b"[" + apps + b"]"
+    if not nesting_at_most(listed, MAX_DEPTH + 1):
+        raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
+    try:
+        parsed = orjson.loads(listed)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, list) else None
+
+
+def _token_by_token(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
+    """The apps of ``{"apps":[`` + ``rest`` + ``stream``, parsed as they come (ijson): for
+    answers the batches cannot cut, and to say where a broken one breaks."""
     found: list[Any] = ijson.sendable_list()
     parser = ijson.items_coro(found, "apps.item", use_float=True)
     try:
-        parser.send(head)
+        parser.send(b'{"apps":[' + rest)
         for chunk in stream:
             yield from found
             del found[:]
@@ -124,6 +177,58 @@ def _apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
     except ijson.JSONError as e:
         raise Nonsense(f"not JSON: {e}") from e
     yield from found
+
+
+def _whole(answer: bytes) -> list[Any]:
+    try:
+        whole = orjson.loads(answer) if answer else {}
+    except orjson.JSONDecodeError as e:
+        raise Nonsense("not JSON") from e
+    if not isinstance(whole, dict) or "apps" not in whole:
+        raise Nonsense(f"expected an object with 'apps', got {shape(whole)}")
+    if not isinstance(whole["apps"], list):
+        raise Nonsense(f"expected a list of apps, got {shape(whole['apps'])}")
+    return whole["apps"]
+
+
+def _shallow(apps: Iterable[Any]) -> Iterator[Any]:
+    for app in apps:
+        if _deeper_than(app, MAX_DEPTH):
+            raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
+        yield app
+
+
+_DROP = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_AS_BRACES = bytes.maketrans(b"[]", b"{}")
+_BRACKETED_STRING = re.compile(rb'"[^"]*"')
+
+
+def nesting_at_most(text: bytes, limit: int) -> bool:
+    """Whether the JSON ``text`` nests objects and arrays at most ``limit`` deep, judged on its
+    bytes in C (string methods), without parsing it: an answer's apps are checked before any
+    parser builds them, at a few percent of a parse. Text that is not JSON passes unless it is
+    too deep: the parser refuses it next.
+
+    Strings go first: escaped backslashes and quotes, then every byte but quotes and
+    brackets, then quote pairs with nothing left between them (an empty string, or two
+    strings with no bracket between them: merging them moves no bracket in or out), then the
+    few strings with brackets in them. What is left is the brackets, each round takes off the
+    innermost pairs: the rounds needed are the depth.
+    """
+    if b"\\" in text:  # rare in Marathon's answers: skip two scans of the whole text
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    bare = text.translate(_AS_BRACES, _DROP)
+    bare = bare.replace(b'""', b"")
+    if b'"' in bare:
+        bare = _BRACKETED_STRING.sub(b"", bare)
+    for _ in range(limit):
+        if not bare:
+            return True
+        shorter = bare.replace(b"{}", b"")
+        if len(shorter) == len(bare):
+            return True  # unbalanced: not JSON, which the parser says
+        bare = shorter
+    return not bare
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -169,6 +169,34 @@ def test_readiness_and_task_stats_embeds(devcluster: launch.RunningCluster) -> N
     assert listed["apps"][0]["tasks"]
 
 
+def test_a_listed_app_is_the_app_read_alone_whatever_it_embeds(
+        devcluster: launch.RunningCluster) -> None:
+    # AppsResource.index and AppsResource.show both write AppInfo for the resolved embeds
+    # (api/v2/AppsResource.scala, InfoEmbedResolver.scala). The listing serves apps with
+    # nothing to embed from cached bytes: the same app, the same fields in the same order.
+    url = devcluster.url
+    for definition in ({"id": "/quiet/a", "cmd": "sleep 600", "instances": 0},
+                       {"id": "/quiet/b", "cmd": "sleep 600", "instances": 0,
+                        "healthChecks": [{"protocol": "COMMAND",
+                                          "command": {"value": "true"}}]}):
+        requests.post(f"{url}/v2/apps", json=definition, timeout=5).raise_for_status()
+    no_deployments(url)
+    for embeds in ([], ["apps.tasks"], ["apps.readiness"], ["apps.lastTaskFailure"],
+                   ["apps.tasks", "apps.lastTaskFailure", "apps.deployments"],
+                   ["tasks", "readiness"], ["apps.taskStats"]):
+        listed = requests.get(f"{url}/v2/apps", params=[("embed", e) for e in embeds],
+                              timeout=5).json()["apps"]
+        assert [a["id"] for a in listed] == ["/quiet/a", "/quiet/b"]
+        for got in listed:
+            # AppsResource.show always embeds the tasks and the last failure.
+            alone = requests.get(f"{url}/v2/apps{got['id']}", timeout=5, params=[
+                ("embed", e.replace("apps.", "app.")) for e in embeds]).json()["app"]
+            named = " ".join(embeds)
+            if "tasks" not in named:
+                del alone["tasks"]
+            assert list(got.items()) == list(alone.items()), embeds
+
+
 def test_instance_changes_are_published(devcluster: launch.RunningCluster) -> None:
     url = devcluster.url
     log = EventLog(url)

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.shell import answers, marathon
 from tests.shell import servers
@@ -42,7 +44,9 @@ def test_apps_arrive_whole_and_typed_however_the_answer_is_cut(size: int) -> Non
     assert isinstance(first["cpus"], float) and isinstance(first["mem"], int)
 
 
-def test_apps_are_handed_over_before_the_answer_has_all_arrived() -> None:
+def test_apps_are_handed_over_before_the_answer_has_all_arrived(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(answers, "BATCH", 512)
     body = json.dumps({"apps": APPS}, separators=(",", ":")).encode()
     sent: list[int] = []
 
@@ -111,8 +115,71 @@ def test_an_app_nested_too_deep_is_nonsense_before_anyone_walks_it() -> None:
     for _ in range(answers.MAX_DEPTH + 5):
         inner["x"] = {}
         inner = inner["x"]  # type: ignore[assignment]
-    body = json.dumps({"apps": [APPS[0], deep]}, separators=(",", ":")).encode()
-    apps = answers.apps_of([body])
-    assert next(apps) == APPS[0]
-    with pytest.raises(answers.Nonsense, match=f"nested deeper than {answers.MAX_DEPTH}"):
-        next(apps)
+    for apps in ([APPS[0], deep], [deep], [*APPS, deep, *APPS]):
+        body = json.dumps({"apps": apps}, separators=(",", ":")).encode()
+        with pytest.raises(answers.Nonsense, match=f"nested deeper than {answers.MAX_DEPTH}"):
+            list(answers.apps_of([body]))
+        with pytest.raises(answers.Nonsense, match=f"nested deeper than {answers.MAX_DEPTH}"):
+            list(answers.apps_of([json.dumps({"apps": apps}, indent=1).encode()]))
+
+
+def marathon_answer(apps: list[Any]) -> bytes:
+    """As Marathon writes it: compact, each app's ``id`` first (AppsResource.index ->
+    raml.AppList; the App type of docs/docs/rest-api/public/api/v2/types/app.raml)."""
+    return json.dumps({"apps": apps}, separators=(",", ":")).encode()
+
+
+def test_marathon_answers_are_cut_between_apps_never_parsed_token_by_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def token_by_token(*_: Any) -> Iterator[Any]:
+        raise AssertionError("an answer as Marathon writes it went token by token")
+
+    monkeypatch.setattr(answers, "_token_by_token", token_by_token)
+    monkeypatch.setattr(answers, "BATCH", 300)
+    for size in (1, 100, 1 << 20):
+        assert list(answers.apps_of(pieces(marathon_answer(APPS), size))) == APPS
+    assert list(answers.apps_of([b'{"apps":[]}'])) == []
+
+
+def test_a_cut_inside_an_app_is_found_out_and_the_apps_come_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrays of objects whose first key is an absolute "id": every one makes a cut that is
+    # not between apps. A few are retried at the next cut, many send the rest token by token.
+    monkeypatch.setattr(answers, "BATCH", 64)
+    for nested in (2, answers.MISCUTS * 4):
+        apps = [{**app, "x": [{"id": f"/n{j}", "v": "},{\"id\":\"/"} for j in range(nested)]}
+                for app in APPS]
+        assert list(answers.apps_of(pieces(marathon_answer(apps), 50))) == apps
+
+
+def test_an_answer_with_more_than_apps_or_cut_short_is_still_read_right() -> None:
+    body = marathon_answer(APPS)
+    more = body[:-1] + b',"extra":{"a":[1]}}'
+    assert list(answers.apps_of([more])) == APPS
+    for cut in (len(body) - 1, len(body) - 2, len(body) // 2):
+        with pytest.raises(answers.Nonsense, match="not JSON"):
+            list(answers.apps_of([body[:cut]]))
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_TRICKY = st.text(alphabet='[]{}"\\/,:u0a é', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TRICKY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY, inner, max_size=3),
+    max_leaves=40)
+
+
+@given(value=_JSON, limit=st.integers(min_value=0, max_value=12),
+       ascii_only=st.booleans())
+def test_the_depth_judged_on_bytes_is_the_depth_of_the_parsed_value(
+        value: Any, limit: int, ascii_only: bool) -> None:
+    for text in (json.dumps(value, ensure_ascii=ascii_only),
+                 json.dumps(value, indent=2, ensure_ascii=ascii_only)):
+        assert answers.nesting_at_most(text.encode(), limit) is (_depth(value) <= limit)

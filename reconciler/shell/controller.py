@@ -93,7 +93,7 @@ class Controller:
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
         self.status_board = statusboard.StatusBoard(
-            store=store, live_apps=self.live_apps,
+            store=store, live_apps=self._live.status_views_now,
             generation=lambda: (self._generation, self._live.changes), environment=environment)
         """Every app's status for the pages, the API and /metrics, recomputed as things move."""
         self._generation = 0

@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -156,6 +156,30 @@ class LiveApps:
         """Every live app as statuses read it (:data:`STATUS_FIELDS` and the image)."""
         return [h.status_view() for h in self._held.values()]
 
+    def status_views_by_id(self) -> Mapping[str, model.JSON]:
+        """The same by id, each unpacked only when looked up: a reader going app by app
+        never holds them all (10,000 parsed at once took 23 MB during a release)."""
+        return _StatusViews(self._held)
+
+
+class _StatusViews(Mapping[str, model.JSON]):
+    """Live apps' status views by id, unpacked at each lookup (a new dict each time)."""
+
+    def __init__(self, held: Mapping[str, _Held]) -> None:
+        self._held = held
+
+    def __getitem__(self, app_id: str) -> model.JSON:
+        return self._held[app_id].status_view()
+
+    def __contains__(self, app_id: object) -> bool:
+        return app_id in self._held  # without unpacking
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._held)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
 
 class LiveCache:
     """Follows the event stream on a daemon thread from :meth:`start` to :meth:`stop`."""
@@ -218,6 +242,12 @@ class LiveCache:
             if fresh:
                 return LiveApps(dict(self._apps))
         return self.resync()
+
+    def status_views_now(self) -> Mapping[str, model.JSON]:
+        """What statuses read of every live app, by id, unpacked app by app as looked up
+        (the status board): from memory, or read once if nothing is yet."""
+        cached = self.cached()
+        return (cached if cached is not None else self.current()).status_views_by_id()
 
     def cached(self) -> LiveApps | None:
         """What is in memory, never a request; None before the first resync (the pages)."""

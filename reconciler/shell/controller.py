@@ -26,6 +26,7 @@ a job (the controller keeps going with the last good revision).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -384,6 +385,9 @@ class Controller:
             self._announce()  # a failed run: "sync failed", with the load error as why
             return
         self._invalid = None
+        # Its files (megabytes at 10,000 apps) go before the revision's definitions are
+        # written (as many megabytes of JSON for a moment): only who made it and why stay.
+        snapshot = dataclasses.replace(snapshot, files=())
         self.records.record_revision(
             revision=revision,
             definitions={a: app.definition for a, app in desired.apps.items()},
@@ -391,7 +395,6 @@ class Controller:
             committed_at=snapshot.committed_at, source=snapshot.source, ref=snapshot.ref)
         telemetry.event(log, "new revision", revision=revision, author=snapshot.author,
                         message=(snapshot.message or "").split("\n", 1)[0], trigger=trigger)
-        del snapshot  # its files (megabytes at 10,000 apps) are not needed while applying
         self._desired = desired
         report = self._reconcile(desired, trigger=trigger)
         if report.error is None:

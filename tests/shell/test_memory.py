@@ -75,3 +75,33 @@ def test_threads_share_few_malloc_arenas_once_tuned(tmp_path: Path) -> None:
 
     assert arenas("tuned") <= memory.MALLOC_ARENAS
     assert arenas("default") > memory.MALLOC_ARENAS  # what the tuning is there to prevent
+
+
+_MAPPED_SCRIPT = """
+import ctypes, sys
+from reconciler.shell import memory
+if sys.argv[1] == "tuned":
+    memory.tune()
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+block = bytes(8_000_000)  # a revision's definitions as JSON, say
+del block
+before = libc.mallinfo2().hblks
+block = bytes(7_000_000)  # the next big one, a little smaller
+print(libc.mallinfo2().hblks - before)  # 1: mapped apart; 0: from the heap
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc's thresholds are glibc's")
+def test_a_big_block_is_still_mapped_apart_after_one_was_freed_once_tuned() -> None:
+    def mapped(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", _MAPPED_SCRIPT, mode], check=True,
+                              capture_output=True, text=True, timeout=120)
+        return int(done.stdout)
+
+    assert mapped("tuned") == 1  # given back the moment it is freed
+    assert mapped("default") == 0  # from the heap, resident until a trim

@@ -52,7 +52,7 @@ class ConditionType(enum.StrEnum):
     WAITING = "WaitingForWindow"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     type: ConditionType
     since: str | None
@@ -63,7 +63,7 @@ class Condition:
     """What a person reads."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """What reconciler last applied to an app: the revision and its desired definition."""
 
@@ -114,7 +114,7 @@ class Revision:
     seen_at: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppStatus:
     app_id: str
     state: model.AppState

@@ -388,6 +388,7 @@ class Controller:
         # Its files (megabytes at 10,000 apps) go before the revision's definitions are
         # written (as many megabytes of JSON for a moment): only who made it and why stay.
         snapshot = dataclasses.replace(snapshot, files=())
+        memory.settle()  # the load's garbage handed back first: no peak on top of it
         self.records.record_revision(
             revision=revision,
             definitions={a: app.definition for a, app in desired.apps.items()},

@@ -14,7 +14,8 @@ figures: ``--no-trace`` runs the child without it, for true resident figures and
 ones.
 
 The last line is the Python memory traced when idle, ``traced idle: N MB``, or with
-``--no-trace`` the resident memory when idle, ``resident idle: N MB``.
+``--no-trace`` the resident memory when idle and the highest resident memory so far, the
+release included (``VmHWM``): ``resident idle: N MB, peak so far (...): M MB``.
 """
 
 from __future__ import annotations
@@ -162,9 +163,12 @@ def main() -> None:
         print(f"-- {name}")
         print(text, end="")
     if args.no_trace:
+        # /proc counts in KiB; the figures are MB (10^6 bytes), as the target is stated.
         resident = re.search(r"^VmRSS:\s+(\d+) kB", reports["idle"], re.MULTILINE)
-        # /proc counts in KiB; the figure is MB (10^6 bytes), as the target is stated.
-        print(f"resident idle: {int(resident.group(1)) * 1024 / 1e6 if resident else 0:.0f} MB")
+        peak = re.search(r"^VmHWM:\s+(\d+) kB", list(reports.values())[-1], re.MULTILINE)
+        print(f"resident idle: {int(resident.group(1)) * 1024 / 1e6 if resident else 0:.0f} MB, "
+              f"peak so far (VmHWM, the release included): "
+              f"{int(peak.group(1)) * 1024 / 1e6 if peak else 0:.0f} MB")
     else:
         traced = re.search(r"^traced ([0-9.]+) MB", reports["idle"], re.MULTILINE)
         print(f"traced idle: {traced.group(1) if traced else '?'} MB")

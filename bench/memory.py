@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -55,7 +56,7 @@ def child(report_to: Path, *, trace: bool) -> None:
 
     gc.callbacks.append(on_collection)
 
-    def report(*_: Any) -> None:
+    def report() -> None:
         lines = [line.strip() for line in Path("/proc/self/status").read_text().splitlines()
                  if line.startswith(("VmRSS", "VmHWM"))]
         if trace:
@@ -90,7 +91,17 @@ def child(report_to: Path, *, trace: bool) -> None:
                      f"(frozen: {gc.get_freeze_count()})")
         report_to.write_text("\n".join(lines) + "\n")
 
-    signal.signal(signal.SIGUSR1, report)
+    # SIGUSR1 is blocked in every thread (the controller's inherit the mask) and awaited by
+    # one of its own: a handler runs only in the main thread, which ``reconciler run`` parks
+    # in a wait that a signal delivered to another thread never interrupts (no report).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+
+    def reporter() -> None:
+        while True:
+            signal.sigwait({signal.SIGUSR1})
+            report()
+
+    threading.Thread(target=reporter, name="bench-report", daemon=True).start()
     from reconciler import cli
     sys.argv = ["reconciler", "run"]
     cli.main()

@@ -57,6 +57,8 @@ the events at once, tasks and health are refreshed every ten seconds or so, and 
 never takes more than a tenth of the controller's time)."""
 _SETTLE = 0.2
 """Seconds to gather the stale apps of a burst of events before refetching them."""
+_RESYNC_BATCH = 500
+"""Apps a resync puts in the cache at a time."""
 _EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 
 OnWrite = Callable[[model.AppId, events.Attribution], None]
@@ -255,30 +257,33 @@ class LiveCache:
             return None if self._synced_at is None else LiveApps(dict(self._apps))
 
     def resync(self) -> LiveApps:
-        """One full ``GET /v2/apps``; replaces the cache app by app as it is read, then drops
-        the apps it did not list (raises on failure: what was read so far stays, as true
-        as anything an event brought)."""
+        """One full ``GET /v2/apps``; replaces the cache a few hundred apps at a time as it
+        is read, then drops the apps it did not list (raises on failure: what was read so
+        far stays, as true as anything an event brought)."""
         started = self._clock()
+        with self._lock:
+            known = dict(self._apps)  # a version read before is packed once, not each time
         # Each app packed as it is read (the 10,000 parsed apps never exist at once) and put
-        # in place of the one it replaces, which goes at once: a resync during a release
-        # held every app twice (10 MB more for a second, every few seconds).
-        seen: set[str] = set()
+        # in place of the one it replaces a batch at a time, which goes then: a resync during
+        # a release held every app twice (10 MB more for a second, every few seconds). Not
+        # one lock per app: readers waiting for the lock would wait for the whole resync.
         changed: set[str] = set()
+        batch: dict[str, _Held] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
             app_id = _absolute(app.get("id"))
-            with self._lock:
-                before = self._apps.get(app_id)
-            held = _Held.of(app, known=before)  # a version read before is packed once
-            with self._lock:
-                self._apps[app_id] = held
-            seen.add(app_id)
+            before = known.pop(app_id, None)
+            batch[app_id] = held = _Held.of(app, known=before)
             if before is None or before.version != held.version:
                 changed.add(app_id)
+            if len(batch) >= _RESYNC_BATCH:
+                with self._lock:
+                    self._apps.update(batch)
+                batch.clear()
         with self._lock:
-            gone = self._apps.keys() - seen
-            for app_id in gone:
-                del self._apps[app_id]
-            changed |= gone
+            self._apps.update(batch)
+            for app_id in known:  # not listed any more
+                self._apps.pop(app_id, None)
+            changed |= known.keys()
             self.changes += 1
             self._synced_at = self._clock()
             self._resync_took = self._synced_at - started

@@ -73,7 +73,7 @@ def command(config_file: Path | None) -> None:
     telemetry.set_secrets(settings.secrets)
     telemetry.configure_logging(settings.log_level)
     telemetry.init_sentry(settings.sentry_dsn)
-    memory.tune_collector()
+    memory.tune()
     # Import the web stack only here: other commands never pay for it.
     from reconciler.web import app as web
 

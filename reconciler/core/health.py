@@ -67,7 +67,7 @@ class DeploymentStep:
         return f"step {self.current}/{self.total} ({actions})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppHealth:
     app_id: model.AppId
     status: HealthStatus

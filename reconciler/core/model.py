@@ -201,7 +201,7 @@ def is_under(app_id: AppId, prefix: AppId) -> bool:
     return prefix == "" or app_id == prefix or app_id.startswith(prefix + "/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredApp:
     """One app definition from Git, image resolved, ready to send to Marathon."""
 
@@ -247,7 +247,7 @@ class FieldChange:
     new: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppDiff:
     """The difference for one app, as data."""
 

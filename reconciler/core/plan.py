@@ -67,7 +67,7 @@ class DeadlineSource(enum.StrEnum):
     RUN = "run"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deadline:
     seconds: float
     source: DeadlineSource
@@ -75,7 +75,7 @@ class Deadline:
     """How many rounds of new tasks the rolling upgrade needs under its ``upgradeStrategy``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """One app's change, as the applier carries it out."""
 
@@ -87,7 +87,7 @@ class Step:
     """Apps of this plan that must succeed first (for deletes: that must be deleted first)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skipped:
     app_id: model.AppId
     action: model.Action

@@ -12,10 +12,13 @@ of it, NaN and null all stay apart.
 from __future__ import annotations
 
 import contextlib
+from typing import TypeVar
 
 import orjson
 
 from reconciler.core import model
+
+T = TypeVar("T")
 
 
 class Shared:
@@ -23,6 +26,16 @@ class Shared:
 
     def __init__(self) -> None:
         self._seen: dict[bytes, object] = {}
+
+    def one(self, value: T) -> T:
+        """The value seen first that equals ``value`` (JSON data, tuples and dataclasses of
+        it), else ``value``, now seen."""
+        try:
+            seen = self._seen.setdefault(orjson.dumps(value), value)
+        except (orjson.JSONEncodeError, TypeError):
+            return value  # not plain JSON: kept as it is
+        return seen if seen is not value and type(seen) is type(value) and seen == value \
+            else value
 
     def top_level(self, app: model.JSON) -> model.JSON:
         """``app`` (the caller's own dict) with each top-level object or list replaced by

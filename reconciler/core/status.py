@@ -52,7 +52,7 @@ class ConditionType(enum.StrEnum):
     WAITING = "WaitingForWindow"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     type: ConditionType
     since: str | None
@@ -63,7 +63,7 @@ class Condition:
     """What a person reads."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """What reconciler last applied to an app: the revision and its desired definition."""
 
@@ -114,7 +114,7 @@ class Revision:
     seen_at: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppStatus:
     app_id: str
     state: model.AppState
@@ -153,7 +153,7 @@ class AppStatus:
 
 def app_statuses(
     *, desired_revision: str | None, desired: Mapping[str, JSON],
-    applied: Mapping[str, Applied], live_apps: Sequence[JSON] | None,
+    applied: Mapping[str, Applied], live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
     quarantines: Mapping[str, Sequence[Quarantine]], drifts: Mapping[str, Sequence[Drift]],
     revisions: Mapping[str, Revision] | None = None,
     waiting: Mapping[str, Waiting] | None = None,
@@ -161,9 +161,11 @@ def app_statuses(
     """Every app Git or reconciler knows of, sorted by id.
 
     ``live_apps`` None means Marathon could not be read: health and sync are ``Unknown``.
+    By id (a mapping) each live app is looked up once, as its row is made: a mapping that
+    builds each app when asked never holds them all at once.
     """
     known = revisions or {}
-    live_by_id = {str(a.get("id")): a for a in live_apps or ()}
+    live_by_id = by_id(live_apps or ())
     ids = sorted(desired.keys() | applied.keys())
     synced = {app_id: _synced(app_id, desired=desired, applied=applied, drifts=drifts)
               and (live_apps is None or app_id in live_by_id) for app_id in ids}
@@ -207,6 +209,13 @@ def app_statuses(
             failure=assessed.failure if assessed else None,
             tasks=tuple(_task(t) for t in (live or {}).get("tasks") or ())))
     return statuses
+
+
+def by_id(live_apps: Sequence[JSON] | Mapping[str, JSON]) -> Mapping[str, JSON]:
+    """Live apps by id: a mapping as it is, a list indexed by each app's ``id``."""
+    if isinstance(live_apps, Mapping):
+        return live_apps
+    return {str(a.get("id")): a for a in live_apps}
 
 
 def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,

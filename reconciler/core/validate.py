@@ -256,24 +256,31 @@ def _cycles(apps: Mapping[str, tuple[model.JSON, parse.ParsedFile]]) -> list[mod
         app_id: [normalizing.absolute_id(d, base=app_id.rsplit("/", 1)[0] or "/")
                  for d in (app.get("dependencies") or ())]
         for app_id, (app, _) in apps.items()}
-    state: dict[str, int] = {}
+    state: dict[str, int] = {}  # 1: its dependencies are being walked; 2: all were
     problems: list[model.Problem] = []
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for target in graph.get(node, ()):
-            if target not in graph or target == node:
-                continue
-            if state.get(target) == 1:
-                cycle = trail[trail.index(target):] + [target] if target in trail else [target]
-                _, parsed = apps[node]
-                problems.append(model.Problem(parsed.path, parsed.line_of("/dependencies"),
-                                              "dependency cycle: " + " -> ".join(cycle)))
-            elif target not in state:
-                visit(target, [*trail, target])
-        state[node] = 2
-
-    for app_id in sorted(graph):
-        if app_id not in state:
-            visit(app_id, [app_id])
+    # Depth first without recursion: a chain of thousands of apps stays under the recursion
+    # limit, and no recursive closure forms a reference cycle that would keep ``apps``
+    # (every parsed file, with its text) alive after the load, until a full collection.
+    for root in sorted(graph):
+        if root in state:
+            continue
+        state[root] = 1
+        walking = [(root, [root], iter(graph[root]))]
+        while walking:
+            node, trail, targets = walking[-1]
+            for target in targets:
+                if target not in graph or target == node:
+                    continue
+                if state.get(target) == 1:
+                    cycle = trail[trail.index(target):] + [target] if target in trail else [target]
+                    _, parsed = apps[node]
+                    problems.append(model.Problem(parsed.path, parsed.line_of("/dependencies"),
+                                                  "dependency cycle: " + " -> ".join(cycle)))
+                elif target not in state:
+                    state[target] = 1
+                    walking.append((target, [*trail, target], iter(graph[target])))
+                    break
+            else:
+                state[node] = 2
+                walking.pop()
     return problems

@@ -26,6 +26,7 @@ a job (the controller keeps going with the last good revision).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -93,7 +94,7 @@ class Controller:
         self._drift = driftcheck.DriftCheck(store=store, flap_threshold=settings.flap_threshold,
                                             flap_window=settings.flap_window, clock=clock)
         self.status_board = statusboard.StatusBoard(
-            store=store, live_apps=self.live_apps,
+            store=store, live_apps=self._live.status_views_now,
             generation=lambda: (self._generation, self._live.changes), environment=environment)
         """Every app's status for the pages, the API and /metrics, recomputed as things move."""
         self._generation = 0
@@ -384,6 +385,10 @@ class Controller:
             self._announce()  # a failed run: "sync failed", with the load error as why
             return
         self._invalid = None
+        # Its files (megabytes at 10,000 apps) go before the revision's definitions are
+        # written (as many megabytes of JSON for a moment): only who made it and why stay.
+        snapshot = dataclasses.replace(snapshot, files=())
+        memory.settle()  # the load's garbage handed back first: no peak on top of it
         self.records.record_revision(
             revision=revision,
             definitions={a: app.definition for a, app in desired.apps.items()},
@@ -391,7 +396,6 @@ class Controller:
             committed_at=snapshot.committed_at, source=snapshot.source, ref=snapshot.ref)
         telemetry.event(log, "new revision", revision=revision, author=snapshot.author,
                         message=(snapshot.message or "").split("\n", 1)[0], trigger=trigger)
-        del snapshot  # its files (megabytes at 10,000 apps) are not needed while applying
         self._desired = desired
         report = self._reconcile(desired, trigger=trigger)
         if report.error is None:

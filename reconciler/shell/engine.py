@@ -187,6 +187,10 @@ class Engine:
                     revision=desired.revision, run_id=run.run_id,
                     apps=[(s.app_id, str(s.action), s.text) for s in waiting])
             if not dry_run:
+                if plan.steps:
+                    # Assessed again from one more read once applied (below): the health of
+                    # 10,000 apps before the run need not live through the whole release.
+                    health_now = {}
                 held: list[steps.WaveReport] = []
 
                 def on_wave(wave: steps.WaveReport) -> None:
@@ -219,7 +223,6 @@ class Engine:
                             app_id=result.app_id, revision=desired.revision,
                             reason=journaling.why(result))
                 if plan.steps:
-                    health_now = {}
                     for _ in _assessing(self._client.iter_apps(embed=marathon.LIVE_EMBED),
                                         desired, into=health_now):
                         pass

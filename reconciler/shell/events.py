@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from reconciler.core import model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attribution:
     """Who last wrote an app through Marathon's API (from ``api_post_event``)."""
 

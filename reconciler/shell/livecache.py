@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -57,6 +57,8 @@ the events at once, tasks and health are refreshed every ten seconds or so, and 
 never takes more than a tenth of the controller's time)."""
 _SETTLE = 0.2
 """Seconds to gather the stale apps of a burst of events before refetching them."""
+_RESYNC_BATCH = 500
+"""Apps a resync puts in the cache at a time."""
 _EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 
 OnWrite = Callable[[model.AppId, events.Attribution], None]
@@ -156,6 +158,30 @@ class LiveApps:
         """Every live app as statuses read it (:data:`STATUS_FIELDS` and the image)."""
         return [h.status_view() for h in self._held.values()]
 
+    def status_views_by_id(self) -> Mapping[str, model.JSON]:
+        """The same by id, each unpacked only when looked up: a reader going app by app
+        never holds them all (10,000 parsed at once took 23 MB during a release)."""
+        return _StatusViews(self._held)
+
+
+class _StatusViews(Mapping[str, model.JSON]):
+    """Live apps' status views by id, unpacked at each lookup (a new dict each time)."""
+
+    def __init__(self, held: Mapping[str, _Held]) -> None:
+        self._held = held
+
+    def __getitem__(self, app_id: str) -> model.JSON:
+        return self._held[app_id].status_view()
+
+    def __contains__(self, app_id: object) -> bool:
+        return app_id in self._held  # without unpacking
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._held)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
 
 class LiveCache:
     """Follows the event stream on a daemon thread from :meth:`start` to :meth:`stop`."""
@@ -219,35 +245,56 @@ class LiveCache:
                 return LiveApps(dict(self._apps))
         return self.resync()
 
+    def status_views_now(self) -> Mapping[str, model.JSON]:
+        """What statuses read of every live app, by id, unpacked app by app as looked up
+        (the status board): from memory, or read once if nothing is yet."""
+        cached = self.cached()
+        return (cached if cached is not None else self.current()).status_views_by_id()
+
     def cached(self) -> LiveApps | None:
         """What is in memory, never a request; None before the first resync (the pages)."""
         with self._lock:
             return None if self._synced_at is None else LiveApps(dict(self._apps))
 
     def resync(self) -> LiveApps:
-        """One full ``GET /v2/apps``; replaces the cache (raises on failure)."""
+        """One full ``GET /v2/apps``; replaces the cache a few hundred apps at a time as it
+        is read, then drops the apps it did not list (raises on failure: what was read so
+        far stays, as true as anything an event brought)."""
         started = self._clock()
         with self._lock:
             known = dict(self._apps)  # a version read before is packed once, not each time
-        # Each app packed as it is read: the 10,000 parsed apps never exist at once.
-        by_id: dict[str, _Held] = {}
+        # Each app packed as it is read (the 10,000 parsed apps never exist at once) and put
+        # in place of the one it replaces a batch at a time, which goes then: a resync during
+        # a release held every app twice (10 MB more for a second, every few seconds). Not
+        # one lock per app: readers waiting for the lock would wait for the whole resync.
+        changed: set[str] = set()
+        batch: dict[str, _Held] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
             app_id = _absolute(app.get("id"))
-            by_id[app_id] = _Held.of(app, known=known.get(app_id))
-        del known
+            before = known.pop(app_id, None)
+            batch[app_id] = held = _Held.of(app, known=before)
+            if before is None or before.version != held.version:
+                changed.add(app_id)
+            if len(batch) >= _RESYNC_BATCH:
+                with self._lock:
+                    self._apps.update(batch)
+                batch.clear()
         with self._lock:
-            changed = _changed_versions(self._apps, by_id)
-            self._apps = by_id
+            self._apps.update(batch)
+            for app_id in known:  # not listed any more
+                self._apps.pop(app_id, None)
+            changed |= known.keys()
             self.changes += 1
             self._synced_at = self._clock()
             self._resync_took = self._synced_at - started
             self._stale.clear()
+            current = dict(self._apps)
         self.resyncs += 1
         telemetry.LIVE_RESYNCS.inc()
         memory.settle()
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
-        return LiveApps(by_id)
+        return LiveApps(current)
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -437,10 +484,3 @@ def _plan_apps(plan: object) -> list[str]:
             if isinstance(action, dict) and action.get("app"):
                 found.append(_absolute(action["app"]))
     return found
-
-
-def _changed_versions(before: Mapping[str, _Held], after: Mapping[str, _Held]) -> set[str]:
-    def version(held: _Held | None) -> object:
-        return None if held is None else held.version
-    return {a for a in before.keys() | after.keys()
-            if version(before.get(a)) != version(after.get(a))}

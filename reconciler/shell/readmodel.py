@@ -202,7 +202,7 @@ class Snapshot:
         return {r.app_id: r for r in self.rows}
 
 
-def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
+def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
              live_error: str | None = None, *, keep_live: bool = True) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
     could not be read). Reads each record once, whatever the number of apps.
@@ -236,7 +236,7 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | None,
                                revisions=revisions, waiting=waiting)
     live: dict[str, JSON] | None = None
     if live_apps is not None:
-        live = {str(a.get("id")): a for a in live_apps} if keep_live else {}
+        live = dict(status.by_id(live_apps)) if keep_live else {}
     return Snapshot(revision=revision, desired=desired, applied=recorded, rows=rows, live=live,
                     live_error=live_error)
 

@@ -21,14 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.core import model
 from reconciler.shell import readmodel, records, telemetry
 
 log = logging.getLogger(__name__)
 
-LiveApps = Callable[[], Sequence[model.JSON]]
+LiveApps = Callable[[], Sequence[model.JSON] | Mapping[str, model.JSON]]
+"""The live apps, or their status views by id (looked up one by one, never held all at once)."""
 
 
 class StatusBoard:
@@ -101,7 +102,7 @@ class StatusBoard:
         generation = self._generation()
         self._dirty = False
         try:
-            live: Sequence[model.JSON] | None = self._live_apps()
+            live: Sequence[model.JSON] | Mapping[str, model.JSON] | None = self._live_apps()
             error = None
         except Exception as e:  # noqa: BLE001 - shown on the pages, whatever it is
             live, error = None, str(e) or type(e).__name__

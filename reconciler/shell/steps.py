@@ -66,7 +66,7 @@ class RollbackResult:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepResult:
     """How one app's change ended; what the engine records."""
 

@@ -35,6 +35,17 @@ def test_an_app_comes_back_whole_and_statuses_read_only_their_part() -> None:
     assert set(view) <= {*livecache.STATUS_FIELDS, "container"}
 
 
+
+def test_status_views_by_id_are_the_same_views_unpacked_when_looked_up() -> None:
+    apps = [app(n) for n in range(3)]
+    live = livecache.LiveApps.of(apps)
+    by_id = live.status_views_by_id()
+
+    assert dict(by_id) == {v["id"]: v for v in live.status_views()}
+    assert "/dirac/site1/fts" in by_id and "/dirac/nowhere" not in by_id
+    assert by_id.get("/dirac/nowhere") is None
+    assert by_id["/dirac/site1/fts"] is not by_id["/dirac/site1/fts"]  # never kept
+
 def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() -> None:
     apps = [app(n) for n in range(1000)]
     tracemalloc.start()

@@ -163,3 +163,20 @@ def test_a_quiet_stream_is_reconnected_and_resynced_every_resync_interval(
         proxy.stop()
         dev.stop()
         client.close()
+
+
+def test_a_resync_drops_an_app_marathon_no_longer_lists_and_says_it_changed(
+    setup: Setup,
+) -> None:
+    # A resync replaces the apps one by one as it reads them (a release's resync no longer
+    # holds every app twice); the apps it did not read go at its end.
+    setup.proxy.cut()
+    polling.eventually("the cache knows the stream is gone", lambda: not setup.cache.following)
+    requests.delete(f"{setup.marathon}/v2/apps{APP}", params={"force": "true"},
+                    timeout=10).raise_for_status()
+    polling.eventually("the app is gone", lambda: requests.get(
+        f"{setup.marathon}/v2/apps{APP}", timeout=10).status_code == 404)
+    setup.heard.changes.clear()
+    assert setup.cache.resync().get(APP) is None
+    assert instances(setup.cache) is None
+    assert any(APP in changed for changed in setup.heard.changes)

@@ -168,7 +168,7 @@ class Quarantine:
     """The leadership term of the replica that wrote it (None: a single replica)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """The last desired state applied successfully to one app: what drift is measured against."""
 

@@ -11,7 +11,7 @@ between apps), so other threads run between batches and a reader can keep each a
 whatever form it likes before the next batch is built; the whole costs about one
 ``orjson.loads`` of the answer. Marathon writes this answer as ``{"apps":[...]}``; an answer
 that does not begin so is read whole and checked as a whole, and its shape named when it is
-nonsense; one that cannot be cut so is parsed token by token (ijson).
+nonsense; one that cannot be cut so is read to its end and parsed whole.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import ijson
 import orjson
 
 JSON = dict[str, Any]
@@ -32,7 +31,9 @@ MAX_SECONDS = 300.0
 """To read one answer, first byte to last."""
 CHUNK = 1 << 16
 """Bytes asked of the connection at a time."""
-_APPS_START = re.compile(rb'\s*\{\s*"apps"\s*:\s*\[')
+_WS = b" \t\n\r"
+"""JSON's whitespace (not Python's: a vertical tab is no JSON)."""
+_APPS_START = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"apps"[ \t\n\r]*:[ \t\n\r]*\[')
 _HEAD = 64
 """Bytes enough to see whether an answer begins as ``{"apps":[``."""
 
@@ -98,7 +99,7 @@ def apps_of(body: Iterable[bytes], **limits: Any) -> Iterator[Any]:
             break
     opening = _APPS_START.match(head)
     if opening is None:
-        yield from _shallow(_whole(head + b"".join(stream)))
+        yield from _whole(head + b"".join(stream))
     else:
         yield from _in_batches(head[opening.end():], stream)
 
@@ -114,8 +115,8 @@ BATCH = 1 << 18
 """Bytes of apps parsed in one call: about 170 apps, a few milliseconds with the interpreter
 lock held, and few calls (orjson's per-call cost counts at 10,000 apps)."""
 MISCUTS = 8
-"""Cuts that turned out inside an app, per batch, before the rest of the answer is parsed
-token by token instead (an answer written to make every cut a miss costs little)."""
+"""Cuts that turned out inside an app, per batch, before the rest of the answer is read to
+its end and parsed whole instead (an answer written to make every cut a miss costs little)."""
 
 
 def _in_batches(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
@@ -131,7 +132,7 @@ def _in_batches(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
             if batch is None:
                 misses += 1
                 if misses > MISCUTS:
-                    yield from _shallow(_token_by_token(bytes(pending), stream))
+                    yield from _whole(_OPENING + bytes(pending) + b"".join(stream))
                     return
                 search_from = cut + 1
                 continue
@@ -140,13 +141,10 @@ def _in_batches(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
             search_from, misses = BATCH, 0
         # Not found up to here: the next search starts where a cut could still begin.
         search_from = max(search_from, len(pending) - len(_NEXT_APP) + 1)
-    tail = bytes(pending).rstrip()
-    # The last apps, then "]}"; anything else (cut short, more keys) is read token by token.
+    tail = bytes(pending).rstrip(_WS)
+    # The last apps, then "]}"; anything else (cut short, more keys) is parsed whole.
     batch = _batch(tail[:-2]) if tail.endswith(b"]}") else None
-    if batch is None:
-        yield from _shallow(_token_by_token(tail, iter(())))
-    else:
-        yield from batch
+    yield from _whole(_OPENING + tail) if batch is None else batch
 
 
 def _batch(apps: bytes) -> list[Any] | None:
@@ -162,24 +160,14 @@ def _batch(apps: bytes) -> list[Any] | None:
     return parsed if isinstance(parsed, list) else None
 
 
-def _token_by_token(rest: bytes, stream: Iterator[bytes]) -> Iterator[Any]:
-    """The apps of ``{"apps":[`` + ``rest`` + ``stream``, parsed as they come (ijson): for
-    answers the batches cannot cut, and to say where a broken one breaks."""
-    found: list[Any] = ijson.sendable_list()
-    parser = ijson.items_coro(found, "apps.item", use_float=True)
-    try:
-        parser.send(b'{"apps":[' + rest)
-        for chunk in stream:
-            yield from found
-            del found[:]
-            parser.send(chunk)
-        parser.close()
-    except ijson.JSONError as e:
-        raise Nonsense(f"not JSON: {e}") from e
-    yield from found
+_OPENING = b'{"apps":['
 
 
 def _whole(answer: bytes) -> list[Any]:
+    """The apps of a whole answer, its depth bounded on its bytes before it is parsed (two
+    levels more than an app's: the answer's object and its list)."""
+    if not nesting_at_most(answer, MAX_DEPTH + 2):
+        raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
     try:
         whole = orjson.loads(answer) if answer else {}
     except orjson.JSONDecodeError as e:
@@ -189,13 +177,6 @@ def _whole(answer: bytes) -> list[Any]:
     if not isinstance(whole["apps"], list):
         raise Nonsense(f"expected a list of apps, got {shape(whole['apps'])}")
     return whole["apps"]
-
-
-def _shallow(apps: Iterable[Any]) -> Iterator[Any]:
-    for app in apps:
-        if _deeper_than(app, MAX_DEPTH):
-            raise Nonsense(f"expected apps, got one nested deeper than {MAX_DEPTH} levels")
-        yield app
 
 
 _DROP = bytes(sorted(set(range(256)) - set(b'"[]{}')))
@@ -229,23 +210,6 @@ def nesting_at_most(text: bytes, limit: int) -> bool:
             return True  # unbalanced: not JSON, which the parser says
         bare = shorter
     return not bare
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests containers more than ``limit`` deep (no recursion: a hostile
-    depth must not cost the stack). Level by level, containers only: it runs on every app
-    of every resync."""
-    level = [value] if isinstance(value, dict | list) else []
-    for _ in range(limit):
-        if not level:
-            return False
-        children = []
-        for item in level:
-            for child in item.values() if isinstance(item, dict) else item:
-                if isinstance(child, dict | list):
-                    children.append(child)
-        level = children
-    return bool(level)
 
 
 def shape(body: Any) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -129,12 +131,12 @@ def marathon_answer(apps: list[Any]) -> bytes:
     return json.dumps({"apps": apps}, separators=(",", ":")).encode()
 
 
-def test_marathon_answers_are_cut_between_apps_never_parsed_token_by_token(
+def test_marathon_answers_are_cut_between_apps_never_parsed_whole(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    def token_by_token(*_: Any) -> Iterator[Any]:
-        raise AssertionError("an answer as Marathon writes it went token by token")
+    def whole(*_: Any) -> Iterator[Any]:
+        raise AssertionError("an answer as Marathon writes it was parsed whole")
 
-    monkeypatch.setattr(answers, "_token_by_token", token_by_token)
+    monkeypatch.setattr(answers, "_whole", whole)
     monkeypatch.setattr(answers, "BATCH", 300)
     for size in (1, 100, 1 << 20):
         assert list(answers.apps_of(pieces(marathon_answer(APPS), size))) == APPS
@@ -144,7 +146,8 @@ def test_marathon_answers_are_cut_between_apps_never_parsed_token_by_token(
 def test_a_cut_inside_an_app_is_found_out_and_the_apps_come_whole(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # Arrays of objects whose first key is an absolute "id": every one makes a cut that is
-    # not between apps. A few are retried at the next cut, many send the rest token by token.
+    # not between apps. A few are retried at the next cut, many send the rest to be parsed
+    # whole.
     monkeypatch.setattr(answers, "BATCH", 64)
     for nested in (2, answers.MISCUTS * 4):
         apps = [{**app, "x": [{"id": f"/n{j}", "v": "},{\"id\":\"/"} for j in range(nested)]}
@@ -183,3 +186,42 @@ def test_the_depth_judged_on_bytes_is_the_depth_of_the_parsed_value(
     for text in (json.dumps(value, ensure_ascii=ascii_only),
                  json.dumps(value, indent=2, ensure_ascii=ascii_only)):
         assert answers.nesting_at_most(text.encode(), limit) is (_depth(value) <= limit)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"apps":[' + b"[" * 20_000,                                   # cut short
+    b'{"apps":[' + b"[" * 20_000 + b"]" * 20_000 + b'],"x":1}',    # more keys
+    b'{"apps":[{"id":"/a"},' + b'{"x":' * 20_000 + b"1" + b"}" * 20_000 + b"]}",
+])
+def test_a_deep_answer_off_the_batches_is_refused_before_it_is_parsed(body: bytes) -> None:
+    # Before, such answers went token by token through ijson: 20,000 levels took 1 GB.
+    tracemalloc.start()
+    try:
+        with pytest.raises(answers.Nonsense, match="nested deeper than|not JSON"):
+            list(answers.apps_of(pieces(body, 4096)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * len(body)
+
+
+@pytest.mark.parametrize("body", [
+    b'\x0b{"apps":[]}', b'{"apps":[]}\x0c',                             # not JSON's whitespace
+    b'{"apps":[{"id":"/a","s":"\\ud800"}]}',                          # a lone surrogate
+    b'{"apps":[{"id":"/a","env":{"DB_PASSWORD":"hunter2"}}]} x',     # trailing garbage
+])
+def test_what_orjson_refuses_is_refused_without_quoting_the_answer(body: bytes) -> None:
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(body)
+    with pytest.raises(answers.Nonsense) as refused:
+        list(answers.apps_of([body]))
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"apps":[{"id":"/a"}],"apps":[{"id":"/b"}]}',
+    b'{"apps":[{"id":"/a","n":100000000000000000000}],"x":1}',
+    b' {"apps":[{"id":"/a"},{"id":"/b"}]}\n',
+])
+def test_an_answer_off_the_batches_reads_as_orjson_reads_it(body: bytes) -> None:
+    assert list(answers.apps_of([body])) == orjson.loads(body)["apps"]

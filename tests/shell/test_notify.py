@@ -6,7 +6,9 @@ HTTP receiver (http.server in a thread) standing in for Mattermost's incoming we
 
 from __future__ import annotations
 
+import http.client
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -450,9 +452,19 @@ def sent_to_sentry(store: records.RecordStore, *, environment: str | None = None
         sentry_sdk.flush(timeout=10)
     finally:
         sentry_sdk.get_client().close()
-        sentry_sdk.init()
+        # A client without a DSN and without the default integrations: sentry_sdk.init()
+        # alone installs them, and its stdlib one patches subprocess for the rest of the
+        # worker's life (a later test's git call crashed inside that patch: a segfault).
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)
         sentry.close()
     return b"".join(sentry.raw).decode()
+
+
+def test_a_sentry_test_leaves_the_standard_library_unpatched(
+        store: records.RecordStore) -> None:
+    sent_to_sentry(store)
+    assert subprocess.Popen.communicate.__module__ == "subprocess"
+    assert http.client.HTTPConnection.putrequest.__module__ == "http.client"
 
 
 def test_notices_reach_sentry_through_telemetry(store: records.RecordStore) -> None:

@@ -23,6 +23,13 @@ JSON = dict[str, Any]
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
+ENDS_KEPT = 1024
+"""Deployment ends heard and not yet taken by a waiter, kept at most (the oldest forgotten
+first). An end usually comes while its waiter waits, or moments before it starts (a
+deployment can end before the answer that named it is read); the ends of deployments nobody
+here waits for (another tool's) must not pile up for the life of the process. A waiter whose
+end was forgotten sees its deployment gone from ``/v2/deployments`` and judges the live app."""
+
 _WATCHED_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed",
                    "deployment_info", "deployment_step_success", "deployment_step_failure",
                    "health_status_changed_event", "status_update_event")
@@ -98,6 +105,8 @@ class Watch:
             if deployment_id:
                 with self._changed:
                     self._ended[str(deployment_id)] = event.event_type
+                    while len(self._ended) > ENDS_KEPT:
+                        del self._ended[next(iter(self._ended))]  # the oldest first
                     self._changed.notify_all()
         else:
             # Step, task and health events: wake the waiters so that progress shows promptly
@@ -105,9 +114,10 @@ class Watch:
             with self._changed:
                 self._changed.notify_all()
 
-    def ended(self, deployment_id: str) -> str | None:
+    def _take_end(self, deployment_id: str) -> str | None:
+        """The end heard for ``deployment_id``, forgotten once taken (one waiter each)."""
         with self._changed:
-            return self._ended.get(deployment_id)
+            return self._ended.pop(deployment_id, None)
 
     def wait_for_news(self, timeout: float) -> None:
         if timeout <= 0:
@@ -184,18 +194,16 @@ class Watch:
         while True:
             # A replica fenced off stops waiting (marathon.Fenced): the leader resumes it.
             self._client.ensure_may_write()
-            ended = self.ended(deployment_id)
+            ended = self._take_end(deployment_id)
             if ended is not None:
-                return Ending.SUCCEEDED if ended == "deployment_success" else Ending.FAILED
+                return _ending(ended)
             now = self._clock()
             if now >= deadline_at:
                 return Ending.TIMED_OUT
             running = self.deployments(newer_than=started)
             if running is not None and deployment_id not in running:
-                ended = self.ended(deployment_id)
-                if ended is not None:
-                    continue
-                return Ending.GONE
+                ended = self._take_end(deployment_id)  # its event may have come meanwhile
+                return Ending.GONE if ended is None else _ending(ended)
             if on_progress is not None and now - last_progress >= self._options.progress_interval:
                 last_progress = now
                 steps.emit(on_progress, steps.Progress(
@@ -207,3 +215,7 @@ class Watch:
         deployments = list((self.deployments(newer_than=float("-inf")) or {}).values())
         live = self.app(app_id)
         return health.assess(app_id, live, deployments=deployments) if live else None
+
+
+def _ending(event_type: str) -> Ending:
+    return Ending.SUCCEEDED if event_type == "deployment_success" else Ending.FAILED

@@ -1,0 +1,85 @@
+"""The deployments watch on a real dev cluster: an end heard on the event stream serves one
+waiter, and the ends nobody takes are kept only up to a bound (a release of 10,000 apps heard
+10,000 ends, kept for the life of the process before).
+
+The dev cluster posts ``deployment_success`` once a deployment is done, as Marathon's
+``DeploymentManagerActor`` does (``core/deployment/impl/DeploymentManagerActor.scala``,
+``DeploymentSuccess`` on the event bus), and the stream keeps their order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from reconciler.devcluster import launch
+from reconciler.shell import marathon, steps
+from reconciler.shell import watch as watching
+from tests.support import polling
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0
+"""Seconds a deployment may take at most (a bound against hanging, not a timing)."""
+
+
+@pytest.fixture
+def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClient]:
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,), timeout=10))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def watch(client: marathon.MarathonClient) -> Iterator[watching.Watch]:
+    # Safety polls of /v2/deployments every 0.2 s: a forgotten end is seen gone at once.
+    options = steps.ApplyOptions(poll_interval=0.2, poll_interval_with_events=0.2,
+                                 attach_timeout=10.0)
+    watch = watching.Watch(client, clock=time.monotonic, sleep=time.sleep, options=options)
+    watch.start()
+    assert watch.streaming, "the event stream never attached"
+    try:
+        yield watch
+    finally:
+        watch.close()
+
+
+def _create(client: marathon.MarathonClient, name: str) -> str:
+    created = client.create_app({"id": f"/dirac/{name}", "cmd": "sleep 600", "instances": 1,
+                                 "cpus": 0.01, "mem": 16})
+    assert created.deployment_id
+    return created.deployment_id
+
+
+def _wait(watch: watching.Watch, deployment_id: str) -> watching.Ending:
+    now = time.monotonic()
+    return watch.wait("/dirac/any", deployment_id, started=now, deadline_at=now + WAIT,
+                      on_progress=None)
+
+
+def test_an_end_serves_one_waiter_and_is_not_kept_after(
+        client: marathon.MarathonClient, watch: watching.Watch) -> None:
+    deployment = _create(client, "once")
+    assert _wait(watch, deployment) is watching.Ending.SUCCEEDED
+    # Taken: a second wait finds no end kept, only the deployment gone from the list.
+    assert _wait(watch, deployment) is watching.Ending.GONE
+
+
+def test_ends_nobody_took_are_kept_up_to_the_bound_the_oldest_forgotten_first(
+        client: marathon.MarathonClient, watch: watching.Watch,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watching, "ENDS_KEPT", 2)
+    unwaited = []
+    for index in range(4):  # one after another: their ends are heard in this order
+        unwaited.append(_create(client, f"unwaited-{index}"))
+        polling.eventually("the deployment ended", lambda: not client.list_deployments())
+    # Heard after the four: once it is taken, theirs have been heard too.
+    assert _wait(watch, _create(client, "last")) is watching.Ending.SUCCEEDED
+    # The bound held two ends when the last came: the fourth's and the last's.
+    assert [_wait(watch, d) for d in unwaited] == [
+        watching.Ending.GONE, watching.Ending.GONE, watching.Ending.GONE,
+        watching.Ending.SUCCEEDED]

@@ -221,7 +221,7 @@ class Check:
         live = self.cache.cached()
         assert live is not None
         return self.drift.observe_all(desired=self.desired, baselines=self.baselines,
-                                      live=live, attributions={})
+                                      live=live)
 
 
 def one_repeat(check: Check, definitions: list[model.JSON], payload: bytes

@@ -103,7 +103,6 @@ class Controller:
         self._seen: str | None = None
         self._invalid: tuple[str, str] | None = None
         self._next_trigger = model.Trigger.POLL
-        self._attributions: dict[str, events.Attribution] = {}
         self._baselines = driftcheck.Baselines(store)
         """Apps the latest reconciles left equal to desired, with that desired definition."""
         self._git_backoff = scheduler.Backoff(base=min(1.0, settings.poll_interval))
@@ -505,8 +504,6 @@ class Controller:
         desired = self._desired
         if desired is None:
             return
-        with self._state_lock:
-            attributions = dict(self._attributions)
         with self._lock:
             try:
                 live = self._live.current()
@@ -520,7 +517,7 @@ class Controller:
             self._marathon_backoff.succeeded()
             self._marathon_error = None
             to_correct = self._drift.observe_all(desired=desired, baselines=self._baselines.all(),
-                                                 live=live, attributions=attributions)
+                                                 live=live)
         if to_correct:
             driftcheck.correct(
                 self._drift, self._baselines, self.records, desired=desired, drifts=to_correct,
@@ -545,8 +542,7 @@ class Controller:
             return
         # Kept per app and matched to the live version by the drift check: the controller's
         # own writes post events too, and must not be taken for the hand edit they correct.
-        with self._state_lock:
-            self._attributions[app_id] = who
+        self._drift.attributions.note(app_id, who)
         self.trigger_drift_check()
 
     def _on_live_change(self, app_ids: frozenset[str]) -> None:

@@ -35,10 +35,12 @@ class DriftCheck:
         self._flap_window = flap_window
         self._clock = clock
         self.memo = Memo()
+        self.attributions = events.Attributions()
+        """Who wrote each app through Marathon's API, until that write is judged."""
 
     def observe_all(
         self, *, desired: model.DesiredState, baselines: Mapping[str, model.JSON],
-        live: livecache.LiveApps, attributions: Mapping[str, events.Attribution],
+        live: livecache.LiveApps,
     ) -> dict[str, int]:
         """Record every managed app's drift (or its end); the drift ids to correct, by app.
 
@@ -46,6 +48,7 @@ class DriftCheck:
         open, costs a dictionary lookup: nothing is unpacked, normalized, compared or written.
         """
         versions = live.versions()
+        attributions = self.attributions.now()
         open_apps = {d.app_id for d in self._records.drifts(open_only=True)}
         to_correct: dict[str, int] = {}
         for app_id, baseline in baselines.items():
@@ -61,6 +64,8 @@ class DriftCheck:
             if drift_id is not None:
                 to_correct[app_id] = drift_id
         self.memo.keep_only(versions.keys())
+        self.attributions.forget_judged(attributions, self.memo.equal_version,
+                                        managed=lambda app_id: app_id in desired.apps)
         return dict(sorted(to_correct.items()))
 
     def observe(self, app_id: str, *, baseline: model.JSON, live: model.JSON | None,
@@ -200,6 +205,11 @@ class Memo:
         else:
             self._equal.pop(app_id, None)
         return finding
+
+    def equal_version(self, app_id: str) -> object | None:
+        """The live version last found equal to the app's baseline (None: none is)."""
+        entry = self._equal.get(app_id)
+        return None if entry is None else entry[1]
 
     def keep_only(self, live_ids: Iterable[str]) -> None:
         """Forget apps no longer live (bounded memory)."""

@@ -1,11 +1,13 @@
 """Who writes apps through Marathon's API: each ``api_post_event`` for an app becomes an
 :class:`Attribution` (client address, URI, time, the version the write produced), which the
 drift check matches to the live version. :mod:`reconciler.shell.livecache` follows the
-stream and hands them out.
+stream and hands them out; :class:`Attributions` keeps them until they are judged.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.core import model
@@ -26,3 +28,44 @@ class Attribution:
         if live is None or self.version is None:
             return True
         return live.get("version") in (None, self.version)
+
+
+class Attributions:
+    """The last write of each app, kept until the drift check has judged the version it made.
+
+    Every write posts an event, the controller's own included, so a release of every app
+    would leave one per app for good. Once live at that version was found equal to its
+    baseline the write explains no drift (any later write makes a new version, with its own
+    event), and it is forgotten. Filled by the event stream's thread, read by the drift
+    check's.
+    """
+
+    def __init__(self) -> None:
+        self._by_app: dict[str, Attribution] = {}
+        self._lock = threading.Lock()
+
+    def note(self, app_id: str, who: Attribution) -> None:
+        with self._lock:
+            self._by_app[app_id] = who
+
+    def now(self) -> dict[str, Attribution]:
+        """The writes kept, by app (a copy: few, once judged ones are forgotten)."""
+        with self._lock:
+            return dict(self._by_app)
+
+    def forget_judged(self, seen: Mapping[str, Attribution],
+                      equal_version: Callable[[str], object | None],
+                      managed: Callable[[str], bool]) -> None:
+        """Forget the writes of ``seen`` (from :meth:`now`) whose version was found equal to
+        its baseline, and those of apps no longer managed; a write noted since stays."""
+        with self._lock:
+            for app_id, who in seen.items():
+                if self._by_app.get(app_id) is not who:
+                    continue
+                if not managed(app_id) or (
+                        who.version is not None and equal_version(app_id) == who.version):
+                    del self._by_app[app_id]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_app)

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.core import model
 from reconciler.core import plan as planning
-from reconciler.shell import driftcheck, records, runreport, steps
+from reconciler.shell import driftcheck, events, records, runreport, steps
 from reconciler.shell.livecache import LiveApps
 
 APP = "/dirac/catalog"
@@ -108,7 +108,7 @@ def test_an_unchanged_app_version_is_judged_from_the_memo_and_a_new_version_is_n
                                                    source_path="dirac/catalog.yaml")},
         images={}, settings=model.RepoSettings(managed_prefixes=("/dirac",)))
     drift = check(store)
-    observe = {"desired": desired, "baselines": {APP: baseline}, "attributions": {}}
+    observe = {"desired": desired, "baselines": {APP: baseline}}
 
     assert drift.observe_all(live=LiveApps.of([_live(1, "v1")]), **observe) == {}
     assert (drift.memo.hits, drift.memo.misses) == (0, 1)  # normalized and compared once
@@ -121,3 +121,40 @@ def test_an_unchanged_app_version_is_judged_from_the_memo_and_a_new_version_is_n
     assert list(to_correct) == [APP]  # scaled behind Git's back: found
     assert drift.memo.misses == 2  # the new live version was judged anew
     assert store.drifts(open_only=True)[0].kind == "scale"
+
+
+def test_a_write_is_kept_until_the_version_it_made_is_judged_and_names_a_drift_it_made(
+    store: records.RecordStore,
+) -> None:
+    """Every write posts an event, the controller's own too: a write is forgotten once live
+    at its version was found equal to the baseline (a release of every app left one per app
+    for good before), and kept, and named in the record, while its version is drift."""
+    baseline = {"id": APP, "instances": 1, "cpus": 0.1, "mem": 64, "cmd": "sleep 1000"}
+    other = "/dirac/other"
+    desired = model.DesiredState(
+        revision="r1", apps={APP: model.DesiredApp(app_id=APP, definition=baseline,
+                                                   source_path="dirac/catalog.yaml")},
+        images={}, settings=model.RepoSettings(managed_prefixes=("/dirac",)))
+    drift = check(store)
+
+    def wrote(version: str, app_id: str = APP) -> None:
+        drift.attributions.note(app_id, events.Attribution(
+            client_ip="10.0.0.7", uri=f"/v2/apps{app_id}", at="t", version=version))
+
+    def observe(live: model.JSON) -> dict[str, int]:
+        return drift.observe_all(desired=desired, baselines={APP: baseline},
+                                 live=LiveApps.of([live]))
+
+    wrote("v1")  # the controller's own write, found equal: forgotten
+    wrote("v1", app_id=other)  # an app Git does not manage: never judged, forgotten
+    assert observe(_live(1, "v1")) == {}
+    assert drift.attributions.now() == {}
+
+    wrote("v2")  # scaled by hand: drift, named, and the write kept while it is drift
+    assert list(observe(_live(3, "v2"))) == [APP]
+    assert store.drifts(open_only=True)[0].client_ip == "10.0.0.7"
+    assert list(drift.attributions.now()) == [APP]
+
+    wrote("v4")  # noted while live still shows v3 (equal): not judged yet, kept
+    assert observe(_live(1, "v3")) == {}
+    assert drift.attributions.now()[APP].version == "v4"

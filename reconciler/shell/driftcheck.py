@@ -318,7 +318,7 @@ def _correct_to_baseline(check: DriftCheck, baselines: Baselines, store: records
     """Put a drifted app back to what was last applied to it, when the newest revision
     cannot go out (it, or a dependency, is quarantined): a scale-back, or the last good
     definition, needs nothing of the quarantined release."""
-    applied = store.last_applied().get(app_id)
+    applied = store.last_applied(only={app_id}).get(app_id)
     baseline = baselines.all().get(app_id)
     if applied is None or baseline is None:
         check.corrected(runreport.RunReport(

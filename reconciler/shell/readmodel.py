@@ -159,10 +159,10 @@ def _canonical(definition: JSON) -> JSON:
         return definition
 
 
-def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift],
-                applied: Mapping[str, recording.Applied] | None = None) -> list[DriftView]:
-    """``applied``: the records' last applied definitions, if already read."""
-    applied = store.last_applied() if applied is None else applied
+def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift]
+                ) -> list[DriftView]:
+    """Each drift with its lines, from the definition last applied to its app."""
+    applied = store.last_applied(only={d.app_id for d in drifts})
     return [DriftView(drift=d, lines=drift_lines(
                 d, applied[d.app_id].definition if d.app_id in applied else None))
             for d in drifts]
@@ -190,7 +190,6 @@ class Snapshot:
 
     revision: str | None
     desired: Mapping[str, JSON]
-    applied: Mapping[str, recording.Applied]
     rows: Sequence[status.AppStatus]
     """By app id."""
     live: Mapping[str, JSON] | None
@@ -211,10 +210,9 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
     for long, such as the status board, reads one whole app when a page asks for it)."""
     seen = store.revisions()
     revision, desired = latest_desired(store, seen)
-    recorded = store.last_applied()
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
                                       at=a.applied_at)
-               for app_id, a in recorded.items()}
+               for app_id, a in store.last_applied().items()}
     quarantines: dict[str, list[status.Quarantine]] = {}
     for q in store.active_quarantines():
         quarantines.setdefault(q.app_id, []).append(
@@ -237,7 +235,7 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
     live: dict[str, JSON] | None = None
     if live_apps is not None:
         live = dict(status.by_id(live_apps)) if keep_live else {}
-    return Snapshot(revision=revision, desired=desired, applied=recorded, rows=rows, live=live,
+    return Snapshot(revision=revision, desired=desired, rows=rows, live=live,
                     live_error=live_error)
 
 
@@ -270,7 +268,7 @@ def app_detail(store: recording.RecordStore, now: Snapshot, app_id: str, *,
     return AppDetail(
         row=row, diff=app_diff, diff_lines=diff_lines(app_diff) if app_diff else (),
         history=[history_row(e) for e in reversed(store.history(app_id=app_id))],
-        drifts=drift_views(store, store.drifts(app_id=app_id), now.applied),
+        drifts=drift_views(store, store.drifts(app_id=app_id)),
         rollbacks=store.rollbacks(app_id=app_id),
         quarantines=[q for q in store.active_quarantines() if q.app_id == app_id],
         live_definition=_shown({k: v for k, v in live.items() if k != "tasks"})

@@ -136,8 +136,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         deps.changed()
         deps.records.audit(who=who, action="acknowledge drift",
                            target=f"{drift.app_id} drift {drift_id}", result="acknowledged")
-        return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift],
-                                                                     deps.status().applied)[0]
+        return {"acknowledged": True, "drift": readmodel.drift_views(deps.records, [drift])[0]
                 .as_json()}
 
     if deps.promotions is not None:
@@ -176,7 +175,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         found = deps.records.drifts(open_only=open_only, prefix=prefix,
                                     since=_since(since, deps))
         return {"drift": [v.as_json() for v in readmodel.drift_views(
-            deps.records, found, deps.status().applied)]}
+            deps.records, found)]}
 
     @router.get("/history")
     def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
               open_only: bool = False) -> responses.HTMLResponse:
         found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
-        drift_views = readmodel.drift_views(deps.records, found, deps.status().applied)
+        drift_views = readmodel.drift_views(deps.records, found)
         return page("drift.html", "drift", views=drift_views, prefix=prefix, since=since,
                     open_only=open_only, error=error,
                     open_count=sum(1 for v in drift_views if v.is_open),

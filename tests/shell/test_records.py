@@ -324,6 +324,39 @@ def test_the_last_applied_desired_state_comes_from_successful_changes_from_git(
     assert store.latest_revision_for(app_id="/dirac/nothing") is None
 
 
+
+def test_the_last_applied_of_some_apps_and_one_string_per_revision_and_second(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The status board keeps what it reads for every app: 10,000 copies of one revision
+    and of a few times held a megabyte and more after a release of every app."""
+    first = {f"/dirac/a{i}": {"id": f"/dirac/a{i}", "instances": 1} for i in range(6)}
+    second = {a: {**d, "instances": 2} for a, d in first.items()}
+    store.record_revision(revision=OTHER_SHA, definitions=first)
+    store.record_revision(revision=SHA, definitions=second)
+    run = store.start_run(revision=OTHER_SHA, trigger="poll", requested_by=None, dry_run=False)
+    for app_id in first:
+        store.finish_change(change(store, run, app_id, revision=OTHER_SHA),
+                            outcome=model.Outcome.SUCCEEDED, reason=None)
+    clock.advance(60)
+    run = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    for app_id in list(second)[:4]:
+        store.finish_change(change(store, run, app_id), outcome=model.Outcome.SUCCEEDED,
+                            reason=None)
+
+    applied = store.last_applied()
+    assert {a: x.revision for a, x in applied.items()} == {
+        **{a: SHA for a in list(second)[:4]}, **{a: OTHER_SHA for a in list(first)[4:]}}
+    assert {a: x.definition for a, x in applied.items()} == {
+        **{a: second[a] for a in list(second)[:4]}, **{a: first[a] for a in list(first)[4:]}}
+    assert len({id(x.revision) for x in applied.values()}) == 2
+    assert len({id(x.applied_at) for x in applied.values()}) == 2
+
+    some = store.last_applied(only={"/dirac/a0", "/dirac/a5", "/dirac/none"})
+    assert {a: (x.revision, x.definition) for a, x in some.items()} == {
+        "/dirac/a0": (SHA, second["/dirac/a0"]), "/dirac/a5": (OTHER_SHA, first["/dirac/a5"])}
+
+
 # -- rollbacks and quarantines ---------------------------------------------------------------
 
 

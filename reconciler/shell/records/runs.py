@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -280,8 +280,9 @@ class RunStore(database.Store):
             ).first()
         return None if row is None else str(row[0])
 
-    def last_applied(self) -> dict[str, rows.Applied]:
-        """Per app: the revision and desired definition of its last successful change.
+    def last_applied(self, only: Collection[str] | None = None) -> dict[str, rows.Applied]:
+        """Per app (of ``only``, or every one): the revision and desired definition of its
+        last successful change.
 
         This is the desired state drift is measured against. An app whose last successful
         change deleted it is absent.
@@ -293,18 +294,33 @@ class RunStore(database.Store):
                 .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
                 .order_by(_changes.c.change_id)
             ).all()
-            # Each revision's definitions once (not once per change: 10,000 changes of one
-            # release would read its whole desired state 10,000 times).
-            parsed = self._definitions(conn, {row[1] for row in found})
+            last: dict[str, tuple[str, float]] = {}
+            for app_id, revision, finished_at, started_at in found:
+                if only is None or app_id in only:
+                    last[app_id] = (revision, finished_at or started_at)
+            by_revision: dict[str, list[str]] = {}
+            for app_id, (revision, _) in last.items():
+                by_revision.setdefault(revision, []).append(app_id)
+            # One revision's definitions at a time, each read once (not once per change:
+            # 10,000 changes of one release would read its whole desired state 10,000 times,
+            # and ten revisions read together would hold ten desired states at once).
+            definitions: dict[str, dict[str, Any]] = {}
+            for revision, app_ids in by_revision.items():
+                parsed = self._definitions(conn, {revision}).get(revision, {})
+                definitions.update((a, parsed[a]) for a in app_ids if a in parsed)
+        # One string per revision and per second, not one per app: the read side keeps them.
+        revisions = {r: r for r in by_revision}
+        times: dict[int, str] = {}
         out: dict[str, rows.Applied] = {}
-        for app_id, revision, finished_at, started_at in found:
-            definition = parsed.get(revision, {}).get(app_id)
+        for app_id, (revision, at) in last.items():
+            definition = definitions.get(app_id)
             if definition is None:
-                out.pop(app_id, None)
                 continue
-            out[app_id] = rows.Applied(
-                app_id=app_id, revision=revision, definition=definition,
-                applied_at=rows.iso(finished_at or started_at))
+            second = int(at)  # shown to the second
+            if second not in times:
+                times[second] = rows.iso(float(second))
+            out[app_id] = rows.Applied(app_id=app_id, revision=revisions[revision],
+                                       definition=definition, applied_at=times[second])
         return out
 
     # -- rollbacks and quarantines -----------------------------------------------------------

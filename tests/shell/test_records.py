@@ -357,6 +357,31 @@ def test_the_last_applied_of_some_apps_and_one_string_per_revision_and_second(
         "/dirac/a0": (SHA, second["/dirac/a0"]), "/dirac/a5": (OTHER_SHA, first["/dirac/a5"])}
 
 
+
+def test_a_revision_no_app_was_last_applied_from_is_not_kept_in_memory(
+    store: records.RecordStore,
+) -> None:
+    """Recorded definitions are served from memory (the same objects) while wanted; once a
+    release of every app is over, the revision before it is read again from the table if
+    asked for: 10,000 definitions were kept for nothing after such a release."""
+    before = {"/dirac/a": {"id": "/dirac/a", "instances": 1}}
+    after = {"/dirac/a": {"id": "/dirac/a", "instances": 2}}
+    store.record_revision(revision=OTHER_SHA, definitions=before)
+    run = store.start_run(revision=OTHER_SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_change(change(store, run, "/dirac/a", revision=OTHER_SHA),
+                        outcome=model.Outcome.SUCCEEDED, reason=None)
+    store.record_revision(revision=SHA, definitions=after)
+    assert store.last_applied()["/dirac/a"].definition is before["/dirac/a"]  # still applied
+
+    run = store.start_run(revision=SHA, trigger="poll", requested_by=None, dry_run=False)
+    store.finish_change(change(store, run, "/dirac/a"), outcome=model.Outcome.SUCCEEDED,
+                        reason=None)
+    assert store.last_applied()["/dirac/a"].definition is after["/dirac/a"]
+    assert store.desired_definitions(SHA)["/dirac/a"] is after["/dirac/a"]
+    again = store.desired_definitions(OTHER_SHA)["/dirac/a"]
+    assert again == before["/dirac/a"] and again is not before["/dirac/a"]
+
+
 # -- rollbacks and quarantines ---------------------------------------------------------------
 
 

@@ -37,6 +37,9 @@ class RunStore(database.Store):
         changes; the read side and the drift baselines ask for the newest ones all the
         time). Never mutate them."""
         self._recent_lock = threading.Lock()
+        self._wanted: dict[str, str] = {}
+        """The revision last recorded (the controller's desired state) and the one last
+        asked for whole (the read side's newest): their definitions stay in memory."""
 
     # -- revisions and runs ------------------------------------------------------------------
 
@@ -50,6 +53,7 @@ class RunStore(database.Store):
         The definitions are kept in memory too (:meth:`desired_definitions`, the last
         applied): the controller's own objects, not a second parsed copy of 10,000 apps.
         """
+        self._wanted["recorded"] = revision
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
@@ -88,6 +92,7 @@ class RunStore(database.Store):
         A revision's definitions never change once recorded: the last one read is kept
         (the read side asks for the newest revision on every page). Do not mutate.
         """
+        self._wanted["asked"] = revision
         with self._db.begin() as conn:
             return self._definitions(conn, {revision}).get(revision, {})
 
@@ -112,6 +117,11 @@ class RunStore(database.Store):
             self._recent_definitions.move_to_end(revision)
             while len(self._recent_definitions) > _RECENT_REVISIONS:
                 self._recent_definitions.popitem(last=False)
+
+    def _keep_definitions_of(self, revisions: set[str]) -> None:
+        with self._recent_lock:
+            for revision in [r for r in self._recent_definitions if r not in revisions]:
+                del self._recent_definitions[revision]
 
     def revisions(self) -> list[rows.Revision]:
         """Revisions seen, newest first, with their outcome: the release's when the revision
@@ -308,6 +318,11 @@ class RunStore(database.Store):
             for revision, app_ids in by_revision.items():
                 parsed = self._definitions(conn, {revision}).get(revision, {})
                 definitions.update((a, parsed[a]) for a in app_ids if a in parsed)
+        if only is None:
+            # A revision no app was last applied from, nor wanted, is not kept: once a
+            # release of every app is over, the one before it is 10,000 definitions nobody
+            # reads.
+            self._keep_definitions_of({*by_revision, *self._wanted.values()})
         # One string per revision and per second, not one per app: the read side keeps them.
         revisions = {r: r for r in by_revision}
         times: dict[int, str] = {}

@@ -252,9 +252,11 @@ class Baselines:
         records of 10,000 apps are not re-read for each drift check)."""
         with self._lock:
             if self._merged is None:
-                merged = {a: applied.definition
-                          for a, applied in self._records.last_applied().items()}
-                merged.update(self._in_sync)
+                # The apps found in sync first: their ids are the desired state's strings,
+                # not 10,000 more read from the records.
+                merged = dict(self._in_sync)
+                for app_id, applied in self._records.last_applied().items():
+                    merged.setdefault(app_id, applied.definition)
                 self._merged = merged
             return self._merged
 

@@ -475,7 +475,7 @@ class Controller:
             telemetry.event(
                 log, "reconciled", revision=desired.revision, trigger=trigger,
                 outcome=str(report.outcome), seconds=round(elapsed, 3),
-                changes=[f"{r.action} {r.app_id}: {r.outcome}" for r in report.results])
+                **runreport.logged_changes(report))
         self._announce()
         return report
 

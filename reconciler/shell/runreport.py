@@ -107,13 +107,33 @@ class RunReport:
         return ExitCode.CONVERGED
 
 
-def summary(report: RunReport) -> dict[str, Any]:
+LOGGED_CHANGES = 20
+"""Changes named in a run's log line at most: the rest are counted."""
+
+
+def outcome_counts(report: RunReport) -> dict[str, int]:
+    """How many changes (resumed ones included) ended each way."""
     counts: dict[str, int] = {}
     for result in (*report.resumed, *report.results):
         counts[str(result.outcome)] = counts.get(str(result.outcome), 0) + 1
+    return counts
+
+
+def logged_changes(report: RunReport) -> dict[str, Any]:
+    """What a run's log line says of its changes: the count of each outcome, and at most
+    :data:`LOGGED_CHANGES` of them, those that did not succeed first (a release of 10,000
+    apps wrote a line of 10,000 entries, where on-call looks for the few that failed)."""
+    ordered = sorted(report.results, key=lambda r: r.outcome is model.Outcome.SUCCEEDED)
+    return {"outcomes": outcome_counts(report),
+            "changes": [f"{r.action} {r.app_id}: {r.outcome}"
+                        for r in ordered[:LOGGED_CHANGES]],
+            "more_changes": max(0, len(ordered) - LOGGED_CHANGES)}
+
+
+def summary(report: RunReport) -> dict[str, Any]:
     plan = report.plan
     return {
-        "outcomes": counts,
+        "outcomes": outcome_counts(report),
         "planned": [{"app": s.app_id, "action": str(s.action),
                      "deadline": s.deadline.seconds} for s in plan.steps] if plan else [],
         "skipped": [{"app": s.app_id, "action": str(s.action), "reason": str(s.reason),

@@ -7,7 +7,8 @@ the same way. Runs its own event loop on a daemon thread, closed on :meth:`stop`
 last handler ended (nothing of it is left to fail at interpreter exit).
 
 :meth:`cut` ends every event stream it forwards and refuses new ones (503) until
-:meth:`restore`: a gap in Marathon's event stream, for tests.
+:meth:`restore`: a gap in Marathon's event stream, for tests. :meth:`hold_next` delays one
+answer, read from Marathon when asked: a read that a write overtakes, for tests.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import concurrent.futures
 import contextlib
 import re
 import threading
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -37,6 +39,16 @@ def route_of(path: str) -> str:
     return _UUID.sub("{id}", path)
 
 
+@dataclass(frozen=True)
+class Held:
+    """One answer held back (:meth:`CountingProxy.hold_next`)."""
+
+    read: threading.Event
+    """Set once Marathon's answer was read whole: what Marathon held at that moment."""
+    release: threading.Event
+    """Set it to send that answer on."""
+
+
 class CountingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
@@ -47,6 +59,7 @@ class CountingProxy:
         self._ready = threading.Event()
         self._streams: set[asyncio.Task[object]] = set()
         self._cut = False
+        self._held: dict[str, Held] = {}
         self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
 
     def start(self) -> CountingProxy:
@@ -80,6 +93,14 @@ class CountingProxy:
         def restore_now() -> None:
             self._cut = False
         self._loop.call_soon_threadsafe(restore_now)
+
+    def hold_next(self, route: str) -> Held:
+        """The next request of ``route`` (as counted: ``GET /v2/apps``) gets Marathon's answer
+        as it is when the request comes, sent only once ``release`` is set (30 s at most)."""
+        held = Held(read=threading.Event(), release=threading.Event())
+        with self._lock:
+            self._held[route] = held
+        return held
 
     def stop(self) -> None:
         if not self._thread.is_alive():
@@ -129,6 +150,7 @@ class CountingProxy:
         key = f"{request.method} {route_of(request.path)}"
         with self._lock:
             self._counts[key] += 1
+            held = self._held.pop(key, None)
         if request.path.rstrip("/") == "/v2/events":
             if self._cut:
                 return web.Response(status=503, text="event stream cut by the test")
@@ -142,10 +164,13 @@ class CountingProxy:
             request.method, self.upstream + request.rel_url.raw_path_qs, headers=headers,
             data=body or None, allow_redirects=False,
         ) as upstream:
-            response = web.StreamResponse(status=upstream.status)
-            for name, value in upstream.headers.items():
-                if name.lower() not in _HOP_BY_HOP:
-                    response.headers[name] = value
+            passed = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+            if held is not None:
+                answer = await upstream.read()
+                held.read.set()
+                await asyncio.get_running_loop().run_in_executor(None, held.release.wait, 30)
+                return web.Response(status=upstream.status, body=answer, headers=passed)
+            response = web.StreamResponse(status=upstream.status, headers=passed)
             await response.prepare(request)
             try:
                 async for chunk in upstream.content.iter_any():

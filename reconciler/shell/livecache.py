@@ -263,31 +263,34 @@ class LiveCache:
         started = self._clock()
         with self._lock:
             known = dict(self._apps)  # a version read before is packed once, not each time
+            stale_then = set(self._stale)
         # Each app packed as it is read (the 10,000 parsed apps never exist at once) and put
         # in place of the one it replaces a batch at a time, which goes then: a resync during
         # a release held every app twice (10 MB more for a second, every few seconds). Not
         # one lock per app: readers waiting for the lock would wait for the whole resync.
         changed: set[str] = set()
-        batch: dict[str, _Held] = {}
+        batch: dict[str, tuple[_Held, _Held | None]] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
             app_id = _absolute(app.get("id"))
             before = known.pop(app_id, None)
-            batch[app_id] = held = _Held.of(app, known=before)
+            held = _Held.of(app, known=before)
+            batch[app_id] = (held, before)
             if before is None or before.version != held.version:
                 changed.add(app_id)
             if len(batch) >= _RESYNC_BATCH:
                 with self._lock:
-                    self._apps.update(batch)
+                    self._put_read(batch)
                 batch.clear()
         with self._lock:
-            self._apps.update(batch)
+            self._put_read(batch)
             for app_id in known:  # not listed any more
                 self._apps.pop(app_id, None)
             changed |= known.keys()
             self.changes += 1
             self._synced_at = self._clock()
             self._resync_took = self._synced_at - started
-            self._stale.clear()
+            # What events marked since the read began may be newer than the read: kept.
+            self._stale -= stale_then
             current = dict(self._apps)
         self.resyncs += 1
         telemetry.LIVE_RESYNCS.inc()
@@ -295,6 +298,20 @@ class LiveCache:
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
         return LiveApps(current)
+
+    def _put_read(self, read: Mapping[str, tuple[_Held, _Held | None]]) -> None:
+        """Put apps read from Marathon in the cache (the lock held), each given with what the
+        cache held when the read began. An event that came meanwhile with a newer version
+        wins: the read began before that write (a resync takes a second or two at 10,000
+        apps, and a release writes many apps a second), and putting it back would show
+        live as it was before the write until the next resync: drift, corrected for nothing."""
+        for app_id, (held, before) in read.items():
+            current = self._apps.get(app_id)
+            if current is not None and current is not before and _newer(current, held):
+                self._stale.add(app_id)  # its tasks and the rest: read once more
+                self._stale_event.set()
+                continue
+            self._apps[app_id] = held
 
     # -- the stream ------------------------------------------------------------------------
 
@@ -447,17 +464,18 @@ class LiveCache:
             return
         changed = set()
         for app_id in sorted(stale):
+            with self._lock:
+                before = self._apps.get(app_id)
             try:
                 app: model.JSON | None = self._client.get_app(app_id, embed=_EMBED_ONE)
             except marathon.NotFound:
                 app = None
             held = None if app is None else _Held.of(app)
             with self._lock:
-                before = self._apps.get(app_id)
                 if held is None:
                     self._apps.pop(app_id, None)
                 else:
-                    self._apps[app_id] = held
+                    self._put_read({app_id: (held, before)})
                 self.changes += 1
             if (before.version if before else None) != (held.version if held else None):
                 changed.add(app_id)
@@ -468,6 +486,14 @@ class LiveCache:
 _RUNTIME = ("tasks", "deployments", "lastTaskFailure", "tasksStaged", "tasksRunning",
             "tasksHealthy", "tasksUnhealthy")
 """What ``GET /v2/apps`` adds to a definition and ``api_post_event`` does not carry."""
+
+
+def _newer(held: _Held, than: _Held) -> bool:
+    """``held`` is of a later version. Marathon writes every version as a UTC time of one
+    fixed width (``state/Timestamp.scala``: ``yyyy-MM-dd'T'HH:mm:ss.SSS'Z'``), so the later
+    one sorts after."""
+    return (isinstance(held.version, str) and isinstance(than.version, str)
+            and held.version > than.version)
 
 
 def _absolute(app_id: object) -> str:

@@ -8,6 +8,7 @@ definition written (``AppsResource.maybePostEvent`` with ``plan.target.app(appId
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,3 +181,28 @@ def test_a_resync_drops_an_app_marathon_no_longer_lists_and_says_it_changed(
     assert setup.cache.resync().get(APP) is None
     assert instances(setup.cache) is None
     assert any(APP in changed for changed in setup.heard.changes)
+
+
+@pytest.mark.parametrize("route", ["GET /v2/apps", "GET /v2/apps/{id}"])
+def test_a_read_that_a_write_overtook_does_not_put_the_app_back_as_it_was(
+    setup: Setup, route: str,
+) -> None:
+    """A read of Marathon (a resync, or one app's refetch) that began before a write and
+    ended after its event must not replace the newer definition the event brought: the
+    cache showed live as before the write until the next resync, and the drift check found
+    drift in apps a release had just written (16 of 10,000 in one run)."""
+    held = setup.proxy.hold_next(route)
+    read = threading.Thread(target=setup.cache.resync if route == "GET /v2/apps"
+                            else lambda: setup.cache.refresh([APP]))
+    read.start()
+    try:
+        assert held.read.wait(30), "the read never reached Marathon"
+        put(setup.marathon, fast_app(APP, instances=2))  # after the read, before its answer
+        polling.eventually("the write's event in the cache", lambda: instances(setup.cache) == 2)
+    finally:
+        held.release.set()
+        read.join(30)
+    assert instances(setup.cache) == 2
+    version = requests.get(f"{setup.marathon}/v2/apps{APP}", timeout=10).json()["app"]["version"]
+    held_now = setup.cache.cached()
+    assert held_now is not None and held_now.versions()[APP] == version

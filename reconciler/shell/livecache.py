@@ -95,13 +95,20 @@ class _Held:
             view["container"] = {"docker": {"image": image}}
         version = app.get("version")
         try:
+            packed_view = _pack(view)
             if (known is not None and not known.from_event and version is not None
                     and known.version == version):
-                rest = known.packed_rest
-            else:
-                rest = zlib.compress(orjson.dumps(
-                    {k: v for k, v in app.items() if k not in _NOT_IN_REST}), _FAST)
-            return cls(version=version, packed_view=_pack(view), packed_rest=rest,
+                if not from_event and packed_view == known.packed_view:
+                    # Unchanged: the object held already stays. A resync every few seconds
+                    # during a release made 10,000 new ones each time, long-lived objects
+                    # strewn among the release's short-lived ones: memory that was never
+                    # handed back once the release was over.
+                    return known
+                return cls(version=known.version, packed_view=packed_view,
+                           packed_rest=known.packed_rest, from_event=from_event)
+            rest = zlib.compress(orjson.dumps(
+                {k: v for k, v in app.items() if k not in _NOT_IN_REST}), _FAST)
+            return cls(version=version, packed_view=packed_view, packed_rest=rest,
                        from_event=from_event)
         except orjson.JSONEncodeError as e:  # an integer past 64 bits, say: not Marathon's
             raise marathon.MarathonError(f"Marathon answered an app that is not plain JSON "

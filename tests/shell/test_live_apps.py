@@ -82,3 +82,16 @@ def test_a_definition_is_reused_only_from_a_read_of_the_same_version_never_from_
     heard = held.of({**app(1), "cmd": "from the event"}, from_event=True)
     after = held.of(app(1), known=heard)
     assert after.unpacked()["cmd"] == app(1)["cmd"]
+
+
+def test_a_resync_keeps_the_object_held_for_an_app_that_did_not_change_at_all() -> None:
+    # Every resync of a release made a new object per app, long-lived ones strewn among the
+    # release's short-lived ones: memory never handed back once the release was over.
+    held = livecache._Held  # noqa: SLF001 - the rule is the cache's own, not an API
+    read = held.of(app(1))
+    assert held.of(app(1), known=read) is read
+    moved = held.of({**app(1), "tasks": []}, known=read)  # the same version, new tasks
+    assert moved is not read and moved.version is read.version
+    assert moved.unpacked()["tasks"] == []
+    heard = held.of(app(1), from_event=True)
+    assert held.of(app(1), known=heard) is not heard  # an event's is always read again

@@ -1,0 +1,39 @@
+"""The status board recomputed: the rows of apps that did not change stay the same objects
+(a release recomputes it every few seconds; new rows for apps that had not moved were
+long-lived objects strewn among the release's short-lived ones, memory never handed back)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.core import model
+from reconciler.shell import records, statusboard
+from tests.support import polling
+
+
+def test_a_recomputed_board_keeps_the_rows_of_apps_that_did_not_change(tmp_path: Path) -> None:
+    store = records.open_store(tmp_path / "state")
+    desired = {f"/dirac/a{i}": {"id": f"/dirac/a{i}", "instances": 1, "cmd": "sleep 1"}
+               for i in range(3)}
+    store.record_revision(revision="1" * 40, definitions=desired)
+    live: dict[str, model.JSON] = {
+        a: {**d, "version": "2026-11-30T00:00:00.000Z", "tasks": [], "deployments": []}
+        for a, d in desired.items()}
+    generation = [0]
+    board = statusboard.StatusBoard(store=store, live_apps=lambda: dict(live),
+                                    generation=lambda: generation[0], min_gap=0.01)
+    board.start()
+    try:
+        first = board.snapshot()
+        live["/dirac/a1"] = {**live["/dirac/a1"], "instances": 3}  # scaled
+        generation[0] += 1
+        polling.eventually("recomputed", lambda: board.snapshot() is not first)
+        before = {row.app_id: row for row in first.rows}
+        after = {row.app_id: row for row in board.snapshot().rows}
+        assert after["/dirac/a0"] is before["/dirac/a0"]
+        assert after["/dirac/a2"] is before["/dirac/a2"]
+        assert after["/dirac/a1"] is not before["/dirac/a1"]
+        assert after["/dirac/a1"].instances == 3
+    finally:
+        board.stop()
+        store.close()

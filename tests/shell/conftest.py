@@ -1,4 +1,5 @@
-"""Record store fixtures: the same tests on a SQLite file and on a real PostgreSQL server."""
+"""Record store fixtures (the same tests on a SQLite file and on a real PostgreSQL server),
+and a Marathon client of the test's own dev cluster."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.devcluster import launch
+from reconciler.shell import marathon
 from testbed import postgres
 
 
@@ -26,3 +29,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
     with server.database() as url:
         yield url
+
+
+@pytest.fixture
+def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClient]:
+    """A Marathon client of the test's own dev cluster."""
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,), timeout=10))
+    try:
+        yield client
+    finally:
+        client.close()

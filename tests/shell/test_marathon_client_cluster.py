@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from reconciler.devcluster import launch
 from reconciler.shell import marathon
 from tests.support import polling
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClient]:
-    client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,), timeout=10))
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def settled(client: marathon.MarathonClient) -> bool:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.devcluster import launch
 from reconciler.shell import marathon, steps
 from reconciler.shell import watch as watching
 from tests.support import polling
@@ -23,15 +22,6 @@ pytestmark = pytest.mark.integration
 
 WAIT = 30.0
 """Seconds a deployment may take at most (a bound against hanging, not a timing)."""
-
-
-@pytest.fixture
-def client(devcluster: launch.RunningCluster) -> Iterator[marathon.MarathonClient]:
-    client = marathon.MarathonClient(marathon.ClientSettings(urls=(devcluster.url,), timeout=10))
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -276,6 +276,7 @@ class LiveCache:
         # a release held every app twice (10 MB more for a second, every few seconds). Not
         # one lock per app: readers waiting for the lock would wait for the whole resync.
         changed: set[str] = set()
+        refused: set[str] = set()
         batch: dict[str, tuple[_Held, _Held | None]] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
             app_id = _absolute(app.get("id"))
@@ -286,18 +287,20 @@ class LiveCache:
                 changed.add(app_id)
             if len(batch) >= _RESYNC_BATCH:
                 with self._lock:
-                    self._put_read(batch)
+                    refused |= self._put_read(batch)
                 batch.clear()
         with self._lock:
-            self._put_read(batch)
+            refused |= self._put_read(batch)
             for app_id in known:  # not listed any more
                 self._apps.pop(app_id, None)
             changed |= known.keys()
             self.changes += 1
             self._synced_at = self._clock()
             self._resync_took = self._synced_at - started
-            # What events marked since the read began may be newer than the read: kept.
+            # What events marked since the read began may be newer than the read: kept, and
+            # so are the apps an event overtook (marked before the read began, say).
             self._stale -= stale_then
+            self._stale |= refused
             current = dict(self._apps)
         self.resyncs += 1
         telemetry.LIVE_RESYNCS.inc()
@@ -306,19 +309,24 @@ class LiveCache:
             self._on_change(frozenset(changed))
         return LiveApps(current)
 
-    def _put_read(self, read: Mapping[str, tuple[_Held, _Held | None]]) -> None:
+    def _put_read(self, read: Mapping[str, tuple[_Held, _Held | None]]) -> set[str]:
         """Put apps read from Marathon in the cache (the lock held), each given with what the
         cache held when the read began. An event that came meanwhile with a newer version
         wins: the read began before that write (a resync takes a second or two at 10,000
         apps, and a release writes many apps a second), and putting it back would show
-        live as it was before the write until the next resync: drift, corrected for nothing."""
+        live as it was before the write until the next resync: drift, corrected for nothing.
+        Returns the apps refused, marked to be read once more (their tasks and the rest)."""
+        refused = set()
         for app_id, (held, before) in read.items():
             current = self._apps.get(app_id)
             if current is not None and current is not before and _newer(current, held):
-                self._stale.add(app_id)  # its tasks and the rest: read once more
-                self._stale_event.set()
+                refused.add(app_id)
                 continue
             self._apps[app_id] = held
+        if refused:
+            self._stale |= refused
+            self._stale_event.set()
+        return refused
 
     # -- the stream ------------------------------------------------------------------------
 

@@ -24,11 +24,12 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 ENDS_KEPT = 1024
-"""Deployment ends heard and not yet taken by a waiter, kept at most (the oldest forgotten
-first). An end usually comes while its waiter waits, or moments before it starts (a
-deployment can end before the answer that named it is read); the ends of deployments nobody
-here waits for (another tool's) must not pile up for the life of the process. A waiter whose
-end was forgotten sees its deployment gone from ``/v2/deployments`` and judges the live app."""
+"""Deployment ends heard, kept at most (the oldest forgotten first). An end is read within
+a second of coming, or of its waiter starting (a deployment can end before the answer that
+named it is read), by every waiter of that deployment (two steps blocked by one, say); the
+ends of a release, and of deployments nobody here waits for (another tool's), must not pile
+up for the life of the process. A waiter whose end was forgotten sees its deployment gone
+from ``/v2/deployments`` and judges the live app."""
 
 _WATCHED_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed",
                    "deployment_info", "deployment_step_success", "deployment_step_failure",
@@ -114,10 +115,9 @@ class Watch:
             with self._changed:
                 self._changed.notify_all()
 
-    def _take_end(self, deployment_id: str) -> str | None:
-        """The end heard for ``deployment_id``, forgotten once taken (one waiter each)."""
+    def _end_of(self, deployment_id: str) -> str | None:
         with self._changed:
-            return self._ended.pop(deployment_id, None)
+            return self._ended.get(deployment_id)
 
     def wait_for_news(self, timeout: float) -> None:
         if timeout <= 0:
@@ -194,7 +194,7 @@ class Watch:
         while True:
             # A replica fenced off stops waiting (marathon.Fenced): the leader resumes it.
             self._client.ensure_may_write()
-            ended = self._take_end(deployment_id)
+            ended = self._end_of(deployment_id)
             if ended is not None:
                 return _ending(ended)
             now = self._clock()
@@ -202,7 +202,7 @@ class Watch:
                 return Ending.TIMED_OUT
             running = self.deployments(newer_than=started)
             if running is not None and deployment_id not in running:
-                ended = self._take_end(deployment_id)  # its event may have come meanwhile
+                ended = self._end_of(deployment_id)  # its event may have come meanwhile
                 return Ending.GONE if ended is None else _ending(ended)
             if on_progress is not None and now - last_progress >= self._options.progress_interval:
                 last_progress = now

@@ -1,6 +1,6 @@
-"""The deployments watch on a real dev cluster: an end heard on the event stream serves one
-waiter, and the ends nobody takes are kept only up to a bound (a release of 10,000 apps heard
-10,000 ends, kept for the life of the process before).
+"""The deployments watch on a real dev cluster: an end heard on the event stream serves
+every waiter of its deployment, and ends are kept only up to a bound, the oldest forgotten
+first (a release of 10,000 apps heard 10,000 ends, kept for the life of the process before).
 
 The dev cluster posts ``deployment_success`` once a deployment is done, as Marathon's
 ``DeploymentManagerActor`` does (``core/deployment/impl/DeploymentManagerActor.scala``,
@@ -51,15 +51,15 @@ def _wait(watch: watching.Watch, deployment_id: str) -> watching.Ending:
                       on_progress=None)
 
 
-def test_an_end_serves_one_waiter_and_is_not_kept_after(
+def test_an_end_serves_every_waiter_of_its_deployment(
         client: marathon.MarathonClient, watch: watching.Watch) -> None:
+    # Two steps blocked by one deployment (another tool's) both wait for its end.
     deployment = _create(client, "once")
     assert _wait(watch, deployment) is watching.Ending.SUCCEEDED
-    # Taken: a second wait finds no end kept, only the deployment gone from the list.
-    assert _wait(watch, deployment) is watching.Ending.GONE
+    assert _wait(watch, deployment) is watching.Ending.SUCCEEDED
 
 
-def test_ends_nobody_took_are_kept_up_to_the_bound_the_oldest_forgotten_first(
+def test_ends_are_kept_up_to_the_bound_the_oldest_forgotten_first(
         client: marathon.MarathonClient, watch: watching.Watch,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watching, "ENDS_KEPT", 2)
@@ -67,7 +67,7 @@ def test_ends_nobody_took_are_kept_up_to_the_bound_the_oldest_forgotten_first(
     for index in range(4):  # one after another: their ends are heard in this order
         unwaited.append(_create(client, f"unwaited-{index}"))
         polling.eventually("the deployment ended", lambda: not client.list_deployments())
-    # Heard after the four: once it is taken, theirs have been heard too.
+    # Heard after the four: once it is seen, theirs have been heard too.
     assert _wait(watch, _create(client, "last")) is watching.Ending.SUCCEEDED
     # The bound held two ends when the last came: the fourth's and the last's.
     assert [_wait(watch, d) for d in unwaited] == [

@@ -23,6 +23,8 @@ from reconciler.shell.records import database, releases, rows, schema
 _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
 _RECENT_REVISIONS = 2
+_FEW_APPS = 500
+"""Apps asked for at most whose changes are looked up by id (more: all read, then kept)."""
 
 
 class RunStore(database.Store):
@@ -53,7 +55,8 @@ class RunStore(database.Store):
         The definitions are kept in memory too (:meth:`desired_definitions`, the last
         applied): the controller's own objects, not a second parsed copy of 10,000 apps.
         """
-        self._wanted["recorded"] = revision
+        with self._recent_lock:
+            self._wanted["recorded"] = revision
         with self._db.lock, self._db.begin() as conn:
             if conn.execute(sa.select(_revisions.c.revision).where(
                     _revisions.c.revision == revision)).first() is not None:
@@ -92,15 +95,17 @@ class RunStore(database.Store):
         A revision's definitions never change once recorded: the last one read is kept
         (the read side asks for the newest revision on every page). Do not mutate.
         """
-        self._wanted["asked"] = revision
+        with self._recent_lock:
+            self._wanted["asked"] = revision
         with self._db.begin() as conn:
             return self._definitions(conn, {revision}).get(revision, {})
 
     def _definitions(self, conn: sa.Connection, revisions: set[str]
                      ) -> dict[str, dict[str, dict[str, Any]]]:
         """Each revision's definitions, the last few revisions from memory."""
-        out = {r: self._recent_definitions[r] for r in revisions
-               if r in self._recent_definitions}
+        with self._recent_lock:
+            out = {r: self._recent_definitions[r] for r in revisions
+                   if r in self._recent_definitions}
         missing = sorted(revisions - out.keys())
         if missing:
             found = conn.execute(sa.select(_revisions.c.revision, _revisions.c.definitions)
@@ -119,8 +124,10 @@ class RunStore(database.Store):
                 self._recent_definitions.popitem(last=False)
 
     def _keep_definitions_of(self, revisions: set[str]) -> None:
+        """Forget the definitions kept of other revisions than these and the wanted ones."""
         with self._recent_lock:
-            for revision in [r for r in self._recent_definitions if r not in revisions]:
+            keep = revisions | set(self._wanted.values())
+            for revision in [r for r in self._recent_definitions if r not in keep]:
                 del self._recent_definitions[revision]
 
     def revisions(self) -> list[rows.Revision]:
@@ -297,13 +304,14 @@ class RunStore(database.Store):
         This is the desired state drift is measured against. An app whose last successful
         change deleted it is absent.
         """
+        query = (sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
+                           _changes.c.started_at)
+                 .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
+                 .order_by(_changes.c.change_id))
+        if only is not None and len(only) <= _FEW_APPS:
+            query = query.where(_changes.c.app_id.in_(sorted(only)))
         with self._db.begin() as conn:
-            found = conn.execute(
-                sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
-                          _changes.c.started_at)
-                .where(_changes.c.outcome == "succeeded", _changes.c.purpose == "change")
-                .order_by(_changes.c.change_id)
-            ).all()
+            found = conn.execute(query).all()
             last: dict[str, tuple[str, float]] = {}
             for app_id, revision, finished_at, started_at in found:
                 if only is None or app_id in only:
@@ -322,7 +330,7 @@ class RunStore(database.Store):
             # A revision no app was last applied from, nor wanted, is not kept: once a
             # release of every app is over, the one before it is 10,000 definitions nobody
             # reads.
-            self._keep_definitions_of({*by_revision, *self._wanted.values()})
+            self._keep_definitions_of(set(by_revision))
         # One string per revision and per second, not one per app: the read side keeps them.
         revisions = {r: r for r in by_revision}
         times: dict[int, str] = {}

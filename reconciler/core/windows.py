@@ -257,7 +257,13 @@ def _open_interval(window: model.SyncWindow, at: dt.datetime
     local = at.astimezone(zoneinfo.ZoneInfo(window.time_zone))
     try:
         # croniter's get_prev is strictly before its start: a start exactly at ``at`` counts.
-        start = croniter(window.schedule, local + dt.timedelta(seconds=1)).get_prev(dt.datetime)
+        # Within the second before a start, that start comes back, after ``at``: the one
+        # before it is the latest at or before ``at`` (an always-closed window of every
+        # minute let a release through in the last second of a minute).
+        starts = croniter(window.schedule, local + dt.timedelta(seconds=1))
+        start = starts.get_prev(dt.datetime)
+        if start > local:
+            start = starts.get_prev(dt.datetime)
     except (ValueError, KeyError, ArithmeticError):
         return None
     start = start.astimezone(dt.UTC)

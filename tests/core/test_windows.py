@@ -56,6 +56,18 @@ def test_a_deny_window_leaves_other_groups_and_other_times_alone() -> None:
                                at=_at("2026-12-04T16:59:59+00:00")).allowed
 
 
+def test_a_window_open_for_longer_than_its_period_holds_in_the_last_second_before_a_start(
+) -> None:
+    # Every minute for an hour: always closed. In the second before each minute the start
+    # looked up was the coming one, after the moment judged, and the window read as open
+    # (a CI run let a held release through that way).
+    always = _window("deny", "* * * * *", 3600, groups=("/dirac",))
+    for moment in ("2026-12-02T11:02:59.500000+00:00", "2026-12-02T11:02:59+00:00",
+                   "2026-12-02T11:03:00+00:00", "2026-12-02T11:03:00.000001+00:00"):
+        assert not sync_windows.decide([always], app_id="/dirac/x", scope=REVISIONS,
+                                       at=_at(moment)).allowed, moment
+
+
 def test_outside_every_allow_window_an_app_waits_for_the_next_opening() -> None:
     evening = _at("2026-12-02T19:30:00+00:00")  # Wednesday 20:30 in Zurich
     verdict = sync_windows.decide([OFFICE_HOURS], app_id="/dirac-prod/fts", scope=REVISIONS,

@@ -83,7 +83,9 @@ class Controller:
         self._clock = clock
         self._environment = environment
         # Sync windows are judged at the controller's clock (tests drive it).
-        self._engine = engine.Engine(client=client, records=store, wall_clock=clock)
+        # Health comes from the live cache (the status board), not from the run's report.
+        self._engine = engine.Engine(client=client, records=store, wall_clock=clock,
+                                     settings=engine.EngineSettings(report_health=False))
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._scheduler = scheduler.Scheduler()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.controller.stack import CATALOG, PORTAL, Controller, running
+from tests.controller.stack import CATALOG, PORTAL, Controller, repo_files, running
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +95,24 @@ def test_without_the_event_stream_the_controller_polls_and_says_so(tmp_path: Pat
         proxy.restore()
         controller.wait("the stream followed again",
                         lambda: live_updates(controller) == "events")
+
+
+def test_a_release_reads_marathon_s_app_list_once(tmp_path: Path) -> None:
+    """The run's plan comes from one full read; what it left behind is read back app by app
+    into the live cache, where the status board finds health. The run's report assesses no
+    health of its own: a second full read at the end of a release of 10,000 apps was seconds
+    of work and megabytes at the release's peak, for a report nothing read."""
+    with running(tmp_path, poll_interval=1, drift_interval=float(NEVER), via_proxy=True,
+                 extra_env={"RECONCILER_RESYNC_INTERVAL": NEVER}) as controller:
+        proxy = controller.proxy
+        assert proxy is not None
+        settled(controller)
+        proxy.reset()
+        released = controller.upstream.commit(repo_files(tag="v8r2p45"), message="release")
+        controller.wait("the release synced", lambda: controller.get(
+            "/api/v1/status")["lastSyncedRevision"] == released, timeout=90)
+        controller.wait("the status board showing the new image, healthy", lambda: all(
+            (row := controller.get(f"/api/v1/apps{app}"))["image"] == "lhcbdirac:v8r2p45"
+            and row["health"] == "Healthy" for app in (CATALOG, PORTAL)), timeout=60)
+        assert proxy.counts().get("GET /v2/apps", 0) == 1, proxy.counts()
+        assert proxy.counts().get("GET /v2/apps/{id}", 0) >= 2, proxy.counts()

@@ -202,12 +202,14 @@ class Snapshot:
 
 
 def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
-             live_error: str | None = None, *, keep_live: bool = True) -> Snapshot:
+             live_error: str | None = None, *, keep_live: bool = True,
+             previous: Snapshot | None = None) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
     could not be read). Reads each record once, whatever the number of apps.
 
     ``keep_live`` False: the snapshot does not hold the live apps (a reader that keeps it
-    for long, such as the status board, reads one whole app when a page asks for it)."""
+    for long, such as the status board, reads one whole app when a page asks for it).
+    ``previous``: the rows of apps that did not move are ``previous``'s own objects."""
     seen = store.revisions()
     revision, desired = latest_desired(store, seen)
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
@@ -231,7 +233,9 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
                for h in store.window_holds() if h.scope == str(model.WindowScope.REVISIONS)}
     rows = status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
                                live_apps=live_apps, quarantines=quarantines, drifts=drifts,
-                               revisions=revisions, waiting=waiting)
+                               revisions=revisions, waiting=waiting,
+                               previous={r.app_id: r for r in previous.rows}
+                               if previous is not None else None)
     live: dict[str, JSON] | None = None
     if live_apps is not None:
         live = dict(status.by_id(live_apps)) if keep_live else {}

@@ -18,7 +18,6 @@ withdrawn when it stops.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -107,27 +106,14 @@ class StatusBoard:
             error = None
         except Exception as e:  # noqa: BLE001 - shown on the pages, whatever it is
             live, error = None, str(e) or type(e).__name__
-        current = _keeping_unchanged(
-            readmodel.snapshot(self._store, live, live_error=error, keep_live=False),
-            self._current)
+        # The rows of apps that did not move stay the objects they were: the board is
+        # recomputed every few seconds during a release, and new rows for them would be
+        # long-lived objects strewn among the release's short-lived ones (memory never
+        # handed back once it is over).
+        current = readmodel.snapshot(self._store, live, live_error=error, keep_live=False,
+                                     previous=self._current)
         self._current = current
         self._computed_at = self._clock()
         self._took = self._computed_at - started
         self._computed_for = generation
         telemetry.publish_app_statuses(current.rows, environment=self._environment)
-
-
-def _keeping_unchanged(new: readmodel.Snapshot, old: readmodel.Snapshot | None
-                       ) -> readmodel.Snapshot:
-    """``new`` with the rows equal to ``old``'s replaced by ``old``'s own: the board is
-    recomputed every few seconds during a release, and new rows for the apps that did not
-    move were long-lived objects strewn among the release's short-lived ones (memory never
-    handed back once it was over)."""
-    if old is None:
-        return new
-    before = {row.app_id: row for row in old.rows}
-    rows = []
-    for row in new.rows:
-        kept = before.get(row.app_id)
-        rows.append(kept if kept == row else row)
-    return dataclasses.replace(new, rows=rows)

@@ -242,3 +242,20 @@ def test_live_apps_by_id_are_read_one_at_a_time_with_the_same_statuses() -> None
     assert status.app_statuses(live_apps=views, **facts) == status.app_statuses(
         live_apps=apps, **facts)
     assert views.most_alive <= 2
+
+
+def test_rows_equal_to_the_previous_ones_are_those_very_objects() -> None:
+    """The status board passes its last rows: an app that did not move keeps its row object
+    (no 10,000 new rows to throw away every few seconds of a release); one that moved gets a
+    new row with what changed."""
+    desired = {f"/a{n}": {"id": f"/a{n}", "instances": 1} for n in range(3)}
+    applied = {a: status.Applied(revision="r1", definition=d) for a, d in desired.items()}
+    facts: dict[str, Any] = {"desired_revision": "r1", "desired": desired,
+                             "applied": applied, "quarantines": {}, "drifts": {}}
+    first = status.app_statuses(live_apps=[_live(a) for a in desired], **facts)
+    moved = [_live("/a0"), _live("/a1", instances=2), _live("/a2")]
+    again = status.app_statuses(live_apps=moved, previous={r.app_id: r for r in first},
+                                **facts)
+    assert again == status.app_statuses(live_apps=moved, **facts)
+    assert again[0] is first[0] and again[2] is first[2]
+    assert again[1] is not first[1] and again[1].instances == 2

@@ -40,11 +40,18 @@ def app_id_for(path: str) -> str:
     return "/" + stem.strip("/")
 
 
-def load_desired_state(files: Sequence[model.SourceFile], *, revision: str) -> model.DesiredState:
-    """The desired state of ``files``; raises InvalidDesiredState with every problem found."""
+def load_desired_state(files: Sequence[model.SourceFile], *, revision: str,
+                       like: model.DesiredState | None = None) -> model.DesiredState:
+    """The desired state of ``files``; raises InvalidDesiredState with every problem found.
+
+    ``like``: the revision before (the controller's). Every top-level value equal to one of
+    its apps' is that value: a release changes a field or two of each app and both
+    revisions live until it is over, so the rest is held once for both, not twice."""
     problems: list[model.Problem] = []
     parsed: dict[str, parse.ParsedFile] = {}
     shared = sharing.Shared()
+    if like is not None:
+        shared.seen_first(app.definition for app in like.apps.values())
     total = 0
     for source in sorted(files, key=lambda f: f.path):
         if not is_config_file(source.path):

@@ -12,6 +12,7 @@ of it, NaN and null all stay apart.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import TypeVar
 
 import orjson
@@ -36,6 +37,15 @@ class Shared:
             return value  # not plain JSON: kept as it is
         return seen if seen is not value and type(seen) is type(value) and seen == value \
             else value
+
+    def seen_first(self, apps: Iterable[model.JSON]) -> None:
+        """The top-level objects and lists of ``apps`` (an earlier revision's, say) become
+        the ones seen first: a later equal value is handed back as theirs."""
+        for app in apps:
+            for value in app.values():
+                if isinstance(value, dict | list) and value:
+                    with contextlib.suppress(orjson.JSONEncodeError, TypeError):
+                        self._seen.setdefault(orjson.dumps(value), value)
 
     def top_level(self, app: model.JSON) -> model.JSON:
         """``app`` (the caller's own dict) with each top-level object or list replaced by

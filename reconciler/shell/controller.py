@@ -372,7 +372,8 @@ class Controller:
         if self._invalid is not None and self._invalid[0] == revision:
             return  # already recorded as invalid: wait for a new commit
         try:
-            desired = loading.load_desired_state(list(snapshot.files), revision=revision)
+            desired = loading.load_desired_state(list(snapshot.files), revision=revision,
+                                                 like=self._desired)
         except model.InvalidDesiredState as e:
             self._invalid = (revision, str(e))
             try:

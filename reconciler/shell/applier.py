@@ -345,7 +345,8 @@ class Applier:
             self._journal.step_finished(result)
         steps.emit(on_progress, steps.Progress(
             result.app_id, steps.Phase.DONE, deployment_id=result.deployment_id,
-            health=result.health, outcome=result.outcome, message=result.reason))
+            health=result.health, outcome=result.outcome, message=result.reason,
+            version=result.version))
         return result
 
 

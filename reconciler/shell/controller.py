@@ -435,7 +435,8 @@ class Controller:
             with self._lock:
                 report = self._engine.reconcile(desired, trigger=trigger,
                                                 requested_by=requested_by, only_apps=only,
-                                                window_override=window_override)
+                                                window_override=window_override,
+                                                on_progress=self._on_progress)
                 # Still under the lock: a drift check waiting for it (woken by the events of
                 # this very run) must judge live against what this run applied, not the
                 # baseline before it, or it takes our own release for a hand edit.
@@ -547,6 +548,11 @@ class Controller:
         # own writes post events too, and must not be taken for the hand edit they correct.
         self._drift.attributions.note(app_id, who)
         self.trigger_drift_check()
+
+    def _on_progress(self, progress: steps.Progress) -> None:
+        if (progress.phase is steps.Phase.DONE and progress.version is not None
+                and progress.outcome is model.Outcome.SUCCEEDED):
+            self._drift.attributions.forget_own(progress.app_id, progress.version)
 
     def _on_live_change(self, app_ids: frozenset[str]) -> None:
         """Apps changed without an ``api_post_event`` (the groups API, a resync): check."""

@@ -53,6 +53,15 @@ class Attributions:
         with self._lock:
             return dict(self._by_app)
 
+    def forget_own(self, app_id: str, version: str) -> None:
+        """The controller's own write made ``version`` of the app: that write explains no
+        drift. Forgotten as each change of a release ends, not after it: the drift check
+        waits for the release, and 10,000 writes were kept until then, at its peak."""
+        with self._lock:
+            who = self._by_app.get(app_id)
+            if who is not None and who.version == version:
+                del self._by_app[app_id]
+
     def forget_judged(self, seen: Mapping[str, Attribution],
                       equal_version: Callable[[str], object | None],
                       managed: Callable[[str], bool]) -> None:

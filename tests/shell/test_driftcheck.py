@@ -158,3 +158,18 @@ def test_a_write_is_kept_until_the_version_it_made_is_judged_and_names_a_drift_i
     wrote("v4")  # noted while live still shows v3 (equal): not judged yet, kept
     assert observe(_live(1, "v3")) == {}
     assert drift.attributions.now()[APP].version == "v4"
+
+
+def test_the_controller_s_own_write_is_forgotten_as_its_change_ends(
+    store: records.RecordStore,
+) -> None:
+    """During a release the drift check waits for the run: the writes of every app it made
+    were kept until then. The change's end names the version it made: that write goes, a
+    later one (by hand, meanwhile) stays."""
+    drift = check(store)
+    for app_id, version in ((APP, "v1"), ("/dirac/other", "v7")):
+        drift.attributions.note(app_id, events.Attribution(
+            client_ip="10.0.0.7", uri=f"/v2/apps{app_id}", at="t", version=version))
+    drift.attributions.forget_own(APP, "v1")
+    drift.attributions.forget_own("/dirac/other", "v6")  # written again since: kept
+    assert list(drift.attributions.now()) == ["/dirac/other"]

@@ -1,0 +1,43 @@
+"""What a run says of each change as it ends (``on_progress``), on the dev cluster: the
+controller forgets its own writes from it (``events.Attributions.forget_own``), so the
+version it names must be the one Marathon shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.core import model
+from reconciler.shell import engine, marathon, records, steps
+from testbed.apps import fast_app
+
+pytestmark = pytest.mark.integration
+
+APP = "/dirac/web/portal"
+
+
+def test_a_change_that_ended_names_the_version_it_made(
+    client: marathon.MarathonClient, tmp_path: Path,
+) -> None:
+    definition = {**fast_app(APP, grace=1),
+                  "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"}}}
+    desired = model.DesiredState(
+        revision="r1", apps={APP: model.DesiredApp(app_id=APP, definition=definition,
+                                                   source_path="dirac/web/portal.yaml")},
+        images={}, settings=model.RepoSettings(managed_prefixes=("/dirac",)))
+    store = records.open_store(tmp_path / "state")
+    runner = engine.Engine(client=client, records=store,
+                           settings=engine.EngineSettings(report_health=False))
+    said: list[steps.Progress] = []
+    try:
+        report = runner.reconcile(desired, trigger=model.Trigger.CLI, on_progress=said.append)
+    finally:
+        runner.close()
+        store.close()
+    assert report.outcome is model.Outcome.SUCCEEDED, report
+    assert report.health == {}  # not assessed: the controller reads health elsewhere
+    done = [p for p in said if p.phase is steps.Phase.DONE]
+    assert [(p.app_id, p.outcome) for p in done] == [(APP, model.Outcome.SUCCEEDED)]
+    assert done[0].version is not None
+    assert done[0].version == client.get_app(APP)["version"]

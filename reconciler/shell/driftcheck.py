@@ -20,7 +20,7 @@ from reconciler.core import drift as drifting
 from reconciler.core import model
 from reconciler.core import normalize as normalizing
 from reconciler.core import plan as planning
-from reconciler.shell import events, livecache, records, runreport, steps, telemetry
+from reconciler.shell import events, liveapps, records, runreport, steps, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class DriftCheck:
 
     def observe_all(
         self, *, desired: model.DesiredState, baselines: Mapping[str, model.JSON],
-        live: livecache.LiveApps,
+        live: liveapps.LiveApps,
     ) -> dict[str, int]:
         """Record every managed app's drift (or its end); the drift ids to correct, by app.
 

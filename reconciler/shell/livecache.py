@@ -16,14 +16,8 @@ then publishes its ``event_stream_attached``: the first event of every connectio
 stream cannot be followed, :meth:`current` falls back to one ``GET /v2/apps`` per call, and
 :attr:`stream_error` says why (``/readyz`` and ``reconciler_event_stream_up``).
 
-Memory: each app is held packed in two parts, each held once: the part statuses read
-(tasks, health, deployments, image; :data:`STATUS_FIELDS`) as JSON, and the rest of its
-definition as compressed JSON (zlib's fastest level, about 40 %). At 10,000 apps the parsed
-definitions would take about 60 MB; packed they take about a sixth, in few large blocks. A
-whole definition is unpacked only when asked for (:meth:`LiveApps.get`): the drift check
-asks for apps whose version it has not judged yet, an app's page for its own app; the
-status board unpacks the status parts. A resync packs again only the status part of an app
-whose version it already read (not one an event carried: that is refetched).
+Each app is held packed (:mod:`liveapps`): a resync packs again only the status part of an
+app whose version it already read (not one an event carried: that is refetched).
 """
 
 from __future__ import annotations
@@ -31,15 +25,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-
-import orjson
+from collections.abc import Callable, Iterable, Mapping
 
 from reconciler.core import model
-from reconciler.core import normalize as normalizing
-from reconciler.shell import events, marathon, memory, scheduler, telemetry
+from reconciler.shell import events, liveapps, marathon, memory, scheduler, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -64,130 +53,6 @@ _EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 OnWrite = Callable[[model.AppId, events.Attribution], None]
 OnChange = Callable[[frozenset[str]], None]
 
-STATUS_FIELDS = ("id", "version", "versionInfo", "instances", "healthChecks", "tasks",
-                 "deployments", "lastTaskFailure", "tasksStaged", "tasksRunning", "tasksHealthy",
-                 "tasksUnhealthy")
-"""What the status model (``core/status.py``, ``core/health.py``) and the promotion gate read
-of a live app, besides its image."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """One live app: its version, and packed apart what statuses read of it (read often) and
-    the rest of its definition, compressed (read when an app's version is new, or for its
-    page). Each part is held once: the whole app is the two put together."""
-
-    version: object
-    packed_view: bytes
-    packed_rest: bytes
-    from_event: bool = False
-    """Its definition came from an ``api_post_event`` (refetched soon), not from a read."""
-
-    @classmethod
-    def of(cls, app: model.JSON, *, known: _Held | None = None,
-           from_event: bool = False) -> _Held:
-        """``app`` packed; the rest of its definition taken from ``known`` when that was
-        read from Marathon at the same version (Marathon gives any change of a definition a
-        new ``version``; what changes without one is in the status part)."""
-        view = {k: app[k] for k in _IN_VIEW if k in app}
-        image = ((app.get("container") or {}).get("docker") or {}).get("image")
-        if image is not None:
-            view["container"] = {"docker": {"image": image}}
-        version = app.get("version")
-        try:
-            packed_view = _pack(view)
-            if (known is not None and not known.from_event and version is not None
-                    and known.version == version):
-                if not from_event and packed_view == known.packed_view:
-                    # Unchanged: the object held already stays. A resync every few seconds
-                    # during a release made 10,000 new ones each time, long-lived objects
-                    # strewn among the release's short-lived ones: memory that was never
-                    # handed back once the release was over.
-                    return known
-                return cls(version=known.version, packed_view=packed_view,
-                           packed_rest=known.packed_rest, from_event=from_event)
-            rest = zlib.compress(orjson.dumps(
-                {k: v for k, v in app.items() if k not in _NOT_IN_REST}), _FAST)
-            return cls(version=version, packed_view=packed_view, packed_rest=rest,
-                       from_event=from_event)
-        except orjson.JSONEncodeError as e:  # an integer past 64 bits, say: not Marathon's
-            raise marathon.MarathonError(f"Marathon answered an app that is not plain JSON "
-                                         f"({str(app.get('id'))[:200]!r}): {e}") from e
-
-    def unpacked(self) -> model.JSON:
-        view = self.status_view()
-        view.pop("container", None)  # only the image: the rest has the whole container
-        app: model.JSON = {**view, **orjson.loads(zlib.decompress(self.packed_rest))}
-        return app
-
-    def status_view(self) -> model.JSON:
-        view: model.JSON = orjson.loads(self.packed_view)
-        return view
-
-
-_IN_VIEW = (*STATUS_FIELDS, *sorted(normalizing.SERVER_FIELDS - set(STATUS_FIELDS)))
-"""Packed with the status part: all that can change without a new ``version``."""
-_NOT_IN_REST = frozenset(_IN_VIEW)
-_FAST = 1
-"""zlib's fastest level: a definition's JSON shrinks to about 40 % in about 15 µs."""
-
-
-def _pack(value: model.JSON) -> bytes:
-    # orjson hands back its whole 16 kB working buffer: keep an exact-size copy.
-    return bytes(memoryview(orjson.dumps(value)))
-
-
-class LiveApps:
-    """The live apps at one moment (the cache moves on; this does not)."""
-
-    def __init__(self, held: Mapping[str, _Held]) -> None:
-        self._held = held
-
-    @classmethod
-    def of(cls, apps: Iterable[model.JSON]) -> LiveApps:
-        """Apps read some other way (one ``GET /v2/apps``, a test's list)."""
-        return cls({_absolute(a.get("id")): _Held.of(a) for a in apps})
-
-    def versions(self) -> dict[str, object]:
-        """Marathon's ``version`` of every live app, by absolute id."""
-        return {app_id: h.version for app_id, h in self._held.items()}
-
-    def get(self, app_id: str) -> model.JSON | None:
-        """The whole live app (unpacked now), None when it is not live."""
-        held = self._held.get(app_id)
-        return None if held is None else held.unpacked()
-
-    def all(self) -> list[model.JSON]:
-        """Every live app, whole (unpacks them all: for a plan, not for a page)."""
-        return [h.unpacked() for h in self._held.values()]
-
-    def status_views(self) -> list[model.JSON]:
-        """Every live app as statuses read it (:data:`STATUS_FIELDS` and the image)."""
-        return [h.status_view() for h in self._held.values()]
-
-    def status_views_by_id(self) -> Mapping[str, model.JSON]:
-        """The same by id, each unpacked only when looked up: a reader going app by app
-        never holds them all (10,000 parsed at once took 23 MB during a release)."""
-        return _StatusViews(self._held)
-
-
-class _StatusViews(Mapping[str, model.JSON]):
-    """Live apps' status views by id, unpacked at each lookup (a new dict each time)."""
-
-    def __init__(self, held: Mapping[str, _Held]) -> None:
-        self._held = held
-
-    def __getitem__(self, app_id: str) -> model.JSON:
-        return self._held[app_id].status_view()
-
-    def __contains__(self, app_id: object) -> bool:
-        return app_id in self._held  # without unpacking
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._held)
-
-    def __len__(self) -> int:
-        return len(self._held)
 
 
 class LiveCache:
@@ -204,7 +69,7 @@ class LiveCache:
         self._on_change = on_change
         self._clock = clock
         self._lock = threading.Lock()
-        self._apps: dict[str, _Held] = {}
+        self._apps: dict[str, liveapps.Held] = {}
         self._synced_at: float | None = None
         self._following = False
         self._stream_error: str | None = "not attached yet"
@@ -241,7 +106,7 @@ class LiveCache:
         """Why the stream is not followed (the cache then polls), None while it is."""
         return None if self._following else self._stream_error
 
-    def current(self) -> LiveApps:
+    def current(self) -> liveapps.LiveApps:
         """The live apps (with tasks, deployments, last failure). From memory while the
         stream is followed and the last resync is younger than the interval; otherwise one
         ``GET /v2/apps`` first (raises :class:`marathon.MarathonError`)."""
@@ -249,7 +114,7 @@ class LiveCache:
             fresh = (self._following and self._synced_at is not None
                      and self._clock() - self._synced_at < self._resync_interval)
             if fresh:
-                return LiveApps(dict(self._apps))
+                return liveapps.LiveApps(dict(self._apps))
         return self.resync()
 
     def status_views_now(self) -> Mapping[str, model.JSON]:
@@ -258,12 +123,12 @@ class LiveCache:
         cached = self.cached()
         return (cached if cached is not None else self.current()).status_views_by_id()
 
-    def cached(self) -> LiveApps | None:
+    def cached(self) -> liveapps.LiveApps | None:
         """What is in memory, never a request; None before the first resync (the pages)."""
         with self._lock:
-            return None if self._synced_at is None else LiveApps(dict(self._apps))
+            return None if self._synced_at is None else liveapps.LiveApps(dict(self._apps))
 
-    def resync(self) -> LiveApps:
+    def resync(self) -> liveapps.LiveApps:
         """One full ``GET /v2/apps``; replaces the cache a few hundred apps at a time as it
         is read, then drops the apps it did not list (raises on failure: what was read so
         far stays, as true as anything an event brought)."""
@@ -277,11 +142,11 @@ class LiveCache:
         # one lock per app: readers waiting for the lock would wait for the whole resync.
         changed: set[str] = set()
         refused: set[str] = set()
-        batch: dict[str, tuple[_Held, _Held | None]] = {}
+        batch: dict[str, tuple[liveapps.Held, liveapps.Held | None]] = {}
         for app in self._client.iter_apps(embed=marathon.LIVE_EMBED):
-            app_id = _absolute(app.get("id"))
+            app_id = liveapps.absolute(app.get("id"))
             before = known.pop(app_id, None)
-            held = _Held.of(app, known=before)
+            held = liveapps.Held.of(app, known=before)
             batch[app_id] = (held, before)
             if before is None or before.version != held.version:
                 changed.add(app_id)
@@ -307,9 +172,9 @@ class LiveCache:
         memory.settle()
         if changed and self._on_change is not None:
             self._on_change(frozenset(changed))
-        return LiveApps(current)
+        return liveapps.LiveApps(current)
 
-    def _put_read(self, read: Mapping[str, tuple[_Held, _Held | None]]) -> set[str]:
+    def _put_read(self, read: Mapping[str, tuple[liveapps.Held, liveapps.Held | None]]) -> set[str]:
         """Put apps read from Marathon in the cache (the lock held), each given with what the
         cache held when the read began. An event that came meanwhile with a newer version
         wins: the read began before that write (a resync takes a second or two at 10,000
@@ -319,7 +184,7 @@ class LiveCache:
         refused = set()
         for app_id, (held, before) in read.items():
             current = self._apps.get(app_id)
-            if current is not None and current is not before and _newer(current, held):
+            if current is not None and current is not before and liveapps.newer(current, held):
                 refused.add(app_id)
                 continue
             self._apps[app_id] = held
@@ -401,26 +266,26 @@ class LiveCache:
         if event.event_type == "api_post_event":
             self._api_post(data)
         elif event.event_type == "app_terminated_event":
-            app_id = _absolute(data.get("appId"))
+            app_id = liveapps.absolute(data.get("appId"))
             with self._lock:
                 self._apps.pop(app_id, None)
                 self.changes += 1
         elif event.event_type.startswith("deployment_"):
             self._mark_stale(_plan_apps(data.get("plan")))
         elif "appId" in data:
-            self._mark_stale((_absolute(data.get("appId")),))
+            self._mark_stale((liveapps.absolute(data.get("appId")),))
 
     def _api_post(self, data: model.JSON) -> None:
         definition = data.get("appDefinition")
         if not isinstance(definition, dict):
             return
-        app_id = _absolute(definition.get("id"))
+        app_id = liveapps.absolute(definition.get("id"))
         with self._lock:
             before = self._apps.get(app_id)
             # The event has the definition only: tasks and the rest stay until refetched.
             view = before.status_view() if before is not None else {}
             kept = {k: view[k] for k in _RUNTIME if k in view}
-            self._apps[app_id] = _Held.of({**definition, **kept}, from_event=True)
+            self._apps[app_id] = liveapps.Held.of({**definition, **kept}, from_event=True)
             self.changes += 1
             self._stale.add(app_id)
         self._stale_event.set()
@@ -485,7 +350,7 @@ class LiveCache:
                 app: model.JSON | None = self._client.get_app(app_id, embed=_EMBED_ONE)
             except marathon.NotFound:
                 app = None
-            held = None if app is None else _Held.of(app)
+            held = None if app is None else liveapps.Held.of(app)
             with self._lock:
                 if held is None:
                     self._apps.pop(app_id, None)
@@ -503,25 +368,13 @@ _RUNTIME = ("tasks", "deployments", "lastTaskFailure", "tasksStaged", "tasksRunn
 """What ``GET /v2/apps`` adds to a definition and ``api_post_event`` does not carry."""
 
 
-def _newer(held: _Held, than: _Held) -> bool:
-    """``held`` is of a later version. Marathon writes every version as a UTC time of one
-    fixed width (``state/Timestamp.scala``: ``yyyy-MM-dd'T'HH:mm:ss.SSS'Z'``), so the later
-    one sorts after."""
-    return (isinstance(held.version, str) and isinstance(than.version, str)
-            and held.version > than.version)
-
-
-def _absolute(app_id: object) -> str:
-    return normalizing.absolute_id(str(app_id or ""), base="/") if app_id else ""
-
-
 def _plan_apps(plan: object) -> list[str]:
     """The app ids of a deployment plan's steps (``raml.DeploymentPlan``)."""
     if not isinstance(plan, dict):
         return []
-    found = [_absolute(plan_app) for plan_app in plan.get("affectedApps") or ()]
+    found = [liveapps.absolute(plan_app) for plan_app in plan.get("affectedApps") or ()]
     for step in plan.get("steps") or ():
         for action in (step or {}).get("actions") or ():
             if isinstance(action, dict) and action.get("app"):
-                found.append(_absolute(action["app"]))
+                found.append(liveapps.absolute(action["app"]))
     return found

@@ -11,7 +11,7 @@ import pytest
 from reconciler.core import model
 from reconciler.core import plan as planning
 from reconciler.shell import driftcheck, events, records, runreport, steps
-from reconciler.shell.livecache import LiveApps
+from reconciler.shell.liveapps import LiveApps
 
 APP = "/dirac/catalog"
 

@@ -1,4 +1,4 @@
-"""The live cache's packed apps (``reconciler/shell/livecache.py``): whole when asked for,
+"""The live cache's packed apps (``reconciler/shell/liveapps.py``): whole when asked for,
 statuses read only their part, and the memory is that of the JSON, not of parsed apps."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from reconciler.core import model
-from reconciler.shell import livecache, marathon
+from reconciler.shell import liveapps, marathon
 
 
 def app(number: int) -> model.JSON:
@@ -23,7 +23,7 @@ def app(number: int) -> model.JSON:
 
 def test_an_app_comes_back_whole_and_statuses_read_only_their_part() -> None:
     apps = [app(n) for n in range(3)]
-    live = livecache.LiveApps.of(apps)
+    live = liveapps.LiveApps.of(apps)
 
     assert live.get("/dirac/site1/fts") == apps[1]
     assert live.get("/dirac/nowhere") is None
@@ -32,13 +32,13 @@ def test_an_app_comes_back_whole_and_statuses_read_only_their_part() -> None:
     assert view["container"] == {"docker": {"image": "lhcbdirac:v8r2p44"}}
     assert view["tasks"] == apps[2]["tasks"] and view["healthChecks"] == apps[2]["healthChecks"]
     assert "env" not in view and "cmd" not in view
-    assert set(view) <= {*livecache.STATUS_FIELDS, "container"}
+    assert set(view) <= {*liveapps.STATUS_FIELDS, "container"}
 
 
 
 def test_status_views_by_id_are_the_same_views_unpacked_when_looked_up() -> None:
     apps = [app(n) for n in range(3)]
-    live = livecache.LiveApps.of(apps)
+    live = liveapps.LiveApps.of(apps)
     by_id = live.status_views_by_id()
 
     assert dict(by_id) == {v["id"]: v for v in live.status_views()}
@@ -51,7 +51,7 @@ def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() ->
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        live = livecache.LiveApps.of(apps)
+        live = liveapps.LiveApps.of(apps)
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
@@ -64,14 +64,14 @@ def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() ->
 
 def test_an_app_that_is_not_plain_json_is_a_marathon_error_not_a_crash() -> None:
     with pytest.raises(marathon.MarathonError, match="not plain JSON"):
-        livecache.LiveApps.of([{**app(1), "instances": 2**70}])
+        liveapps.LiveApps.of([{**app(1), "instances": 2**70}])
 
 
 def test_a_definition_is_reused_only_from_a_read_of_the_same_version_never_from_an_event() -> None:
     # A resync packs again only the status part of a version it read before. An event's
     # definition is refetched, never kept by a resync; fields that change without a new
     # version (readinessCheckResults...) are never reused.
-    held = livecache._Held  # noqa: SLF001 - the rule is the cache's own, not an API
+    held = liveapps.Held
     read = held.of(app(1))
     again = held.of({**app(1), "cmd": "changed", "readinessCheckResults": [1]},
                                known=read)
@@ -87,7 +87,7 @@ def test_a_definition_is_reused_only_from_a_read_of_the_same_version_never_from_
 def test_a_resync_keeps_the_object_held_for_an_app_that_did_not_change_at_all() -> None:
     # Every resync of a release made a new object per app, long-lived ones strewn among the
     # release's short-lived ones: memory never handed back once the release was over.
-    held = livecache._Held  # noqa: SLF001 - the rule is the cache's own, not an API
+    held = liveapps.Held
     read = held.of(app(1))
     assert held.of(app(1), known=read) is read
     moved = held.of({**app(1), "tasks": []}, known=read)  # the same version, new tasks

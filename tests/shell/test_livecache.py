@@ -19,7 +19,7 @@ import requests
 
 from reconciler.core import model
 from reconciler.devcluster import launch
-from reconciler.shell import events, livecache, marathon
+from reconciler.shell import events, liveapps, livecache, marathon
 from testbed.apps import fast_app
 from testbed.counting_proxy import CountingProxy
 from tests.support import polling
@@ -123,12 +123,12 @@ def test_a_resync_takes_a_new_definition_and_holds_an_unchanged_one_as_marathon_
     # definition must still be Marathon's, and a new version's rest must be the new one.
     def marathon_app() -> model.JSON:
         answer = requests.get(f"{setup.marathon}/v2/apps{APP}", timeout=10).json()["app"]
-        return {k: v for k, v in answer.items() if k not in livecache.STATUS_FIELDS}
+        return {k: v for k, v in answer.items() if k not in liveapps.STATUS_FIELDS}
 
     def held_app() -> model.JSON:
         held = setup.cache.resync().get(APP)
         assert held is not None
-        return {k: v for k, v in held.items() if k not in livecache.STATUS_FIELDS}
+        return {k: v for k, v in held.items() if k not in liveapps.STATUS_FIELDS}
 
     assert held_app() == marathon_app()
     assert held_app() == marathon_app()  # the second resync reuses what the first packed

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from reconciler.devcluster import launch
 from reconciler.shell import marathon, steps
 from reconciler.shell import watch as watching
+from testbed.counting_proxy import CountingProxy
 from tests.support import polling
 
 pytestmark = pytest.mark.integration
@@ -73,3 +75,31 @@ def test_ends_are_kept_up_to_the_bound_the_oldest_forgotten_first(
     assert [_wait(watch, d) for d in unwaited] == [
         watching.Ending.GONE, watching.Ending.GONE, watching.Ending.GONE,
         watching.Ending.SUCCEEDED]
+
+
+def test_a_progress_line_reads_the_app_waited_on_alone(
+        devcluster: launch.RunningCluster) -> None:
+    """Each waiter's progress line reads its own app, at most once per progress interval.
+    It listed every app each interval and kept them: a release of 10,000 apps with progress
+    lines (``reconciler sync``'s) held them all, and peaked at 341 MB instead of about 200."""
+    proxy = CountingProxy(devcluster.url).start()
+    client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
+    now = [100.0]
+    watch = watching.Watch(client, clock=lambda: now[0], sleep=time.sleep,
+                           options=steps.ApplyOptions(progress_interval=1.0))
+    try:
+        for name in ("a", "b", "c"):
+            _create(client, name)
+        proxy.reset()
+        first = watch.app("/dirac/a")
+        assert first is not None and first["id"] == "/dirac/a" and "tasks" in first
+        assert watch.app("/dirac/a") is first  # within the interval: not read again
+        assert proxy.counts() == {"GET /v2/apps/{id}": 1}
+        now[0] += 1.0
+        assert watch.app("/dirac/b") is not None
+        assert watch.app("/dirac/missing") is None
+        assert proxy.counts() == {"GET /v2/apps/{id}": 3}
+    finally:
+        watch.close()
+        client.close()
+        proxy.stop()

@@ -345,8 +345,7 @@ class Applier:
             self._journal.step_finished(result)
         steps.emit(on_progress, steps.Progress(
             result.app_id, steps.Phase.DONE, deployment_id=result.deployment_id,
-            health=result.health, outcome=result.outcome, message=result.reason,
-            version=result.version))
+            health=result.health, outcome=result.outcome, message=result.reason))
         return result
 
 

@@ -91,7 +91,10 @@ class Engine:
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         sleep: Sleep = time.sleep,
+        on_step_finished: Callable[[steps.StepResult], None] | None = None,
     ) -> None:
+        """``on_step_finished``: told each change's result as it ends, once recorded (not
+        a change resumed from a predecessor)."""
         self._client = client
         self._records = records
         self._settings = settings
@@ -99,7 +102,7 @@ class Engine:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._claimed = False
-        self._journal_proxy = journaling.Proxy()
+        self._journal_proxy = journaling.Proxy(on_step_finished)
         self._applier = applying.Applier(
             client, journal=self._journal_proxy,
             options=replace(settings.apply, cancel_blocking=settings.cancel_blocking),

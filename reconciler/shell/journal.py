@@ -10,7 +10,7 @@ outcome (and its rollback) is recorded as soon as it is known.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core import model
@@ -103,9 +103,14 @@ class Journal:
 
 
 class Proxy:
-    """Lets one applier (and its event thread) outlive runs while each run has its journal."""
+    """Lets one applier (and its event thread) outlive runs while each run has its journal,
+    and tells ``on_step_finished`` (the controller) as each change ends."""
 
     target: Journal | None = None
+
+    def __init__(self, on_step_finished: Callable[[steps.StepResult], None] | None = None
+                 ) -> None:
+        self._on_step_finished = on_step_finished
 
     def intend(self, **kwargs: Any) -> None:
         if self.target is not None:
@@ -118,6 +123,8 @@ class Proxy:
     def step_finished(self, result: steps.StepResult) -> None:
         if self.target is not None:
             self.target.step_finished(result)
+        if self._on_step_finished is not None:
+            self._on_step_finished(result)
 
 
 def _finish_change(store: records.RecordStore, change_id: int,

@@ -43,8 +43,6 @@ class Progress:
     health: health.AppHealth | None = None
     outcome: model.Outcome | None = None
     message: str | None = None
-    version: str | None = None
-    """Done: the version the change created in Marathon."""
 
 
 ProgressCallback = Callable[[Progress], None]

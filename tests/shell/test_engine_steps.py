@@ -1,6 +1,7 @@
-"""What a run says of each change as it ends (``on_progress``), on the dev cluster: the
+"""What the engine tells as each change ends (``on_step_finished``), on the dev cluster: the
 controller forgets its own writes from it (``events.Attributions.forget_own``), so the
-version it names must be the one Marathon shows."""
+version it names must be the one Marathon shows. It is not a progress callback: with one,
+the applier assesses each waiting app's health every interval."""
 
 from __future__ import annotations
 
@@ -27,17 +28,17 @@ def test_a_change_that_ended_names_the_version_it_made(
                                                    source_path="dirac/web/portal.yaml")},
         images={}, settings=model.RepoSettings(managed_prefixes=("/dirac",)))
     store = records.open_store(tmp_path / "state")
+    ended: list[steps.StepResult] = []
     runner = engine.Engine(client=client, records=store,
-                           settings=engine.EngineSettings(report_health=False))
-    said: list[steps.Progress] = []
+                           settings=engine.EngineSettings(report_health=False),
+                           on_step_finished=ended.append)
     try:
-        report = runner.reconcile(desired, trigger=model.Trigger.CLI, on_progress=said.append)
+        report = runner.reconcile(desired, trigger=model.Trigger.CLI)
     finally:
         runner.close()
         store.close()
     assert report.outcome is model.Outcome.SUCCEEDED, report
     assert report.health == {}  # not assessed: the controller reads health elsewhere
-    done = [p for p in said if p.phase is steps.Phase.DONE]
-    assert [(p.app_id, p.outcome) for p in done] == [(APP, model.Outcome.SUCCEEDED)]
-    assert done[0].version is not None
-    assert done[0].version == client.get_app(APP)["version"]
+    assert [(r.app_id, r.outcome) for r in ended] == [(APP, model.Outcome.SUCCEEDED)]
+    assert ended[0].version is not None
+    assert ended[0].version == client.get_app(APP)["version"]

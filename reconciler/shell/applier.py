@@ -250,7 +250,8 @@ class Applier:
             seen_after = self._clock()  # still running after all: wait for a newer poll
         if ending is Ending.SUCCEEDED:
             # Marathon ends a deployment successfully only once its tasks are healthy; the
-            # engine assesses every app with one request afterwards.
+            # engine assesses every app with one request afterwards when its report needs
+            # health (``reconciler sync``'s; the controller reads its live cache).
             return replace(base, outcome=model.Outcome.SUCCEEDED, finished_at=self._clock())
         if base.action is model.Action.DELETE:
             return replace(base, outcome=model.Outcome.TIMED_OUT if ending is Ending.TIMED_OUT

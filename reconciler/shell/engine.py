@@ -7,8 +7,9 @@ whatever happens (Flux's habit)::
                 contact), else records.ForeignMarathon is raised and nothing is done
     resume      settle a crashed predecessor's writes (intents adopted, applied or never
                 sent; its run interrupted), wait on the deployments it never saw end
-    read live   ONE ``GET /v2/apps?embed=...`` request, streamed: each app is diffed and
-                its health assessed as it is read, and only core.plan.live_view kept
+    read live   ONE ``GET /v2/apps?embed=...`` request, streamed: each app is diffed (and
+                its health assessed, for a report with health) as it is read, and only
+                core.plan.live_view kept
     diff        core.diff.diff_apps(desired, live, keep_live=...)
     plan        core.plan.make_plan(...)  (quarantined app/revision pairs left out)
     apply       shell.applier.Applier.run(plan)  (intent recorded before each write,
@@ -23,7 +24,9 @@ whatever happens (Flux's habit)::
 Public API (used by ``reconciler sync``/``rollback`` and by the controller, ``reconciler run``)::
 
     engine = Engine(client=marathon_client, records=record_store,
-                    settings=EngineSettings(parallel=8, timeout=None, cancel_blocking=False),
+                    settings=EngineSettings(parallel=8, timeout=None, cancel_blocking=False,
+                                            report_health=True),
+                    on_step_finished=None,   # told each change's result as it ends
                     clock=time.monotonic, wall_clock=time.time, sleep=time.sleep)
     report = engine.reconcile(desired, trigger="poll", requested_by=None, dry_run=False,
                               only_apps=None, retry_quarantined=False, on_progress=None)
@@ -143,7 +146,7 @@ class Engine:
                                         marathon.Fenced)) as run:
             resumed = () if dry_run else self._resume(run, on_progress)
             run.report = replace(run.report, resumed=resumed)
-            # Streamed: each live app is diffed and assessed as it is read, and only the
+            # Streamed: each live app is diffed (and assessed) as it is read, and only the
             # plan's view of it is kept, equal parts once (10,000 apps with their tasks are
             # 100 MB parsed; their views 16 MB, 5 MB shared).
             health_now: dict[model.AppId, health.AppHealth] = {}

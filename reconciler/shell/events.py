@@ -1,7 +1,8 @@
 """Who writes apps through Marathon's API: each ``api_post_event`` for an app becomes an
 :class:`Attribution` (client address, URI, time, the version the write produced), which the
 drift check matches to the live version. :mod:`reconciler.shell.livecache` follows the
-stream and hands them out; :class:`Attributions` keeps them until they are judged.
+stream and hands them out; :class:`Attributions` keeps them until they are judged, or until
+the controller's own change that made them ended.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Attributions:
     Every write posts an event, the controller's own included, so a release of every app
     would leave one per app for good. Once live at that version was found equal to its
     baseline the write explains no drift (any later write makes a new version, with its own
-    event), and it is forgotten. Filled by the event stream's thread, read by the drift
+    event), and it is forgotten; so is a write the controller's own change made, as that change
+    ends (:meth:`forget_own`). Filled by the event stream's thread, read by the drift
     check's.
     """
 

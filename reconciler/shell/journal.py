@@ -9,12 +9,15 @@ outcome (and its rollback) is recorded as soon as it is known.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core import model
 from reconciler.shell import records, steps
+
+log = logging.getLogger(__name__)
 
 
 class Journal:
@@ -124,7 +127,10 @@ class Proxy:
         if self.target is not None:
             self.target.step_finished(result)
         if self._on_step_finished is not None:
-            self._on_step_finished(result)
+            try:
+                self._on_step_finished(result)
+            except Exception:  # the listener's failure must not fail the change
+                log.exception("step-finished callback failed")
 
 
 def _finish_change(store: records.RecordStore, change_id: int,

@@ -48,11 +48,9 @@ _SETTLE = 0.2
 """Seconds to gather the stale apps of a burst of events before refetching them."""
 _RESYNC_BATCH = 500
 """Apps a resync puts in the cache at a time."""
-_EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 
 OnWrite = Callable[[model.AppId, events.Attribution], None]
 OnChange = Callable[[frozenset[str]], None]
-
 
 
 class LiveCache:
@@ -347,7 +345,7 @@ class LiveCache:
             with self._lock:
                 before = self._apps.get(app_id)
             try:
-                app: model.JSON | None = self._client.get_app(app_id, embed=_EMBED_ONE)
+                app: model.JSON | None = self._client.get_app(app_id, embed=marathon.LIVE_EMBED_ONE)
             except marathon.NotFound:
                 app = None
             held = None if app is None else liveapps.Held.of(app)

@@ -77,6 +77,8 @@ JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 LIVE_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
+LIVE_EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
+"""The same for one app (``GET /v2/apps/{id}``)."""
 """What ``list_apps`` embeds to judge health: tasks, running deployments, last failure."""
 
 

@@ -52,6 +52,8 @@ class RunReport:
     resumed: tuple[steps.StepResult, ...]
     """Outcomes of deployments started by a crashed predecessor, waited for first."""
     health: Mapping[model.AppId, health.AppHealth]
+    """Every desired app's health after the run; empty when the engine was told not to
+    assess it (``EngineSettings.report_health``: the controller reads its live cache)."""
     error: str | None = None
 
     @property

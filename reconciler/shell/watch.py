@@ -34,8 +34,6 @@ from ``/v2/deployments`` and judges the live app."""
 _WATCHED_EVENTS = ("event_stream_attached", "deployment_success", "deployment_failed",
                    "deployment_info", "deployment_step_success", "deployment_step_failure",
                    "health_status_changed_event", "status_update_event")
-_EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
-"""What a progress line's health reads of the app waited on."""
 
 
 class Ending(enum.StrEnum):
@@ -65,6 +63,7 @@ class Watch:
         self._deployments_at = float("-inf")
         self._apps: dict[str, tuple[float, JSON | None]] = {}
         """The apps waited on, with when each was read (:meth:`app`)."""
+        self._apps_lock = threading.Lock()
 
     @property
     def streaming(self) -> bool:
@@ -174,22 +173,25 @@ class Watch:
     def app(self, app_id: model.AppId) -> JSON | None:
         """The live app with tasks (one ``GET /v2/apps/{id}``), read again at most once per
         progress interval. Only the apps waited on are read and kept: listing every app
-        each interval held them all (about 100 MB at 10,000 apps) for a progress line."""
-        with self._poll_lock:
-            now = self._clock()
+        each interval held them all (about 100 MB at 10,000 apps) for a progress line.
+        Read outside the poll lock: a slow answer holds up no other waiter's end."""
+        interval = self._options.progress_interval
+        with self._apps_lock:
             read_at, app = self._apps.get(app_id, (float("-inf"), None))
-            if now - read_at < self._options.progress_interval:
+            if 0 <= self._clock() - read_at < interval:
                 return app
-            try:
-                app = self._client.get_app(app_id, embed=_EMBED_ONE)
-            except marathon.NotFound:
-                app = None
-            except marathon.MarathonError:
-                return app
-            interval = self._options.progress_interval
-            self._apps = {a: (at, v) for a, (at, v) in self._apps.items() if now - at < interval}
-            self._apps[app_id] = (now, app)
+        try:
+            app = self._client.get_app(app_id, embed=marathon.LIVE_EMBED_ONE)
+        except marathon.NotFound:
+            app = None
+        except marathon.MarathonError:
             return app
+        with self._apps_lock:
+            now = self._clock()
+            self._apps = {a: (at, v) for a, (at, v) in self._apps.items()
+                          if 0 <= now - at < interval}
+            self._apps[app_id] = (now, app)
+        return app
 
     def wait(
         self, app_id: model.AppId, deployment_id: str, *, started: float, deadline_at: float,

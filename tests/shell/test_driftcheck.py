@@ -160,7 +160,7 @@ def test_a_write_is_kept_until_the_version_it_made_is_judged_and_names_a_drift_i
     assert drift.attributions.now()[APP].version == "v4"
 
 
-def test_the_controller_s_own_write_is_forgotten_as_its_change_ends(
+def test_a_write_is_forgotten_by_the_version_its_own_change_made(
     store: records.RecordStore,
 ) -> None:
     """During a release the drift check waits for the run: the writes of every app it made

@@ -80,8 +80,9 @@ def test_ends_are_kept_up_to_the_bound_the_oldest_forgotten_first(
 def test_a_progress_line_reads_the_app_waited_on_alone(
         devcluster: launch.RunningCluster) -> None:
     """Each waiter's progress line reads its own app, at most once per progress interval.
-    It listed every app each interval and kept them: a release of 10,000 apps with progress
-    lines (``reconciler sync``'s) held them all, and peaked at 341 MB instead of about 200."""
+    It listed every app each interval and kept them: with a progress callback (the
+    controller passed one in one commit) a release of 10,000 apps peaked at 341 MB instead of
+    about 200 (``bench/memory.py --no-trace``, in docs/benchmarks.md)."""
     proxy = CountingProxy(devcluster.url).start()
     client = marathon.MarathonClient(marathon.ClientSettings(urls=(proxy.url,), timeout=10))
     now = [100.0]
@@ -98,7 +99,9 @@ def test_a_progress_line_reads_the_app_waited_on_alone(
         now[0] += 1.0
         assert watch.app("/dirac/b") is not None
         assert watch.app("/dirac/missing") is None
-        assert proxy.counts() == {"GET /v2/apps/{id}": 3}
+        again = watch.app("/dirac/a")  # the interval passed: read again
+        assert again is not None and again is not first
+        assert proxy.counts() == {"GET /v2/apps/{id}": 4}
     finally:
         watch.close()
         client.close()

@@ -173,7 +173,8 @@ class Watch:
     def app(self, app_id: model.AppId) -> JSON | None:
         """The live app with tasks (one ``GET /v2/apps/{id}``), read again at most once per
         progress interval. Only the apps waited on are read and kept: listing every app
-        each interval held them all (about 100 MB at 10,000 apps) for a progress line.
+        each interval held them all for a progress line (a 10,000-app release with progress
+        lines peaked at 341 MB instead of about 200: docs/benchmarks.md, fourth pass).
         Read outside the poll lock: a slow answer holds up no other waiter's end."""
         interval = self._options.progress_interval
         with self._apps_lock:

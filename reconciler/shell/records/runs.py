@@ -24,7 +24,8 @@ _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
 _RECENT_REVISIONS = 2
 _FEW_APPS = 500
-"""Apps asked for at most whose changes are looked up by id (more: all read, then kept)."""
+"""Apps asked for at most whose last changes are looked up by id (more: every app's last
+change is read, and those asked for kept)."""
 
 
 class RunStore(database.Store):

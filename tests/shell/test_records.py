@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from reconciler.core import model
 from reconciler.shell import records
@@ -356,6 +357,41 @@ def test_the_last_applied_of_some_apps_and_one_string_per_revision_and_second(
     assert {a: (x.revision, x.definition) for a, x in some.items()} == {
         "/dirac/a0": (SHA, second["/dirac/a0"]), "/dirac/a5": (OTHER_SHA, first["/dirac/a5"])}
 
+
+
+def test_the_last_applied_reads_one_change_per_app_not_every_change_ever_made(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The status board asks every few seconds: after ten releases of 10,000 apps, a query of
+    every successful change brought back 100,000 rows each time, for 10,000 kept."""
+    definitions = {f"/dirac/a{i}": {"id": f"/dirac/a{i}", "instances": 1} for i in range(3)}
+    for revision in (OTHER_SHA, SHA, OTHER_SHA, SHA):
+        store.record_revision(revision=revision, definitions=definitions)
+        run = store.start_run(revision=revision, trigger="poll", requested_by=None,
+                              dry_run=False)
+        for app_id in definitions:
+            store.finish_change(change(store, run, app_id, revision=revision),
+                                outcome=model.Outcome.SUCCEEDED, reason=None)
+        clock.advance(60)
+    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "changes" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "after_cursor_execute", seen)
+    try:
+        applied = store.last_applied()
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", seen)
+
+    assert {a: x.revision for a, x in applied.items()} == {a: SHA for a in definitions}
+    # What the database sent back, asked again: one row per app, not twelve.
+    with engine.connect() as conn:
+        answered = [conn.exec_driver_sql(statement, parameters).fetchall()
+                    for statement, parameters in sent]
+    assert answered and max(len(rows) for rows in answered) == len(definitions)
 
 
 def test_a_revision_no_app_was_last_applied_from_is_not_kept_in_memory(

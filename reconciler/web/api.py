@@ -146,8 +146,9 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     def apps(limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
              cursor: str | None = None) -> dict[str, Any]:
         """By app id; ``next_cursor`` (null on the last page) gives the next page."""
-        rows = deps.status().rows
-        start = 0 if cursor is None else bisect.bisect_right([r.app_id for r in rows], cursor)
+        now = deps.status()
+        rows = now.rows
+        start = 0 if cursor is None else bisect.bisect_right(now.app_ids, cursor)
         page = rows[start:start + limit]
         more = start + limit < len(rows)
         return {"apps": [r.as_json() for r in page],

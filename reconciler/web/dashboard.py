@@ -47,12 +47,12 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
              page_number: Annotated[int, fastapi.Query(alias="page", ge=1)] = 1,
              ) -> responses.HTMLResponse:
         now = deps.status()
-        rows = status.by_urgency(now.rows)
-        counts = [(str(s), sum(1 for r in rows if r.state is s)) for s in status.URGENCY]
+        rows = now.by_urgency
+        counts = [(str(s), now.state_counts[s]) for s in status.URGENCY]
         group = "/" + group.strip("/") if group and group.strip("/") else None
-        shown = [r for r in rows
-                 if (group is None or model.is_under(r.app_id, group))
-                 and (not state or str(r.state) == state)]
+        shown = rows if group is None and not state else [
+            r for r in rows if (group is None or model.is_under(r.app_id, group))
+            and (not state or str(r.state) == state)]
         pages = max(1, -(-len(shown) // APPS_PAGE))
         page_number = min(page_number, pages)
         start = (page_number - 1) * APPS_PAGE

@@ -15,7 +15,6 @@ single environment's app does: nothing computes a status per request.
 
 from __future__ import annotations
 
-import collections
 import re
 from typing import Any
 
@@ -96,14 +95,13 @@ def _deps(fleet: environments.Fleet, name: str, policy: auth.Access) -> context.
 def _summary(fleet: environments.Fleet, name: str) -> dict[str, Any]:
     member = fleet.members[name]
     env = member.environment
-    rows = member.controller.status_board.snapshot().rows
-    counts = collections.Counter(str(r.state) for r in rows)
+    counts = member.controller.status_board.snapshot().state_counts
     return {"name": name, "path": env.path,
             # A URL may carry user:password@: never shown.
             "marathon": [re.sub(r"(://)[^/@]+@", r"\1", u) for u in member.controller.client.urls],
             "promoteFrom": env.promote_from, "soakSeconds": env.soak,
             "autoPromote": list(env.auto_promote),
-            "apps": {str(s): counts[str(s)] for s in status.URGENCY if counts[str(s)]},
+            "apps": {str(s): counts[s] for s in status.URGENCY if counts[s]},
             "status": member.controller.status().as_json()}
 
 

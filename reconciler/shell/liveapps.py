@@ -6,10 +6,11 @@ Each app is held in two parts, each held once and compressed: the part statuses 
 (tasks, health, deployments, image; :data:`STATUS_FIELDS`) and the rest of its definition.
 Both are zlib streams primed with one app made of Marathon's defaults (:data:`_PRIMER`): most
 of an app's JSON is field names and default values every app repeats, so an app packs to about
-a quarter of its JSON, not to the 40 % that compressing it alone gives. At 10,000 apps the parsed
-definitions would take about 60 MB. A whole definition is unpacked only when asked for
-(:meth:`LiveApps.get`): the drift check asks for apps whose version it has not judged yet, an
-app's page for its own app; the status board unpacks the status parts.
+a quarter of its JSON (a bench app: 396 bytes of 1,492; its status part as plain JSON and the
+rest compressed alone took 1,146). At 10,000 apps the parsed definitions would take about
+60 MB. A whole definition is unpacked only when asked for (:meth:`LiveApps.get`): the drift
+check asks for apps whose version it has not judged yet, an app's page for its own app; the
+status board unpacks the status parts.
 """
 
 from __future__ import annotations

@@ -198,11 +198,12 @@ class Snapshot:
     live_error: str | None = None
 
     by_id: Mapping[str, status.AppStatus] = field(init=False, repr=False)
-    app_ids: Sequence[str] = field(init=False, repr=False)
+    app_ids: tuple[str, ...] = field(init=False, repr=False)
     """The rows' app ids, in the rows' order."""
-    by_urgency: Sequence[status.AppStatus] = field(init=False, repr=False)
+    by_urgency: tuple[status.AppStatus, ...] = field(init=False, repr=False)
     """The rows, most urgent state first (``status.by_urgency``)."""
-    state_counts: Mapping[model.AppState, int] = field(init=False, repr=False)
+    state_counts: collections.Counter[model.AppState] = field(init=False, repr=False)
+    """Apps per state (0 for a state no app is in)."""
 
     def __post_init__(self) -> None:
         # Made once, by whoever makes the snapshot (the status board's thread), not by each
@@ -210,8 +211,8 @@ class Snapshot:
         # interpreter, and during a release a page waits for the interpreter's lock about
         # once per millisecond of its own work (it answered in 300-500 ms at worst).
         object.__setattr__(self, "by_id", {r.app_id: r for r in self.rows})
-        object.__setattr__(self, "app_ids", [r.app_id for r in self.rows])
-        object.__setattr__(self, "by_urgency", status.by_urgency(self.rows))
+        object.__setattr__(self, "app_ids", tuple(r.app_id for r in self.rows))
+        object.__setattr__(self, "by_urgency", tuple(status.by_urgency(self.rows)))
         object.__setattr__(self, "state_counts", collections.Counter(r.state for r in self.rows))
 
 

@@ -30,6 +30,15 @@ def test_pages_sort_count_and_find_no_row_of_their_own(tmp_path: Path,
                           definitions={a["id"]: {"id": a["id"], "instances": 1} for a in APPS})
     board = statusboard.StatusBoard(store=store, live_apps=lambda: APPS, generation=lambda: 0)
     snapshot = board.snapshot()  # made once, as the board's thread makes each
+    # From now on, a page going through every row (to count them, or to find its own) counts.
+    rows_read: list[int] = []
+
+    class Rows(tuple):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            rows_read.append(len(self))
+            return super().__iter__()
+
+    object.__setattr__(snapshot, "rows", Rows(snapshot.rows))
     deps = context.Deps(records=store, live_apps=lambda: APPS, request_sync=lambda *a: None,
                         rollback=lambda *a: None, token=None, board=board)
     sorted_by_pages: list[int] = []
@@ -52,6 +61,7 @@ def test_pages_sort_count_and_find_no_row_of_their_own(tmp_path: Path,
 
     assert [p.status_code for p in pages] == [200, 200, 200]
     assert sorted_by_pages == [], "a page sorted every app again"
+    assert rows_read == [], "a page went through every row"
     assert all("/dirac/site2/fts" in p.text for p in pages)
     assert one.status_code == 200 and one.json()["app_id"] == "/dirac/site1/fts"
     assert [a["app_id"] for a in listed.json()["apps"]] == ["/dirac/site1/fts"]

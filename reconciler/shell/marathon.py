@@ -77,9 +77,9 @@ JSON = dict[str, Any]
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 LIVE_EMBED = ("apps.tasks", "apps.deployments", "apps.lastTaskFailure")
+"""What ``list_apps`` embeds to judge health: tasks, running deployments, last failure."""
 LIVE_EMBED_ONE = ("app.tasks", "app.deployments", "app.lastTaskFailure")
 """The same for one app (``GET /v2/apps/{id}``)."""
-"""What ``list_apps`` embeds to judge health: tasks, running deployments, last failure."""
 
 
 Fence = Callable[[], Mapping[str, str]]

@@ -207,9 +207,9 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         # Made once, by whoever makes the snapshot (the status board's thread), not by each
-        # page: at 10,000 apps sorting and counting the rows took the dashboard 10 ms of the
-        # interpreter, and during a release a page waits for the interpreter's lock about
-        # once per millisecond of its own work (it answered in 300-500 ms at worst).
+        # page: at 10,000 apps the dashboard sorted and counted every row per request, and
+        # during a release a page waits its turn for the interpreter's lock again and again
+        # over its own work (it answered in up to 500 ms, docs/benchmarks.md, fifth pass).
         object.__setattr__(self, "by_id", {r.app_id: r for r in self.rows})
         object.__setattr__(self, "app_ids", tuple(r.app_id for r in self.rows))
         object.__setattr__(self, "by_urgency", tuple(status.by_urgency(self.rows)))

@@ -133,8 +133,7 @@ def as_marathon_answers(number: int) -> model.JSON:
 def test_an_app_packs_to_a_third_of_its_json_or_less_primed_with_marathon_s_defaults() -> None:
     # Compressed alone, an app kept 77 % of its JSON (10,000 apps: 11 MB); zlib primed with
     # an app of Marathon's defaults finds the field names and defaults every app repeats.
-    # These apps are at rest and close to the primer's shape, a good case: the bench's
-    # apps pack to 27 %.
+    # These apps are at rest and close to the primer's shape: a good case.
     for number in (1, 2, 3):
         answer = as_marathon_answers(number)
         held = liveapps.Held.of(answer)

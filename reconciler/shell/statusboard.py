@@ -49,7 +49,9 @@ class StatusBoard:
         self._took = 0.0
         self._computed_for: object = None
         self._dirty = False
-        self._first = threading.Lock()
+        # One computation at a time: the first page asking and the board's thread at start
+        # would otherwise both compute from nothing, and the later would replace every row.
+        self._computing = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,9 +73,9 @@ class StatusBoard:
         current = self._current
         if current is not None:
             return current
-        with self._first:
+        with self._computing:
             if self._current is None:
-                self._compute()
+                self._compute_locked()
         assert self._current is not None
         return self._current
 
@@ -98,6 +100,10 @@ class StatusBoard:
             self._stopping.wait(max(self._min_gap, 3 * self._took))
 
     def _compute(self) -> None:
+        with self._computing:
+            self._compute_locked()
+
+    def _compute_locked(self) -> None:
         started = self._clock()
         generation = self._generation()
         self._dirty = False

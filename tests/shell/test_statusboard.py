@@ -4,6 +4,7 @@ long-lived objects strewn among the release's short-lived ones, memory never han
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from reconciler.core import model
@@ -27,13 +28,44 @@ def test_a_recomputed_board_keeps_the_rows_of_apps_that_did_not_change(tmp_path:
         first = board.snapshot()
         live["/dirac/a1"] = {**live["/dirac/a1"], "instances": 3}  # scaled
         generation[0] += 1
-        polling.eventually("recomputed", lambda: board.snapshot() is not first)
+        # Waits for the scaling itself: the board's thread may also have computed at start.
+        polling.eventually("recomputed", lambda: board.snapshot().by_id["/dirac/a1"].instances == 3)
         before = {row.app_id: row for row in first.rows}
         after = {row.app_id: row for row in board.snapshot().rows}
         assert after["/dirac/a0"] is before["/dirac/a0"]
         assert after["/dirac/a2"] is before["/dirac/a2"]
         assert after["/dirac/a1"] is not before["/dirac/a1"]
         assert after["/dirac/a1"].instances == 3
+    finally:
+        board.stop()
+        store.close()
+
+
+def test_a_page_asking_at_start_does_not_race_the_board_s_own_first_computation(
+        tmp_path: Path) -> None:
+    # Both used to compute from nothing at once, and the later replaced every row of the
+    # earlier: the rows a page had just read were no longer the board's.
+    store = records.open_store(tmp_path / "state")
+    desired = {f"/dirac/a{i}": {"id": f"/dirac/a{i}", "instances": 1, "cmd": "sleep 1"}
+               for i in range(3)}
+    store.record_revision(revision="1" * 40, definitions=desired)
+    live = {a: {**d, "version": "2026-11-30T00:00:00.000Z", "tasks": [], "deployments": []}
+            for a, d in desired.items()}
+    reads = [0]
+
+    def slow_live_apps() -> dict[str, model.JSON]:
+        reads[0] += 1
+        time.sleep(0.3)  # long enough for the board's thread to start its own computation
+        return dict(live)
+
+    board = statusboard.StatusBoard(store=store, live_apps=slow_live_apps,
+                                    generation=lambda: 0, min_gap=0.01, max_age=3600)
+    board.start()
+    try:
+        first = board.snapshot()
+        polling.eventually("the board's thread computed", lambda: board.snapshot() is not first)
+        assert reads[0] == 2
+        assert all(a is b for a, b in zip(board.snapshot().rows, first.rows, strict=True))
     finally:
         board.stop()
         store.close()

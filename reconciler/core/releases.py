@@ -76,23 +76,23 @@ def app_outcome(text: str | None) -> AppOutcome:
     return model.Outcome(text)
 
 
-def overall(app_outcomes: Mapping[model.AppId, AppOutcome], *,
-            superseded: bool = False) -> ReleaseOutcome:
-    """The release's outcome from its apps' (None: change not ended; SKIPPED: not counted;
-    waiting for a window: the release is not over, whatever the others came to).
+def overall(apps: Mapping[AppOutcome, int], *, superseded: bool = False) -> ReleaseOutcome:
+    """The release's outcome from how many of its apps came to each outcome (None: change
+    not ended; SKIPPED: not counted; waiting for a window: the release is not over,
+    whatever the others came to).
 
     ``superseded``: a newer release exists; it only matters while a change has not ended
     (a held app of an older revision is never applied: the newer revision is).
     """
-    outcomes = [o for o in app_outcomes.values() if o is not model.Outcome.SKIPPED]
-    if any(o is None for o in outcomes):
+    counted = {o: n for o, n in apps.items() if n > 0 and o is not model.Outcome.SKIPPED}
+    if None in counted:
         return ReleaseOutcome.SUPERSEDED if superseded else ReleaseOutcome.IN_PROGRESS
-    if any(o in _BROKEN for o in outcomes):
+    if any(o in _BROKEN for o in counted):
         return ReleaseOutcome.FAILED
-    if any(o is AppWait.WAITING_FOR_WINDOW for o in outcomes):
+    if AppWait.WAITING_FOR_WINDOW in counted:
         return ReleaseOutcome.SUPERSEDED if superseded else ReleaseOutcome.WAITING_FOR_WINDOW
-    rolled_back = sum(1 for o in outcomes if o is model.Outcome.ROLLED_BACK)
-    if rolled_back and rolled_back == len(outcomes):
+    rolled_back = counted.get(model.Outcome.ROLLED_BACK, 0)
+    if rolled_back and rolled_back == sum(counted.values()):
         return ReleaseOutcome.ROLLED_BACK
     if rolled_back:
         return ReleaseOutcome.PARTIALLY_ROLLED_BACK

@@ -161,8 +161,8 @@ class Engine:
                 for app_id in changed:
                     self._records.lift_quarantine(app_id=app_id, revision=desired.revision,
                                                   lifted_by=requested_by or trigger)
-            quarantined = {a for a in changed
-                           if self._records.is_quarantined(app_id=a, revision=desired.revision)}
+            quarantined = set(changed) & self._records.quarantined_apps(
+                revision=desired.revision)
             closed = windowgate.closed_for(
                 desired, changed, trigger=trigger, at=self._wall_clock(),
                 applied={a: x.definition for a, x in self._records.last_applied().items()}

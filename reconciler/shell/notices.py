@@ -152,7 +152,7 @@ def failure_streaks(runs: Sequence[recording.Run]) -> dict[int, int]:
     return streaks
 
 
-def run_notice(run: recording.Run, *, revision: recording.Revision | None,
+def run_notice(run: recording.Run, *, revision: recording.SeenRevision | None,
                streak_start: int | None = None) -> Notice | None:
     """A failed sync run (its error says why), or None for any other outcome. Runs of one
     failure streak (``streak_start``) share a key, so the streak is announced once."""
@@ -170,7 +170,7 @@ def run_notice(run: recording.Run, *, revision: recording.Revision | None,
 
 def rollback_notice(
     rollback: recording.Rollback, *, change: recording.Change | None,
-    revision: recording.Revision | None,
+    revision: recording.SeenRevision | None,
 ) -> Notice:
     """A rollback: what the failed change was, why it failed, who released it."""
     what = patch_summary(change.patch) if change is not None else ()
@@ -192,7 +192,7 @@ def rollback_notice(
 
 
 def quarantine_notice(
-    quarantine: recording.Quarantine, *, revision: recording.Revision | None
+    quarantine: recording.Quarantine, *, revision: recording.SeenRevision | None
 ) -> Notice:
     return Notice(
         key=f"quarantine:{quarantine.quarantine_id}", transition=Transition.QUARANTINED,
@@ -239,7 +239,7 @@ def drift_who(drift: recording.Drift) -> str:
     return text
 
 
-def revision_who(revision: recording.Revision | None, *, requested_by: str | None) -> str:
+def revision_who(revision: recording.SeenRevision | None, *, requested_by: str | None) -> str:
     parts = []
     if revision is not None and revision.author:
         parts.append(f"commit author {revision.author}")
@@ -248,7 +248,7 @@ def revision_who(revision: recording.Revision | None, *, requested_by: str | Non
     return ", ".join(parts) or "unknown"
 
 
-def describe_revision(revision: recording.Revision | None, sha: str | None) -> str:
+def describe_revision(revision: recording.SeenRevision | None, sha: str | None) -> str:
     text = short(revision.revision if revision is not None else sha)
     if revision is not None and revision.message:
         text += f" ({_first_line(revision.message)})"

@@ -107,7 +107,7 @@ class Notifier:
             # across restarts): turning them on must not replay the last hour.
             self._enabled_at = store.first_claimed_at(ENABLED_KEY)
         since = max(self._clock() - self._lookback, self._enabled_at)
-        revisions = {r.revision: r for r in store.revisions()}
+        revisions = {r.revision: r for r in store.seen_revisions()}
         applied = {a.app_id: a.definition for a in store.last_applied().values()}
         found: list[notices.Notice] = []
         for drift in store.drifts(since=since):

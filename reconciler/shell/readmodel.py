@@ -170,12 +170,12 @@ def drift_views(store: recording.RecordStore, drifts: Sequence[recording.Drift]
 
 
 def latest_desired(store: recording.RecordStore,
-                   revisions: Sequence[recording.Revision] | None = None,
+                   revisions: Sequence[recording.SeenRevision] | None = None,
                    ) -> tuple[str | None, dict[str, JSON]]:
     """The newest revision seen and its desired definitions (empty before the first one)."""
     revision = None
     # Manual rollbacks record pseudo revisions; the desired state is the newest real one.
-    for entry in store.revisions() if revisions is None else revisions:
+    for entry in store.seen_revisions() if revisions is None else revisions:
         if not entry.revision.startswith("marathon:"):
             revision = entry.revision
             break
@@ -225,7 +225,7 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
     ``keep_live`` False: the snapshot does not hold the live apps (a reader that keeps it
     for long, such as the status board, reads one whole app when a page asks for it).
     ``previous``: the rows of apps that did not move are ``previous``'s own objects."""
-    seen = store.revisions()
+    seen = store.seen_revisions()
     revision, desired = latest_desired(store, seen)
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
                                       at=a.applied_at)

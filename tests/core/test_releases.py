@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 
 from reconciler.core import model, promotion, releases, retag
@@ -37,7 +39,8 @@ WAIT = releases.AppWait.WAITING_FOR_WINDOW
 def test_the_release_outcome_follows_from_its_apps(
     apps: dict[str, releases.AppOutcome], superseded: bool, expected: R
 ) -> None:
-    assert releases.overall(apps, superseded=superseded) is expected
+    assert releases.overall(collections.Counter(apps.values()), superseded=superseded) \
+        is expected
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), [

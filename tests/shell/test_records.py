@@ -394,6 +394,87 @@ def test_the_last_applied_reads_one_change_per_app_not_every_change_ever_made(
     assert answered and max(len(rows) for rows in answered) == len(definitions)
 
 
+def test_revisions_read_each_release_s_outcome_as_counts_and_the_board_reads_none(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The status board lists revisions every few seconds: every app of every release ever
+    came back each time (100,000 rows after ten releases of 10,000 apps), to name who
+    made a revision. Now the board reads no release at all, and the Revisions view gets a
+    few rows per release (apps counted per outcome by the database)."""
+    apps = [f"/dirac/a{i}" for i in range(6)]
+    definitions = {a: {"id": a, "instances": 1} for a in apps}
+    for revision, outcomes in ((OTHER_SHA, ["succeeded"] * 6),
+                               (SHA, ["succeeded"] * 3 + ["rolled back"] * 3)):
+        store.record_revision(revision=revision, definitions=definitions, author="Ana")
+        store.open_release(revision=revision, trigger="poll", requested_by=None, run_id=None,
+                           images={}, apps=[(a, "update") for a in apps])
+        for app_id, outcome in zip(apps, outcomes, strict=True):
+            store.finish_release_app(revision=revision, app_id=app_id, action="update",
+                                     outcome=outcome, reason=None, run_id=None)
+        clock.advance(60)
+    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "release_apps" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "after_cursor_execute", seen)
+    try:
+        board_reads = store.seen_revisions()
+        board_sent = list(sent)
+        listed = store.revisions()
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", seen)
+
+    assert [(r.revision, r.author) for r in board_reads] == [(SHA, "Ana"), (OTHER_SHA, "Ana")]
+    assert board_sent == []
+    assert {r.revision: r.last_outcome for r in listed} == {
+        SHA: "partially rolled back", OTHER_SHA: "succeeded"}
+    # What the database sent back, asked again: a row per outcome of each release (3), not
+    # one per app (12).
+    with engine.connect() as conn:
+        answered = [conn.exec_driver_sql(statement, parameters).fetchall()
+                    for statement, parameters in sent]
+    assert answered and max(len(rows) for rows in answered) == 3
+
+
+def test_a_release_of_many_apps_is_opened_with_a_few_statements_not_two_per_app(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """A release of 10,000 apps was opened with a SELECT and an INSERT per app (20,000
+    statements, seconds of the interpreter while the pages waited)."""
+    apps = [f"/dirac/a{i}" for i in range(200)]
+    store.record_revision(revision=SHA, definitions={a: {"id": a} for a in apps})
+    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
+    sent: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "release_apps" in statement:
+            sent.append(statement)
+
+    sa.event.listen(engine, "after_cursor_execute", seen)
+    try:
+        store.open_release(revision=SHA, trigger="poll", requested_by=None, run_id=None,
+                           images={}, apps=[(a, "update") for a in apps[:150]])
+        clock.advance(5)
+        # Again, with some apps already there (a run after a crash reopens it).
+        store.open_release(revision=SHA, trigger="poll", requested_by=None, run_id=7,
+                           images={}, apps=[(a, "update") for a in apps[100:]])
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", seen)
+
+    assert len(sent) <= 10, sent
+    release = store.release(SHA)
+    assert release is not None
+    by_id = {a.app_id: a for a in release.apps}
+    assert sorted(by_id) == sorted(apps)
+    assert {by_id[a].run_id for a in apps[:100]} == {None}
+    assert {by_id[a].run_id for a in apps[100:]} == {7}
+    assert by_id[apps[120]].started_at == iso(T0 + 5)
+    assert {a.outcome for a in release.apps} == {None}
+
+
 def test_a_revision_no_app_was_last_applied_from_is_not_kept_in_memory(
     store: records.RecordStore,
 ) -> None:
@@ -453,11 +534,14 @@ def test_a_quarantine_holds_a_revision_for_one_app_until_lifted(
     store.quarantine(app_id="/dirac/fts", revision=OTHER_SHA, reason="older")
     assert store.is_quarantined(app_id="/dirac/fts", revision=SHA)
     assert not store.is_quarantined(app_id="/dirac/web", revision=SHA)
+    assert store.quarantined_apps(revision=SHA) == {"/dirac/fts"}
     assert len(store.active_quarantines()) == 2
 
     clock.advance(30)
     assert store.lift_quarantine(app_id="/dirac/fts", revision=SHA, lifted_by="ada") == 1
     assert not store.is_quarantined(app_id="/dirac/fts", revision=SHA)
+    assert store.quarantined_apps(revision=SHA) == set()
+    assert store.quarantined_apps(revision=OTHER_SHA) == {"/dirac/fts"}
     [left] = store.active_quarantines()
     assert (left.revision, left.reason, left.at) == (OTHER_SHA, "older", iso(T0))
     assert store.lift_quarantine(app_id="/dirac/fts", lifted_by="bob") == 1

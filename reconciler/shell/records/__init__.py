@@ -48,6 +48,7 @@ from reconciler.shell.records.rows import (
     Revision,
     Rollback,
     Run,
+    SeenRevision,
     WindowHold,
     definition_digest,
     iso,
@@ -58,5 +59,6 @@ __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
     "HistoryKind", "HistoryRecord", "Intent", "NoRecords", "PendingChange", "Promotion",
     "Quarantine", "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback",
-    "Run", "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso", "open_store",
+    "Run", "SeenRevision", "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso",
+    "open_store",
 ]

@@ -10,6 +10,7 @@ stored: :func:`reconciler.core.releases.overall` computes it from the apps' on e
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,10 +44,9 @@ class ReleaseStore(database.Store):
                     revision=revision, trigger=trigger, requested_by=requested_by,
                     run_id=run_id, started_at=now, images=json.dumps(dict(images)),
                     images_before=before[0] if before is not None else json.dumps({})))
-            for app_id, action in apps:
-                self._upsert(conn, revision=revision, app_id=app_id, values={
-                    "action": action, "outcome": None, "reason": None, "run_id": run_id,
-                    "at": now, "started_at": now})
+            self._upsert_many(conn, revision=revision, values={
+                app_id: {"action": action, "outcome": None, "reason": None, "run_id": run_id,
+                         "at": now, "started_at": now} for app_id, action in apps})
 
     def wait_release_apps(self, *, revision: str, apps: Iterable[tuple[str, str, str]],
                           run_id: int | None) -> None:
@@ -57,10 +57,10 @@ class ReleaseStore(database.Store):
             if conn.execute(sa.select(_releases.c.revision).where(
                     _releases.c.revision == revision)).first() is None:
                 return
-            for app_id, action, why in apps:
-                self._upsert(conn, revision=revision, app_id=app_id, values={
-                    "action": action, "outcome": str(releasing.AppWait.WAITING_FOR_WINDOW),
-                    "reason": why, "run_id": run_id, "at": now, "started_at": None})
+            self._upsert_many(conn, revision=revision, values={
+                app_id: {"action": action, "outcome": str(releasing.AppWait.WAITING_FOR_WINDOW),
+                         "reason": why, "run_id": run_id, "at": now, "started_at": None}
+                for app_id, action, why in apps})
 
     def record_release_wave(
         self, *, revision: str, name: str, position: int, state: str, apps: Iterable[str],
@@ -120,6 +120,28 @@ class ReleaseStore(database.Store):
         return next((r for r in self.releases() if r.revision == revision), None)
 
     @staticmethod
+    def _upsert_many(conn: sa.Connection, *, revision: str,
+                     values: Mapping[str, Mapping[str, Any]]) -> None:
+        """Each app's row of ``revision`` written with its values: two statements for all
+        of them (a release of 10,000 apps opened with 20,000, one app at a time)."""
+        if not values:
+            return
+        existing = set(conn.execute(sa.select(_apps.c.app_id).where(
+            _apps.c.revision == revision)).scalars())
+        new = [{"revision": revision, "app_id": app_id, **v}
+               for app_id, v in values.items() if app_id not in existing]
+        if new:
+            conn.execute(_apps.insert(), new)
+        old = [{"key_revision": revision, "key_app_id": app_id, **v}
+               for app_id, v in values.items() if app_id in existing]
+        if old:
+            columns = next(iter(values.values())).keys()
+            conn.execute(_apps.update().where(
+                _apps.c.revision == sa.bindparam("key_revision"),
+                _apps.c.app_id == sa.bindparam("key_app_id")).values(
+                {c: sa.bindparam(c) for c in columns}), old)
+
+    @staticmethod
     def _upsert(conn: sa.Connection, *, revision: str, app_id: str,
                 values: Mapping[str, Any]) -> None:
         key = sa.and_(_apps.c.revision == revision, _apps.c.app_id == app_id)
@@ -161,7 +183,7 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
 def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
              superseded: bool, waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
     outcome = releasing.overall(
-        {a.app_id: releasing.app_outcome(a.outcome) for a in apps},
+        collections.Counter(releasing.app_outcome(a.outcome) for a in apps),
         superseded=superseded)
     return rows.Release(
         revision=row["revision"], author=row["author"], message=row["message"],
@@ -173,11 +195,16 @@ def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
 
 
 def outcomes(conn: sa.Connection) -> dict[str, str]:
-    """Per released revision, its release's outcome (for the Revisions view)."""
+    """Per released revision, its release's outcome (for the Revisions view): the database
+    counts each release's apps per outcome, a few rows per release whatever its size."""
     newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
     found = conn.execute(sa.select(_releases.c.revision, _releases.c.started_at)).all()
-    apps = _apps_by_revision(conn, [r[0] for r in found])
-    return {revision: str(releasing.overall(
-        {a.app_id: releasing.app_outcome(a.outcome) for a in apps.get(revision, ())},
-        superseded=started != newest))
-        for revision, started in found}
+    counts: dict[str, collections.Counter[releasing.AppOutcome]] = {}
+    for revision, outcome, apps in conn.execute(
+            sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count())
+            .group_by(_apps.c.revision, _apps.c.outcome)):
+        counts.setdefault(revision, collections.Counter())[releasing.app_outcome(outcome)] \
+            += apps
+    return {revision: str(releasing.overall(counts.get(revision, collections.Counter()),
+                                            superseded=started != newest))
+            for revision, started in found}

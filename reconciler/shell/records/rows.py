@@ -41,7 +41,9 @@ def definition_digest(definition: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class Revision:
+class SeenRevision:
+    """A revision as first seen: what it is and who made it (not how its runs went)."""
+
     revision: str
     """Git commit sha, or ``dir:<content digest>``."""
     source: str | None
@@ -50,6 +52,12 @@ class Revision:
     message: str | None
     committed_at: str | None
     first_seen_at: str
+
+
+@dataclass(frozen=True)
+class Revision(SeenRevision):
+    """A revision seen, with how many apps it holds and how its runs and release went."""
+
     apps: int
     """How many apps this revision's desired state holds."""
     last_outcome: str | None

@@ -131,6 +131,19 @@ class RunStore(database.Store):
             for revision in [r for r in self._recent_definitions if r not in keep]:
                 del self._recent_definitions[revision]
 
+    def seen_revisions(self) -> list[rows.SeenRevision]:
+        """Revisions seen, newest first, as first seen (what the status board and the
+        notices name; :meth:`revisions` also reads how each went, every release's apps)."""
+        columns = [c for c in _revisions.c if c.name != "definitions"]
+        query = sa.select(*columns).order_by(_revisions.c.first_seen_at.desc(),
+                                             _revisions.c.revision)
+        with self._db.begin() as conn:
+            found = conn.execute(query).mappings().all()
+        return [rows.SeenRevision(
+            revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
+            message=r["message"], committed_at=rows.iso(r["committed_at"]),
+            first_seen_at=rows.iso(r["first_seen_at"])) for r in found]
+
     def revisions(self) -> list[rows.Revision]:
         """Revisions seen, newest first, with their outcome: the release's when the revision
         was released (a rolled-back release stays rolled back), else that of the last run
@@ -386,6 +399,14 @@ class RunStore(database.Store):
                 return
             conn.execute(_quarantines.insert().values(
                 app_id=app_id, revision=revision, reason=reason, at=self._db.now()))
+
+    def quarantined_apps(self, *, revision: str) -> set[str]:
+        """The apps held by a quarantine of ``revision`` (one query, whatever their number:
+        a release of 10,000 apps asked about each in turn)."""
+        with self._db.begin() as conn:
+            return set(conn.execute(sa.select(_quarantines.c.app_id).where(
+                _quarantines.c.revision == revision,
+                _quarantines.c.lifted_at.is_(None))).scalars())
 
     def is_quarantined(self, *, app_id: str, revision: str) -> bool:
         with self._db.begin() as conn:

@@ -25,7 +25,7 @@ from reconciler.core import render
 from reconciler.core import since as since_filter
 from reconciler.core import windows as sync_windows
 from reconciler.shell import readmodel
-from reconciler.web import auth, context, promotions, refusals
+from reconciler.web import auth, context, offload, promotions, refusals
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100
@@ -56,6 +56,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     needs_token = needs_operator  # the older name, for routes written before roles
 
     @router.get("/openapi.json", include_in_schema=False)
+    @offload.route
     def openapi() -> dict[str, Any]:
         return fastapi_openapi.utils.get_openapi(
             title="reconciler", version="1", routes=router.routes,
@@ -143,6 +144,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         promotions.add_routes(router, deps=deps, needs_token=needs_token)
 
     @router.get("/apps")
+    @offload.route
     def apps(limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
              cursor: str | None = None) -> dict[str, Any]:
         """By app id; ``next_cursor`` (null on the last page) gives the next page."""
@@ -155,6 +157,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
                 "next_cursor": page[-1].app_id if more and page else None}
 
     @router.get("/apps/{app_id:path}")
+    @offload.route
     def app(app_id: str) -> dict[str, Any]:
         app_id = _absolute(app_id)
         detail = readmodel.app_detail(deps.records, deps.status(), app_id,
@@ -171,6 +174,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         }
 
     @router.get("/drift")
+    @offload.route
     def drift(open_only: bool = False, prefix: str | None = None,
               since: str | None = None) -> dict[str, Any]:
         found = deps.records.drifts(open_only=open_only, prefix=prefix,
@@ -179,6 +183,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
             deps.records, found)]}
 
     @router.get("/history")
+    @offload.route
     def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:
         after = _since(since, deps)
         entries = deps.records.history(
@@ -187,10 +192,12 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {"history": [e.as_json() for e in entries]}
 
     @router.get("/revisions")
+    @offload.route
     def revisions() -> dict[str, Any]:
         return {"revisions": deps.records.revisions()}
 
     @router.get("/releases")
+    @offload.route
     def releases(limit: Annotated[int, fastapi.Query(ge=1, le=RELEASES_PAGE_MAX)
                                   ] = RELEASES_PAGE_MAX) -> dict[str, Any]:
         """Releases, newest first (at most ``limit``): author, message, trigger, images
@@ -198,6 +205,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {"releases": [r.as_json() for r in deps.records.releases(limit=limit)]}
 
     @router.get("/audit")
+    @offload.route
     def audit(limit: Annotated[int, fastapi.Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE,
               cursor: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
         """Newest first; ``next_cursor`` (null on the last page) gives the next page."""

@@ -27,6 +27,7 @@ from reconciler.web import (
     headers,
     leader,
     limits,
+    offload,
     oidc,
     ops,
     webhooks,
@@ -50,6 +51,7 @@ def create_app(controller: controlling.Controller, *, with_dashboard: bool = Tru
     reads = [fastapi.Depends(policy.reader(pages=False))]
 
     @app.get(f"{api.PREFIX}/status", dependencies=reads)
+    @offload.route
     def status() -> dict[str, Any]:
         return controller.status().as_json()
 
@@ -122,7 +124,10 @@ class Server:
     def __init__(self, app: fastapi.FastAPI, *, host: str, port: int) -> None:
         self._server = uvicorn.Server(uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
-            ws="none"))  # no WebSocket route: not loading a WebSocket stack
+            ws="none",  # no WebSocket route: not loading a WebSocket stack
+            # In C, parsing and the loop take fewer turns of the interpreter's lock per
+            # request, each a wait while a release keeps the other threads busy.
+            http="httptools", loop="uvloop"))
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 
     def start(self, *, timeout: float = 15.0) -> None:

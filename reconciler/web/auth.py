@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -28,6 +28,7 @@ import fastapi
 
 from reconciler.core import access
 from reconciler.shell import config, oidc
+from reconciler.web import offload
 
 Role = access.Role
 SESSION_USER = "user"
@@ -153,14 +154,16 @@ class Access:
 
         return dependency
 
-    def reader(self, *, pages: bool) -> Callable[..., None]:
+    def reader(self, *, pages: bool) -> Callable[..., Awaitable[None]]:
         """A dependency for reading: nothing to do while anonymous reading is open; else
         a viewer at least (pages send a stranger to sign on, the API answers 401)."""
 
-        def dependency(request: fastapi.Request) -> None:
+        async def dependency(request: fastapi.Request) -> None:
+            # A coroutine: an open read costs no thread (web/offload.py); telling who
+            # reads may ask the provider for its keys, off the loop.
             if self.anonymous_read or request.method not in ("GET", "HEAD"):
                 return  # actions are judged by requires()
-            identity = self.identify(request)
+            identity = await offload.run(lambda: self.identify(request))
             if identity is None:
                 if pages and self.sign_on:
                     target = request.url.path + (f"?{request.url.query}"

@@ -23,7 +23,7 @@ from reconciler.core import model, status
 from reconciler.core import since as since_filter
 from reconciler.shell import readmodel
 from reconciler.shell import records as recording
-from reconciler.web import context, report
+from reconciler.web import context, offload, report
 
 APPS_PAGE = 100
 """Apps per page of the dashboard (10,000 rows are no page for a person)."""
@@ -43,6 +43,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
         return responses.HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     @router.get("/", response_class=responses.HTMLResponse)
+    @offload.route
     def apps(group: str | None = None, state: str | None = None,
              page_number: Annotated[int, fastapi.Query(alias="page", ge=1)] = 1,
              ) -> responses.HTMLResponse:
@@ -68,10 +69,12 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
                     total=len(shown), pages=pages, page_number=page_number, query=query)
 
     @router.get("/runbook", response_class=responses.HTMLResponse)
+    @offload.route
     def runbook() -> responses.HTMLResponse:
         return page("runbook.html", "runbook")
 
     @router.get("/apps/{app_id:path}", response_class=responses.HTMLResponse)
+    @offload.route
     def app(app_id: str) -> responses.HTMLResponse:
         detail = readmodel.app_detail(deps.records, deps.status(), "/" + app_id.strip("/"),
                                             live_app=deps.live_app)
@@ -80,6 +83,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
         return page("app.html", "apps", d=detail)
 
     @router.get("/drift", response_class=responses.HTMLResponse)
+    @offload.route
     def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
               open_only: bool = False) -> responses.HTMLResponse:
         found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
@@ -90,6 +94,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
                     query=urllib.parse.urlencode(request.query_params))
 
     @router.get("/drift/report.html", response_class=responses.HTMLResponse)
+    @offload.route
     def drift_report(prefix: str | None = None, since: str | None = None,
                      open_only: bool = False) -> responses.HTMLResponse:
         found, _ = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
@@ -100,11 +105,13 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
             "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
 
     @router.get("/history", response_class=responses.HTMLResponse)
+    @offload.route
     def history() -> responses.HTMLResponse:
         return page("history.html", "history", revisions=deps.records.revisions(),
                     runs=deps.records.runs(limit=200), audit=deps.records.audit_log(limit=200))
 
     @router.get("/releases", response_class=responses.HTMLResponse)
+    @offload.route
     def releases() -> responses.HTMLResponse:
         return page("releases.html", "releases", releases=deps.records.releases(limit=100))
 

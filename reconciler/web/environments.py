@@ -23,7 +23,18 @@ from fastapi import responses
 
 from reconciler.core import status
 from reconciler.shell import environments, promoter, telemetry
-from reconciler.web import api, app, auth, context, dashboard, oidc, ops, report, webhooks
+from reconciler.web import (
+    api,
+    app,
+    auth,
+    context,
+    dashboard,
+    offload,
+    oidc,
+    ops,
+    report,
+    webhooks,
+)
 
 ENVIRONMENTS = f"{api.PREFIX}/environments"
 
@@ -44,14 +55,17 @@ def create_fleet_app(fleet: environments.Fleet) -> fastapi.FastAPI:
     page_reads = [fastapi.Depends(policy.reader(pages=True))]
 
     @web.get(f"{api.PREFIX}/status", dependencies=api_reads)
+    @offload.route
     def fleet_status() -> dict[str, Any]:
         return fleet.status()
 
     @web.get(ENVIRONMENTS, dependencies=api_reads)
+    @offload.route
     def listed() -> dict[str, Any]:
         return {"environments": [_summary(fleet, name) for name in fleet.members]}
 
     @web.get("/", response_class=responses.HTMLResponse, dependencies=page_reads)
+    @offload.route
     def overview() -> responses.HTMLResponse:
         html = report.render("environments.html", environments=[
             _summary(fleet, name) for name in fleet.members])
@@ -122,6 +136,7 @@ def _promotions_page(deps: context.Deps, *, root: str, api_prefix: str) -> fasta
     assert promotions is not None
 
     @router.get("/promotions", response_class=responses.HTMLResponse)
+    @offload.route
     def page() -> responses.HTMLResponse:
         checks: list[dict[str, Any]] = []
         error = None

@@ -10,6 +10,7 @@ import fastapi
 from fastapi import responses
 
 from reconciler.shell import telemetry
+from reconciler.web import offload
 
 
 def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = lambda: True,
@@ -18,6 +19,7 @@ def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = la
     router = fastapi.APIRouter(include_in_schema=False)
 
     @router.get("/metrics")
+    @offload.route
     def metrics() -> responses.Response:
         if before_scrape is not None:
             before_scrape()
@@ -25,12 +27,14 @@ def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = la
         return responses.Response(content=body, media_type=content_type)
 
     @router.get("/healthz")
-    def healthz() -> responses.JSONResponse:
+    async def healthz() -> responses.JSONResponse:
         # 503 when the scheduler died: Marathon's health check then replaces the task.
+        # On the loop itself: no thread to wait for while a release keeps them all busy.
         is_alive = alive()
         return responses.JSONResponse({"alive": is_alive}, status_code=200 if is_alive else 503)
 
     @router.get("/readyz")
+    @offload.route
     def readyz() -> responses.JSONResponse:
         reasons = ready()
         is_ready = not reasons

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import fastapi
 
 from reconciler.shell import promoter
-from reconciler.web import context
+from reconciler.web import context, offload
 
 IMAGE_NAME_MAX = 200
 """An image is named in ``images.yaml`` (lower-case letters, digits, ``._-``): a longer or
@@ -33,11 +33,13 @@ def add_routes(router: fastapi.APIRouter, *, deps: context.Deps, needs_token: An
     assert promotions is not None
 
     @router.get("/promotions")
+    @offload.route
     def listed() -> dict[str, Any]:
         return {"from": promotions.source,
                 "promotions": [p.as_json() for p in deps.records.promotions()]}
 
     @router.get("/promotions/{image}/check")
+    @offload.route
     def check(image: ImageName) -> dict[str, Any]:
         try:
             return promotions.assess(image)

@@ -100,8 +100,13 @@ class ReleaseStore(database.Store):
                 values["started_at"] = started_at  # a rollback keeps the change's start
             self._upsert(conn, revision=revision, app_id=app_id, values=values)
 
-    def releases(self, *, limit: int | None = None) -> list[rows.Release]:
-        """Releases, newest first."""
+    def releases(self, *, limit: int | None = None,
+                 apps_shown: int | None = None) -> list[rows.Release]:
+        """Releases, newest first.
+
+        ``apps_shown``: each release holds at most that many of its apps, those needing
+        attention first (failed, rolled back, under way, waiting), and every app counted
+        per outcome (a page of releases of 10,000 apps each; the outcome is the same)."""
         query = (sa.select(_releases, _revisions.c.author, _revisions.c.message)
                  .outerjoin(_revisions, _revisions.c.revision == _releases.c.revision)
                  .order_by(_releases.c.started_at.desc(), _releases.c.revision))
@@ -110,10 +115,15 @@ class ReleaseStore(database.Store):
         with self._db.begin() as conn:
             found = conn.execute(query).mappings().all()
             newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
-            apps = _apps_by_revision(conn, [r["revision"] for r in found])
-            waves = _waves_by_revision(conn, [r["revision"] for r in found])
-        return [_release(r, apps.get(r["revision"], ()), superseded=r["started_at"] != newest,
-                         waves=waves.get(r["revision"], ()))
+            revisions = [r["revision"] for r in found]
+            counts = _counts_by_revision(conn, revisions)
+            if apps_shown is None:
+                apps = _apps_by_revision(conn, revisions)
+            else:
+                apps = {r: _apps_needing_attention(conn, r, apps_shown) for r in revisions}
+            waves = _waves_by_revision(conn, revisions)
+        return [_release(r, apps.get(r["revision"], ()), counts.get(r["revision"], {}),
+                         superseded=r["started_at"] != newest, waves=waves.get(r["revision"], ()))
                 for r in found]
 
     def release(self, revision: str) -> rows.Release | None:
@@ -151,6 +161,12 @@ class ReleaseStore(database.Store):
             conn.execute(_apps.update().where(key).values(**values))
 
 
+def _release_app(r: sa.RowMapping) -> rows.ReleaseApp:
+    return rows.ReleaseApp(
+        app_id=r["app_id"], action=r["action"], outcome=r["outcome"], reason=r["reason"],
+        run_id=r["run_id"], at=rows.iso(r["at"]), started_at=rows.iso(r["started_at"]))
+
+
 def _apps_by_revision(conn: sa.Connection, revisions: list[str]
                       ) -> dict[str, tuple[rows.ReleaseApp, ...]]:
     out: dict[str, list[rows.ReleaseApp]] = {}
@@ -158,11 +174,38 @@ def _apps_by_revision(conn: sa.Connection, revisions: list[str]
         return {}
     for r in conn.execute(sa.select(_apps).where(_apps.c.revision.in_(revisions))
                           .order_by(_apps.c.app_id)).mappings():
-        out.setdefault(r["revision"], []).append(rows.ReleaseApp(
-            app_id=r["app_id"], action=r["action"], outcome=r["outcome"], reason=r["reason"],
-            run_id=r["run_id"], at=rows.iso(r["at"]),
-            started_at=rows.iso(r["started_at"])))
+        out.setdefault(r["revision"], []).append(_release_app(r))
     return {k: tuple(v) for k, v in out.items()}
+
+
+_ATTENTION = sa.case(
+    (_apps.c.outcome.in_([str(model.Outcome.FAILED), str(model.Outcome.TIMED_OUT)]), 0),
+    (_apps.c.outcome == str(model.Outcome.ROLLED_BACK), 1),
+    (_apps.c.outcome.is_(None), 2),
+    (_apps.c.outcome == str(releasing.AppWait.WAITING_FOR_WINDOW), 3),
+    else_=4)
+"""Which of a release's apps a person should see first: broken, undone, under way, held."""
+
+
+def _apps_needing_attention(conn: sa.Connection, revision: str, limit: int
+                            ) -> tuple[rows.ReleaseApp, ...]:
+    return tuple(_release_app(r) for r in conn.execute(
+        sa.select(_apps).where(_apps.c.revision == revision)
+        .order_by(_ATTENTION, _apps.c.app_id).limit(limit)).mappings())
+
+
+def _counts_by_revision(conn: sa.Connection, revisions: list[str]
+                        ) -> dict[str, dict[str | None, int]]:
+    """Per revision, how many of its apps came to each recorded outcome (None: under way)."""
+    out: dict[str, dict[str | None, int]] = {}
+    if not revisions:
+        return {}
+    for revision, outcome, apps in conn.execute(
+            sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count())
+            .where(_apps.c.revision.in_(revisions))
+            .group_by(_apps.c.revision, _apps.c.outcome)):
+        out.setdefault(revision, {})[outcome] = apps
+    return out
 
 
 def _waves_by_revision(conn: sa.Connection, revisions: list[str]
@@ -180,18 +223,17 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...], *,
-             superseded: bool, waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
-    outcome = releasing.overall(
-        collections.Counter(releasing.app_outcome(a.outcome) for a in apps),
-        superseded=superseded)
+def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...],
+             counts: Mapping[str | None, int], *, superseded: bool,
+             waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
+    outcome = releasing.overall(_by_outcome(counts), superseded=superseded)
     return rows.Release(
         revision=row["revision"], author=row["author"], message=row["message"],
         trigger=row["trigger"], requested_by=row["requested_by"], run_id=row["run_id"],
         started_at=rows.iso(row["started_at"]),
         images_changed=releasing.image_changes(json.loads(row["images_before"]),
                                                json.loads(row["images"])),
-        apps=apps, outcome=outcome, waves=waves)
+        apps=apps, outcome=outcome, waves=waves, app_counts=dict(counts))
 
 
 def outcomes(conn: sa.Connection) -> dict[str, str]:
@@ -199,12 +241,11 @@ def outcomes(conn: sa.Connection) -> dict[str, str]:
     counts each release's apps per outcome, a few rows per release whatever its size."""
     newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
     found = conn.execute(sa.select(_releases.c.revision, _releases.c.started_at)).all()
-    counts: dict[str, collections.Counter[releasing.AppOutcome]] = {}
-    for revision, outcome, apps in conn.execute(
-            sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count())
-            .group_by(_apps.c.revision, _apps.c.outcome)):
-        counts.setdefault(revision, collections.Counter())[releasing.app_outcome(outcome)] \
-            += apps
-    return {revision: str(releasing.overall(counts.get(revision, collections.Counter()),
+    counts = _counts_by_revision(conn, [r[0] for r in found])
+    return {revision: str(releasing.overall(_by_outcome(counts.get(revision, {})),
                                             superseded=started != newest))
             for revision, started in found}
+
+
+def _by_outcome(counts: Mapping[str | None, int]) -> collections.Counter[releasing.AppOutcome]:
+    return collections.Counter({releasing.app_outcome(o): n for o, n in counts.items()})

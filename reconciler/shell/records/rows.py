@@ -281,6 +281,13 @@ class Release:
     outcome: releasing.ReleaseOutcome
     waves: tuple[ReleaseWave, ...] = ()
     """The release waves in order (none when ``reconciler.yaml`` has no ``waves:``)."""
+    app_counts: Mapping[str | None, int] = dataclasses.field(default_factory=dict)
+    """How many of its apps came to each outcome (None: under way); ``apps`` may hold
+    only some of them (``releases(apps_shown=...)``)."""
+
+    @property
+    def app_total(self) -> int:
+        return sum(self.app_counts.values())
 
     @property
     def cause(self) -> str:

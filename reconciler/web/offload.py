@@ -2,8 +2,8 @@
 
 FastAPI runs a plain ``def`` route, and each plain ``def`` dependency, in one of anyio's
 worker threads. While a release keeps a dozen threads busy, every step of that hop waits
-its turn for the interpreter's lock, and answers took up to 0.7 s where the same work done
-through ``loop.run_in_executor`` took at most 0.15 s (``bench/page_hop.py``). A route
+its turn for the interpreter's lock, and answers took up to 0.6 s where the same work done
+through ``loop.run_in_executor`` took at most 0.13 s (``bench/page_hop.py``). A route
 written as a plain function and decorated with :func:`route` (under ``@router.get``)
 keeps its code and its parameters, and takes the shorter way.
 """
@@ -11,6 +11,7 @@ keeps its code and its parameters, and takes the shorter way.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,13 +21,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="web-offload")
-"""Threads for the routes' blocking work (the records, a first snapshot): as many as
-uvicorn would have run at once for an on-call team's pages and a scraper."""
+"""Threads for the routes' blocking work (the records, a first snapshot): enough for an
+on-call team's pages and a scraper at once; more requests wait for a free one."""
 
 
 async def run(work: Callable[[], T]) -> T:
-    """``work()`` in the pool; the loop serves other requests meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(_POOL, work)
+    """``work()`` in the pool, in the request's context (its context variables, as anyio
+    would pass them); the loop serves other requests meanwhile."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_POOL, context.run, work)
 
 
 def route(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:

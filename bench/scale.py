@@ -6,10 +6,12 @@
    committed to a local Git repo; the dev cluster is given the same apps up front (bulk
    ``PUT /v2/apps``, not measured), so the controller's first reconcile finds them in sync.
 2. ``reconciler run`` starts on it. Idle (first revision synced, nothing running), each of
-   ``/healthz``, ``/metrics``, the dashboard's first page (``/``) and one app's API page
-   (``/api/v1/apps/{id}``) is asked ``--samples`` times: median and max, in ms.
+   ``/healthz``, ``/metrics``, the dashboard's first page (``/``), one app's API page
+   (``/api/v1/apps/{id}``), the same app's dashboard page, the Releases page and the History
+   page is asked ``--samples`` times: median and max, in ms.
 3. A full reconcile: the image tag is bumped for every app (one commit); while the controller
-   rolls all of them, the same four pages are asked in turn until the revision is synced.
+   rolls all of them, the same pages are asked in turn, once a second, until the revision is
+   synced.
 4. Peak resident memory of the controller (``VmHWM`` of ``/proc/PID/status``), read at the
    end, its resident memory when idle, and at the end of the release window.
 5. ``validate`` and ``diff`` of the repo: in process (``directory.read_directory`` +
@@ -124,8 +126,11 @@ def main() -> None:
     parser.add_argument("--busy-for", type=float, default=300.0,
                         help="seconds the pages are asked during the release at most")
     args = parser.parse_args()
+    app_id = bigrepo.app_path(0).removesuffix(".yaml")
     pages = {"/healthz": "/healthz", "/metrics": "/metrics", "dashboard /": "/",
-             "one app's API page": "/api/v1/apps/" + bigrepo.app_path(0).removesuffix(".yaml")}
+             "one app's API page": "/api/v1/apps/" + app_id,
+             "one app's page": "/apps/" + app_id, "releases page": "/releases",
+             "history page": "/history"}
     idle: dict[str, list[float]] = {name: [] for name in pages}
     busy: dict[str, list[float]] = {name: [] for name in pages}
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-scale-") as tmp:

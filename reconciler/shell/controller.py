@@ -228,9 +228,9 @@ class Controller:
                                         changes=(), message=f"will not sync: Marathon: "
                                                             f"{e.message}")
         diffs = diffing.diff_apps(desired, live_apps)
-        quarantined = {d.app_id for d in diffs if d.action is not model.Action.NOOP
-                       and self.records.is_quarantined(app_id=d.app_id,
-                                                       revision=desired.revision)}
+        held = self.records.quarantined_apps(revision=desired.revision)
+        quarantined = {d.app_id for d in diffs
+                       if d.action is not model.Action.NOOP and d.app_id in held}
         try:
             plan = planning.make_plan(diffs, revision=desired.revision,
                                       settings=desired.settings, quarantined=quarantined,

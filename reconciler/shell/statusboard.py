@@ -90,18 +90,18 @@ class StatusBoard:
             self._wake.clear()
             if self._stopping.is_set():
                 return
-            stale = (self._dirty or self._generation() != self._computed_for
-                     or self._clock() - self._computed_at >= self._max_age)
-            if stale:
-                try:
-                    self._compute()
-                except Exception:
-                    log.exception("computing the status of every app failed")
+            try:
+                self._compute_if_stale()
+            except Exception:
+                log.exception("computing the status of every app failed")
             self._stopping.wait(max(self._min_gap, 3 * self._took))
 
-    def _compute(self) -> None:
+    def _compute_if_stale(self) -> None:
+        # Judged under the lock: a page may have just made the first snapshot.
         with self._computing:
-            self._compute_locked()
+            if (self._dirty or self._generation() != self._computed_for
+                    or self._clock() - self._computed_at >= self._max_age):
+                self._compute_locked()
 
     def _compute_locked(self) -> None:
         started = self._clock()

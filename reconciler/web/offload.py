@@ -20,24 +20,36 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="web-offload")
-"""Threads for the routes' blocking work (the records, a first snapshot): enough for an
-on-call team's pages and a scraper at once; more requests wait for a free one."""
+_PAGES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="web-pages")
+"""Threads for the pages' blocking work (the records, a first snapshot): enough for an
+on-call team's pages at once; more requests wait for a free one."""
+_OPERATIONS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-operations")
+"""Threads of ``/readyz`` and ``/metrics`` alone: a probe and a scraper get their answer
+while pages wait (for the first snapshot at start, or for a slow records database)."""
 
 
-async def run(work: Callable[[], T]) -> T:
-    """``work()`` in the pool, in the request's context (its context variables, as anyio
+async def run(work: Callable[[], T], *, pool: ThreadPoolExecutor = _PAGES) -> T:
+    """``work()`` in ``pool``, in the request's context (its context variables, as anyio
     would pass them); the loop serves other requests meanwhile."""
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_POOL, context.run, work)
+    return await asyncio.get_running_loop().run_in_executor(pool, context.run, work)
 
 
 def route(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """``handler`` as a coroutine FastAPI awaits, running ``handler`` itself in the pool
-    (FastAPI reads the parameters from ``handler``, through ``__wrapped__``)."""
+    """``handler`` as a coroutine FastAPI awaits, running ``handler`` itself in the pages'
+    pool (FastAPI reads the parameters from ``handler``, through ``__wrapped__``)."""
+    return _offloaded(handler, _PAGES)
 
+
+def operation(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """As :func:`route`, in the operations' own pool (``/readyz``, ``/metrics``)."""
+    return _offloaded(handler, _OPERATIONS)
+
+
+def _offloaded(handler: Callable[P, T], pool: ThreadPoolExecutor
+               ) -> Callable[P, Awaitable[T]]:
     @functools.wraps(handler)
     async def offloaded(*args: P.args, **kwargs: P.kwargs) -> T:
-        return await run(functools.partial(handler, *args, **kwargs))
+        return await run(functools.partial(handler, *args, **kwargs), pool=pool)
 
     return offloaded

@@ -122,7 +122,8 @@ def sign_on_router(settings: config.Settings, policy: auth.Access) -> fastapi.AP
         return responses.RedirectResponse("/", status_code=303)
 
     @router.get("/auth/session")
-    def session(request: fastapi.Request) -> responses.JSONResponse:
+    async def session(request: fastapi.Request) -> responses.JSONResponse:
+        # On the loop: it reads the signed cookie, nothing that blocks (web/offload.py).
         user = request.session.get(auth.SESSION_USER)
         body: dict[str, Any] = {"signed_in": False, "login": "/login"}
         if isinstance(user, dict):

@@ -19,7 +19,7 @@ def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = la
     router = fastapi.APIRouter(include_in_schema=False)
 
     @router.get("/metrics")
-    @offload.route
+    @offload.operation
     def metrics() -> responses.Response:
         if before_scrape is not None:
             before_scrape()
@@ -34,7 +34,7 @@ def ops_router(*, ready: Callable[[], list[str]], alive: Callable[[], bool] = la
         return responses.JSONResponse({"alive": is_alive}, status_code=200 if is_alive else 503)
 
     @router.get("/readyz")
-    @offload.route
+    @offload.operation
     def readyz() -> responses.JSONResponse:
         reasons = ready()
         is_ready = not reasons

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler.core import model
-from reconciler.shell import records
+from reconciler.shell import readmodel, records
 from reconciler.shell.records import migrate
 
 T0 = 1_790_000_000.0  # 2026-09-21T13:33:20Z
@@ -422,12 +422,14 @@ def test_revisions_read_each_release_s_outcome_as_counts_and_the_board_reads_non
     sa.event.listen(engine, "after_cursor_execute", seen)
     try:
         board_reads = store.seen_revisions()
+        snapshot = readmodel.snapshot(store, [])  # what the status board reads, whole
         board_sent = list(sent)
         listed = store.revisions()
     finally:
         sa.event.remove(engine, "after_cursor_execute", seen)
 
     assert [(r.revision, r.author) for r in board_reads] == [(SHA, "Ana"), (OTHER_SHA, "Ana")]
+    assert snapshot.revision == SHA
     assert board_sent == []
     assert {r.revision: r.last_outcome for r in listed} == {
         SHA: "partially rolled back", OTHER_SHA: "succeeded"}

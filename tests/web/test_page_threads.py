@@ -21,9 +21,10 @@ from tests.web import server
 APP = {"id": "/dirac/fts", "version": "2026-11-30T00:00:00.000Z", "instances": 1,
        "tasks": [], "deployments": [],
        "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"}}}
-PAGES = ["/healthz", "/readyz", "/metrics", "/", "/apps/dirac/fts", "/drift", "/history",
-         "/releases", "/runbook", "/api/v1/status", "/api/v1/apps", "/api/v1/apps/dirac/fts",
-         "/api/v1/drift", "/api/v1/history", "/api/v1/revisions"]
+PAGES = ["/healthz", "/readyz", "/metrics", "/", "/apps/dirac/fts", "/drift",
+         "/drift/report.html", "/history", "/releases", "/runbook", "/api/v1/apps",
+         "/api/v1/apps/dirac/fts", "/api/v1/drift", "/api/v1/history", "/api/v1/revisions",
+         "/api/v1/releases", "/api/v1/audit", "/api/v1/openapi.json"]
 
 
 @pytest.mark.parametrize("anonymous_read", [True, False])
@@ -39,11 +40,6 @@ def test_no_page_answers_through_anyio_s_worker_threads(
                         board=board)
     app = fastapi.FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(ops.ops_router(ready=lambda: [], before_scrape=board.snapshot))
-
-    @app.get(f"{api.PREFIX}/status")
-    async def status() -> dict[str, Any]:
-        return {"revision": board.snapshot().revision}
-
     reads = [fastapi.Depends(policy.reader(pages=False))]
     app.include_router(api.api_router(deps), dependencies=reads)
     app.include_router(dashboard.dashboard_router(deps),

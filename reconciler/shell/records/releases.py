@@ -120,9 +120,10 @@ class ReleaseStore(database.Store):
             if apps_shown is None:
                 apps = _apps_by_revision(conn, revisions)
             else:
-                apps = {r: _apps_needing_attention(conn, r, apps_shown) for r in revisions}
+                apps = {r: _apps_needing_attention(conn, revision=r, limit=apps_shown)
+                        for r in revisions}
             waves = _waves_by_revision(conn, revisions)
-        return [_release(r, apps.get(r["revision"], ()), counts.get(r["revision"], {}),
+        return [_release(r, apps=apps.get(r["revision"], ()), counts=counts.get(r["revision"], {}),
                          superseded=r["started_at"] != newest, waves=waves.get(r["revision"], ()))
                 for r in found]
 
@@ -132,8 +133,8 @@ class ReleaseStore(database.Store):
     @staticmethod
     def _upsert_many(conn: sa.Connection, *, revision: str,
                      values: Mapping[str, Mapping[str, Any]]) -> None:
-        """Each app's row of ``revision`` written with its values: two statements for all
-        of them (a release of 10,000 apps opened with 20,000, one app at a time)."""
+        """Each app's row of ``revision`` written with its values: three statements at most
+        for all of them (a release of 10,000 apps opened with 20,000, one app at a time)."""
         if not values:
             return
         existing = set(conn.execute(sa.select(_apps.c.app_id).where(
@@ -187,7 +188,7 @@ _ATTENTION = sa.case(
 """Which of a release's apps a person should see first: broken, undone, under way, held."""
 
 
-def _apps_needing_attention(conn: sa.Connection, revision: str, limit: int
+def _apps_needing_attention(conn: sa.Connection, *, revision: str, limit: int
                             ) -> tuple[rows.ReleaseApp, ...]:
     return tuple(_release_app(r) for r in conn.execute(
         sa.select(_apps).where(_apps.c.revision == revision)
@@ -223,8 +224,8 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _release(row: sa.RowMapping, apps: tuple[rows.ReleaseApp, ...],
-             counts: Mapping[str | None, int], *, superseded: bool,
+def _release(row: sa.RowMapping, *, apps: tuple[rows.ReleaseApp, ...],
+             counts: Mapping[str | None, int], superseded: bool,
              waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
     outcome = releasing.overall(_by_outcome(counts), superseded=superseded)
     return rows.Release(

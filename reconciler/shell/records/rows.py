@@ -290,6 +290,12 @@ class Release:
         return sum(self.app_counts.values())
 
     @property
+    def outcome_counts(self) -> list[tuple[str, int]]:
+        """(outcome, apps) the most first, then by name; ``in progress`` for None."""
+        named = [(o or "in progress", n) for o, n in self.app_counts.items()]
+        return sorted(named, key=lambda x: (-x[1], x[0]))
+
+    @property
     def cause(self) -> str:
         """Who or what started it: a tag seen in the registry, or the commit's author."""
         return releasing.cause(trigger=self.trigger, author=self.author,

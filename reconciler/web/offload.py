@@ -2,8 +2,8 @@
 
 FastAPI runs a plain ``def`` route, and each plain ``def`` dependency, in one of anyio's
 worker threads. While a release keeps a dozen threads busy, every step of that hop waits
-its turn for the interpreter's lock, and answers took up to 0.6 s where the same work done
-through ``loop.run_in_executor`` took at most 0.13 s (``bench/page_hop.py``). A route
+its turn for the interpreter's lock, and answers took up to 0.75 s where the same work done
+through ``loop.run_in_executor`` took at most 0.15 s (``bench/page_hop.py``). A route
 written as a plain function and decorated with :func:`route` (under ``@router.get``)
 keeps its code and its parameters, and takes the shorter way.
 """

@@ -1,6 +1,6 @@
 """No page answers through anyio's worker threads: while a release keeps a dozen threads
 busy, each step of that hop waits for the interpreter's lock, and a page that does almost
-nothing answered in up to 0.6 s (``bench/page_hop.py``). ``/healthz`` answers on the
+nothing answered in up to 0.75 s (``bench/page_hop.py``). ``/healthz`` answers on the
 server's loop; the other pages and the read check through ``web/offload.py``."""
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
@@ -359,6 +360,25 @@ def test_the_last_applied_of_some_apps_and_one_string_per_revision_and_second(
 
 
 
+@contextlib.contextmanager
+def statements_sent(store: records.RecordStore, *, naming: str
+                    ) -> Iterator[list[tuple[str, Any]]]:
+    """The statements ``store`` sends while the block runs whose text names ``naming``,
+    with their parameters (what a query costs is the point of some tests)."""
+    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if naming in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "after_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", seen)
+
+
 def test_the_last_applied_reads_one_change_per_app_not_every_change_ever_made(
     store: records.RecordStore, clock: Clock
 ) -> None:
@@ -373,22 +393,12 @@ def test_the_last_applied_reads_one_change_per_app_not_every_change_ever_made(
             store.finish_change(change(store, run, app_id, revision=revision),
                                 outcome=model.Outcome.SUCCEEDED, reason=None)
         clock.advance(60)
-    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
-    sent: list[tuple[str, Any]] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "changes" in statement:
-            sent.append((statement, parameters))
-
-    sa.event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with statements_sent(store, naming="changes") as sent:
         applied = store.last_applied()
-    finally:
-        sa.event.remove(engine, "after_cursor_execute", seen)
 
     assert {a: x.revision for a, x in applied.items()} == {a: SHA for a in definitions}
     # What the database sent back, asked again: one row per app, not twelve.
-    with engine.connect() as conn:
+    with store._db.engine.connect() as conn:  # noqa: SLF001 - asked again
         answered = [conn.exec_driver_sql(statement, parameters).fetchall()
                     for statement, parameters in sent]
     assert answered and max(len(rows) for rows in answered) == len(definitions)
@@ -412,21 +422,11 @@ def test_revisions_read_each_release_s_outcome_as_counts_and_the_board_reads_non
             store.finish_release_app(revision=revision, app_id=app_id, action="update",
                                      outcome=outcome, reason=None, run_id=None)
         clock.advance(60)
-    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
-    sent: list[tuple[str, Any]] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "release_apps" in statement:
-            sent.append((statement, parameters))
-
-    sa.event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with statements_sent(store, naming="release_apps") as sent:
         board_reads = store.seen_revisions()
         snapshot = readmodel.snapshot(store, [])  # what the status board reads, whole
         board_sent = list(sent)
         listed = store.revisions()
-    finally:
-        sa.event.remove(engine, "after_cursor_execute", seen)
 
     assert [(r.revision, r.author) for r in board_reads] == [(SHA, "Ana"), (OTHER_SHA, "Ana")]
     assert snapshot.revision == SHA
@@ -435,7 +435,7 @@ def test_revisions_read_each_release_s_outcome_as_counts_and_the_board_reads_non
         SHA: "partially rolled back", OTHER_SHA: "succeeded"}
     # What the database sent back, asked again: a row per outcome of each release (3), not
     # one per app (12).
-    with engine.connect() as conn:
+    with store._db.engine.connect() as conn:  # noqa: SLF001 - asked again
         answered = [conn.exec_driver_sql(statement, parameters).fetchall()
                     for statement, parameters in sent]
     assert answered and max(len(rows) for rows in answered) == 3
@@ -448,23 +448,13 @@ def test_a_release_of_many_apps_is_opened_with_a_few_statements_not_two_per_app(
     statements, seconds of the interpreter while the pages waited)."""
     apps = [f"/dirac/a{i}" for i in range(200)]
     store.record_revision(revision=SHA, definitions={a: {"id": a} for a in apps})
-    engine = store._db.engine  # noqa: SLF001 - the statements it sends are the point
-    sent: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if "release_apps" in statement:
-            sent.append(statement)
-
-    sa.event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with statements_sent(store, naming="release_apps") as sent:
         store.open_release(revision=SHA, trigger="poll", requested_by=None, run_id=None,
                            images={}, apps=[(a, "update") for a in apps[:150]])
         clock.advance(5)
         # Again, with some apps already there (a run after a crash reopens it).
         store.open_release(revision=SHA, trigger="poll", requested_by=None, run_id=7,
                            images={}, apps=[(a, "update") for a in apps[100:]])
-    finally:
-        sa.event.remove(engine, "after_cursor_execute", seen)
 
     assert len(sent) <= 10, sent
     release = store.release(SHA)

@@ -40,6 +40,15 @@ chaos: install
 	RELIABILITY_LONG=1 FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/reliability \
 		tests/core/test_fuzz_load.py -q $(PYTEST_ARGS)
 
+# The benchmarks, one after the other, each alone on the machine (their figures are timings
+# and memory; nothing else may run beside them): about an hour and a half. Each prints its
+# figures and ends with its summary line; docs/benchmarks.md keeps them and says what each
+# includes. One or some: `make bench BENCHES="scale page_hop"`.
+BENCHES ?= noop_diff drift latency failover page_hop memory scale converge
+bench: install
+	scripts/install-test-deps.sh
+	for name in $(BENCHES); do $(PY) bench/$$name.py || exit 1; done
+
 lint: install
 	$(PY) -m ruff check reconciler tests bench scripts testbed
 	$(VENV)/bin/lint-imports

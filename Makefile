@@ -41,9 +41,9 @@ chaos: install
 		tests/core/test_fuzz_load.py -q $(PYTEST_ARGS)
 
 # The benchmarks, one after the other, each alone on the machine (their figures are timings
-# and memory; nothing else may run beside them): about an hour and a half. Each prints its
-# figures and ends with its summary line; docs/benchmarks.md keeps them and says what each
-# includes. One or some: `make bench BENCHES="scale page_hop"`.
+# and memory; nothing else may run beside them). Each prints its figures and ends with its
+# summary line; docs/benchmarks.md keeps them, says what each includes and what each needs
+# (converge: a Python 3.9 for marathon-deploy). One or some: `make bench BENCHES="scale"`.
 BENCHES ?= noop_diff drift latency failover page_hop memory scale converge
 bench: install
 	scripts/install-test-deps.sh

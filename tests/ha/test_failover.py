@@ -109,6 +109,11 @@ def test_kill_9_of_the_leader_mid_rolling_upgrade_the_other_leads_and_finishes_t
             c.outcome for c in store.changes(app_id=APP) if c.revision == head] == ["succeeded"],
             timeout=60, explain=lambda: f"{store.changes(app_id=APP)}\n{logs(group)}")
         changes = [c for c in store.changes(app_id=APP) if c.revision == head]
+        # The run ends after its changes (its release's bookkeeping follows the outcome):
+        # every run, the killed leader's included, must come to an end, none left open.
+        polling.eventually("every run ended", lambda: all(
+            r.outcome is not None for r in store.runs()), timeout=60,
+            explain=lambda: f"{store.runs()}\n{logs(group)}")
         runs = store.runs()
         new_term = (other.status() or {}).get("leadership", {}).get("term")
     finally:

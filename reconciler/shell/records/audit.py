@@ -27,11 +27,11 @@ class AuditStore(database.Store):
     def audit_log(self, *, limit: int | None = None, before: int | None = None
                   ) -> list[rows.AuditEntry]:
         """Audit entries, newest first: at most ``limit``, older than audit id ``before``."""
-        query = sa.select(_audit).order_by(_audit.c.audit_id.desc()).limit(limit)
+        query = sa.select(_audit).limit(limit)
         if before is not None:
             query = query.where(_audit.c.audit_id < before)
         with self._db.begin() as conn:
-            found = conn.execute(query).mappings()
+            found = database.all_rows(conn, query, [_audit.c.audit_id.desc()])
             return [rows.AuditEntry(**{**r, "at": rows.iso(r["at"])}) for r in found]
 
     def first_claimed_at(self, key: str) -> float:

@@ -146,21 +146,21 @@ class DriftStore(database.Store):
             query = query.where(sa.or_(_drifts.c.app_id == base,
                                        _drifts.c.app_id.startswith(base + "/", autoescape=True)))
         with self._db.begin() as conn:
-            found = conn.execute(query.order_by(_drifts.c.last_seen_at.desc(),
-                                                _drifts.c.drift_id.desc())).mappings().all()
+            found = list(database.all_rows(conn, query, [_drifts.c.last_seen_at.desc(),
+                                                         _drifts.c.drift_id.desc()]))
             times: dict[int, list[float]] = {}
             if found:
-                for drift_id, at in conn.execute(
-                        sa.select(_corrections.c.drift_id, _corrections.c.at)
-                        .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found]))
-                        .order_by(_corrections.c.correction_id)):
-                    times.setdefault(drift_id, []).append(at)
+                for c in database.all_rows(
+                        conn, sa.select(_corrections.c.drift_id, _corrections.c.at)
+                        .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
+                        [_corrections.c.correction_id]):
+                    times.setdefault(c["drift_id"], []).append(c["at"])
         drifts = [_drift(r, times.get(r["drift_id"], [])) for r in found]
         return sorted(drifts, key=lambda d: d.status == "resolved")
 
 
 
-def _drift(row: sa.RowMapping, corrected_at: Sequence[float]) -> rows.Drift:
+def _drift(row: Mapping[Any, Any], corrected_at: Sequence[float]) -> rows.Drift:
     return rows.Drift(
         drift_id=row["drift_id"], app_id=row["app_id"], kind=row["kind"],
         patch=tuple(json.loads(row["patch"])), first_seen_at=rows.iso(row["first_seen_at"]),

@@ -56,10 +56,10 @@ class HoldStore(database.Store):
 
     def window_holds(self, *, open_only: bool = True) -> list[rows.WindowHold]:
         """Holds, oldest first (only those still holding an app, by default)."""
-        query = sa.select(_holds).order_by(_holds.c.hold_id)
+        query = sa.select(_holds)
         if open_only:
             query = query.where(_holds.c.ended_at.is_(None))
         with self._db.begin() as conn:
             return [rows.WindowHold(**{**r, "until": rows.iso(r["until"]), "at": rows.iso(r["at"]),
                                        "ended_at": rows.iso(r["ended_at"])})
-                    for r in conn.execute(query).mappings()]
+                    for r in database.all_rows(conn, query, [_holds.c.hold_id])]

@@ -69,11 +69,11 @@ class IntentStore(database.Store):
 
     def intents(self, *, run_id: int | None = None) -> list[tuple[rows.Intent, str | None]]:
         """Intents with their resolution (None while open), oldest first."""
-        query = sa.select(_intents).order_by(_intents.c.intent_id)
+        query = sa.select(_intents)
         if run_id is not None:
             query = query.where(_intents.c.run_id == run_id)
         with self._db.begin() as conn:
-            found = conn.execute(query).mappings().all()
+            found = database.all_rows(conn, query, [_intents.c.intent_id])
         return [(rows.Intent(**{k: v for k, v in r.items()
                                 if k not in ("resolved_at", "resolution", "change_id")}),
                  r["resolution"]) for r in found]

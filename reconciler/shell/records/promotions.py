@@ -42,14 +42,15 @@ class PromotionStore(database.Store):
     def promotions(self, *, limit: int | None = None, unlinked_only: bool = False
                    ) -> list[rows.Promotion]:
         """Promotions, newest first."""
-        query = sa.select(_promotions).order_by(_promotions.c.promotion_id.desc()).limit(limit)
+        query = sa.select(_promotions).limit(limit)
         if unlinked_only:
             query = query.where(_promotions.c.target_revision.is_(None))
         with self._db.begin() as conn:
-            return [_promotion(r) for r in conn.execute(query).mappings()]
+            return [_promotion(r) for r in database.all_rows(
+                conn, query, [_promotions.c.promotion_id.desc()])]
 
 
-def _promotion(row: sa.RowMapping) -> rows.Promotion:
+def _promotion(row: Mapping[Any, Any]) -> rows.Promotion:
     return rows.Promotion(
         promotion_id=row["promotion_id"], image=row["image"], tag=row["tag"],
         previous_tag=row["previous_tag"], source=row["source"], target=row["target"],

@@ -108,12 +108,12 @@ class ReleaseStore(database.Store):
         attention first (failed, rolled back, under way, waiting), and every app counted
         per outcome (a page of releases of 10,000 apps each; the outcome is the same)."""
         query = (sa.select(_releases, _revisions.c.author, _revisions.c.message)
-                 .outerjoin(_revisions, _revisions.c.revision == _releases.c.revision)
-                 .order_by(_releases.c.started_at.desc(), _releases.c.revision))
+                 .outerjoin(_revisions, _revisions.c.revision == _releases.c.revision))
         if limit:
             query = query.limit(limit)
         with self._db.begin() as conn:
-            found = conn.execute(query).mappings().all()
+            found = list(database.all_rows(conn, query, [_releases.c.started_at.desc(),
+                                                         _releases.c.revision]))
             newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
             revisions = [r["revision"] for r in found]
             counts = _counts_by_revision(conn, revisions)
@@ -162,7 +162,7 @@ class ReleaseStore(database.Store):
             conn.execute(_apps.update().where(key).values(**values))
 
 
-def _release_app(r: sa.RowMapping) -> rows.ReleaseApp:
+def _release_app(r: Mapping[Any, Any]) -> rows.ReleaseApp:
     return rows.ReleaseApp(
         app_id=r["app_id"], action=r["action"], outcome=r["outcome"], reason=r["reason"],
         run_id=r["run_id"], at=rows.iso(r["at"]), started_at=rows.iso(r["started_at"]))
@@ -173,8 +173,8 @@ def _apps_by_revision(conn: sa.Connection, revisions: list[str]
     out: dict[str, list[rows.ReleaseApp]] = {}
     if not revisions:
         return {}
-    for r in conn.execute(sa.select(_apps).where(_apps.c.revision.in_(revisions))
-                          .order_by(_apps.c.app_id)).mappings():
+    for r in database.all_rows(conn, sa.select(_apps).where(_apps.c.revision.in_(revisions)),
+                               [_apps.c.app_id]):
         out.setdefault(r["revision"], []).append(_release_app(r))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -190,9 +190,9 @@ _ATTENTION = sa.case(
 
 def _apps_needing_attention(conn: sa.Connection, *, revision: str, limit: int
                             ) -> tuple[rows.ReleaseApp, ...]:
-    return tuple(_release_app(r) for r in conn.execute(
-        sa.select(_apps).where(_apps.c.revision == revision)
-        .order_by(_ATTENTION, _apps.c.app_id).limit(limit)).mappings())
+    return tuple(_release_app(r) for r in database.all_rows(
+        conn, sa.select(_apps).where(_apps.c.revision == revision).limit(limit),
+        [_ATTENTION, _apps.c.app_id]))
 
 
 def _counts_by_revision(conn: sa.Connection, revisions: list[str]
@@ -215,8 +215,8 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
     if not revisions:
         return {}
 
-    for r in conn.execute(sa.select(_waves).where(_waves.c.revision.in_(revisions))
-                          .order_by(_waves.c.position, _waves.c.name)).mappings():
+    for r in database.all_rows(conn, sa.select(_waves).where(_waves.c.revision.in_(revisions)),
+                               [_waves.c.position, _waves.c.name]):
         out.setdefault(r["revision"], []).append(rows.ReleaseWave(
             name=r["name"], state=r["state"], apps=tuple(json.loads(r["apps"])),
             soak=r["soak"], started_at=rows.iso(r["started_at"]),
@@ -224,7 +224,7 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _release(row: sa.RowMapping, *, apps: tuple[rows.ReleaseApp, ...],
+def _release(row: Mapping[Any, Any], *, apps: tuple[rows.ReleaseApp, ...],
              counts: Mapping[str | None, int], superseded: bool,
              waves: tuple[rows.ReleaseWave, ...] = ()) -> rows.Release:
     outcome = releasing.overall(_by_outcome(counts), superseded=superseded)
@@ -241,11 +241,12 @@ def outcomes(conn: sa.Connection) -> dict[str, str]:
     """Per released revision, its release's outcome (for the Revisions view): the database
     counts each release's apps per outcome, a few rows per release whatever its size."""
     newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
-    found = conn.execute(sa.select(_releases.c.revision, _releases.c.started_at)).all()
-    counts = _counts_by_revision(conn, [r[0] for r in found])
-    return {revision: str(releasing.overall(_by_outcome(counts.get(revision, {})),
-                                            superseded=started != newest))
-            for revision, started in found}
+    found = list(database.all_rows(conn, sa.select(_releases.c.revision, _releases.c.started_at),
+                                   [_releases.c.started_at]))
+    counts = _counts_by_revision(conn, [r["revision"] for r in found])
+    return {r["revision"]: str(releasing.overall(_by_outcome(counts.get(r["revision"], {})),
+                                                 superseded=r["started_at"] != newest))
+            for r in found}
 
 
 def _by_outcome(counts: Mapping[str | None, int]) -> collections.Counter[releasing.AppOutcome]:

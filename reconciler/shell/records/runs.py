@@ -22,6 +22,7 @@ from reconciler.shell.records import database, releases, rows, schema
 
 _revisions, _runs, _changes = schema.revisions, schema.runs, schema.changes
 _rollbacks, _quarantines = schema.rollbacks, schema.quarantines
+_NEWEST_REVISION_FIRST = (_revisions.c.first_seen_at.desc(), _revisions.c.revision)
 _RECENT_REVISIONS = 2
 _FEW_APPS = 500
 """Apps asked for at most whose last changes are looked up by id (more: every app's last
@@ -135,10 +136,8 @@ class RunStore(database.Store):
         """Revisions seen, newest first, as first seen (what the status board and the
         notices name; :meth:`revisions` also reads how each went, every release's apps)."""
         columns = [c for c in _revisions.c if c.name != "definitions"]
-        query = sa.select(*columns).order_by(_revisions.c.first_seen_at.desc(),
-                                             _revisions.c.revision)
         with self._db.begin() as conn:
-            found = conn.execute(query).mappings().all()
+            found = database.all_rows(conn, sa.select(*columns), _NEWEST_REVISION_FIRST)
         return [rows.SeenRevision(
             revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
             message=r["message"], committed_at=rows.iso(r["committed_at"]),
@@ -159,10 +158,9 @@ class RunStore(database.Store):
                       _runs.c.trigger.label("last_trigger"))
             .outerjoin(last_run, last_run.c.revision == _revisions.c.revision)
             .outerjoin(_runs, _runs.c.run_id == last_run.c.run_id)
-            .order_by(_revisions.c.first_seen_at.desc(), _revisions.c.revision)
         )
         with self._db.begin() as conn:
-            found = conn.execute(query).mappings().all()
+            found = list(database.all_rows(conn, query, _NEWEST_REVISION_FIRST))
             released = releases.outcomes(conn)
             counts = self._app_counts(conn, [r["revision"] for r in found])
         return [rows.Revision(
@@ -214,11 +212,11 @@ class RunStore(database.Store):
     def runs(self, *, limit: int | None = None) -> list[rows.Run]:
         """Runs that did something (or failed, or are under way), newest first (all of them
         unless ``limit``)."""
-        query = sa.select(_runs).where(did_something()).order_by(_runs.c.run_id.desc())
+        query = sa.select(_runs).where(did_something())
         if limit:
             query = query.limit(limit)
         with self._db.begin() as conn:
-            return [_run(r) for r in conn.execute(query).mappings()]
+            return [_run(r) for r in database.all_rows(conn, query, [_runs.c.run_id.desc()])]
 
     def last_run(self, *, applied_git: bool = False) -> rows.Run | None:
         """The newest finished run (no dry run); with ``applied_git`` the newest that applied
@@ -278,13 +276,13 @@ class RunStore(database.Store):
         self, *, run_id: int | None = None, app_id: str | None = None
     ) -> list[rows.Change]:
         """Changes in the order they were started."""
-        query = sa.select(_changes).order_by(_changes.c.change_id)
+        query = sa.select(_changes)
         if run_id is not None:
             query = query.where(_changes.c.run_id == run_id)
         if app_id is not None:
             query = query.where(_changes.c.app_id == app_id)
         with self._db.begin() as conn:
-            return [_change(r) for r in conn.execute(query).mappings()]
+            return [_change(r) for r in database.all_rows(conn, query, [_changes.c.change_id])]
 
     def pending_changes(self) -> list[rows.PendingChange]:
         """Changes with a deployment and no outcome: a restarted controller waits on them."""
@@ -328,14 +326,12 @@ class RunStore(database.Store):
             latest = latest.where(_changes.c.app_id.in_(sorted(only)))
         query = (sa.select(_changes.c.app_id, _changes.c.revision, _changes.c.finished_at,
                            _changes.c.started_at)
-                 .where(_changes.c.change_id.in_(latest))
-                 .order_by(_changes.c.change_id))
+                 .where(_changes.c.change_id.in_(latest)))
         with self._db.begin() as conn:
-            found = conn.execute(query).all()
             last: dict[str, tuple[str, float]] = {}
-            for app_id, revision, finished_at, started_at in found:
-                if only is None or app_id in only:
-                    last[app_id] = (revision, finished_at or started_at)
+            for r in database.all_rows(conn, query, [_changes.c.change_id]):
+                if only is None or r["app_id"] in only:
+                    last[r["app_id"]] = (r["revision"], r["finished_at"] or r["started_at"])
             by_revision: dict[str, list[str]] = {}
             for app_id, (revision, _) in last.items():
                 by_revision.setdefault(revision, []).append(app_id)
@@ -383,12 +379,12 @@ class RunStore(database.Store):
 
     def rollbacks(self, *, app_id: str | None = None) -> list[rows.Rollback]:
         """Rollbacks, newest first."""
-        query = sa.select(_rollbacks).order_by(_rollbacks.c.at.desc(),
-                                               _rollbacks.c.rollback_id.desc())
+        query = sa.select(_rollbacks)
         if app_id:
             query = query.where(_rollbacks.c.app_id == app_id)
         with self._db.begin() as conn:
-            return [_rollback(r) for r in conn.execute(query).mappings()]
+            return [_rollback(r) for r in database.all_rows(
+                conn, query, [_rollbacks.c.at.desc(), _rollbacks.c.rollback_id.desc()])]
 
     def quarantine(self, *, app_id: str, revision: str, reason: str | None) -> None:
         """Keep ``revision`` away from the app until someone lifts it (idempotent)."""
@@ -429,9 +425,9 @@ class RunStore(database.Store):
     def active_quarantines(self) -> list[rows.Quarantine]:
         """Quarantines not lifted, newest first."""
         with self._db.begin() as conn:
-            found = conn.execute(sa.select(_quarantines).where(
-                _quarantines.c.lifted_at.is_(None)).order_by(
-                _quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc())).mappings()
+            found = database.all_rows(
+                conn, sa.select(_quarantines).where(_quarantines.c.lifted_at.is_(None)),
+                [_quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc()])
             return [_quarantine(r) for r in found]
 
     # -- history -----------------------------------------------------------------------------
@@ -453,20 +449,20 @@ class RunStore(database.Store):
         entries: list[tuple[float, int, rows.HistoryEntry]] = []
         with self._db.begin() as conn:
             for order, (table, at, record) in enumerate(sources):
-                query = sa.select(table).order_by(*table.primary_key.columns)
+                query = sa.select(table)
                 if table is _runs:
                     query = query.where(did_something())
                 if app_id is not None:
                     query = query.where(table.c.app_id == app_id)
                 if after is not None:
                     query = query.where(table.c[at] >= after)
-                entries += [(r[at], order, rows.HistoryEntry(record=record(r)))
-                            for r in conn.execute(query).mappings()]
+                found = database.all_rows(conn, query, list(table.primary_key.columns))
+                entries += [(r[at], order, rows.HistoryEntry(record=record(r))) for r in found]
         # Stable sort: at equal times, runs come before their changes, rollbacks, quarantines.
         return [e for _, _, e in sorted(entries, key=lambda item: (item[0], item[1]))]
 
 
-_ToRecord = Callable[[sa.RowMapping], rows.HistoryRecord]
+_ToRecord = Callable[[Mapping[Any, Any]], rows.HistoryRecord]
 
 
 def did_something() -> sa.ColumnElement[bool]:
@@ -478,7 +474,7 @@ def did_something() -> sa.ColumnElement[bool]:
         sa.exists().where(_changes.c.run_id == _runs.c.run_id))
 
 
-def _run(row: sa.RowMapping) -> rows.Run:
+def _run(row: Mapping[Any, Any]) -> rows.Run:
     return rows.Run(
         run_id=row["run_id"], revision=row["revision"], trigger=row["trigger"],
         requested_by=row["requested_by"], dry_run=bool(row["dry_run"]),
@@ -486,16 +482,16 @@ def _run(row: sa.RowMapping) -> rows.Run:
         outcome=row["outcome"], error=row["error"], summary=row["summary"], term=row["term"])
 
 
-def _change(row: sa.RowMapping) -> rows.Change:
+def _change(row: Mapping[Any, Any]) -> rows.Change:
     return rows.Change(**{**row, "patch": tuple(json.loads(row["patch"])),
                           "started_at": rows.iso(row["started_at"]),
                           "finished_at": rows.iso(row["finished_at"])})
 
 
-def _rollback(row: sa.RowMapping) -> rows.Rollback:
+def _rollback(row: Mapping[Any, Any]) -> rows.Rollback:
     return rows.Rollback(**{**row, "at": rows.iso(row["at"])})
 
 
-def _quarantine(row: sa.RowMapping) -> rows.Quarantine:
+def _quarantine(row: Mapping[Any, Any]) -> rows.Quarantine:
     return rows.Quarantine(**{**row, "at": rows.iso(row["at"]),
                               "lifted_at": rows.iso(row["lifted_at"])})

@@ -99,7 +99,7 @@ def command(app: str | None, since: str | None, limit: int | None, output: str,
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--since") from None
     with sync_cli.open_store(state_dir, reading=True) as store:
-        entries = list(reversed(store.history(app_id=app_id, since=since_at)))[:limit]
+        entries = list(reversed(store.history(app_id=app_id, since=since_at, limit=limit)))
     if output != "text":
         _output.structured([e.as_json() for e in entries], output)
         return

@@ -194,7 +194,7 @@ class Promoter:
             waiting = side.records.promotions(unlinked_only=True)
             if not waiting:
                 continue
-            releases = list(reversed(side.records.releases()))  # oldest first
+            releases = list(reversed(side.records.releases(apps_shown=0)))  # oldest first
             for promoted in waiting:
                 release = _release_of(promoted, releases)
                 if release is not None:
@@ -333,7 +333,7 @@ def _source_release(store: records.RecordStore, *, image: str, tag: str,
                     apps: Sequence[promotion.AppEvidence]) -> str | None:
     """The source's release that rolled ``tag`` out: the newest one that moved the image to
     it, else the revision last applied to an app that runs it."""
-    for release in store.releases():
+    for release in store.releases(apps_shown=0):  # their images, not their apps
         if any(c.name == image and c.new == tag for c in release.images_changed):
             return release.revision
     applied = store.last_applied()

@@ -25,6 +25,12 @@ JSON = model.JSON
 _MAX_VALUE = 200
 ABSENT = "(absent)"
 UNKNOWN = "(not recorded)"
+RELEASES_SHOWN = 20
+"""Releases on the Releases page and in a page of ``GET /api/v1/releases`` by default,
+newest first (``reconciler releases`` lists them all)."""
+RELEASE_APPS_SHOWN = 100
+"""Apps listed per release in those views, those needing attention first; every app is
+counted (one release's every app: ``GET /api/v1/releases/{revision}/apps``)."""
 
 
 @dataclass(frozen=True)

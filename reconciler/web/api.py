@@ -5,8 +5,10 @@ operator (:mod:`reconciler.web.auth`: a bearer token, a provider's JWT or the da
 session); it answers 401 to nobody and 403 to a lesser role. Every action carried out goes to
 the audit log with who asked (the person, ``token:<name>``, or for the single API token the
 client address plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
-rate per client (:mod:`reconciler.web.refusals`). ``GET /audit`` is paginated: ``limit``
-entries, newest first, and ``next_cursor`` to pass as ``cursor`` for the older ones.
+rate per client (:mod:`reconciler.web.refusals`). Lists are pages: ``GET /audit`` and
+``GET /history`` give the newest ``limit`` entries and ``next_cursor`` to pass as ``cursor``
+for the older ones; ``GET /apps`` and ``GET /releases/{revision}/apps`` go by app id;
+``GET /releases`` gives the newest ``limit`` releases, at most 100 apps listed in each.
 
 Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI document is served at
 ``/api/v1/openapi.json`` whatever the application's settings.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 import fastapi
@@ -24,7 +27,7 @@ from fastapi import openapi as fastapi_openapi
 from reconciler.core import render
 from reconciler.core import since as since_filter
 from reconciler.core import windows as sync_windows
-from reconciler.shell import readmodel
+from reconciler.shell import readmodel, records
 from reconciler.web import auth, context, offload, promotions, refusals
 
 PREFIX = "/api/v1"
@@ -32,7 +35,9 @@ AUDIT_PAGE = 100
 APPS_PAGE = 1000
 APPS_PAGE_MAX = 10_000
 AUDIT_PAGE_MAX = 1000
-RELEASES_PAGE_MAX = 1000
+HISTORY_PAGE = 1000
+HISTORY_PAGE_MAX = 10_000
+RELEASES_PAGE_MAX = 100
 
 
 _Override = Annotated[str | None, fastapi.Query(max_length=500,
@@ -184,12 +189,20 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
 
     @router.get("/history")
     @offload.route
-    def history(app_id: str | None = None, since: str | None = None) -> dict[str, Any]:
+    def history(app_id: str | None = None, since: str | None = None,
+                limit: Annotated[int, fastapi.Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,
+                cursor: Annotated[str | None, fastapi.Query(max_length=80)] = None
+                ) -> dict[str, Any]:
+        """The newest ``limit`` entries, in time order; ``next_cursor`` (null when there is
+        none older) gives the page before them."""
         after = _since(since, deps)
         entries = deps.records.history(
             app_id=_absolute(app_id) if app_id else None,
-            since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC))
-        return {"history": [e.as_json() for e in entries]}
+            since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC),
+            limit=limit + 1, before=_history_key(cursor))
+        page = entries[-limit:]
+        return {"history": [e.as_json() for e in page],
+                "next_cursor": _history_cursor(page[0].key) if len(entries) > limit else None}
 
     @router.get("/revisions")
     @offload.route
@@ -199,10 +212,26 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @router.get("/releases")
     @offload.route
     def releases(limit: Annotated[int, fastapi.Query(ge=1, le=RELEASES_PAGE_MAX)
-                                  ] = RELEASES_PAGE_MAX) -> dict[str, Any]:
+                                  ] = readmodel.RELEASES_SHOWN) -> dict[str, Any]:
         """Releases, newest first (at most ``limit``): author, message, trigger, images
-        changed, per-app and overall outcome."""
-        return {"releases": [r.as_json() for r in deps.records.releases(limit=limit)]}
+        changed, overall outcome, apps counted per outcome and at most 100 of them listed,
+        those needing attention first (every app: ``/releases/{revision}/apps``)."""
+        return {"releases": [r.as_json() for r in deps.records.releases(
+            limit=limit, apps_shown=readmodel.RELEASE_APPS_SHOWN)]}
+
+    @router.get("/releases/{revision}/apps")
+    @offload.route
+    def release_apps(revision: str,
+                     limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
+                     cursor: str | None = None) -> dict[str, Any]:
+        """Every app of one release and how its change ended, by app id; ``next_cursor``
+        (null on the last page) gives the next page."""
+        found = deps.records.release_apps(revision, after=cursor, limit=limit + 1)
+        if not found and deps.records.release(revision, apps_shown=0) is None:
+            raise fastapi.HTTPException(status_code=404, detail=f"no release of {revision}")
+        page = found[:limit]
+        return {"apps": [a.as_json() for a in page],
+                "next_cursor": page[-1].app_id if len(found) > limit else None}
 
     @router.get("/audit")
     @offload.route
@@ -215,6 +244,24 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {"audit": entries, "next_cursor": entries[-1].audit_id if more else None}
 
     return router
+
+
+def _history_cursor(key: records.HistoryKey) -> str:
+    return f"{key.at!r}:{key.rank}:{key.id}"
+
+
+def _history_key(cursor: str | None) -> records.HistoryKey | None:
+    """The key a ``next_cursor`` of ``GET /history`` names; 422 for anything else."""
+    if cursor is None:
+        return None
+    try:
+        at, rank, entry_id = cursor.split(":")
+        key = records.HistoryKey(float(at), int(rank), int(entry_id))
+    except ValueError:
+        key = None
+    if key is None or not math.isfinite(key.at):
+        raise fastapi.HTTPException(status_code=422, detail=f"not a history cursor: {cursor!r}")
+    return key
 
 
 def _absolute(app_id: str) -> str:

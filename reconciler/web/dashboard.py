@@ -27,10 +27,6 @@ from reconciler.web import context, offload, report
 
 APPS_PAGE = 100
 """Apps per page of the dashboard (10,000 rows are no page for a person)."""
-RELEASES_SHOWN = 20
-"""Releases on the Releases page, newest first (``reconciler releases`` lists them all)."""
-RELEASE_APPS_SHOWN = 100
-"""Apps shown per release, those needing attention first; every app is counted."""
 
 
 def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
@@ -118,7 +114,7 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     @offload.route
     def releases() -> responses.HTMLResponse:
         return page("releases.html", "releases", releases=deps.records.releases(
-            limit=RELEASES_SHOWN, apps_shown=RELEASE_APPS_SHOWN))
+            limit=readmodel.RELEASES_SHOWN, apps_shown=readmodel.RELEASE_APPS_SHOWN))
 
     return router
 

@@ -834,3 +834,32 @@ def test_rows_carry_the_leadership_term_of_the_replica_that_wrote_them(
     terms = {r.run_id: r.term for r in store.runs()}
     assert (terms[alone], terms[led]) == (None, 7)
     assert [c.term for c in store.changes(run_id=led)] == [7]
+
+
+def test_history_pages_of_any_size_put_together_are_the_whole_history(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """A page ends where the next one starts, also among entries of the same time."""
+    for n in range(3):  # the run, its changes, a rollback and a quarantine at one time
+        run_id = store.start_run(revision=SHA, trigger="poll", requested_by=None,
+                                 dry_run=False)
+        change(store, run_id, "/dirac/fts")
+        change(store, run_id, "/dirac/web")
+        store.record_rollback(run_id=run_id, app_id="/dirac/fts", from_version="v2",
+                              to_version="v1", reason="deployment failed", failure=None,
+                              stuck_step=None, method="cancel", outcome="succeeded",
+                              requested_by=None)
+        store.quarantine(app_id="/dirac/web", revision=f"{n}" * 40, reason="rolled back")
+        clock.advance(10)
+    whole = store.history()
+
+    for size in (1, 2, 4, 100):
+        pages: list[list[records.HistoryEntry]] = []
+        before = None
+        while page := store.history(limit=size, before=before):
+            pages.insert(0, page)
+            before = page[0].key
+        assert [e.record for p in pages for e in p] == [e.record for e in whole], size
+    assert len(whole) == 15
+    assert [e.kind for e in store.history(app_id="/dirac/fts", limit=2)] == [
+        "change", "rollback"]

@@ -174,7 +174,10 @@ def test_dashboard_pages_read_without_login_and_use_no_external_asset(site: Site
 def test_releases_pages_are_bounded_like_the_audit(site: Site) -> None:
     too_many = requests.get(f"{site.url}/api/v1/releases?limit=100000000", timeout=10)
     assert too_many.status_code == 422, too_many.text
-    assert requests.get(f"{site.url}/api/v1/releases?limit=1000", timeout=10).ok
+    assert requests.get(f"{site.url}/api/v1/releases?limit=101", timeout=10).status_code == 422
+    assert requests.get(f"{site.url}/api/v1/releases?limit=100", timeout=10).ok
+    too_many_apps = requests.get(f"{site.url}/api/v1/releases/x/apps?limit=10001", timeout=10)
+    assert too_many_apps.status_code == 422, too_many_apps.text
 
 
 def test_releases_say_trigger_images_and_how_each_app_ended(site: Site) -> None:

@@ -18,21 +18,25 @@ from reconciler.web import api, auth, context, dashboard, ops
 from reconciler.web import app as web_app
 from tests.web import server
 
+SHA = "3f2a9c0d1b7e4f60a8c5d2e1f0b9a8c7d6e5f4a3"
 APP = {"id": "/dirac/fts", "version": "2026-11-30T00:00:00.000Z", "instances": 1,
        "tasks": [], "deployments": [],
        "container": {"type": "DOCKER", "docker": {"image": "lhcbdirac:v8r2p44"}}}
 PAGES = ["/healthz", "/readyz", "/metrics", "/", "/apps/dirac/fts", "/drift",
          "/drift/report.html", "/history", "/releases", "/runbook", "/api/v1/apps",
          "/api/v1/apps/dirac/fts", "/api/v1/drift", "/api/v1/history", "/api/v1/revisions",
-         "/api/v1/releases", "/api/v1/audit", "/api/v1/openapi.json"]
+         "/api/v1/releases", f"/api/v1/releases/{SHA}/apps", "/api/v1/audit",
+         "/api/v1/openapi.json"]
 
 
 @pytest.mark.parametrize("anonymous_read", [True, False])
 def test_no_page_answers_through_anyio_s_worker_threads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anonymous_read: bool) -> None:
     store = records.open_store(tmp_path)
-    store.record_revision(revision="3f2a9c0d1b7e4f60a8c5d2e1f0b9a8c7d6e5f4a3",
+    store.record_revision(revision=SHA,
                           definitions={APP["id"]: {"id": APP["id"], "instances": 1}})
+    store.open_release(revision=SHA, trigger="poll", requested_by=None, run_id=None, images={},
+                       apps=[(APP["id"], "update")])
     board = statusboard.StatusBoard(store=store, live_apps=lambda: [APP], generation=lambda: 0)
     policy = auth.Access(api_token="s3cret-token", anonymous_read=anonymous_read)
     deps = context.Deps(records=store, live_apps=lambda: [APP], request_sync=lambda *a: None,

@@ -37,6 +37,7 @@ from reconciler.shell.records.rows import (
     Change,
     Drift,
     HistoryEntry,
+    HistoryKey,
     HistoryKind,
     HistoryRecord,
     Intent,
@@ -57,8 +58,8 @@ from reconciler.shell.records.store import NoRecords, RecordStore, open_store
 
 __all__ = [
     "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
-    "HistoryKind", "HistoryRecord", "Intent", "NoRecords", "PendingChange", "Promotion",
-    "Quarantine", "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision", "Rollback",
-    "Run", "SeenRevision", "StoreUnavailable", "When", "WindowHold", "definition_digest", "iso",
-    "open_store",
+    "HistoryKey", "HistoryKind", "HistoryRecord", "Intent", "NoRecords", "PendingChange",
+    "Promotion", "Quarantine", "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision",
+    "Rollback", "Run", "SeenRevision", "StoreUnavailable", "When", "WindowHold",
+    "definition_digest", "iso", "open_store",
 ]

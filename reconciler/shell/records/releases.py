@@ -100,9 +100,9 @@ class ReleaseStore(database.Store):
                 values["started_at"] = started_at  # a rollback keeps the change's start
             self._upsert(conn, revision=revision, app_id=app_id, values=values)
 
-    def releases(self, *, limit: int | None = None,
-                 apps_shown: int | None = None) -> list[rows.Release]:
-        """Releases, newest first.
+    def releases(self, *, limit: int | None = None, apps_shown: int | None = None,
+                 revision: str | None = None) -> list[rows.Release]:
+        """Releases, newest first (only that of ``revision``, when given).
 
         ``apps_shown``: each release holds at most that many of its apps, those needing
         attention first (failed, rolled back, under way, waiting), and every app counted
@@ -111,6 +111,8 @@ class ReleaseStore(database.Store):
                  .outerjoin(_revisions, _revisions.c.revision == _releases.c.revision))
         if limit:
             query = query.limit(limit)
+        if revision is not None:
+            query = query.where(_releases.c.revision == revision)
         with self._db.begin() as conn:
             found = list(database.all_rows(conn, query, [_releases.c.started_at.desc(),
                                                          _releases.c.revision]))
@@ -119,6 +121,8 @@ class ReleaseStore(database.Store):
             counts = _counts_by_revision(conn, revisions)
             if apps_shown is None:
                 apps = _apps_by_revision(conn, revisions)
+            elif apps_shown == 0:
+                apps = {}
             else:
                 apps = {r: _apps_needing_attention(conn, revision=r, limit=apps_shown)
                         for r in revisions}
@@ -127,8 +131,19 @@ class ReleaseStore(database.Store):
                          superseded=r["started_at"] != newest, waves=waves.get(r["revision"], ()))
                 for r in found]
 
-    def release(self, revision: str) -> rows.Release | None:
-        return next((r for r in self.releases() if r.revision == revision), None)
+    def release(self, revision: str, *, apps_shown: int | None = None
+                ) -> rows.Release | None:
+        return next(iter(self.releases(revision=revision, apps_shown=apps_shown)), None)
+
+    def release_apps(self, revision: str, *, after: str | None = None,
+                     limit: int | None = None) -> list[rows.ReleaseApp]:
+        """The release's apps by app id, those after the app id ``after``, at most ``limit``
+        (a page of a release of 10,000 apps)."""
+        query = sa.select(_apps).where(_apps.c.revision == revision).limit(limit)
+        if after is not None:
+            query = query.where(_apps.c.app_id > after)
+        with self._db.begin() as conn:
+            return [_release_app(r) for r in database.all_rows(conn, query, [_apps.c.app_id])]
 
     @staticmethod
     def _upsert_many(conn: sa.Connection, *, revision: str,

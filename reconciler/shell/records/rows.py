@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from reconciler.core import drift as drifting
 from reconciler.core import releases as releasing
@@ -245,6 +245,11 @@ class ReleaseApp:
     started_at: str | None = None
     """When the app's change started (None in releases recorded before waves)."""
 
+    def as_json(self) -> dict[str, Any]:
+        return {"app": self.app_id, "action": self.action, "outcome": self.outcome,
+                "reason": self.reason, "runId": self.run_id, "at": self.at,
+                "startedAt": self.started_at}
+
 
 @dataclass(frozen=True)
 class ReleaseWave:
@@ -309,9 +314,9 @@ class Release:
             "cause": self.cause,
             "imagesChanged": [{"name": c.name, "repository": c.repository, "old": c.old,
                                "new": c.new} for c in self.images_changed],
-            "apps": [{"app": a.app_id, "action": a.action, "outcome": a.outcome,
-                      "reason": a.reason, "runId": a.run_id, "at": a.at,
-                      "startedAt": a.started_at} for a in self.apps],
+            "appTotal": self.app_total,
+            "appCounts": dict(self.outcome_counts),
+            "apps": [a.as_json() for a in self.apps],
             "waves": [w.as_json() for w in self.waves],
         }
 
@@ -352,11 +357,21 @@ HistoryKind = Literal["run", "change", "rollback", "quarantine"]
 HistoryRecord = Run | Change | Rollback | Quarantine
 
 
+class HistoryKey(NamedTuple):
+    """Where an entry sits in the history's order: its time (UNIX seconds), then its kind's
+    rank (a run before its changes, rollbacks and quarantines at the same time), then its id."""
+
+    at: float
+    rank: int
+    id: int
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     """One entry of the time-ordered history: a run, change, rollback or quarantine."""
 
     record: HistoryRecord
+    key: HistoryKey = dataclasses.field(default=HistoryKey(0.0, 0, 0), compare=False)
 
     @property
     def kind(self) -> HistoryKind:

@@ -433,36 +433,55 @@ class RunStore(database.Store):
     # -- history -----------------------------------------------------------------------------
 
     def history(
-        self, *, app_id: str | None = None, since: database.When | None = None
+        self, *, app_id: str | None = None, since: database.When | None = None,
+        limit: int | None = None, before: rows.HistoryKey | None = None,
     ) -> list[rows.HistoryEntry]:
-        """Runs, changes, rollbacks and quarantines in time order (never truncated).
+        """Runs, changes, rollbacks and quarantines in time order: every one, or the newest
+        ``limit`` of them (a page; ``before``: only those before that entry's key).
 
         Runs are left out when ``app_id`` is given (a run is about every app), and so are
         runs that did nothing (recorded before checks stopped being runs).
         """
         after = None if since is None else database.seconds(since)
-        sources: list[tuple[sa.Table, str, _ToRecord]] = [
-            (_changes, "started_at", _change), (_rollbacks, "at", _rollback),
-            (_quarantines, "at", _quarantine)]
-        if app_id is None:
-            sources.insert(0, (_runs, "started_at", _run))
-        entries: list[tuple[float, int, rows.HistoryEntry]] = []
+        entries: list[rows.HistoryEntry] = []
         with self._db.begin() as conn:
-            for order, (table, at, record) in enumerate(sources):
-                query = sa.select(table)
+            for rank, (table, at, record) in enumerate(_history_sources()):
+                if table is _runs and app_id is not None:
+                    continue
+                (key,) = table.primary_key.columns
+                query = sa.select(table).limit(limit)
                 if table is _runs:
                     query = query.where(did_something())
                 if app_id is not None:
                     query = query.where(table.c.app_id == app_id)
                 if after is not None:
                     query = query.where(table.c[at] >= after)
-                found = database.all_rows(conn, query, list(table.primary_key.columns))
-                entries += [(r[at], order, rows.HistoryEntry(record=record(r))) for r in found]
-        # Stable sort: at equal times, runs come before their changes, rollbacks, quarantines.
-        return [e for _, _, e in sorted(entries, key=lambda item: (item[0], item[1]))]
+                if before is not None:
+                    query = query.where(_before(table.c[at], key, rank, before))
+                found = database.all_rows(conn, query, [table.c[at].desc(), key.desc()])
+                entries += [rows.HistoryEntry(record=record(r), key=rows.HistoryKey(
+                    r[at], rank, r[key.name])) for r in found]
+        entries.sort(key=lambda e: e.key)
+        return entries if limit is None else entries[-limit:]
 
 
 _ToRecord = Callable[[Mapping[Any, Any]], rows.HistoryRecord]
+
+
+def _history_sources() -> tuple[tuple[sa.Table, str, _ToRecord], ...]:
+    """Each kind of history entry, in rank order: its table, its time and its record."""
+    return ((_runs, "started_at", _run), (_changes, "started_at", _change),
+            (_rollbacks, "at", _rollback), (_quarantines, "at", _quarantine))
+
+
+def _before(at: sa.Column[Any], key: sa.Column[Any], rank: int, before: rows.HistoryKey
+            ) -> sa.ColumnElement[bool]:
+    """Rows of one kind (of ``rank``) that come before ``before`` in the history's order."""
+    if rank < before.rank:
+        return at <= before.at
+    if rank > before.rank:
+        return at < before.at
+    return sa.or_(at < before.at, sa.and_(at == before.at, key < before.id))
 
 
 def did_something() -> sa.ColumnElement[bool]:

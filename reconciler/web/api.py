@@ -6,8 +6,9 @@ session); it answers 401 to nobody and 403 to a lesser role. Every action carrie
 the audit log with who asked (the person, ``token:<name>``, or for the single API token the
 client address plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
 rate per client (:mod:`reconciler.web.refusals`). Lists are pages: ``GET /audit`` and
-``GET /history`` give the newest ``limit`` entries and ``next_cursor`` to pass as ``cursor``
-for the older ones; ``GET /apps`` and ``GET /releases/{revision}/apps`` go by app id;
+``GET /history`` give the newest ``limit`` entries, ``GET /drift`` the first ``limit`` (open
+first, then newest seen), and ``next_cursor`` to pass as ``cursor`` for the next page;
+``GET /apps`` and ``GET /releases/{revision}/apps`` go by app id;
 ``GET /releases`` gives the newest ``limit`` releases, at most 100 apps listed in each.
 
 Mount with ``app.include_router(api.api_router(deps))``; its own OpenAPI document is served at
@@ -19,7 +20,8 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import fastapi
 from fastapi import openapi as fastapi_openapi
@@ -37,6 +39,8 @@ APPS_PAGE_MAX = 10_000
 AUDIT_PAGE_MAX = 1000
 HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
+DRIFT_PAGE = 1000
+DRIFT_PAGE_MAX = 10_000
 RELEASES_PAGE_MAX = 100
 
 
@@ -133,11 +137,13 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
 
     @router.post("/drift/{drift_id}/acknowledge")
     def acknowledge(drift_id: int, who: str = needs_token) -> dict[str, Any]:
-        known = {d.drift_id for d in deps.records.drifts(open_only=False)}
-        if drift_id not in known:
+        try:
+            deps.records.drift(drift_id)
+        except LookupError:
             deps.records.audit(who=who, action="acknowledge drift", target=str(drift_id),
                                result="not found")
-            raise fastapi.HTTPException(status_code=404, detail=f"no drift {drift_id}")
+            raise fastapi.HTTPException(status_code=404,
+                                        detail=f"no drift {drift_id}") from None
         drift = deps.records.acknowledge_drift(drift_id, by=who)
         deps.changed()
         deps.records.audit(who=who, action="acknowledge drift",
@@ -181,11 +187,17 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @router.get("/drift")
     @offload.route
     def drift(open_only: bool = False, prefix: str | None = None,
-              since: str | None = None) -> dict[str, Any]:
-        found = deps.records.drifts(open_only=open_only, prefix=prefix,
-                                    since=_since(since, deps))
-        return {"drift": [v.as_json() for v in readmodel.drift_views(
-            deps.records, found)]}
+              since: str | None = None,
+              limit: Annotated[int, fastapi.Query(ge=1, le=DRIFT_PAGE_MAX)] = DRIFT_PAGE,
+              cursor: Annotated[str | None, fastapi.Query(max_length=80)] = None
+              ) -> dict[str, Any]:
+        """Open (and flapping) drift first, then the newest seen first; ``next_cursor``
+        (null on the last page) gives the next page."""
+        found, last = deps.records.drift_page(
+            limit=limit, after=_key(cursor, "drift", _drift_key), open_only=open_only,
+            prefix=prefix, since=_since(since, deps))
+        return {"drift": [v.as_json() for v in readmodel.drift_views(deps.records, found)],
+                "next_cursor": _cursor(last)}
 
     @router.get("/history")
     @offload.route
@@ -199,10 +211,10 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         entries = deps.records.history(
             app_id=_absolute(app_id) if app_id else None,
             since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC),
-            limit=limit + 1, before=_history_key(cursor))
+            limit=limit + 1, before=_key(cursor, "history", _history_key))
         page = entries[-limit:]
         return {"history": [e.as_json() for e in page],
-                "next_cursor": _history_cursor(page[0].key) if len(entries) > limit else None}
+                "next_cursor": _cursor(page[0].key if len(entries) > limit else None)}
 
     @router.get("/revisions")
     @offload.route
@@ -246,22 +258,34 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     return router
 
 
-def _history_cursor(key: records.HistoryKey) -> str:
-    return f"{key.at!r}:{key.rank}:{key.id}"
+_Key = TypeVar("_Key", bound=tuple[float, ...])
 
 
-def _history_key(cursor: str | None) -> records.HistoryKey | None:
-    """The key a ``next_cursor`` of ``GET /history`` names; 422 for anything else."""
+def _cursor(key: tuple[float, ...] | None) -> str | None:
+    """A list's ``next_cursor``: the key of the page's last entry, its parts joined."""
+    return None if key is None else ":".join(repr(part) for part in key)
+
+
+def _key(cursor: str | None, listed: str, make: Callable[[str, str, str], _Key]
+         ) -> _Key | None:
+    """The key a ``next_cursor`` names (numbers, made by ``make``); 422 for anything else."""
     if cursor is None:
         return None
     try:
-        at, rank, entry_id = cursor.split(":")
-        key = records.HistoryKey(float(at), int(rank), int(entry_id))
-    except ValueError:
+        key: _Key | None = make(*cursor.split(":"))
+    except (TypeError, ValueError):  # not three parts, or not numbers
         key = None
-    if key is None or not math.isfinite(key.at):
-        raise fastapi.HTTPException(status_code=422, detail=f"not a history cursor: {cursor!r}")
+    if key is None or not all(map(math.isfinite, key)):
+        raise fastapi.HTTPException(status_code=422, detail=f"not a {listed} cursor: {cursor!r}")
     return key
+
+
+def _history_key(at: str, rank: str, entry_id: str) -> records.HistoryKey:
+    return records.HistoryKey(float(at), int(rank), int(entry_id))
+
+
+def _drift_key(resolved: str, last_seen_at: str, drift_id: str) -> records.DriftKey:
+    return records.DriftKey(int(resolved), float(last_seen_at), int(drift_id))
 
 
 def _absolute(app_id: str) -> str:

@@ -27,6 +27,10 @@ from reconciler.web import context, offload, report
 
 APPS_PAGE = 100
 """Apps per page of the dashboard (10,000 rows are no page for a person)."""
+DRIFTS_SHOWN = 200
+"""Drift records on the Drift page, open first, then the newest seen (all are counted)."""
+REPORT_DRIFTS_MAX = 10_000
+"""Drift records in a downloaded report at most, in the same order."""
 
 
 def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
@@ -86,20 +90,22 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     @offload.route
     def drift(request: fastapi.Request, prefix: str | None = None, since: str | None = None,
               open_only: bool = False) -> responses.HTMLResponse:
-        found, error = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
-        drift_views = readmodel.drift_views(deps.records, found)
-        return page("drift.html", "drift", views=drift_views, prefix=prefix, since=since,
-                    open_only=open_only, error=error,
-                    open_count=sum(1 for v in drift_views if v.is_open),
+        found, (open_count, resolved_count), error = _filtered(
+            deps, prefix=prefix, since=since, open_only=open_only, limit=DRIFTS_SHOWN)
+        return page("drift.html", "drift", views=readmodel.drift_views(deps.records, found),
+                    prefix=prefix, since=since, open_only=open_only, error=error,
+                    open_count=open_count, resolved_count=resolved_count,
                     query=urllib.parse.urlencode(request.query_params))
 
     @router.get("/drift/report.html", response_class=responses.HTMLResponse)
     @offload.route
     def drift_report(prefix: str | None = None, since: str | None = None,
                      open_only: bool = False) -> responses.HTMLResponse:
-        found, _ = _filtered(deps, prefix=prefix, since=since, open_only=open_only)
+        found, counts, _ = _filtered(deps, prefix=prefix, since=since, open_only=open_only,
+                                     limit=REPORT_DRIFTS_MAX)
         generated = _now(deps)
-        html = report.store_report(deps.records, generated_at=generated, drifts=found)
+        html = report.store_report(deps.records, generated_at=generated, drifts=found,
+                                   matching=sum(counts))
         name = f"drift-report-{generated[:19].replace(':', '')}.html"
         return responses.HTMLResponse(html, headers={
             "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
@@ -119,13 +125,16 @@ def dashboard_router(deps: context.Deps, *, root: str = "", api: str = "/api/v1"
     return router
 
 
-def _filtered(deps: context.Deps, *, prefix: str | None, since: str | None, open_only: bool
-              ) -> tuple[list[recording.Drift], str | None]:
+def _filtered(deps: context.Deps, *, prefix: str | None, since: str | None, open_only: bool,
+              limit: int) -> tuple[list[recording.Drift], tuple[int, int], str | None]:
+    """The first ``limit`` drift records matching the filters, how many match (open,
+    resolved), and what is wrong with the filters."""
     try:
         after = since_filter.parse_since(since, now=deps.clock())
     except ValueError as e:
-        return [], str(e)
-    return deps.records.drifts(open_only=open_only, prefix=prefix, since=after), None
+        return [], (0, 0), str(e)
+    return (deps.records.drifts(open_only=open_only, prefix=prefix, since=after, limit=limit),
+            deps.records.drift_counts(open_only=open_only, prefix=prefix, since=after), None)
 
 
 def _now(deps: context.Deps) -> str:

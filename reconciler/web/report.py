@@ -40,12 +40,13 @@ def render(template: str, **context: Any) -> str:
 
 def render_drift_report(
     drifts: Sequence[recording.Drift], *, generated_at: str,
-    desired: Mapping[model.AppId, model.JSON] | None = None,
+    desired: Mapping[model.AppId, model.JSON] | None = None, matching: int | None = None,
 ) -> str:
     """A standalone HTML report: open drift first, each with its field diff and attribution.
 
     ``desired`` maps app ids to the definition last applied from Git (the old value of each
-    field); without it the report shows the live values only.
+    field); without it the report shows the live values only. ``matching``: how many drift
+    records matched, when ``drifts`` holds only the first of them.
     """
     desired = desired or {}
     ordered = sorted(drifts, key=lambda d: d.status == "resolved")
@@ -54,12 +55,15 @@ def render_drift_report(
                     for d in ordered]
     open_count = sum(1 for v in report_views if v.is_open)
     return render("report.html", views=report_views, generated_at=generated_at,
-                  open_count=open_count, resolved_count=len(report_views) - open_count)
+                  open_count=open_count, resolved_count=len(report_views) - open_count,
+                  matching=matching)
 
 
 def store_report(store: recording.RecordStore, *, generated_at: str,
-                 drifts: Sequence[recording.Drift] | None = None) -> str:
+                 drifts: Sequence[recording.Drift] | None = None,
+                 matching: int | None = None) -> str:
     """The drift report of ``store`` (all drift, or ``drifts``), with desired values."""
-    desired = {app_id: last.definition for app_id, last in store.last_applied().items()}
-    return render_drift_report(store.drifts() if drifts is None else drifts,
-                               generated_at=generated_at, desired=desired)
+    drifts = store.drifts() if drifts is None else drifts
+    applied = store.last_applied(only={d.app_id for d in drifts})
+    return render_drift_report(drifts, generated_at=generated_at, matching=matching,
+                               desired={a: last.definition for a, last in applied.items()})

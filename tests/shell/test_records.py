@@ -863,3 +863,38 @@ def test_history_pages_of_any_size_put_together_are_the_whole_history(
     assert len(whole) == 15
     assert [e.kind for e in store.history(app_id="/dirac/fts", limit=2)] == [
         "change", "rollback"]
+
+
+def test_drift_pages_put_together_are_every_drift_open_first_then_newest_seen(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    for n in range(7):
+        store.observe_drift(app_id=f"/dirac/a{n}", kind="scale", fingerprint=f"f{n}",
+                            policy="report", patch=[{"op": "replace", "path": "/instances",
+                                                     "value": n}])
+        if n % 2:
+            clock.advance(1)  # two at a time share a time
+    store.resolve_drift(app_id="/dirac/a6", action="corrected")
+    clock.advance(1)
+    store.observe_drift(app_id="/dirac/a0", kind="scale", fingerprint="f0", policy="report",
+                        patch=[{"op": "replace", "path": "/instances", "value": 9}])
+    whole = store.drifts()
+
+    assert [d.app_id for d in whole] == [
+        "/dirac/a0", "/dirac/a5", "/dirac/a4", "/dirac/a3", "/dirac/a2", "/dirac/a1",
+        "/dirac/a6"]
+    for size in (1, 2, 3, 10):
+        pages: list[list[records.Drift]] = []
+        after = None
+        while True:
+            page, after = store.drift_page(limit=size, after=after)
+            pages.append(page)
+            if after is None:
+                break
+        assert [d.drift_id for p in pages for d in p] == [d.drift_id for d in whole], size
+    assert store.drifts(limit=2) == whole[:2]
+    assert store.drift_counts() == (6, 1)
+    assert store.drift_counts(open_only=True) == (6, 0)
+    assert store.drift_counts(prefix="/dirac/a6") == (0, 1)
+    with pytest.raises(LookupError, match="no drift 999"):
+        store.drift(999)

@@ -36,6 +36,7 @@ from reconciler.shell.records.rows import (
     AuditEntry,
     Change,
     Drift,
+    DriftKey,
     HistoryEntry,
     HistoryKey,
     HistoryKind,
@@ -57,9 +58,9 @@ from reconciler.shell.records.rows import (
 from reconciler.shell.records.store import NoRecords, RecordStore, open_store
 
 __all__ = [
-    "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon", "HistoryEntry",
-    "HistoryKey", "HistoryKind", "HistoryRecord", "Intent", "NoRecords", "PendingChange",
-    "Promotion", "Quarantine", "RecordStore", "Release", "ReleaseApp", "Resolution", "Revision",
-    "Rollback", "Run", "SeenRevision", "StoreUnavailable", "When", "WindowHold",
-    "definition_digest", "iso", "open_store",
+    "Applied", "AuditEntry", "Change", "Clock", "Drift", "DriftKey", "ForeignMarathon",
+    "HistoryEntry", "HistoryKey", "HistoryKind", "HistoryRecord", "Intent", "NoRecords",
+    "PendingChange", "Promotion", "Quarantine", "RecordStore", "Release", "ReleaseApp",
+    "Resolution", "Revision", "Rollback", "Run", "SeenRevision", "StoreUnavailable", "When",
+    "WindowHold", "definition_digest", "iso", "open_store",
 ]

@@ -19,6 +19,9 @@ from reconciler.shell.records import database, rows, schema
 _drifts, _corrections = schema.drifts, schema.drift_corrections
 
 _OPEN = ("open", "flapping")
+_RESOLVED_STATUS = "resolved"
+_RESOLVED = sa.case((_drifts.c.status == _RESOLVED_STATUS, 1), else_=0)
+"""1 for a resolved drift: the lists show every other one first."""
 
 
 class DriftStore(database.Store):
@@ -118,9 +121,12 @@ class DriftStore(database.Store):
                     _corrections.c.at >= database.seconds(since))).scalar_one())
 
     def drift(self, drift_id: int) -> rows.Drift:
+        """The drift record of ``drift_id``; :class:`LookupError` when there is none."""
         with self._db.begin() as conn:
             row = conn.execute(sa.select(_drifts).where(
-                _drifts.c.drift_id == drift_id)).mappings().one()
+                _drifts.c.drift_id == drift_id)).mappings().first()
+            if row is None:
+                raise LookupError(f"no drift {drift_id}")
             times = conn.execute(sa.select(_corrections.c.at).where(
                 _corrections.c.drift_id == drift_id).order_by(
                 _corrections.c.correction_id)).scalars().all()
@@ -128,26 +134,43 @@ class DriftStore(database.Store):
 
     def drifts(
         self, *, open_only: bool = False, since: database.When | None = None,
-        prefix: str | None = None, app_id: str | None = None,
+        prefix: str | None = None, app_id: str | None = None, limit: int | None = None,
     ) -> list[rows.Drift]:
-        """Drift records, open (and flapping) first, then newest first.
+        """Drift records, open (and flapping) first, then newest seen first.
 
-        ``since`` keeps those seen since then; ``prefix`` those of a group (``/dirac``).
+        ``since`` keeps those seen since then; ``prefix`` those of a group (``/dirac``);
+        ``limit`` the first so many.
         """
-        query = sa.select(_drifts)
-        if open_only:
-            query = query.where(_drifts.c.status.in_(_OPEN))
-        if since is not None:
-            query = query.where(_drifts.c.last_seen_at >= database.seconds(since))
-        if app_id is not None:
-            query = query.where(_drifts.c.app_id == app_id)
-        elif prefix and prefix.strip("/"):
-            base = "/" + prefix.strip("/")
-            query = query.where(sa.or_(_drifts.c.app_id == base,
-                                       _drifts.c.app_id.startswith(base + "/", autoescape=True)))
+        return [d for d, _ in self._drifts(open_only=open_only, since=since, prefix=prefix,
+                                           app_id=app_id, limit=limit, after=None)]
+
+    def drift_page(
+        self, *, limit: int, after: rows.DriftKey | None = None, open_only: bool = False,
+        since: database.When | None = None, prefix: str | None = None,
+    ) -> tuple[list[rows.Drift], rows.DriftKey | None]:
+        """The first ``limit`` drift records of :meth:`drifts` after the one of key ``after``,
+        and the key of the last of them when more follow (None on the last page)."""
+        found = self._drifts(open_only=open_only, since=since, prefix=prefix, app_id=None,
+                             limit=limit + 1, after=after)
+        page = found[:limit]
+        return [d for d, _ in page], (page[-1][1] if len(found) > limit else None)
+
+    def _drifts(
+        self, *, open_only: bool, since: database.When | None, prefix: str | None,
+        app_id: str | None, limit: int | None, after: rows.DriftKey | None,
+    ) -> list[tuple[rows.Drift, rows.DriftKey]]:
+        query = _matching(sa.select(_drifts), open_only=open_only, since=since, prefix=prefix,
+                          app_id=app_id).limit(limit)
+        if after is not None:
+            # After it in the lists' order: resolved when it is open, else seen before it.
+            rank = sa.literal(after.resolved)
+            query = query.where(sa.or_(rank < _RESOLVED, sa.and_(rank == _RESOLVED, sa.or_(
+                _drifts.c.last_seen_at < after.last_seen_at,
+                sa.and_(_drifts.c.last_seen_at == after.last_seen_at,
+                        _drifts.c.drift_id < after.drift_id)))))
         with self._db.begin() as conn:
-            found = list(database.all_rows(conn, query, [_drifts.c.last_seen_at.desc(),
-                                                         _drifts.c.drift_id.desc()]))
+            found = list(database.all_rows(conn, query, [
+                _RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc()]))
             times: dict[int, list[float]] = {}
             if found:
                 for c in database.all_rows(
@@ -155,9 +178,34 @@ class DriftStore(database.Store):
                         .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
                         [_corrections.c.correction_id]):
                     times.setdefault(c["drift_id"], []).append(c["at"])
-        drifts = [_drift(r, times.get(r["drift_id"], [])) for r in found]
-        return sorted(drifts, key=lambda d: d.status == "resolved")
+        return [(_drift(r, times.get(r["drift_id"], [])), rows.DriftKey(
+            int(r["status"] == _RESOLVED_STATUS), r["last_seen_at"], r["drift_id"]))
+            for r in found]
 
+    def drift_counts(self, *, open_only: bool = False, since: database.When | None = None,
+                     prefix: str | None = None) -> tuple[int, int]:
+        """How many drift records match, open and resolved (counted by the database)."""
+        query = _matching(sa.select(_RESOLVED, sa.func.count()), open_only=open_only,
+                          since=since, prefix=prefix, app_id=None).group_by(_RESOLVED)
+        with self._db.begin() as conn:
+            counts = {int(resolved): int(n) for resolved, n in conn.execute(query)}
+        return counts.get(0, 0), counts.get(1, 0)
+
+
+
+def _matching(query: sa.Select[Any], *, open_only: bool, since: database.When | None,
+              prefix: str | None, app_id: str | None) -> sa.Select[Any]:
+    if open_only:
+        query = query.where(_drifts.c.status.in_(_OPEN))
+    if since is not None:
+        query = query.where(_drifts.c.last_seen_at >= database.seconds(since))
+    if app_id is not None:
+        return query.where(_drifts.c.app_id == app_id)
+    if prefix and prefix.strip("/"):
+        base = "/" + prefix.strip("/")
+        query = query.where(sa.or_(_drifts.c.app_id == base,
+                                   _drifts.c.app_id.startswith(base + "/", autoescape=True)))
+    return query
 
 
 def _drift(row: Mapping[Any, Any], corrected_at: Sequence[float]) -> rows.Drift:

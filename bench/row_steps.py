@@ -52,7 +52,7 @@ def readers(store: records.RecordStore, rows: int) -> dict[str, Callable[[], lis
 
     def one_array() -> list[Any]:
         with engine.begin() as conn:
-            return [dict(r) for r in database.all_rows(conn, query, order)]
+            return [dict(r) for r in database.all_rows(conn, query, order_by=order)]
 
     return dict(zip(WAYS, (row_by_row, one_array), strict=True))
 

@@ -6,8 +6,8 @@ session); it answers 401 to nobody and 403 to a lesser role. Every action carrie
 the audit log with who asked (the person, ``token:<name>``, or for the single API token the
 client address plus the ``X-Reconciler-User`` header when given); refused ones too, up to a
 rate per client (:mod:`reconciler.web.refusals`). Lists are pages: ``GET /audit`` and
-``GET /history`` give the newest ``limit`` entries, ``GET /drift`` the first ``limit`` (open
-first, then newest seen), and ``next_cursor`` to pass as ``cursor`` for the next page;
+``GET /history`` give the newest ``limit`` entries, ``GET /drift`` the newest recorded, and
+``next_cursor`` to pass as ``cursor`` for the next page;
 ``GET /apps`` and ``GET /releases/{revision}/apps`` go by app id;
 ``GET /releases`` gives the newest ``limit`` releases, at most 100 apps listed in each.
 
@@ -20,8 +20,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import fastapi
 from fastapi import openapi as fastapi_openapi
@@ -41,9 +40,14 @@ HISTORY_PAGE = 1000
 HISTORY_PAGE_MAX = 10_000
 DRIFT_PAGE = 1000
 DRIFT_PAGE_MAX = 10_000
+RECORD_ID_MAX = 2**63 - 1
+"""The largest id a record can have (SQLite's and PostgreSQL's 64-bit integers): a larger
+one asked for is refused, not handed to the driver, which would fail on it."""
 RELEASES_PAGE_MAX = 100
 
 
+_AppCursor = Annotated[str | None, fastapi.Query(max_length=1000,
+                                                 description="the app id to list after")]
 _Override = Annotated[str | None, fastapi.Query(max_length=500,
                                                 description="why a closed sync window is "
                                                             "overridden (audited)")]
@@ -136,7 +140,8 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {"accepted": True, "message": message, "requested_by": who}
 
     @router.post("/drift/{drift_id}/acknowledge")
-    def acknowledge(drift_id: int, who: str = needs_token) -> dict[str, Any]:
+    def acknowledge(drift_id: Annotated[int, fastapi.Path(ge=1, le=RECORD_ID_MAX)],
+                    who: str = needs_token) -> dict[str, Any]:
         try:
             deps.records.drift(drift_id)
         except LookupError:
@@ -157,7 +162,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @router.get("/apps")
     @offload.route
     def apps(limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
-             cursor: str | None = None) -> dict[str, Any]:
+             cursor: _AppCursor = None) -> dict[str, Any]:
         """By app id; ``next_cursor`` (null on the last page) gives the next page."""
         now = deps.status()
         rows = now.rows
@@ -189,15 +194,16 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     def drift(open_only: bool = False, prefix: str | None = None,
               since: str | None = None,
               limit: Annotated[int, fastapi.Query(ge=1, le=DRIFT_PAGE_MAX)] = DRIFT_PAGE,
-              cursor: Annotated[str | None, fastapi.Query(max_length=80)] = None
+              cursor: Annotated[int | None, fastapi.Query(ge=1, le=RECORD_ID_MAX)] = None
               ) -> dict[str, Any]:
-        """Open (and flapping) drift first, then the newest seen first; ``next_cursor``
-        (null on the last page) gives the next page."""
-        found, last = deps.records.drift_page(
-            limit=limit, after=_key(cursor, "drift", _drift_key), open_only=open_only,
-            prefix=prefix, since=_since(since, deps))
+        """The newest recorded first (by drift id: a page by the time last seen would skip
+        the drift seen again meanwhile); ``next_cursor`` (null on the last page) gives the
+        next page."""
+        found, before = deps.records.drift_page(
+            limit=limit, before=cursor, open_only=open_only, prefix=prefix,
+            since=_since(since, deps))
         return {"drift": [v.as_json() for v in readmodel.drift_views(deps.records, found)],
-                "next_cursor": _cursor(last)}
+                "next_cursor": before}
 
     @router.get("/history")
     @offload.route
@@ -211,10 +217,10 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         entries = deps.records.history(
             app_id=_absolute(app_id) if app_id else None,
             since=None if after is None else dt.datetime.fromtimestamp(after, dt.UTC),
-            limit=limit + 1, before=_key(cursor, "history", _history_key))
+            limit=limit + 1, before=_history_key(cursor))
         page = entries[-limit:]
         return {"history": [e.as_json() for e in page],
-                "next_cursor": _cursor(page[0].key if len(entries) > limit else None)}
+                "next_cursor": _history_cursor(page[0].key) if len(entries) > limit else None}
 
     @router.get("/revisions")
     @offload.route
@@ -235,7 +241,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @offload.route
     def release_apps(revision: str,
                      limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
-                     cursor: str | None = None) -> dict[str, Any]:
+                     cursor: _AppCursor = None) -> dict[str, Any]:
         """Every app of one release and how its change ended, by app id; ``next_cursor``
         (null on the last page) gives the next page."""
         found = deps.records.release_apps(revision, after=cursor, limit=limit + 1)
@@ -248,7 +254,8 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     @router.get("/audit")
     @offload.route
     def audit(limit: Annotated[int, fastapi.Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE,
-              cursor: Annotated[int | None, fastapi.Query(ge=1)] = None) -> dict[str, Any]:
+              cursor: Annotated[int | None, fastapi.Query(ge=1, le=RECORD_ID_MAX)] = None
+              ) -> dict[str, Any]:
         """Newest first; ``next_cursor`` (null on the last page) gives the next page."""
         entries = deps.records.audit_log(limit=limit, before=cursor)
         more = len(entries) == limit and bool(
@@ -258,34 +265,25 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
     return router
 
 
-_Key = TypeVar("_Key", bound=tuple[float, ...])
+def _history_cursor(key: records.HistoryKey) -> str:
+    """``GET /history``'s ``next_cursor``: the key of the oldest entry of the page."""
+    return f"{key.at!r}:{key.rank}:{key.id}"
 
 
-def _cursor(key: tuple[float, ...] | None) -> str | None:
-    """A list's ``next_cursor``: the key of the page's last entry, its parts joined."""
-    return None if key is None else ":".join(repr(part) for part in key)
-
-
-def _key(cursor: str | None, listed: str, make: Callable[[str, str, str], _Key]
-         ) -> _Key | None:
-    """The key a ``next_cursor`` names (numbers, made by ``make``); 422 for anything else."""
+def _history_key(cursor: str | None) -> records.HistoryKey | None:
+    """The key a ``next_cursor`` of ``GET /history`` names; 422 for anything else (a number
+    the database cannot take included)."""
     if cursor is None:
         return None
     try:
-        key: _Key | None = make(*cursor.split(":"))
-    except (TypeError, ValueError):  # not three parts, or not numbers
+        at, rank, entry_id = cursor.split(":")
+        key = records.HistoryKey(at=float(at), rank=int(rank), id=int(entry_id))
+    except ValueError:  # not three parts, or not numbers
         key = None
-    if key is None or not all(map(math.isfinite, key)):
-        raise fastapi.HTTPException(status_code=422, detail=f"not a {listed} cursor: {cursor!r}")
+    if key is None or not math.isfinite(key.at) or not 0 <= key.rank <= RECORD_ID_MAX or \
+            not 0 <= key.id <= RECORD_ID_MAX:
+        raise fastapi.HTTPException(status_code=422, detail=f"not a history cursor: {cursor!r}")
     return key
-
-
-def _history_key(at: str, rank: str, entry_id: str) -> records.HistoryKey:
-    return records.HistoryKey(float(at), int(rank), int(entry_id))
-
-
-def _drift_key(resolved: str, last_seen_at: str, drift_id: str) -> records.DriftKey:
-    return records.DriftKey(int(resolved), float(last_seen_at), int(drift_id))
 
 
 def _absolute(app_id: str) -> str:

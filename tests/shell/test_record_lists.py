@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from reconciler.shell import records
 from reconciler.shell.records import database, schema
-from tests.shell.driver_rows import rows_stepped
+from tests.shell import driver_rows
 
 T0 = 1_790_000_000.123456  # microseconds: SQLite's JSON would keep 15 digits of it
 SHA = "3f2a9c0d1b7e4f60a8c5d2e1f0b9a8c7d6e5f4a3"
@@ -41,7 +41,7 @@ def plain(store: records.RecordStore, query: sa.Select[Any]) -> list[dict[str, A
 def listed(store: records.RecordStore, query: sa.Select[Any],
            order_by: list[sa.ColumnElement[Any]]) -> list[dict[str, Any]]:
     with store._db.begin() as conn:  # noqa: SLF001 - the helper itself
-        return [dict(r) for r in database.all_rows(conn, query, order_by)]
+        return [dict(r) for r in database.all_rows(conn, query, order_by=order_by)]
 
 
 def test_a_list_has_the_rows_types_and_order_of_the_plain_query(
@@ -51,7 +51,8 @@ def test_a_list_has_the_rows_types_and_order_of_the_plain_query(
                               requested_by=None if n % 2 else "ada", dry_run=n % 4 == 0)
         if n % 5:
             store.finish_run(run, outcome="succeeded", error=None, summary={"n": n})
-    runs = schema.runs
+    store.record_revision(revision=SHA, definitions={}, author="Ada <ada@cern.ch>")
+    runs, revisions = schema.runs, schema.revisions
 
     cases: list[tuple[sa.Select[Any], list[sa.ColumnElement[Any]]]] = [
         (sa.select(runs), [runs.c.run_id.desc()]),
@@ -59,10 +60,16 @@ def test_a_list_has_the_rows_types_and_order_of_the_plain_query(
         (sa.select(runs.c.run_id, runs.c.finished_at).where(runs.c.dry_run.is_(True)),
          [runs.c.run_id]),
         (sa.select(runs).where(runs.c.run_id < 0), [runs.c.run_id]),
+        (sa.select(runs.c.run_id, revisions.c.author, revisions.c.first_seen_at)
+         .join(revisions, revisions.c.revision == runs.c.revision).limit(5),
+         [runs.c.started_at.desc(), runs.c.run_id]),
+        (sa.select(runs.c.trigger, sa.func.count().label("runs")).group_by(runs.c.trigger),
+         [runs.c.trigger]),
     ]
     for query, order_by in cases:
         expected = plain(store, query.order_by(*order_by))
         assert listed(store, query, order_by) == expected
+        assert expected or query is cases[3][0]
     first = listed(store, sa.select(runs), [runs.c.run_id])[0]
     # Times to the microsecond, booleans as booleans, an unfinished run's None kept.
     assert first["started_at"] == T0 and first["dry_run"] is True
@@ -74,7 +81,7 @@ def test_on_sqlite_a_list_is_one_row_of_the_driver(tmp_path: Path) -> None:
     try:
         for _ in range(50):
             store.audit(who="ada", action="sync", target="/dirac/fts", result="accepted")
-        with rows_stepped(store) as stepped:
+        with driver_rows.rows_stepped(store) as stepped:
             entries = store.audit_log(limit=40)
     finally:
         store.close()

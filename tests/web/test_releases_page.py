@@ -56,6 +56,7 @@ def test_a_release_of_many_apps_shows_their_counts_and_those_needing_attention_f
     assert shown[:2 + len(under_way)] == [failed, rolled_back, *under_way]
     assert "250 apps: 238 succeeded, 10 in progress, 1 failed, 1 rolled back." in page.text
     assert f"{readmodel.RELEASE_APPS_SHOWN} of 250 apps shown" in page.text
+    assert f"GET /api/v1/releases/{SHA}/apps" in page.text
     # The outcome is the release's, all its apps counted, in the page and in the API.
     assert "in progress" in page.text.split("</h2>")[0]
     [release] = listed

@@ -36,7 +36,6 @@ from reconciler.shell.records.rows import (
     AuditEntry,
     Change,
     Drift,
-    DriftKey,
     HistoryEntry,
     HistoryKey,
     HistoryKind,
@@ -58,7 +57,7 @@ from reconciler.shell.records.rows import (
 from reconciler.shell.records.store import NoRecords, RecordStore, open_store
 
 __all__ = [
-    "Applied", "AuditEntry", "Change", "Clock", "Drift", "DriftKey", "ForeignMarathon",
+    "Applied", "AuditEntry", "Change", "Clock", "Drift", "ForeignMarathon",
     "HistoryEntry", "HistoryKey", "HistoryKind", "HistoryRecord", "Intent", "NoRecords",
     "PendingChange", "Promotion", "Quarantine", "RecordStore", "Release", "ReleaseApp",
     "Resolution", "Revision", "Rollback", "Run", "SeenRevision", "StoreUnavailable", "When",

@@ -31,7 +31,7 @@ class AuditStore(database.Store):
         if before is not None:
             query = query.where(_audit.c.audit_id < before)
         with self._db.begin() as conn:
-            found = database.all_rows(conn, query, [_audit.c.audit_id.desc()])
+            found = database.all_rows(conn, query, order_by=[_audit.c.audit_id.desc()])
             return [rows.AuditEntry(**{**r, "at": rows.iso(r["at"])}) for r in found]
 
     def first_claimed_at(self, key: str) -> float:

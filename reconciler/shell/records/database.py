@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.exc
+from sqlalchemy.sql import util as sql_util
+from sqlalchemy.sql import visitors
 
 from reconciler.shell.records import schema
 
@@ -121,7 +123,7 @@ def seconds(when: When) -> float:
     return float(when)
 
 
-def all_rows(conn: sa.Connection, query: sa.Select[Any],
+def all_rows(conn: sa.Connection, query: sa.Select[Any], *,
              order_by: Sequence[sa.ColumnElement[Any]]) -> Iterator[Mapping[str, Any]]:
     """Every row of ``query`` in the order of ``order_by``, each a mapping of its columns'
     keys (a ``limit`` of ``query`` keeps the first rows in that order). Every row is read
@@ -130,16 +132,24 @@ def all_rows(conn: sa.Connection, query: sa.Select[Any],
     On SQLite the rows come back as one JSON array, in one step of the driver. Python's
     ``sqlite3`` gives the interpreter up at every row it steps to and waits to get it back,
     up to the switch interval each time, while a release's threads compute: a page of 200
-    rows waited 200 times. PostgreSQL's driver reads every row in one call already.
+    rows waited 200 times. PostgreSQL's driver reads every row in one call already. The
+    array is held whole while it is parsed: a list of 100,000 rows is read as 100,000 rows
+    were before, plus its JSON text for a moment.
     """
     if conn.dialect.name != "sqlite":
         found = conn.execute(query.order_by(*order_by)).mappings().all()
         return (dict(r) for r in found)
     dialect = conn.dialect
-    # The rows are numbered in the query's order: an aggregate's input order is not promised.
-    numbered = query.add_columns(
-        sa.func.row_number().over(order_by=order_by).label("row_number")
-    ).order_by(*order_by).subquery()
+    # The rows are numbered in the query's order (an aggregate's input order is not
+    # promised), after its limit: the database sorts only the first rows, as before. The
+    # columns the order names go through the first rows too (not in the array).
+    chosen = {id(c) for c in query.selected_columns}
+    ordering = [c for o in order_by for c in visitors.iterate(o)
+                if isinstance(c, sa.Column) and id(c) not in chosen]
+    first = query.add_columns(*dict.fromkeys(ordering)).order_by(*order_by).subquery()
+    outer = sql_util.ClauseAdapter(first)
+    numbered = sa.select(first, sa.func.row_number().over(
+        order_by=[outer.traverse(o) for o in order_by]).label("row_number")).subquery()
     cells: list[sa.ColumnElement[Any]] = [numbered.c.row_number]
     readers: list[tuple[str, Callable[[Any], Any] | None, bool]] = []
     for column, inner in zip(query.selected_columns, numbered.c, strict=False):
@@ -152,7 +162,7 @@ def all_rows(conn: sa.Connection, query: sa.Select[Any],
     found = json.loads(conn.execute(
         sa.select(sa.func.json_group_array(sa.func.json_array(*cells))).select_from(numbered)
     ).scalar_one())
-    found.sort(key=lambda cells: cells[0])
+    found.sort(key=lambda row: row[0])
     return (_sqlite_row(readers, values) for _, *values in found)
 
 

@@ -19,8 +19,7 @@ from reconciler.shell.records import database, rows, schema
 _drifts, _corrections = schema.drifts, schema.drift_corrections
 
 _OPEN = ("open", "flapping")
-_RESOLVED_STATUS = "resolved"
-_RESOLVED = sa.case((_drifts.c.status == _RESOLVED_STATUS, 1), else_=0)
+_RESOLVED = sa.case((_drifts.c.status == "resolved", 1), else_=0)
 """1 for a resolved drift: the lists show every other one first."""
 
 
@@ -141,46 +140,40 @@ class DriftStore(database.Store):
         ``since`` keeps those seen since then; ``prefix`` those of a group (``/dirac``);
         ``limit`` the first so many.
         """
-        return [d for d, _ in self._drifts(open_only=open_only, since=since, prefix=prefix,
-                                           app_id=app_id, limit=limit, after=None)]
-
-    def drift_page(
-        self, *, limit: int, after: rows.DriftKey | None = None, open_only: bool = False,
-        since: database.When | None = None, prefix: str | None = None,
-    ) -> tuple[list[rows.Drift], rows.DriftKey | None]:
-        """The first ``limit`` drift records of :meth:`drifts` after the one of key ``after``,
-        and the key of the last of them when more follow (None on the last page)."""
-        found = self._drifts(open_only=open_only, since=since, prefix=prefix, app_id=None,
-                             limit=limit + 1, after=after)
-        page = found[:limit]
-        return [d for d, _ in page], (page[-1][1] if len(found) > limit else None)
-
-    def _drifts(
-        self, *, open_only: bool, since: database.When | None, prefix: str | None,
-        app_id: str | None, limit: int | None, after: rows.DriftKey | None,
-    ) -> list[tuple[rows.Drift, rows.DriftKey]]:
         query = _matching(sa.select(_drifts), open_only=open_only, since=since, prefix=prefix,
                           app_id=app_id).limit(limit)
-        if after is not None:
-            # After it in the lists' order: resolved when it is open, else seen before it.
-            rank = sa.literal(after.resolved)
-            query = query.where(sa.or_(rank < _RESOLVED, sa.and_(rank == _RESOLVED, sa.or_(
-                _drifts.c.last_seen_at < after.last_seen_at,
-                sa.and_(_drifts.c.last_seen_at == after.last_seen_at,
-                        _drifts.c.drift_id < after.drift_id)))))
+        return self._read(query, order_by=[
+            _RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc()])
+
+    def drift_page(
+        self, *, limit: int, before: int | None = None, open_only: bool = False,
+        since: database.When | None = None, prefix: str | None = None,
+    ) -> tuple[list[rows.Drift], int | None]:
+        """At most ``limit`` drift records, the newest recorded first (those recorded before
+        drift id ``before``), and the id to pass as ``before`` for the next page (None on the
+        last one). By id, which never changes: each drift check moves an open drift's time
+        seen, and a page by that time would skip or repeat records."""
+        query = _matching(sa.select(_drifts), open_only=open_only, since=since, prefix=prefix,
+                          app_id=None).limit(limit + 1)
+        if before is not None:
+            query = query.where(_drifts.c.drift_id < before)
+        found = self._read(query, order_by=[_drifts.c.drift_id.desc()])
+        page = found[:limit]
+        return page, (page[-1].drift_id if len(found) > limit else None)
+
+    def _read(self, query: sa.Select[Any], *, order_by: Sequence[sa.ColumnElement[Any]]
+              ) -> list[rows.Drift]:
+        """The drift records ``query`` selects, each with the times it was corrected."""
         with self._db.begin() as conn:
-            found = list(database.all_rows(conn, query, [
-                _RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc()]))
+            found = list(database.all_rows(conn, query, order_by=order_by))
             times: dict[int, list[float]] = {}
             if found:
                 for c in database.all_rows(
                         conn, sa.select(_corrections.c.drift_id, _corrections.c.at)
                         .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
-                        [_corrections.c.correction_id]):
+                        order_by=[_corrections.c.correction_id]):
                     times.setdefault(c["drift_id"], []).append(c["at"])
-        return [(_drift(r, times.get(r["drift_id"], [])), rows.DriftKey(
-            int(r["status"] == _RESOLVED_STATUS), r["last_seen_at"], r["drift_id"]))
-            for r in found]
+        return [_drift(r, times.get(r["drift_id"], [])) for r in found]
 
     def drift_counts(self, *, open_only: bool = False, since: database.When | None = None,
                      prefix: str | None = None) -> tuple[int, int]:
@@ -190,7 +183,6 @@ class DriftStore(database.Store):
         with self._db.begin() as conn:
             counts = {int(resolved): int(n) for resolved, n in conn.execute(query)}
         return counts.get(0, 0), counts.get(1, 0)
-
 
 
 def _matching(query: sa.Select[Any], *, open_only: bool, since: database.When | None,

@@ -62,4 +62,4 @@ class HoldStore(database.Store):
         with self._db.begin() as conn:
             return [rows.WindowHold(**{**r, "until": rows.iso(r["until"]), "at": rows.iso(r["at"]),
                                        "ended_at": rows.iso(r["ended_at"])})
-                    for r in database.all_rows(conn, query, [_holds.c.hold_id])]
+                    for r in database.all_rows(conn, query, order_by=[_holds.c.hold_id])]

@@ -73,7 +73,7 @@ class IntentStore(database.Store):
         if run_id is not None:
             query = query.where(_intents.c.run_id == run_id)
         with self._db.begin() as conn:
-            found = database.all_rows(conn, query, [_intents.c.intent_id])
+            found = database.all_rows(conn, query, order_by=[_intents.c.intent_id])
         return [(rows.Intent(**{k: v for k, v in r.items()
                                 if k not in ("resolved_at", "resolution", "change_id")}),
                  r["resolution"]) for r in found]

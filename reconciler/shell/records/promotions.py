@@ -47,7 +47,7 @@ class PromotionStore(database.Store):
             query = query.where(_promotions.c.target_revision.is_(None))
         with self._db.begin() as conn:
             return [_promotion(r) for r in database.all_rows(
-                conn, query, [_promotions.c.promotion_id.desc()])]
+                conn, query, order_by=[_promotions.c.promotion_id.desc()])]
 
 
 def _promotion(row: Mapping[Any, Any]) -> rows.Promotion:

@@ -114,8 +114,8 @@ class ReleaseStore(database.Store):
         if revision is not None:
             query = query.where(_releases.c.revision == revision)
         with self._db.begin() as conn:
-            found = list(database.all_rows(conn, query, [_releases.c.started_at.desc(),
-                                                         _releases.c.revision]))
+            found = list(database.all_rows(conn, query, order_by=[
+                _releases.c.started_at.desc(), _releases.c.revision]))
             newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
             revisions = [r["revision"] for r in found]
             counts = _counts_by_revision(conn, revisions)
@@ -143,7 +143,8 @@ class ReleaseStore(database.Store):
         if after is not None:
             query = query.where(_apps.c.app_id > after)
         with self._db.begin() as conn:
-            return [_release_app(r) for r in database.all_rows(conn, query, [_apps.c.app_id])]
+            found = database.all_rows(conn, query, order_by=[_apps.c.app_id])
+            return [_release_app(r) for r in found]
 
     @staticmethod
     def _upsert_many(conn: sa.Connection, *, revision: str,
@@ -189,7 +190,7 @@ def _apps_by_revision(conn: sa.Connection, revisions: list[str]
     if not revisions:
         return {}
     for r in database.all_rows(conn, sa.select(_apps).where(_apps.c.revision.in_(revisions)),
-                               [_apps.c.app_id]):
+                               order_by=[_apps.c.app_id]):
         out.setdefault(r["revision"], []).append(_release_app(r))
     return {k: tuple(v) for k, v in out.items()}
 
@@ -207,7 +208,7 @@ def _apps_needing_attention(conn: sa.Connection, *, revision: str, limit: int
                             ) -> tuple[rows.ReleaseApp, ...]:
     return tuple(_release_app(r) for r in database.all_rows(
         conn, sa.select(_apps).where(_apps.c.revision == revision).limit(limit),
-        [_ATTENTION, _apps.c.app_id]))
+        order_by=[_ATTENTION, _apps.c.app_id]))
 
 
 def _counts_by_revision(conn: sa.Connection, revisions: list[str]
@@ -216,11 +217,11 @@ def _counts_by_revision(conn: sa.Connection, revisions: list[str]
     out: dict[str, dict[str | None, int]] = {}
     if not revisions:
         return {}
-    for revision, outcome, apps in conn.execute(
-            sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count())
-            .where(_apps.c.revision.in_(revisions))
-            .group_by(_apps.c.revision, _apps.c.outcome)):
-        out.setdefault(revision, {})[outcome] = apps
+    for r in database.all_rows(
+            conn, sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count().label("apps"))
+            .where(_apps.c.revision.in_(revisions)).group_by(_apps.c.revision, _apps.c.outcome),
+            order_by=[_apps.c.revision, _apps.c.outcome]):
+        out.setdefault(r["revision"], {})[r["outcome"]] = r["apps"]
     return out
 
 
@@ -231,7 +232,7 @@ def _waves_by_revision(conn: sa.Connection, revisions: list[str]
         return {}
 
     for r in database.all_rows(conn, sa.select(_waves).where(_waves.c.revision.in_(revisions)),
-                               [_waves.c.position, _waves.c.name]):
+                               order_by=[_waves.c.position, _waves.c.name]):
         out.setdefault(r["revision"], []).append(rows.ReleaseWave(
             name=r["name"], state=r["state"], apps=tuple(json.loads(r["apps"])),
             soak=r["soak"], started_at=rows.iso(r["started_at"]),
@@ -257,7 +258,7 @@ def outcomes(conn: sa.Connection) -> dict[str, str]:
     counts each release's apps per outcome, a few rows per release whatever its size."""
     newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
     found = list(database.all_rows(conn, sa.select(_releases.c.revision, _releases.c.started_at),
-                                   [_releases.c.started_at]))
+                                   order_by=[_releases.c.started_at]))
     counts = _counts_by_revision(conn, [r["revision"] for r in found])
     return {r["revision"]: str(releasing.overall(_by_outcome(counts.get(r["revision"], {})),
                                                  superseded=r["started_at"] != newest))

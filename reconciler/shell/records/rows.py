@@ -231,15 +231,6 @@ class Drift:
         return drifting.suggested_ignore(self.app_id, [op["path"] for op in self.patch])
 
 
-class DriftKey(NamedTuple):
-    """Where a drift record sits in the drift lists' order: open ones (0) before resolved
-    ones (1), then the newest seen (UNIX seconds) first, then the newest id first."""
-
-    resolved: int
-    last_seen_at: float
-    drift_id: int
-
-
 @dataclass(frozen=True)
 class ReleaseApp:
     """One app's change in a release, and how it ended (None: not ended yet)."""

@@ -137,7 +137,7 @@ class RunStore(database.Store):
         notices name; :meth:`revisions` also reads how each went, every release's apps)."""
         columns = [c for c in _revisions.c if c.name != "definitions"]
         with self._db.begin() as conn:
-            found = database.all_rows(conn, sa.select(*columns), _NEWEST_REVISION_FIRST)
+            found = database.all_rows(conn, sa.select(*columns), order_by=_NEWEST_REVISION_FIRST)
         return [rows.SeenRevision(
             revision=r["revision"], source=r["source"], ref=r["ref"], author=r["author"],
             message=r["message"], committed_at=rows.iso(r["committed_at"]),
@@ -160,7 +160,7 @@ class RunStore(database.Store):
             .outerjoin(_runs, _runs.c.run_id == last_run.c.run_id)
         )
         with self._db.begin() as conn:
-            found = list(database.all_rows(conn, query, _NEWEST_REVISION_FIRST))
+            found = list(database.all_rows(conn, query, order_by=_NEWEST_REVISION_FIRST))
             released = releases.outcomes(conn)
             counts = self._app_counts(conn, [r["revision"] for r in found])
         return [rows.Revision(
@@ -216,7 +216,8 @@ class RunStore(database.Store):
         if limit:
             query = query.limit(limit)
         with self._db.begin() as conn:
-            return [_run(r) for r in database.all_rows(conn, query, [_runs.c.run_id.desc()])]
+            found = database.all_rows(conn, query, order_by=[_runs.c.run_id.desc()])
+            return [_run(r) for r in found]
 
     def last_run(self, *, applied_git: bool = False) -> rows.Run | None:
         """The newest finished run (no dry run); with ``applied_git`` the newest that applied
@@ -282,7 +283,8 @@ class RunStore(database.Store):
         if app_id is not None:
             query = query.where(_changes.c.app_id == app_id)
         with self._db.begin() as conn:
-            return [_change(r) for r in database.all_rows(conn, query, [_changes.c.change_id])]
+            found = database.all_rows(conn, query, order_by=[_changes.c.change_id])
+            return [_change(r) for r in found]
 
     def pending_changes(self) -> list[rows.PendingChange]:
         """Changes with a deployment and no outcome: a restarted controller waits on them."""
@@ -329,7 +331,7 @@ class RunStore(database.Store):
                  .where(_changes.c.change_id.in_(latest)))
         with self._db.begin() as conn:
             last: dict[str, tuple[str, float]] = {}
-            for r in database.all_rows(conn, query, [_changes.c.change_id]):
+            for r in database.all_rows(conn, query, order_by=[_changes.c.change_id]):
                 if only is None or r["app_id"] in only:
                     last[r["app_id"]] = (r["revision"], r["finished_at"] or r["started_at"])
             by_revision: dict[str, list[str]] = {}
@@ -384,7 +386,7 @@ class RunStore(database.Store):
             query = query.where(_rollbacks.c.app_id == app_id)
         with self._db.begin() as conn:
             return [_rollback(r) for r in database.all_rows(
-                conn, query, [_rollbacks.c.at.desc(), _rollbacks.c.rollback_id.desc()])]
+                conn, query, order_by=[_rollbacks.c.at.desc(), _rollbacks.c.rollback_id.desc()])]
 
     def quarantine(self, *, app_id: str, revision: str, reason: str | None) -> None:
         """Keep ``revision`` away from the app until someone lifts it (idempotent)."""
@@ -427,7 +429,7 @@ class RunStore(database.Store):
         with self._db.begin() as conn:
             found = database.all_rows(
                 conn, sa.select(_quarantines).where(_quarantines.c.lifted_at.is_(None)),
-                [_quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc()])
+                order_by=[_quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc()])
             return [_quarantine(r) for r in found]
 
     # -- history -----------------------------------------------------------------------------
@@ -458,7 +460,7 @@ class RunStore(database.Store):
                     query = query.where(table.c[at] >= after)
                 if before is not None:
                     query = query.where(_before(table.c[at], key, rank, before))
-                found = database.all_rows(conn, query, [table.c[at].desc(), key.desc()])
+                found = database.all_rows(conn, query, order_by=[table.c[at].desc(), key.desc()])
                 entries += [rows.HistoryEntry(record=record(r), key=rows.HistoryKey(
                     r[at], rank, r[key.name])) for r in found]
         entries.sort(key=lambda e: e.key)

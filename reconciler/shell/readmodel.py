@@ -117,6 +117,8 @@ class AppDetail:
     """The live app as Marathon returns it (tasks left out), masked, as indented JSON."""
     desired_definition: str | None = None
     """The newest revision's definition, masked, as indented JSON."""
+    entries: list[recording.HistoryEntry] = field(default_factory=list)
+    """The history as recorded, newest first (what ``history`` shows, for the API)."""
 
 
 def value_text(value: Any) -> str:
@@ -290,12 +292,13 @@ def app_detail(store: recording.RecordStore, now: Snapshot, app_id: str, *,
             model.DesiredState(revision=revision, apps={app_id: wanted}, images={},
                                settings=model.RepoSettings(managed_prefixes=(app_id,))),
             [])[0]
+    entries = list(reversed(store.history(app_id=app_id)))
     return AppDetail(
         row=row, diff=app_diff, diff_lines=diff_lines(app_diff) if app_diff else (),
-        history=[history_row(e) for e in reversed(store.history(app_id=app_id))],
+        history=[history_row(e) for e in entries], entries=entries,
         drifts=drift_views(store, store.drifts(app_id=app_id)),
         rollbacks=store.rollbacks(app_id=app_id),
-        quarantines=[q for q in store.active_quarantines() if q.app_id == app_id],
+        quarantines=store.active_quarantines(app_id=app_id),
         live_definition=_shown({k: v for k, v in live.items() if k != "tasks"})
         if live is not None else None,
         desired_definition=_shown(desired[app_id]) if app_id in desired else None)

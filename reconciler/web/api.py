@@ -183,7 +183,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
         return {
             **detail.row.as_json(),
             "diff": render.render_json([detail.diff]) if detail.diff else None,
-            "history": [e.as_json() for e in reversed(deps.records.history(app_id=app_id))],
+            "history": [e.as_json() for e in detail.entries],
             "drift": [v.as_json() for v in detail.drifts],
             "rollbacks": detail.rollbacks,
             "quarantines": detail.quarantines,

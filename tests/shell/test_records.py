@@ -536,7 +536,10 @@ def test_a_quarantine_holds_a_revision_for_one_app_until_lifted(
     assert store.is_quarantined(app_id="/dirac/fts", revision=SHA)
     assert not store.is_quarantined(app_id="/dirac/web", revision=SHA)
     assert store.quarantined_apps(revision=SHA) == {"/dirac/fts"}
-    assert len(store.active_quarantines()) == 2
+    store.quarantine(app_id="/dirac/web", revision=SHA, reason="rolled back: unhealthy")
+    assert len(store.active_quarantines()) == 3
+    assert [q.app_id for q in store.active_quarantines(app_id="/dirac/web")] == ["/dirac/web"]
+    store.lift_quarantine(app_id="/dirac/web")
 
     clock.advance(30)
     assert store.lift_quarantine(app_id="/dirac/fts", revision=SHA, lifted_by="ada") == 1

@@ -424,12 +424,14 @@ class RunStore(database.Store):
                 lifted_at=self._db.now(), lifted_by=lifted_by))
             return int(result.rowcount)
 
-    def active_quarantines(self) -> list[rows.Quarantine]:
-        """Quarantines not lifted, newest first."""
+    def active_quarantines(self, *, app_id: str | None = None) -> list[rows.Quarantine]:
+        """Quarantines not lifted (of ``app_id``, or of every app), newest first."""
+        query = sa.select(_quarantines).where(_quarantines.c.lifted_at.is_(None))
+        if app_id is not None:
+            query = query.where(_quarantines.c.app_id == app_id)
         with self._db.begin() as conn:
-            found = database.all_rows(
-                conn, sa.select(_quarantines).where(_quarantines.c.lifted_at.is_(None)),
-                order_by=[_quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc()])
+            found = database.all_rows(conn, query, order_by=[
+                _quarantines.c.at.desc(), _quarantines.c.quarantine_id.desc()])
             return [_quarantine(r) for r in found]
 
     # -- history -----------------------------------------------------------------------------

@@ -329,7 +329,7 @@ class Controller:
             delta, self._counted_requests = count - self._counted_requests, count
         if delta > 0:
             telemetry.MARATHON_REQUESTS.inc(delta)
-        telemetry.OPEN_DRIFT.set(len({d.app_id for d in self.records.drifts(open_only=True)}))
+        telemetry.OPEN_DRIFT.set(len(self.records.open_drift_apps()))
 
     def _source_name(self) -> str:
         name = getattr(self.source, "display_url", None)

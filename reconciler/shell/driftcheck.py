@@ -49,7 +49,7 @@ class DriftCheck:
         """
         versions = live.versions()
         attributions = self.attributions.now()
-        open_apps = {d.app_id for d in self._records.drifts(open_only=True)}
+        open_apps = self._records.open_drift_apps()
         to_correct: dict[str, int] = {}
         for app_id, baseline in baselines.items():
             if app_id not in desired.apps:

@@ -908,3 +908,18 @@ def test_drift_lists_go_open_first_then_newest_seen_and_pages_go_by_id(
     assert store.drift_counts(prefix="/dirac/a6") == (0, 1)
     with pytest.raises(LookupError, match="no drift 999"):
         store.drift(999)
+
+
+def test_the_drift_check_asks_which_apps_have_a_drift_open(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    for app_id in ("/dirac/fts", "/dirac/web", "/dirac/portal"):
+        store.observe_drift(app_id=app_id, kind="scale", fingerprint="f", policy="report",
+                            patch=[])
+    store.resolve_drift(app_id="/dirac/web", action="corrected")
+    clock.advance(1)
+    store.observe_drift(app_id="/dirac/web", kind="scale", fingerprint="f", policy="report",
+                        patch=[])
+    store.resolve_drift(app_id="/dirac/portal", action="corrected")
+
+    assert store.open_drift_apps() == {"/dirac/fts", "/dirac/web"}

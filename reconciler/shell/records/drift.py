@@ -175,6 +175,13 @@ class DriftStore(database.Store):
                     times.setdefault(c["drift_id"], []).append(c["at"])
         return [_drift(r, times.get(r["drift_id"], [])) for r in found]
 
+    def open_drift_apps(self) -> set[str]:
+        """The apps with a drift open (or flapping): what each drift check asks first, so
+        one plain query of one column, not the records."""
+        with self._db.begin() as conn:
+            return set(conn.execute(sa.select(_drifts.c.app_id).distinct().where(
+                _drifts.c.status.in_(_OPEN))).scalars())
+
     def drift_counts(self, *, open_only: bool = False, since: database.When | None = None,
                      prefix: str | None = None) -> tuple[int, int]:
         """How many drift records match, open and resolved (counted by the database)."""

@@ -11,7 +11,7 @@
    page is asked ``--samples`` times: median and max, in ms.
 3. A full reconcile: the image tag is bumped for every app (one commit); while the controller
    rolls all of them, the same pages are asked in turn, once a second, until the revision is
-   synced.
+   synced (``--answers FILE``: each of those answers, with the time it was asked).
 4. Peak resident memory of the controller (``VmHWM`` of ``/proc/PID/status``), read at the
    end, its resident memory when idle, and at the end of the release window.
 5. ``validate`` and ``diff`` of the repo: in process (``directory.read_directory`` +
@@ -125,7 +125,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--busy-for", type=float, default=300.0,
                         help="seconds the pages are asked during the release at most")
+    parser.add_argument("--answers", type=argparse.FileType("a"), default=None,
+                        help="a file to append each answer during the release to: the UNIX "
+                             "time it was asked, ms, the page (to set beside a probe's log)")
     args = parser.parse_args()
+    answers = args.answers
     app_id = bigrepo.app_path(0).removesuffix(".yaml")
     pages = {"/healthz": "/healthz", "/metrics": "/metrics", "dashboard /": "/",
              "one app's API page": "/api/v1/apps/" + app_id,
@@ -181,7 +185,10 @@ def main() -> None:
                                      + (work / "controller.log").read_text()[-3000:])
                 round_started = time.monotonic()
                 for name, path in pages.items():
+                    asked_at = time.time()
                     busy[name].append(ask(url + path))
+                    if answers is not None:
+                        answers.write(f"{asked_at:.3f} {busy[name][-1] * 1000:.1f} {name}\n")
                 # One round a second: a reader, not a load test slowing the release down.
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - round_started)))
             rolled = released(dev.url, "v8r2p45")

@@ -211,15 +211,18 @@ def _apps_needing_attention(conn: sa.Connection, *, revision: str, limit: int
         order_by=[_ATTENTION, _apps.c.app_id]))
 
 
-def _counts_by_revision(conn: sa.Connection, revisions: list[str]
+def _counts_by_revision(conn: sa.Connection, revisions: list[str] | None
                         ) -> dict[str, dict[str | None, int]]:
-    """Per revision, how many of its apps came to each recorded outcome (None: under way)."""
+    """Per revision (of ``revisions``, or of every release), how many of its apps came to
+    each recorded outcome (None: under way)."""
     out: dict[str, dict[str | None, int]] = {}
-    if not revisions:
+    if revisions == []:
         return {}
+    query = sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count().label("apps"))
+    if revisions is not None:
+        query = query.where(_apps.c.revision.in_(revisions))
     for r in database.all_rows(
-            conn, sa.select(_apps.c.revision, _apps.c.outcome, sa.func.count().label("apps"))
-            .where(_apps.c.revision.in_(revisions)).group_by(_apps.c.revision, _apps.c.outcome),
+            conn, query.group_by(_apps.c.revision, _apps.c.outcome),
             order_by=[_apps.c.revision, _apps.c.outcome]):
         out.setdefault(r["revision"], {})[r["outcome"]] = r["apps"]
     return out
@@ -259,7 +262,7 @@ def outcomes(conn: sa.Connection) -> dict[str, str]:
     newest = conn.execute(sa.select(sa.func.max(_releases.c.started_at))).scalar()
     found = list(database.all_rows(conn, sa.select(_releases.c.revision, _releases.c.started_at),
                                    order_by=[_releases.c.started_at]))
-    counts = _counts_by_revision(conn, [r["revision"] for r in found])
+    counts = _counts_by_revision(conn, None)  # every release's: no list of every revision
     return {r["revision"]: str(releasing.overall(_by_outcome(counts.get(r["revision"], {})),
                                                  superseded=r["started_at"] != newest))
             for r in found}

@@ -22,7 +22,7 @@ nothing else classifies apps.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ URGENCY = (model.AppState.QUARANTINED, model.AppState.DEGRADED, model.AppState.B
            model.AppState.UNKNOWN, model.AppState.PROGRESSING, model.AppState.DRIFTED,
            model.AppState.OUT_OF_SYNC, model.AppState.IN_SYNC)
 """State words from the one that most needs a human to the calmest (the dashboard's order)."""
+_URGENCY_RANK = {state: rank for rank, state in enumerate(URGENCY)}
 
 
 class SyncStatus(enum.StrEnum):
@@ -151,25 +152,59 @@ class AppStatus:
         return out
 
 
+@dataclass(frozen=True)
+class Computed:
+    """Rows, and what each was made from: the next :func:`compute` keeps the row of an app
+    whose inputs did not change, without reading its live app."""
+
+    rows: Sequence[AppStatus]
+    """Sorted by app id."""
+    inputs: Mapping[str, tuple[object, ...]] = field(default_factory=dict, repr=False)
+
+    def rows_by_id(self) -> dict[str, AppStatus]:
+        return {r.app_id: r for r in self.rows}
+
+
 def app_statuses(
     *, desired_revision: str | None, desired: Mapping[str, JSON],
     applied: Mapping[str, Applied], live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
     quarantines: Mapping[str, Sequence[Quarantine]], drifts: Mapping[str, Sequence[Drift]],
     revisions: Mapping[str, Revision] | None = None,
     waiting: Mapping[str, Waiting] | None = None,
-    previous: Mapping[str, AppStatus] | None = None,
 ) -> list[AppStatus]:
-    """Every app Git or reconciler knows of, sorted by id.
+    """Every app Git or reconciler knows of, sorted by id (:func:`compute`'s rows)."""
+    computed = compute(desired_revision=desired_revision, desired=desired, applied=applied,
+                       live_apps=live_apps, quarantines=quarantines, drifts=drifts,
+                       revisions=revisions, waiting=waiting)
+    return list(computed.rows)
+
+
+def compute(
+    *, desired_revision: str | None, desired: Mapping[str, JSON],
+    applied: Mapping[str, Applied], live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
+    quarantines: Mapping[str, Sequence[Quarantine]], drifts: Mapping[str, Sequence[Drift]],
+    revisions: Mapping[str, Revision] | None = None,
+    waiting: Mapping[str, Waiting] | None = None,
+    live_marks: Mapping[str, Hashable] | None = None,
+    previous: Computed | None = None,
+) -> Computed:
+    """Every app Git or reconciler knows of, sorted by id, with what each row was made from.
 
     ``live_apps`` None means Marathon could not be read: health and sync are ``Unknown``.
     By id (a mapping) each live app is looked up once, as its row is made: a mapping that
     builds each app when asked never holds them all at once.
 
-    ``previous``: rows made before (the status board's last ones); a row equal to its
-    previous one is that very object. Compared as each row is made, so a recomputation
-    holds one new row at a time for the apps that did not move, not 10,000 to throw away.
+    ``live_marks``: a fingerprint of each live app's status view, by id (equal marks, equal
+    views). With it, an app whose mark and other facts are those its ``previous`` row was
+    made from keeps that row, and its live app is not looked up: the status board
+    recomputes every second or so during a release, and unpacking and assessing 10,000
+    apps each time kept the interpreter busy while pages waited for it.
+    ``previous``: a row equal to its previous one is that very object too. Compared as
+    each row is made, so a recomputation holds one new row at a time for the apps that
+    did not move, not 10,000 to throw away.
     """
-    before = previous or {}
+    before = previous.rows_by_id() if previous is not None else {}
+    inputs_before = previous.inputs if previous is not None else {}
     known = revisions or {}
     live_by_id = by_id(live_apps or ())
     ids = sorted(desired.keys() | applied.keys())
@@ -181,9 +216,8 @@ def app_statuses(
                    if q.revision == desired_revision and not synced.get(app_id, False)}
     blocked = _blocked(desired=desired, synced=synced, quarantined=quarantined)
     statuses = []
+    inputs: dict[str, tuple[object, ...]] = {}
     for app_id in ids:
-        live = live_by_id.get(app_id)
-        assessed = health.assess(app_id, live) if live_apps is not None else None
         sync = (SyncStatus.UNKNOWN if desired_revision is None or live_apps is None
                 else SyncStatus.SYNCED if synced[app_id] else SyncStatus.OUT_OF_SYNC)
         conditions = _conditions(app_id, quarantine=quarantined.get(app_id),
@@ -194,10 +228,27 @@ def app_statuses(
             # Only a hold of the revision Git asks for now is true: a newer one replaces it.
             conditions += (Condition(type=ConditionType.WAITING, since=held.since,
                                      reason="SyncWindow", message=held.message),)
-        state = _state(sync=sync, assessed=assessed, conditions=conditions)
         last = applied.get(app_id)
-        image = _image(live) or _image(desired.get(app_id))
         quarantine = quarantined.get(app_id)
+        kept = before.get(app_id)
+        made_of = None
+        if live_marks is not None and live_apps is not None:
+            # Everything the row below reads, the live app by its mark.
+            made_of = (live_marks.get(app_id), desired_revision, desired.get(app_id), sync,
+                       conditions, last, quarantine, len(drifts.get(app_id, ())),
+                       known.get(desired_revision or ""),
+                       known.get(last.revision) if last else None,
+                       known.get(quarantine.revision) if quarantine else None)
+            made_before = inputs_before.get(app_id)
+            if kept is not None and made_before == made_of:
+                statuses.append(kept)
+                inputs[app_id] = made_before
+                continue
+            inputs[app_id] = made_of
+        live = live_by_id.get(app_id)
+        assessed = health.assess(app_id, live) if live_apps is not None else None
+        state = _state(sync=sync, assessed=assessed, conditions=conditions)
+        image = _image(live) or _image(desired.get(app_id))
         row = AppStatus(
             app_id=app_id, state=state, sync=sync,
             health=str(assessed.status if assessed else health.HealthStatus.UNKNOWN),
@@ -214,9 +265,8 @@ def app_statuses(
             quarantine=(quarantine.reason or "quarantined") if quarantine else None,
             failure=assessed.failure if assessed else None,
             tasks=tuple(_task(t) for t in (live or {}).get("tasks") or ()))
-        kept = before.get(app_id)
         statuses.append(kept if kept == row else row)
-    return statuses
+    return Computed(rows=statuses, inputs=inputs)
 
 
 def by_id(live_apps: Sequence[JSON] | Mapping[str, JSON]) -> Mapping[str, JSON]:
@@ -245,7 +295,7 @@ def app_state(*, assessed: health.AppHealth, quarantined: bool, drifted: bool,
 
 
 def by_urgency(statuses: Sequence[AppStatus]) -> list[AppStatus]:
-    return sorted(statuses, key=lambda s: (URGENCY.index(s.state), s.app_id))
+    return sorted(statuses, key=lambda s: (_URGENCY_RANK[s.state], s.app_id))
 
 
 def image_tag(image: str | None) -> str | None:

@@ -182,14 +182,19 @@ class LiveApps:
     def status_views_by_id(self) -> Mapping[str, model.JSON]:
         """The same by id, each unpacked only when looked up: a reader going app by app
         never holds them all (10,000 parsed at once took 23 MB during a release)."""
-        return _StatusViews(self._held)
+        return StatusViews(self._held)
 
 
-class _StatusViews(Mapping[str, model.JSON]):
+class StatusViews(Mapping[str, model.JSON]):
     """Live apps' status views by id, unpacked at each lookup (a new dict each time)."""
 
     def __init__(self, held: Mapping[str, Held]) -> None:
         self._held = held
+
+    def marks(self) -> dict[str, int]:
+        """Each app's fingerprint of its status view (equal views, equal marks), without
+        unpacking any: what :func:`status.compute` knows an unchanged app by."""
+        return {app_id: h.view_hash for app_id, h in self._held.items()}
 
     def __getitem__(self, app_id: str) -> model.JSON:
         return self._held[app_id].status_view()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -204,6 +204,10 @@ class Snapshot:
     live: Mapping[str, JSON] | None
     """None: Marathon could not be read (``live_error`` says why); empty when not kept."""
     live_error: str | None = None
+    row_inputs: Mapping[str, tuple[object, ...]] = field(default_factory=dict, repr=False,
+                                                         compare=False)
+    """What each row was made from (:class:`status.Computed`): the next snapshot keeps a
+    row whose inputs did not change."""
 
     by_id: Mapping[str, status.AppStatus] = field(init=False, repr=False)
     app_ids: tuple[str, ...] = field(init=False, repr=False)
@@ -226,13 +230,15 @@ class Snapshot:
 
 def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[str, JSON] | None,
              live_error: str | None = None, *, keep_live: bool = True,
+             live_marks: Mapping[str, Hashable] | None = None,
              previous: Snapshot | None = None) -> Snapshot:
     """Every app Git or reconciler knows of, with its status (``live_apps`` None: Marathon
     could not be read). Reads each record once, whatever the number of apps.
 
     ``keep_live`` False: the snapshot does not hold the live apps (a reader that keeps it
     for long, such as the status board, reads one whole app when a page asks for it).
-    ``previous``: the rows of apps that did not move are ``previous``'s own objects."""
+    ``live_marks`` and ``previous``: as :func:`status.compute` takes them; the rows of apps
+    that did not move are ``previous``'s own objects."""
     seen = store.seen_revisions()
     revision, desired = latest_desired(store, seen)
     applied = {app_id: status.Applied(revision=a.revision, definition=a.definition,
@@ -254,16 +260,17 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
     waiting = {h.app_id: status.Waiting(revision=h.revision, since=h.at, until=h.until,
                                         message=h.reason)
                for h in store.window_holds() if h.scope == str(model.WindowScope.REVISIONS)}
-    rows = status.app_statuses(desired_revision=revision, desired=desired, applied=applied,
-                               live_apps=live_apps, quarantines=quarantines, drifts=drifts,
-                               revisions=revisions, waiting=waiting,
-                               previous=previous.by_id
-                               if previous is not None else None)
+    computed = status.compute(
+        desired_revision=revision, desired=desired, applied=applied, live_apps=live_apps,
+        quarantines=quarantines, drifts=drifts, revisions=revisions, waiting=waiting,
+        live_marks=live_marks,
+        previous=None if previous is None else status.Computed(rows=previous.rows,
+                                                               inputs=previous.row_inputs))
     live: dict[str, JSON] | None = None
     if live_apps is not None:
         live = dict(status.by_id(live_apps)) if keep_live else {}
-    return Snapshot(revision=revision, desired=desired, rows=rows, live=live,
-                    live_error=live_error)
+    return Snapshot(revision=revision, desired=desired, rows=computed.rows, live=live,
+                    live_error=live_error, row_inputs=computed.inputs)
 
 
 def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None

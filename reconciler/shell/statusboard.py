@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from reconciler.core import model
-from reconciler.shell import readmodel, records, telemetry
+from reconciler.shell import liveapps, readmodel, records, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +112,15 @@ class StatusBoard:
             error = None
         except Exception as e:  # noqa: BLE001 - shown on the pages, whatever it is
             live, error = None, str(e) or type(e).__name__
-        # The rows of apps that did not move stay the objects they were: the board is
-        # recomputed every few seconds during a release, and new rows for them would be
-        # long-lived objects strewn among the release's short-lived ones (memory never
-        # handed back once it is over).
+        # The rows of apps that did not move stay the objects they were, found by their
+        # inputs and their live status view's mark (not unpacked): the board is recomputed
+        # every second or so during a release; unpacking and assessing every app each time
+        # kept the interpreter from the pages, and new rows for apps that did not move
+        # would be long-lived objects strewn among the release's short-lived ones (memory
+        # never handed back once it is over).
+        marks = live.marks() if isinstance(live, liveapps.StatusViews) else None
         current = readmodel.snapshot(self._store, live, live_error=error, keep_live=False,
-                                     previous=self._current)
+                                     live_marks=marks, previous=self._current)
         self._current = current
         self._computed_at = self._clock()
         self._took = self._computed_at - started

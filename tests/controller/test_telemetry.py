@@ -89,6 +89,48 @@ def test_the_app_series_are_valid_exposition_text_with_hostile_app_ids() -> None
     telemetry.publish_app_statuses([])
 
 
+def test_publishing_again_keeps_the_text_of_the_same_rows_and_renders_the_new_ones() -> None:
+    """The status board publishes every second or so during a release: a row that is the
+    very object it was keeps its text; a new row (the app moved) is rendered anew."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from reconciler.core import model, status
+    from reconciler.shell import telemetry
+
+    def row(app_id: str, state: model.AppState) -> status.AppStatus:
+        drifted = status.Condition(type=status.ConditionType.DRIFTED, since=None,
+                                   reason="ManualChange", message="scaled")
+        return status.AppStatus(
+            app_id=app_id, state=state, sync=status.SyncStatus.SYNCED, health="Healthy",
+            conditions=(drifted,) if state is model.AppState.DRIFTED else (), since=None,
+            revision=None, cause=None, image=None, image_tag=None, healthy=1, instances=1,
+            open_drifts=0, quarantine=None)
+
+    def published() -> tuple[list[tuple[str, str]], list[str]]:
+        text = telemetry.metrics_text()[0].decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        info = [(s.labels["app"], s.labels["state"]) for s in
+                families["reconciler_app_info"].samples if s.labels.get("environment") == "t"]
+        conditions = [s.labels["app"] for s in families["reconciler_app_condition"].samples
+                      if s.labels.get("environment") == "t"]
+        return info, conditions
+
+    web = row("/dirac/web", model.AppState.IN_SYNC)
+    telemetry.publish_app_statuses([web, row("/dirac/fts", model.AppState.IN_SYNC)],
+                                   environment="t")
+    try:
+        telemetry.publish_app_statuses([web, row("/dirac/fts", model.AppState.DRIFTED),
+                                        row("/dirac/rms", model.AppState.IN_SYNC)],
+                                       environment="t")
+        assert published() == ([("/dirac/web", "in sync"), ("/dirac/fts", "drifted"),
+                                ("/dirac/rms", "in sync")], ["/dirac/fts"])
+        telemetry.publish_app_statuses([row("/dirac/fts", model.AppState.IN_SYNC)],
+                                       environment="t")
+        assert published() == ([("/dirac/fts", "in sync")], [])
+    finally:
+        telemetry.withdraw_app_statuses("t")
+
+
 def test_two_environments_running_the_same_app_id_publish_distinct_series() -> None:
     """Several environments: each status board publishes its own environment's series; the
     same app id in cert and prod must not be two identical series (invalid exposition)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -252,10 +254,119 @@ def test_rows_equal_to_the_previous_ones_are_those_very_objects() -> None:
     applied = {a: status.Applied(revision="r1", definition=d) for a, d in desired.items()}
     facts: dict[str, Any] = {"desired_revision": "r1", "desired": desired,
                              "applied": applied, "quarantines": {}, "drifts": {}}
-    first = status.app_statuses(live_apps=[_live(a) for a in desired], **facts)
+    first = status.compute(live_apps=[_live(a) for a in desired], **facts).rows
     moved = [_live("/a0"), _live("/a1", instances=2), _live("/a2")]
-    again = status.app_statuses(live_apps=moved, previous={r.app_id: r for r in first},
-                                **facts)
+    again = status.compute(live_apps=moved, previous=status.Computed(rows=first), **facts).rows
     assert again == status.app_statuses(live_apps=moved, **facts)
     assert again[0] is first[0] and again[2] is first[2]
     assert again[1] is not first[1] and again[1].instances == 2
+
+
+class _CountedViews(_ViewsMadeWhenAsked):
+    """Live apps by id, each built when looked up, the lookups counted; ``marks`` as the
+    live cache makes them (equal views, equal marks)."""
+
+    def __init__(self, apps: list[model.JSON]) -> None:
+        super().__init__(apps)
+        self.looked_up: list[str] = []
+
+    def __getitem__(self, app_id: str) -> model.JSON:
+        self.looked_up.append(app_id)
+        return super().__getitem__(app_id)
+
+    def marks(self) -> dict[str, Hashable]:
+        return {app_id: json.dumps(app, sort_keys=True) for app_id, app in self._apps.items()}
+
+
+def test_an_app_whose_mark_and_facts_did_not_change_keeps_its_row_and_is_not_read() -> None:
+    """The status board recomputes every second or so during a release: unpacking and
+    assessing 10,000 live apps each time kept the interpreter from the pages."""
+    desired = {f"/a{n}": {"id": f"/a{n}", "instances": 1} for n in range(4)}
+    applied = {a: status.Applied(revision="r1", definition=d) for a, d in desired.items()}
+    facts: dict[str, Any] = {"desired_revision": "r1", "desired": desired,
+                             "applied": applied, "quarantines": {}, "drifts": {}}
+    views = _CountedViews([_live(a) for a in desired])
+    first = status.compute(live_apps=views, live_marks=views.marks(), **facts)
+    assert sorted(views.looked_up) == sorted(desired)
+
+    moved = [_live("/a0"), _live("/a1", healthy=False), _live("/a2"), _live("/a3")]
+    views = _CountedViews(moved)
+    drifted = {"/a3": [status.Drift(since="2026-11-30T01:00:00Z", fields=("/instances",),
+                                    who=None, policy="report", action=None)]}
+    again = status.compute(live_apps=views, live_marks=views.marks(), previous=first,
+                           **{**facts, "drifts": drifted})
+    assert sorted(views.looked_up) == ["/a1", "/a3"]  # a new view; a new fact
+    assert again.rows[0] is first.rows[0] and again.rows[2] is first.rows[2]
+    assert again.rows[1].state is model.AppState.DEGRADED
+    assert again.rows[3].state is model.AppState.DRIFTED
+    assert list(again.rows) == status.app_statuses(live_apps=moved,
+                                                   **{**facts, "drifts": drifted})
+
+
+def test_rows_kept_by_their_inputs_are_the_rows_computed_from_nothing() -> None:
+    """Whatever moves between two computations (a view, an applied revision, the desired
+    revision, a drift, a quarantine, a window's hold, a dependency, a revision's author),
+    the rows kept by their inputs are the rows a computation from nothing gives."""
+    rng = random.Random(15)
+    ids = [f"/a{n}" for n in range(6)]
+    revisions = {r: status.Revision(revision=r, author="alice", seen_at=f"2026-11-3{n}")
+                 for n, r in enumerate(("r1", "r2"))}
+
+    def definition(app_id: str, revision: str) -> model.JSON:
+        out: model.JSON = {"id": app_id, "instances": 1, "cmd": f"run {revision}"}
+        if app_id == "/a1":
+            out["dependencies"] = ["/a0"]
+        return out
+
+    facts: dict[str, Any] = {
+        "desired_revision": "r1", "desired": {a: definition(a, "r1") for a in ids},
+        "applied": {a: status.Applied(revision="r1", definition=definition(a, "r1"),
+                                      at="2026-11-30T00:00:00Z") for a in ids},
+        "quarantines": {}, "drifts": {}, "waiting": {}, "revisions": dict(revisions)}
+    live = {a: _live(a) for a in ids}
+    previous = None
+    read = 0
+    for _ in range(2000):
+        app_id = rng.choice(ids)
+        move = rng.randrange(8)
+        if move == 0:
+            live[app_id] = _live(app_id, instances=rng.randrange(1, 3),
+                                 healthy=rng.random() < 0.7)
+        elif move == 1 and app_id in live:
+            del live[app_id]
+        elif move == 1:
+            live[app_id] = _live(app_id)
+        elif move == 2:
+            revision = rng.choice(("r1", "r2"))
+            facts["applied"] = {**facts["applied"], app_id: status.Applied(
+                revision=revision, definition=definition(app_id, revision),
+                at=f"2026-11-30T0{rng.randrange(10)}:00:00Z")}
+        elif move == 3:
+            revision = rng.choice(("r1", "r2"))
+            facts["desired_revision"] = revision
+            facts["desired"] = {a: definition(a, revision) for a in ids}
+        elif move == 4:
+            facts["drifts"] = {**facts["drifts"], app_id: [] if facts["drifts"].get(app_id)
+                               else [status.Drift(since="2026-11-30T02:00:00Z",
+                                                  fields=("/cmd",), who="10.0.0.1",
+                                                  policy="report", action=None)]}
+        elif move == 5:
+            facts["quarantines"] = {**facts["quarantines"], app_id: [] if facts[
+                "quarantines"].get(app_id) else [status.Quarantine(
+                    revision=facts["desired_revision"], since="2026-11-30T03:00:00Z",
+                    reason="never healthy")]}
+        elif move == 6:
+            facts["waiting"] = {**facts["waiting"], app_id: status.Waiting(
+                revision=rng.choice(("r1", "r2")), since="2026-11-30T04:00:00Z",
+                until="2026-11-30T05:00:00Z", message="waiting for window")}
+        else:
+            revision = rng.choice(("r1", "r2"))
+            facts["revisions"] = {**facts["revisions"], revision: status.Revision(
+                revision=revision, author=rng.choice(("alice", "bob")))}
+        views = _CountedViews(list(live.values()))
+        previous = status.compute(live_apps=views, live_marks=views.marks(),
+                                  previous=previous, **facts)
+        assert list(previous.rows) == status.app_statuses(live_apps=list(live.values()),
+                                                          **facts)
+        read += len(views.looked_up)
+    assert read < 2000 * len(ids) / 2  # most rows were kept, not made again

@@ -43,10 +43,6 @@ _app_counts: dict[str | None, collections.Counter[model.AppState]] = {}
 """Apps by state word, by environment: ``reconciler_apps`` is their sum."""
 _app_lock = threading.Lock()
 """Each environment's status board publishes from its own thread."""
-_app_lines: dict[str | None, dict[str, tuple[status.AppStatus, str, str]]] = {}
-"""Each app's row as last published, with its two series' text, by environment: a row that
-is the very object it was keeps its text (the board publishes every second or so during a
-release, and most rows are those of the snapshot before)."""
 OPEN_DRIFT = prom.Gauge("reconciler_open_drift", "Apps whose drift is open or flapping",
                         registry=REGISTRY)
 DRIFT_DETECTED = prom.Counter("reconciler_drift_detected_total",
@@ -274,26 +270,17 @@ def publish_app_statuses(statuses: Sequence[status.AppStatus], *,
     an ``environment`` label (the same app id may run in each), ``reconciler_apps`` sums
     them and ``reconciler_environment_apps`` counts each."""
     where = f'environment="{_label(environment)}",' if environment is not None else ""
-    with _app_lock:
-        before = _app_lines.get(environment, {})
-    lines: dict[str, tuple[status.AppStatus, str, str]] = {}
+    info: list[str] = []
+    conditions: list[str] = []
     for s in statuses:
-        kept = before.get(s.app_id)
-        if kept is not None and kept[0] is s:
-            lines[s.app_id] = kept
-            continue
         app = _label(s.app_id)
-        lines[s.app_id] = (s, (
-            f'reconciler_app_info{{app="{app}",{where}health_status="{_label(s.health)}",'
-            f'state="{_label(str(s.state))}",sync_status="{_label(str(s.sync))}"}} 1.0\n'),
-            "".join(f'reconciler_app_condition{{app="{app}",{where}'
-                    f'condition="{_label(str(c.type))}"}} 1.0\n' for c in s.conditions))
-    info = "".join(line[1] for line in lines.values()).encode()
-    conditions = "".join(line[2] for line in lines.values()).encode()
+        info.append(f'reconciler_app_info{{app="{app}",{where}health_status="{_label(s.health)}",'
+                    f'state="{_label(str(s.state))}",sync_status="{_label(str(s.sync))}"}} 1.0\n')
+        conditions.extend(f'reconciler_app_condition{{app="{app}",{where}'
+                          f'condition="{_label(str(c.type))}"}} 1.0\n' for c in s.conditions)
     counts = collections.Counter(s.state for s in statuses)
     with _app_lock:
-        _app_lines[environment] = lines
-        _app_series[environment] = (info, conditions)
+        _app_series[environment] = ("".join(info).encode(), "".join(conditions).encode())
         _app_counts[environment] = counts
         _set_app_counts(environment)
 
@@ -302,7 +289,6 @@ def withdraw_app_statuses(environment: str) -> None:
     """``environment``'s app series are gone (its controller stopped)."""
     with _app_lock:
         _app_series.pop(environment, None)
-        _app_lines.pop(environment, None)
         _app_counts.pop(environment, None)
         _set_app_counts(environment)
 

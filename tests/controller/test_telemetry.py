@@ -89,9 +89,9 @@ def test_the_app_series_are_valid_exposition_text_with_hostile_app_ids() -> None
     telemetry.publish_app_statuses([])
 
 
-def test_publishing_again_keeps_the_text_of_the_same_rows_and_renders_the_new_ones() -> None:
-    """The status board publishes every second or so during a release: a row that is the
-    very object it was keeps its text; a new row (the app moved) is rendered anew."""
+def test_publishing_again_replaces_the_series_with_the_rows_as_they_are_now() -> None:
+    """The status board publishes every second or so during a release, most rows the very
+    objects they were: the series are the rows given, in their order, not those before."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from reconciler.core import model, status

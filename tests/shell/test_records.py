@@ -139,6 +139,34 @@ def release(store: records.RecordStore, revision: str, apps: dict[str, str | Non
     return run_id
 
 
+def test_each_release_of_a_page_lists_its_own_apps_needing_attention_first(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """One query for the attention lists of a page of releases: each release keeps its own
+    apps, at most ``apps_shown`` of them, broken first, then undone, then under way."""
+    apps = [f"/dirac/a{i}" for i in range(6)]
+    for revision, outcomes in (
+            (OTHER_SHA, ["succeeded", "failed", "succeeded", None, "rolled back", "succeeded"]),
+            (SHA, [None, "succeeded", "rolled back", "succeeded", "succeeded", "failed"])):
+        store.record_revision(revision=revision, definitions={a: {"id": a} for a in apps})
+        store.open_release(revision=revision, trigger="poll", requested_by=None, run_id=None,
+                           images={}, apps=[(a, "update") for a in apps])
+        for app_id, outcome in zip(apps, outcomes, strict=True):
+            if outcome is not None:
+                store.finish_release_app(revision=revision, app_id=app_id, action="update",
+                                         outcome=outcome, reason=None, run_id=None)
+        clock.advance(60)
+
+    listed = {r.revision: [(a.app_id, a.outcome) for a in r.apps]
+              for r in store.releases(apps_shown=4)}
+    assert listed == {
+        SHA: [("/dirac/a5", "failed"), ("/dirac/a2", "rolled back"), ("/dirac/a0", None),
+              ("/dirac/a1", "succeeded")],
+        OTHER_SHA: [("/dirac/a1", "failed"), ("/dirac/a4", "rolled back"), ("/dirac/a3", None),
+                    ("/dirac/a0", "succeeded")]}
+    assert [len(r.apps) for r in store.releases(apps_shown=1)] == [1, 1]
+
+
 def test_a_release_keeps_author_message_images_changed_and_each_apps_outcome(
     store: records.RecordStore, clock: Clock
 ) -> None:

@@ -124,8 +124,7 @@ class ReleaseStore(database.Store):
             elif apps_shown == 0:
                 apps = {}
             else:
-                apps = {r: _apps_needing_attention(conn, revision=r, limit=apps_shown)
-                        for r in revisions}
+                apps = _apps_needing_attention(conn, revisions=revisions, limit=apps_shown)
             waves = _waves_by_revision(conn, revisions)
         return [_release(r, apps=apps.get(r["revision"], ()), counts=counts.get(r["revision"], {}),
                          superseded=r["started_at"] != newest, waves=waves.get(r["revision"], ()))
@@ -204,11 +203,21 @@ _ATTENTION = sa.case(
 """Which of a release's apps a person should see first: broken, undone, under way, held."""
 
 
-def _apps_needing_attention(conn: sa.Connection, *, revision: str, limit: int
-                            ) -> tuple[rows.ReleaseApp, ...]:
-    return tuple(_release_app(r) for r in database.all_rows(
-        conn, sa.select(_apps).where(_apps.c.revision == revision).limit(limit),
-        order_by=[_ATTENTION, _apps.c.app_id]))
+def _apps_needing_attention(conn: sa.Connection, *, revisions: list[str], limit: int
+                            ) -> dict[str, tuple[rows.ReleaseApp, ...]]:
+    """Per revision, at most ``limit`` of its release's apps, those needing attention first:
+    one query for a page of releases (one per release made the Releases page wait its turn
+    for the interpreter once per release, during a release)."""
+    if not revisions:
+        return {}
+    rank = sa.func.row_number().over(partition_by=_apps.c.revision,
+                                     order_by=[_ATTENTION, _apps.c.app_id]).label("rank")
+    ranked = sa.select(_apps, rank).where(_apps.c.revision.in_(revisions)).subquery()
+    out: dict[str, list[rows.ReleaseApp]] = {}
+    for r in database.all_rows(conn, sa.select(ranked).where(ranked.c.rank <= limit),
+                               order_by=[ranked.c.revision, ranked.c.rank]):
+        out.setdefault(r["revision"], []).append(_release_app(r))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _counts_by_revision(conn: sa.Connection, revisions: list[str] | None

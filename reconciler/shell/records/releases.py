@@ -194,28 +194,33 @@ def _apps_by_revision(conn: sa.Connection, revisions: list[str]
     return {k: tuple(v) for k, v in out.items()}
 
 
-_ATTENTION = sa.case(
-    (_apps.c.outcome.in_([str(model.Outcome.FAILED), str(model.Outcome.TIMED_OUT)]), 0),
-    (_apps.c.outcome == str(model.Outcome.ROLLED_BACK), 1),
-    (_apps.c.outcome.is_(None), 2),
-    (_apps.c.outcome == str(releasing.AppWait.WAITING_FOR_WINDOW), 3),
-    else_=4)
-"""Which of a release's apps a person should see first: broken, undone, under way, held."""
+def _attention(outcome: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """Which of a release's apps a person should see first: broken, undone, under way, held."""
+    return sa.case(
+        (outcome.in_([str(model.Outcome.FAILED), str(model.Outcome.TIMED_OUT)]), 0),
+        (outcome == str(model.Outcome.ROLLED_BACK), 1),
+        (outcome.is_(None), 2),
+        (outcome == str(releasing.AppWait.WAITING_FOR_WINDOW), 3),
+        else_=4)
 
 
 def _apps_needing_attention(conn: sa.Connection, *, revisions: list[str], limit: int
                             ) -> dict[str, tuple[rows.ReleaseApp, ...]]:
-    """Per revision, at most ``limit`` of its release's apps, those needing attention first:
-    one query for a page of releases (one per release made the Releases page wait its turn
-    for the interpreter once per release, during a release)."""
+    """Per revision, at most ``limit`` of its release's apps, those needing attention first.
+
+    One statement for a page of releases (one per release made the Releases page wait its
+    turn for the interpreter once per release, during a release), made of one part per
+    release: each keeps its first ``limit`` apps as it goes, where numbering every app of
+    every release in that order sorted them all (20,000 for two releases of 10,000 apps)."""
     if not revisions:
         return {}
-    rank = sa.func.row_number().over(partition_by=_apps.c.revision,
-                                     order_by=[_ATTENTION, _apps.c.app_id]).label("rank")
-    ranked = sa.select(_apps, rank).where(_apps.c.revision.in_(revisions)).subquery()
+    first = [sa.select(_apps).where(_apps.c.revision == revision)
+             .order_by(_attention(_apps.c.outcome), _apps.c.app_id).limit(limit)
+             .subquery().select() for revision in revisions]
+    found = sa.union_all(*first).subquery()
     out: dict[str, list[rows.ReleaseApp]] = {}
-    for r in database.all_rows(conn, sa.select(ranked).where(ranked.c.rank <= limit),
-                               order_by=[ranked.c.revision, ranked.c.rank]):
+    for r in database.all_rows(conn, sa.select(found), order_by=[
+            found.c.revision, _attention(found.c.outcome), found.c.app_id]):
         out.setdefault(r["revision"], []).append(_release_app(r))
     return {k: tuple(v) for k, v in out.items()}
 

@@ -133,8 +133,9 @@ def _filtered(deps: context.Deps, *, prefix: str | None, since: str | None, open
         after = since_filter.parse_since(since, now=deps.clock())
     except ValueError as e:
         return [], (0, 0), str(e)
-    return (deps.records.drifts(open_only=open_only, prefix=prefix, since=after, limit=limit),
-            deps.records.drift_counts(open_only=open_only, prefix=prefix, since=after), None)
+    found, counts = deps.records.counted_drifts(open_only=open_only, prefix=prefix,
+                                                since=after, limit=limit)
+    return found, counts, None
 
 
 def _now(deps: context.Deps) -> str:

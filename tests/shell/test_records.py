@@ -616,6 +616,32 @@ def test_drift_opens_once_then_updates_and_carries_its_attribution(
         "10.0.0.7", "/v2/apps/dirac/fts", "2026-11-25T06:00:01.000Z")
 
 
+def test_a_page_of_drift_and_its_counts_are_read_in_one_statement(
+    store: records.RecordStore, clock: Clock
+) -> None:
+    """The Drift page counts every matching record beside the first ones: read apart, a
+    drift recorded in between (mid-incident) made the counts differ from the list."""
+    for n in range(6):
+        store.observe_drift(app_id=f"/dirac/g{n % 2}/a{n}", kind="scale",
+                            patch=DRIFT_PATCH[:1], fingerprint=f"f{n}", policy="report")
+        clock.advance(1)
+    for n in (0, 3):
+        store.resolve_drift(app_id=f"/dirac/g{n % 2}/a{n}", action="corrected")
+    with statements_sent(store, naming="count(") as sent:
+        listed, counts = store.counted_drifts(limit=3)
+    narrowed = store.counted_drifts(limit=3, prefix="/dirac/g1")
+    nothing = store.counted_drifts(limit=3, prefix="/dirac/g7")
+    one = store.counted_drifts(limit=1, open_only=True, since=T0 + 4)
+
+    assert counts == (4, 2) and len(sent) == 1
+    assert [d.app_id for d in listed] == ["/dirac/g1/a5", "/dirac/g0/a4", "/dirac/g0/a2"]
+    assert ([d.app_id for d in narrowed[0]], narrowed[1]) == (
+        ["/dirac/g1/a5", "/dirac/g1/a1", "/dirac/g1/a3"], (2, 1))
+    assert nothing == ([], (0, 0))
+    assert ([d.app_id for d in one[0]], one[1]) == (["/dirac/g1/a5"], (2, 0))
+    assert listed == store.drifts(limit=3)
+
+
 def test_corrections_are_counted_in_a_window_for_flapping_detection(
     store: records.RecordStore, clock: Clock
 ) -> None:
@@ -931,9 +957,10 @@ def test_drift_lists_go_open_first_then_newest_seen_and_pages_go_by_id(
                                 policy="report", patch=[])
         assert [d.drift_id for p in pages for d in p] == sorted(
             (d.drift_id for d in whole), reverse=True), size
-    assert store.drift_counts() == (6, 1)
-    assert store.drift_counts(open_only=True) == (6, 0)
-    assert store.drift_counts(prefix="/dirac/a6") == (0, 1)
+    assert store.counted_drifts(limit=2) == (store.drifts(limit=2), (6, 1))
+    assert store.counted_drifts(limit=1, open_only=True)[1] == (6, 0)
+    assert store.counted_drifts(limit=1, prefix="/dirac/a6") == (
+        store.drifts(prefix="/dirac/a6"), (0, 1))
     with pytest.raises(LookupError, match="no drift 999"):
         store.drift(999)
 

@@ -21,6 +21,8 @@ _drifts, _corrections = schema.drifts, schema.drift_corrections
 _OPEN = ("open", "flapping")
 _RESOLVED = sa.case((_drifts.c.status == "resolved", 1), else_=0)
 """1 for a resolved drift: the lists show every other one first."""
+_LISTED = (_RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc())
+"""The lists' order: open (and flapping) first, then newest seen first."""
 
 
 class DriftStore(database.Store):
@@ -142,8 +144,7 @@ class DriftStore(database.Store):
         """
         query = _matching(sa.select(_drifts), open_only=open_only, since=since, prefix=prefix,
                           app_id=app_id).limit(limit)
-        return self._read(query, order_by=[
-            _RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc()])
+        return self._read(query, order_by=_LISTED)
 
     def drift_page(
         self, *, limit: int, before: int | None = None, open_only: bool = False,
@@ -165,14 +166,20 @@ class DriftStore(database.Store):
               ) -> list[rows.Drift]:
         """The drift records ``query`` selects, each with the times it was corrected."""
         with self._db.begin() as conn:
-            found = list(database.all_rows(conn, query, order_by=order_by))
-            times: dict[int, list[float]] = {}
-            if found:
-                for c in database.all_rows(
-                        conn, sa.select(_corrections.c.drift_id, _corrections.c.at)
-                        .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
-                        order_by=[_corrections.c.correction_id]):
-                    times.setdefault(c["drift_id"], []).append(c["at"])
+            return self._corrected(conn, list(database.all_rows(conn, query,
+                                                                order_by=order_by)))
+
+    @staticmethod
+    def _corrected(conn: sa.Connection, found: Sequence[Mapping[str, Any]]
+                   ) -> list[rows.Drift]:
+        """The drift records of these rows, each with the times it was corrected."""
+        times: dict[int, list[float]] = {}
+        if found:
+            for c in database.all_rows(
+                    conn, sa.select(_corrections.c.drift_id, _corrections.c.at)
+                    .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
+                    order_by=[_corrections.c.correction_id]):
+                times.setdefault(c["drift_id"], []).append(c["at"])
         return [_drift(r, times.get(r["drift_id"], [])) for r in found]
 
     def open_drift_apps(self) -> set[str]:
@@ -182,14 +189,29 @@ class DriftStore(database.Store):
             return set(conn.execute(sa.select(_drifts.c.app_id).distinct().where(
                 _drifts.c.status.in_(_OPEN))).scalars())
 
-    def drift_counts(self, *, open_only: bool = False, since: database.When | None = None,
-                     prefix: str | None = None) -> tuple[int, int]:
-        """How many drift records match, open and resolved (counted by the database)."""
-        query = _matching(sa.select(_RESOLVED, sa.func.count()), open_only=open_only,
-                          since=since, prefix=prefix, app_id=None).group_by(_RESOLVED)
+    def counted_drifts(self, *, limit: int, open_only: bool = False,
+                       since: database.When | None = None, prefix: str | None = None,
+                       ) -> tuple[list[rows.Drift], tuple[int, int]]:
+        """The first ``limit`` drift records as :meth:`drifts` lists them, and how many
+        match, open and resolved, counted by the database in the same statement: at one
+        moment, so mid-incident the counts are those of the list (read apart, a drift
+        recorded in between made them differ)."""
+        def count(which: sa.ColumnElement[bool]) -> sa.ScalarSelect[Any]:
+            query = _matching(sa.select(sa.func.count()).select_from(_drifts).where(which),
+                              open_only=open_only, since=since, prefix=prefix, app_id=None)
+            return query.scalar_subquery().correlate(None)
+
+        resolved = _drifts.c.status == "resolved"
+        query = _matching(sa.select(_drifts, count(sa.not_(resolved)).label("open_matching"),
+                                    count(resolved).label("resolved_matching")),
+                          open_only=open_only, since=since, prefix=prefix,
+                          app_id=None).limit(limit)
         with self._db.begin() as conn:
-            counts = {int(resolved): int(n) for resolved, n in conn.execute(query)}
-        return counts.get(0, 0), counts.get(1, 0)
+            found = list(database.all_rows(conn, query, order_by=_LISTED))
+            listed = self._corrected(conn, found)
+        if not found:
+            return [], (0, 0)
+        return listed, (int(found[0]["open_matching"]), int(found[0]["resolved_matching"]))
 
 
 def _matching(query: sa.Select[Any], *, open_only: bool, since: database.When | None,

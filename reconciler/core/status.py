@@ -13,7 +13,7 @@ Each app has two axes, as Argo CD users read them, and conditions:
   dependency: which), *WaitingForWindow* (a sync window holds the newest revision: until
   when).
 
-:func:`app_statuses` computes them from plain facts (records and live state, read by the
+:func:`compute` makes them from plain facts (records and live state, read by the
 shell) and sums each app up in one state word (:class:`model.AppState`), most urgent first.
 The dashboard, ``/api/v1/``, ``reconciler status``, metrics and notifications all read this;
 nothing else classifies apps.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.core import health, model
 from reconciler.core import images as imaging
@@ -152,14 +152,37 @@ class AppStatus:
         return out
 
 
+class _Facts(NamedTuple):
+    """Everything an app's row is made of besides its live app: the row is :func:`_row` of
+    these and the live app, and nothing else."""
+
+    app_id: str
+    live_mark: Hashable
+    """The mark of the live app's status view (:func:`compute`): equal facts, equal rows."""
+    live_read: bool
+    """False: Marathon could not be read."""
+    sync: SyncStatus
+    conditions: tuple[Condition, ...]
+    revision: str | None
+    """The revision last applied."""
+    applied_at: str | None
+    desired_image: str | None
+    desired_seen: Revision | None
+    """The revision Git asks for now, as first seen."""
+    cause: Revision | None
+    quarantine: str | None
+    open_drifts: int
+
+
 @dataclass(frozen=True)
 class Computed:
     """Rows, and what each was made from: the next :func:`compute` keeps the row of an app
-    whose inputs did not change, without reading its live app."""
+    whose facts and live status view did not change, without reading its live app."""
 
     rows: Sequence[AppStatus]
     """Sorted by app id."""
-    inputs: Mapping[str, tuple[object, ...]] = field(default_factory=dict, repr=False)
+    inputs: Mapping[str, _Facts] = field(default_factory=dict, repr=False)
+    """What each row was made of, by app id (with ``live_marks`` only)."""
 
     def rows_by_id(self) -> dict[str, AppStatus]:
         return {r.app_id: r for r in self.rows}
@@ -172,7 +195,8 @@ def app_statuses(
     revisions: Mapping[str, Revision] | None = None,
     waiting: Mapping[str, Waiting] | None = None,
 ) -> list[AppStatus]:
-    """Every app Git or reconciler knows of, sorted by id (:func:`compute`'s rows)."""
+    """Every app Git or reconciler knows of, sorted by id: :func:`compute`'s rows, for a
+    reader that keeps nothing between two computations."""
     computed = compute(desired_revision=desired_revision, desired=desired, applied=applied,
                        live_apps=live_apps, quarantines=quarantines, drifts=drifts,
                        revisions=revisions, waiting=waiting)
@@ -194,11 +218,11 @@ def compute(
     By id (a mapping) each live app is looked up once, as its row is made: a mapping that
     builds each app when asked never holds them all at once.
 
-    ``live_marks``: a fingerprint of each live app's status view, by id (equal marks, equal
-    views). With it, an app whose mark and other facts are those its ``previous`` row was
-    made from keeps that row, and its live app is not looked up: the status board
-    recomputes every second or so during a release, and unpacking and assessing 10,000
-    apps each time kept the interpreter busy while pages waited for it.
+    ``live_marks``: a mark of each live app's status view, by id, equal only for equal
+    views. With it, an app whose mark and facts are those its ``previous`` row was made of
+    keeps that row, and its live app is not looked up: the status board recomputes every
+    second or so during a release, and unpacking and assessing 10,000 apps each time kept
+    the interpreter from the pages.
     ``previous``: a row equal to its previous one is that very object too. Compared as
     each row is made, so a recomputation holds one new row at a time for the apps that
     did not move, not 10,000 to throw away.
@@ -216,57 +240,62 @@ def compute(
                    if q.revision == desired_revision and not synced.get(app_id, False)}
     blocked = _blocked(desired=desired, synced=synced, quarantined=quarantined)
     statuses = []
-    inputs: dict[str, tuple[object, ...]] = {}
+    inputs: dict[str, _Facts] = {}
+    marks = live_marks if live_apps is not None else None
     for app_id in ids:
         sync = (SyncStatus.UNKNOWN if desired_revision is None or live_apps is None
                 else SyncStatus.SYNCED if synced[app_id] else SyncStatus.OUT_OF_SYNC)
-        conditions = _conditions(app_id, quarantine=quarantined.get(app_id),
-                                 drifts=drifts.get(app_id, ()), blocked=blocked,
-                                 quarantined=quarantined, synced=synced[app_id])
+        quarantine = quarantined.get(app_id)
+        conditions = _conditions(app_id, quarantine=quarantine, drifts=drifts.get(app_id, ()),
+                                 blocked=blocked, quarantined=quarantined,
+                                 synced=synced[app_id])
         held = (waiting or {}).get(app_id)
         if held is not None and held.revision == desired_revision and not synced[app_id]:
             # Only a hold of the revision Git asks for now is true: a newer one replaces it.
             conditions += (Condition(type=ConditionType.WAITING, since=held.since,
                                      reason="SyncWindow", message=held.message),)
         last = applied.get(app_id)
-        quarantine = quarantined.get(app_id)
-        kept = before.get(app_id)
-        made_of = None
-        if live_marks is not None and live_apps is not None:
-            # Everything the row below reads, the live app by its mark.
-            made_of = (live_marks.get(app_id), desired_revision, desired.get(app_id), sync,
-                       conditions, last, quarantine, len(drifts.get(app_id, ())),
-                       known.get(desired_revision or ""),
-                       known.get(last.revision) if last else None,
-                       known.get(quarantine.revision) if quarantine else None)
-            made_before = inputs_before.get(app_id)
-            if kept is not None and made_before == made_of:
-                statuses.append(kept)
-                inputs[app_id] = made_before
-                continue
-            inputs[app_id] = made_of
-        live = live_by_id.get(app_id)
-        assessed = health.assess(app_id, live) if live_apps is not None else None
-        state = _state(sync=sync, assessed=assessed, conditions=conditions)
-        image = _image(live) or _image(desired.get(app_id))
-        row = AppStatus(
-            app_id=app_id, state=state, sync=sync,
-            health=str(assessed.status if assessed else health.HealthStatus.UNKNOWN),
-            conditions=conditions,
-            since=_since(state, conditions=conditions, live=live, last=last,
-                         desired_seen=known.get(desired_revision or "")),
-            revision=last.revision if last else None,
+        facts = _Facts(
+            app_id=app_id, live_mark=marks.get(app_id) if marks is not None else None,
+            live_read=live_apps is not None, sync=sync, conditions=conditions,
+            revision=last.revision if last else None, applied_at=last.at if last else None,
+            desired_image=_image(desired.get(app_id)),
+            desired_seen=known.get(desired_revision or ""),
             cause=_cause(quarantine=quarantine, last=last, synced=synced[app_id],
                          desired_revision=desired_revision, known=known),
-            image=image, image_tag=image_tag(image),
-            healthy=assessed.healthy if assessed else 0,
-            instances=assessed.target if assessed else 0,
-            open_drifts=len(drifts.get(app_id, ())),
             quarantine=(quarantine.reason or "quarantined") if quarantine else None,
-            failure=assessed.failure if assessed else None,
-            tasks=tuple(_task(t) for t in (live or {}).get("tasks") or ()))
+            open_drifts=len(drifts.get(app_id, ())))
+        kept = before.get(app_id)
+        if marks is not None:
+            made_of = inputs_before.get(app_id)
+            if kept is not None and made_of == facts:
+                statuses.append(kept)
+                inputs[app_id] = made_of
+                continue
+            inputs[app_id] = facts
+        row = _row(facts, live_by_id.get(app_id))
         statuses.append(kept if kept == row else row)
     return Computed(rows=statuses, inputs=inputs)
+
+
+def _row(facts: _Facts, live: JSON | None) -> AppStatus:
+    """An app's row, of its facts and its live app alone: so :func:`compute` may keep a row
+    while its facts, the live app's mark among them, stay equal."""
+    assessed = health.assess(facts.app_id, live) if facts.live_read else None
+    state = _state(sync=facts.sync, assessed=assessed, conditions=facts.conditions)
+    image = _image(live) or facts.desired_image
+    return AppStatus(
+        app_id=facts.app_id, state=state, sync=facts.sync,
+        health=str(assessed.status if assessed else health.HealthStatus.UNKNOWN),
+        conditions=facts.conditions,
+        since=_since(state, conditions=facts.conditions, live=live,
+                     applied_at=facts.applied_at, desired_seen=facts.desired_seen),
+        revision=facts.revision, cause=facts.cause, image=image, image_tag=image_tag(image),
+        healthy=assessed.healthy if assessed else 0,
+        instances=assessed.target if assessed else 0,
+        open_drifts=facts.open_drifts, quarantine=facts.quarantine,
+        failure=assessed.failure if assessed else None,
+        tasks=tuple(_task(t) for t in (live or {}).get("tasks") or ()))
 
 
 def by_id(live_apps: Sequence[JSON] | Mapping[str, JSON]) -> Mapping[str, JSON]:
@@ -376,7 +405,7 @@ def _state(*, sync: SyncStatus, assessed: health.AppHealth | None,
 
 
 def _since(state: model.AppState, *, conditions: Sequence[Condition], live: JSON | None,
-           last: Applied | None, desired_seen: Revision | None) -> str | None:
+           applied_at: str | None, desired_seen: Revision | None) -> str | None:
     by_type = {c.type: c.since for c in conditions}
     info = (live or {}).get("versionInfo") or {}
     failure = (live or {}).get("lastTaskFailure") or {}
@@ -389,7 +418,7 @@ def _since(state: model.AppState, *, conditions: Sequence[Condition], live: JSON
         model.AppState.OUT_OF_SYNC: desired_seen.seen_at if desired_seen else None,
         # Since the later of: applied, and live's last change (a rollback, a corrected drift).
         model.AppState.IN_SYNC: since_filter.latest(
-            last.at if last else None, info.get("lastConfigChangeAt"),
+            applied_at, info.get("lastConfigChangeAt"),
             info.get("lastScalingAt")),
     }.get(state)
 

@@ -191,10 +191,11 @@ class StatusViews(Mapping[str, model.JSON]):
     def __init__(self, held: Mapping[str, Held]) -> None:
         self._held = held
 
-    def marks(self) -> dict[str, int]:
-        """Each app's fingerprint of its status view (equal views, equal marks), without
-        unpacking any: what :func:`status.compute` knows an unchanged app by."""
-        return {app_id: h.view_hash for app_id, h in self._held.items()}
+    def marks(self) -> dict[str, bytes]:
+        """Each app's status view as held, packed (the same bytes only for the same view),
+        without unpacking any: what :func:`status.compute` knows an unchanged app by. The
+        bytes themselves, not a hash of them: a collision would show an app as it was."""
+        return {app_id: h.packed_view for app_id, h in self._held.items()}
 
     def __getitem__(self, app_id: str) -> model.JSON:
         return self._held[app_id].status_view()

@@ -204,10 +204,9 @@ class Snapshot:
     live: Mapping[str, JSON] | None
     """None: Marathon could not be read (``live_error`` says why); empty when not kept."""
     live_error: str | None = None
-    row_inputs: Mapping[str, tuple[object, ...]] = field(default_factory=dict, repr=False,
-                                                         compare=False)
-    """What each row was made from (:class:`status.Computed`): the next snapshot keeps a
-    row whose inputs did not change."""
+    computed: status.Computed | None = field(default=None, repr=False, compare=False)
+    """The rows with what each was made of: the next snapshot keeps a row whose inputs
+    did not change (:func:`status.compute`)."""
 
     by_id: Mapping[str, status.AppStatus] = field(init=False, repr=False)
     app_ids: tuple[str, ...] = field(init=False, repr=False)
@@ -263,14 +262,12 @@ def snapshot(store: recording.RecordStore, live_apps: Sequence[JSON] | Mapping[s
     computed = status.compute(
         desired_revision=revision, desired=desired, applied=applied, live_apps=live_apps,
         quarantines=quarantines, drifts=drifts, revisions=revisions, waiting=waiting,
-        live_marks=live_marks,
-        previous=None if previous is None else status.Computed(rows=previous.rows,
-                                                               inputs=previous.row_inputs))
+        live_marks=live_marks, previous=None if previous is None else previous.computed)
     live: dict[str, JSON] | None = None
     if live_apps is not None:
         live = dict(status.by_id(live_apps)) if keep_live else {}
     return Snapshot(revision=revision, desired=desired, rows=computed.rows, live=live,
-                    live_error=live_error, row_inputs=computed.inputs)
+                    live_error=live_error, computed=computed)
 
 
 def app_rows(store: recording.RecordStore, live_apps: Sequence[JSON] | None

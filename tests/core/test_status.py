@@ -263,8 +263,8 @@ def test_rows_equal_to_the_previous_ones_are_those_very_objects() -> None:
 
 
 class _CountedViews(_ViewsMadeWhenAsked):
-    """Live apps by id, each built when looked up, the lookups counted; ``marks`` as the
-    live cache makes them (equal views, equal marks)."""
+    """Live apps by id, each built when looked up, the lookups counted; ``marks`` equal only
+    for equal views, as the live cache's are (its are the packed views)."""
 
     def __init__(self, apps: list[model.JSON]) -> None:
         super().__init__(apps)

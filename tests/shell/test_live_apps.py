@@ -47,6 +47,27 @@ def test_status_views_by_id_are_the_same_views_unpacked_when_looked_up() -> None
     assert by_id.get("/dirac/nowhere") is None
     assert by_id["/dirac/site1/fts"] is not by_id["/dirac/site1/fts"]  # never kept
 
+def test_marks_tell_a_status_view_that_moved_at_the_same_version_from_one_that_did_not(
+) -> None:
+    """The status board keeps an app's row by its mark: a resync at the same version with a
+    task's state changed must give a new mark, one with nothing changed the same."""
+    read = app(1)
+    held = liveapps.Held.of(read)
+    same = liveapps.Held.of({**read}, known=held)
+    failing = liveapps.Held.of(
+        {**read, "tasks": [{**read["tasks"][0], "state": "TASK_FAILED"}]}, known=held)
+    event = liveapps.Held.of(read, from_event=True)  # an api_post_event, read again later
+    again = liveapps.Held.of(read, known=event)
+
+    def mark(h: liveapps.Held) -> object:
+        return liveapps.LiveApps({"/dirac/site1/fts": h}).status_views_by_id().marks()[
+            "/dirac/site1/fts"]
+
+    assert mark(same) == mark(held)
+    assert mark(failing) != mark(held)
+    assert mark(again) == mark(event) == mark(held)
+
+
 def test_a_thousand_apps_held_take_about_their_json_not_a_parse_buffer_each() -> None:
     apps = [app(n) for n in range(1000)]
     tracemalloc.start()

@@ -146,8 +146,9 @@ def test_each_release_of_a_page_lists_its_own_apps_needing_attention_first(
     apps, at most ``apps_shown`` of them, broken first, then undone, then under way."""
     apps = [f"/dirac/a{i}" for i in range(6)]
     for revision, outcomes in (
-            (OTHER_SHA, ["succeeded", "failed", "succeeded", None, "rolled back", "succeeded"]),
-            (SHA, [None, "succeeded", "rolled back", "succeeded", "succeeded", "failed"])):
+            (OTHER_SHA, ["succeeded", "failed", "succeeded", None, "rolled back", "timed out"]),
+            (SHA, ["waiting for window", "succeeded", "rolled back", None, "succeeded",
+                   "failed"])):
         store.record_revision(revision=revision, definitions={a: {"id": a} for a in apps})
         store.open_release(revision=revision, trigger="poll", requested_by=None, run_id=None,
                            images={}, apps=[(a, "update") for a in apps])
@@ -158,13 +159,16 @@ def test_each_release_of_a_page_lists_its_own_apps_needing_attention_first(
         clock.advance(60)
 
     listed = {r.revision: [(a.app_id, a.outcome) for a in r.apps]
-              for r in store.releases(apps_shown=4)}
+              for r in store.releases(apps_shown=5)}
     assert listed == {
-        SHA: [("/dirac/a5", "failed"), ("/dirac/a2", "rolled back"), ("/dirac/a0", None),
-              ("/dirac/a1", "succeeded")],
-        OTHER_SHA: [("/dirac/a1", "failed"), ("/dirac/a4", "rolled back"), ("/dirac/a3", None),
+        SHA: [("/dirac/a5", "failed"), ("/dirac/a2", "rolled back"), ("/dirac/a3", None),
+              ("/dirac/a0", "waiting for window"), ("/dirac/a1", "succeeded")],
+        OTHER_SHA: [("/dirac/a1", "failed"), ("/dirac/a5", "timed out"),
+                    ("/dirac/a4", "rolled back"), ("/dirac/a3", None),
                     ("/dirac/a0", "succeeded")]}
     assert [len(r.apps) for r in store.releases(apps_shown=1)] == [1, 1]
+    one = store.release(OTHER_SHA, apps_shown=2)
+    assert one is not None and [a.app_id for a in one.apps] == ["/dirac/a1", "/dirac/a5"]
 
 
 def test_a_release_keeps_author_message_images_changed_and_each_apps_outcome(
@@ -627,19 +631,24 @@ def test_a_page_of_drift_and_its_counts_are_read_in_one_statement(
         clock.advance(1)
     for n in (0, 3):
         store.resolve_drift(app_id=f"/dirac/g{n % 2}/a{n}", action="corrected")
-    with statements_sent(store, naming="count(") as sent:
+    with statements_sent(store, naming="drifts") as sent:
         listed, counts = store.counted_drifts(limit=3)
     narrowed = store.counted_drifts(limit=3, prefix="/dirac/g1")
     nothing = store.counted_drifts(limit=3, prefix="/dirac/g7")
     one = store.counted_drifts(limit=1, open_only=True, since=T0 + 4)
 
-    assert counts == (4, 2) and len(sent) == 1
+    # The list and its counts in one statement; the times corrected in another.
+    of_drifts = [text for text, _ in sent if "drift_corrections" not in text]
+    assert len(of_drifts) == 1 and "count(" in of_drifts[0].lower()
+    assert counts == (4, 2)
     assert [d.app_id for d in listed] == ["/dirac/g1/a5", "/dirac/g0/a4", "/dirac/g0/a2"]
     assert ([d.app_id for d in narrowed[0]], narrowed[1]) == (
         ["/dirac/g1/a5", "/dirac/g1/a1", "/dirac/g1/a3"], (2, 1))
     assert nothing == ([], (0, 0))
     assert ([d.app_id for d in one[0]], one[1]) == (["/dirac/g1/a5"], (2, 0))
     assert listed == store.drifts(limit=3)
+    with pytest.raises(ValueError, match="limit of 0"):
+        store.counted_drifts(limit=0)
 
 
 def test_corrections_are_counted_in_a_window_for_flapping_detection(

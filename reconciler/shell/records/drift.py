@@ -19,7 +19,8 @@ from reconciler.shell.records import database, rows, schema
 _drifts, _corrections = schema.drifts, schema.drift_corrections
 
 _OPEN = ("open", "flapping")
-_RESOLVED = sa.case((_drifts.c.status == "resolved", 1), else_=0)
+_IS_RESOLVED = _drifts.c.status == "resolved"
+_RESOLVED = sa.case((_IS_RESOLVED, 1), else_=0)
 """1 for a resolved drift: the lists show every other one first."""
 _LISTED = (_RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc())
 """The lists' order: open (and flapping) first, then newest seen first."""
@@ -172,7 +173,8 @@ class DriftStore(database.Store):
     @staticmethod
     def _corrected(conn: sa.Connection, found: Sequence[Mapping[str, Any]]
                    ) -> list[rows.Drift]:
-        """The drift records of these rows, each with the times it was corrected."""
+        """These rows of the drifts table as records, with the times each was corrected
+        (one more query for them all)."""
         times: dict[int, list[float]] = {}
         if found:
             for c in database.all_rows(
@@ -201,9 +203,11 @@ class DriftStore(database.Store):
                               open_only=open_only, since=since, prefix=prefix, app_id=None)
             return query.scalar_subquery().correlate(None)
 
-        resolved = _drifts.c.status == "resolved"
-        query = _matching(sa.select(_drifts, count(sa.not_(resolved)).label("open_matching"),
-                                    count(resolved).label("resolved_matching")),
+        if limit < 1:
+            raise ValueError(f"a limit of {limit}: the counts come with the records listed")
+        query = _matching(sa.select(_drifts,
+                                    count(sa.not_(_IS_RESOLVED)).label("open_matching"),
+                                    count(_IS_RESOLVED).label("resolved_matching")),
                           open_only=open_only, since=since, prefix=prefix,
                           app_id=None).limit(limit)
         with self._db.begin() as conn:

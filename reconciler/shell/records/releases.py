@@ -214,10 +214,10 @@ def _apps_needing_attention(conn: sa.Connection, *, revisions: list[str], limit:
     every release in that order sorted them all (20,000 for two releases of 10,000 apps)."""
     if not revisions:
         return {}
-    first = [sa.select(_apps).where(_apps.c.revision == revision)
+    parts = [sa.select(_apps).where(_apps.c.revision == revision)
              .order_by(_attention(_apps.c.outcome), _apps.c.app_id).limit(limit)
              .subquery().select() for revision in revisions]
-    found = sa.union_all(*first).subquery()
+    found = sa.union_all(*parts).subquery()
     out: dict[str, list[rows.ReleaseApp]] = {}
     for r in database.all_rows(conn, sa.select(found), order_by=[
             found.c.revision, _attention(found.c.outcome), found.c.app_id]):

@@ -44,7 +44,7 @@ chaos: install
 # and memory; nothing else may run beside them). Each prints its figures and ends with its
 # summary line; docs/benchmarks.md keeps them, says what each includes and what each needs
 # (converge: a Python 3.9 for marathon-deploy). One or some: `make bench BENCHES="scale"`.
-BENCHES ?= noop_diff drift latency failover page_hop row_steps memory scale converge
+BENCHES ?= noop_diff drift latency failover page_hop row_steps status_rows memory scale converge
 bench: install
 	scripts/install-test-deps.sh
 	for name in $(BENCHES); do $(PY) bench/$$name.py || exit 1; done

@@ -48,6 +48,10 @@ RELEASES_PAGE_MAX = 100
 
 _AppCursor = Annotated[str | None, fastapi.Query(max_length=1000,
                                                  description="the app id to list after")]
+_AppOrGroup = Annotated[str | None, fastapi.Query(max_length=1000)]
+_Revision = Annotated[str, fastapi.Path(max_length=200, description="a revision released")]
+_SinceText = Annotated[str | None, fastapi.Query(max_length=100,
+                                                 description="30m, 24h, 7d or an ISO time")]
 _Override = Annotated[str | None, fastapi.Query(max_length=500,
                                                 description="why a closed sync window is "
                                                             "overridden (audited)")]
@@ -191,8 +195,8 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
 
     @router.get("/drift")
     @offload.route
-    def drift(open_only: bool = False, prefix: str | None = None,
-              since: str | None = None,
+    def drift(open_only: bool = False, prefix: _AppOrGroup = None,
+              since: _SinceText = None,
               limit: Annotated[int, fastapi.Query(ge=1, le=DRIFT_PAGE_MAX)] = DRIFT_PAGE,
               cursor: Annotated[int | None, fastapi.Query(ge=1, le=RECORD_ID_MAX)] = None
               ) -> dict[str, Any]:
@@ -207,7 +211,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
 
     @router.get("/history")
     @offload.route
-    def history(app_id: str | None = None, since: str | None = None,
+    def history(app_id: _AppOrGroup = None, since: _SinceText = None,
                 limit: Annotated[int, fastapi.Query(ge=1, le=HISTORY_PAGE_MAX)] = HISTORY_PAGE,
                 cursor: Annotated[str | None, fastapi.Query(max_length=80)] = None
                 ) -> dict[str, Any]:
@@ -239,7 +243,7 @@ def api_router(deps: context.Deps, *, prefix: str = PREFIX) -> fastapi.APIRouter
 
     @router.get("/releases/{revision}/apps")
     @offload.route
-    def release_apps(revision: str,
+    def release_apps(revision: _Revision,
                      limit: Annotated[int, fastapi.Query(ge=1, le=APPS_PAGE_MAX)] = APPS_PAGE,
                      cursor: _AppCursor = None) -> dict[str, Any]:
         """Every app of one release and how its change ended, by app id; ``next_cursor``

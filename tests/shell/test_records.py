@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from reconciler.core import model
 from reconciler.shell import readmodel, records
+from reconciler.shell.records import drift as records_drift
 from reconciler.shell.records import migrate
 
 T0 = 1_790_000_000.0  # 2026-09-21T13:33:20Z
@@ -649,6 +650,26 @@ def test_a_page_of_drift_and_its_counts_are_read_in_one_statement(
     assert listed == store.drifts(limit=3)
     with pytest.raises(ValueError, match="limit of 0"):
         store.counted_drifts(limit=0)
+
+
+def test_every_drift_record_comes_with_its_corrections_whatever_their_number(
+    store: records.RecordStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corrections of a list of drift records are asked a few thousand ids at a time:
+    SQLite takes 32,766 parameters a statement, and ``reconciler drift`` lists every record
+    (three at a time here, to see the lists joined)."""
+    monkeypatch.setattr(records_drift, "_IDS_ASKED", 3)
+    for n in range(7):
+        drift, _ = store.observe_drift(app_id=f"/dirac/a{n}", kind="scale",
+                                       patch=DRIFT_PATCH[:1], fingerprint="f", policy="correct")
+        for _ in range(n % 3):
+            store.set_drift_action(drift.drift_id, action="corrected", count_correction=True)
+        clock.advance(1)
+
+    found = store.drifts()
+    assert {d.app_id: d.corrections for d in found} == {f"/dirac/a{n}": n % 3 for n in range(7)}
+    assert {d.app_id: len(d.corrected_at) for d in found} == {
+        f"/dirac/a{n}": n % 3 for n in range(7)}
 
 
 def test_corrections_are_counted_in_a_window_for_flapping_detection(

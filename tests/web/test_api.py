@@ -154,6 +154,20 @@ def test_acknowledging_drift_needs_the_token_and_records_who(site: Site) -> None
     assert audit_page.status_code == 422, audit_page.text
 
 
+def test_text_past_what_any_record_holds_is_refused_before_any_work(site: Site) -> None:
+    """A revision is at most 200 characters in the records, an app id or group 1,000 here,
+    a time filter 100: longer ones are refused, not looked for."""
+    refused = [
+        requests.get(f"{site.url}/api/v1/releases/{'a' * 201}/apps", timeout=10),
+        requests.get(f"{site.url}/api/v1/drift", params={"prefix": "/x" * 501}, timeout=10),
+        requests.get(f"{site.url}/api/v1/history", params={"app_id": "/x" * 501}, timeout=10),
+        requests.get(f"{site.url}/api/v1/history", params={"since": "1" * 101}, timeout=10),
+        requests.get(f"{site.url}/api/v1/drift", params={"since": "1" * 101}, timeout=10)]
+    accepted = requests.get(f"{site.url}/api/v1/releases/{'a' * 200}/apps", timeout=10)
+    assert [r.status_code for r in refused] == [422] * 5
+    assert accepted.status_code == 404  # as long as a revision can be: looked for
+
+
 def test_openapi_document_lists_reads_and_actions(site: Site) -> None:
     document = requests.get(f"{site.url}/api/v1/openapi.json", timeout=10).json()
     paths = document["paths"]

@@ -24,6 +24,9 @@ _RESOLVED = sa.case((_IS_RESOLVED, 1), else_=0)
 """1 for a resolved drift: the lists show every other one first."""
 _LISTED = (_RESOLVED, _drifts.c.last_seen_at.desc(), _drifts.c.drift_id.desc())
 """The lists' order: open (and flapping) first, then newest seen first."""
+_IDS_ASKED = 10_000
+"""Drift ids in one ``IN`` list at most: SQLite takes 32,766 parameters a statement, and a
+list of every drift record (``reconciler drift``) can hold more after months of drift."""
 
 
 class DriftStore(database.Store):
@@ -174,12 +177,13 @@ class DriftStore(database.Store):
     def _corrected(conn: sa.Connection, found: Sequence[Mapping[str, Any]]
                    ) -> list[rows.Drift]:
         """These rows of the drifts table as records, with the times each was corrected
-        (one more query for them all)."""
+        (one more query for every ``_IDS_ASKED`` of them)."""
         times: dict[int, list[float]] = {}
-        if found:
+        ids = [r["drift_id"] for r in found]
+        for start in range(0, len(ids), _IDS_ASKED):
             for c in database.all_rows(
                     conn, sa.select(_corrections.c.drift_id, _corrections.c.at)
-                    .where(_corrections.c.drift_id.in_([r["drift_id"] for r in found])),
+                    .where(_corrections.c.drift_id.in_(ids[start:start + _IDS_ASKED])),
                     order_by=[_corrections.c.correction_id]):
                 times.setdefault(c["drift_id"], []).append(c["at"])
         return [_drift(r, times.get(r["drift_id"], [])) for r in found]
